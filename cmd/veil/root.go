@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/veil-project/veil/model"
+)
+
+// globalOptions are the flags every subcommand understands.
+type globalOptions struct {
+	dataDir string
+	quiet   bool
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalOptions{}
+	root := &cobra.Command{
+		Use:   "veil",
+		Short: "Private, verifiable neural-network inference",
+		Long: `Veil classifies images under CKKS homomorphic encryption: the client's
+image is encrypted, the server evaluates a committed network on the
+ciphertext, and only the client can decrypt the scores. zk-SNARK proofs on a
+verifier ledger show which committed model answered.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.dataDir, "data", defaultDataDir(), "data directory for keys, setup files and caches ($VEIL_HOME)")
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v", err) })
+	root.AddCommand(
+		newTrainCmd(g),
+		newModelCmd(g),
+	)
+	return root
+}
+
+// defaultDataDir is $VEIL_HOME, else ~/.veil.
+func defaultDataDir() string {
+	if d := os.Getenv("VEIL_HOME"); d != "" {
+		return d
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".veil")
+	}
+	return ".veil"
+}
+
+// ensureDataDir creates the data directory, readable by its owner only.
+func (g *globalOptions) ensureDataDir(sub ...string) (string, error) {
+	d := filepath.Join(append([]string{g.dataDir}, sub...)...)
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return "", fmt.Errorf("create data directory: %w", err)
+	}
+	return d, nil
+}
+
+// progress returns a progress bar on stderr, or a silent one with --quiet.
+func (g *globalOptions) progress(total int64, what string) *progressbar.ProgressBar {
+	var w io.Writer = os.Stderr
+	if g.quiet {
+		w = io.Discard
+	}
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionThrottle(100_000_000),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+		progressbar.OptionFullWidth(),
+	)
+}
+
+// loadModel reads --model, or the committed default model when it is empty.
+func loadModel(path string) (*model.File, error) {
+	if path == "" {
+		return model.Default()
+	}
+	return model.Load(path)
+}

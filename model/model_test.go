@@ -1,0 +1,154 @@
+package model
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestDefaultModelLoads(t *testing.T) {
+	f, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Model.Name != DefaultName {
+		t.Fatalf("name %q, want %q", f.Model.Name, DefaultName)
+	}
+	if f.Training == nil || f.Training.FixedAccuracy < 0.98 {
+		t.Fatalf("default model's recorded accuracy is below 98%%: %+v", f.Training)
+	}
+}
+
+func TestFileRoundTrip(t *testing.T) {
+	f, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := f.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.SHA256 != f.SHA256 {
+		t.Fatalf("checksum changed: %s vs %s", g.SHA256, f.SHA256)
+	}
+	for i := range f.Model.Layers {
+		a, b := f.Model.Layers[i], g.Model.Layers[i]
+		if a.Shift != b.Shift || len(a.W) != len(b.W) {
+			t.Fatalf("layer %d differs", i)
+		}
+		for k := range a.W {
+			if a.W[k] != b.W[k] {
+				t.Fatalf("layer %d weight %d: %d vs %d", i, k, a.W[k], b.W[k])
+			}
+		}
+	}
+}
+
+func TestDecodeRejectsBadFiles(t *testing.T) {
+	var buf bytes.Buffer
+	f, _ := Default()
+	if err := f.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.String()
+	cases := []struct {
+		name, data, want string
+		is             error
+	}{
+		{"not json", "hello", "not a model file", nil},
+		{"empty", "", "not a model file", nil},
+		{"bad checksum", strings.Replace(good, `"shift": 7`, `"shift": 6`, 1), "checksum mismatch", ErrChecksum},
+		{"wrong format", strings.Replace(good, FormatVersion, "veil-model/9", 1), "format", nil},
+		{"truncated", good[:len(good)/2], "not a model file", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Decode(strings.NewReader(c.data))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not mention %q", err, c.want)
+			}
+			if c.is != nil && !errors.Is(err, c.is) {
+				t.Fatalf("error %v is not %v", err, c.is)
+			}
+		})
+	}
+}
+
+// The dequantized float network (what CKKS evaluates) and the exact
+// fixed-point network must agree up to the intermediate roundings.
+func TestDequantizeMatchesFixed(t *testing.T) {
+	f, _ := Default()
+	m := f.Model
+	deq := m.Dequantize()
+	scale := m.Scale()
+	var img [InputSize]uint8
+	for i := range img {
+		img[i] = uint8((i * 37) % 256)
+		if i%5 != 0 {
+			img[i] = 0
+		}
+	}
+	y, err := m.Forward(img[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := deq.Forward(PixelsToInput(img[:]))
+	var span float64
+	for _, v := range z {
+		span = math.Max(span, math.Abs(v))
+	}
+	for i := range y {
+		if d := math.Abs(float64(y[i])*scale - z[i]); d > 0.02*span+1e-9 {
+			t.Fatalf("score %d: fixed %.5f vs float %.5f (span %.3f)", i, float64(y[i])*scale, z[i], span)
+		}
+	}
+}
+
+func TestBoundsContainTrace(t *testing.T) {
+	f, _ := Default()
+	m := f.Model
+	b := m.Bounds()
+	for _, fill := range []uint8{0, 128, 255} {
+		var img [InputSize]uint8
+		for i := range img {
+			img[i] = fill
+		}
+		tr, err := m.Trace(img[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for li := range tr {
+			for i, v := range tr[li] {
+				if iv := b[li].Out[i]; v < iv.Lo || v > iv.Hi {
+					t.Fatalf("layer %d output %d = %d outside [%d, %d]", li, i, v, iv.Lo, iv.Hi)
+				}
+			}
+		}
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	f, _ := Default()
+	m := f.Model
+	m.Layers[0].W[3] = 1000 // does not fit in 8 bits
+	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "does not fit") {
+		t.Fatalf("want a weight-range error, got %v", err)
+	}
+	f, _ = Default()
+	f.Model.Layers[1].In = 31
+	if err := f.Model.Validate(); err == nil || !strings.Contains(err.Error(), "input size") {
+		t.Fatalf("want an input-size error, got %v", err)
+	}
+	if _, err := f.Model.Forward(make([]uint8, 10)); err == nil {
+		t.Fatal("Forward accepted 10 pixels")
+	}
+}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The project's test command (README): vet, then every package's tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+go vet ./...
+go test -count=1 -timeout 45m ./...
