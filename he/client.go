@@ -1,0 +1,77 @@
+package he
+
+import (
+	"fmt"
+
+	"github.com/tuneinsight/lattigo/v6/core/rlwe"
+	"github.com/tuneinsight/lattigo/v6/schemes/ckks"
+	"github.com/tuneinsight/lattigo/v6/utils/sampling"
+
+	"github.com/veil-project/veil/model"
+)
+
+// Encrypt places images[b] in block b (a nil image leaves its block at
+// zero) and encrypts them with the secret key. The result is in seeded form:
+// its wire size is half a full ciphertext.
+func (s *SecretKey) Encrypt(layout Layout, images [][]uint8) (*Ciphertext, error) {
+	c := s.ctx
+	if len(images) > layout.Blocks {
+		return nil, fmt.Errorf("encrypt: %d images, a ciphertext holds %d blocks", len(images), layout.Blocks)
+	}
+	if layout.BlockSize != c.p.BlockSize || layout.InputOffset+model.InputSize > layout.BlockSize {
+		return nil, fmt.Errorf("encrypt: layout %+v does not fit these parameters", layout)
+	}
+	v := make([]float64, c.p.Slots())
+	for b, img := range images {
+		if img == nil {
+			continue
+		}
+		if len(img) != model.InputSize {
+			return nil, fmt.Errorf("encrypt: image %d has %d pixels, want %d", b, len(img), model.InputSize)
+		}
+		base := b*layout.BlockSize + layout.InputOffset
+		for p, px := range img {
+			v[base+p] = float64(px) / (1 << model.InputFrac)
+		}
+	}
+	pt := ckks.NewPlaintext(c.cp, c.MaxLevel())
+	pt.Scale = c.inputScale()
+	if err := ckks.NewEncoder(c.cp).Encode(v, pt); err != nil {
+		return nil, fmt.Errorf("encrypt: encode: %w", err)
+	}
+	seed, err := newSeed()
+	if err != nil {
+		return nil, err
+	}
+	prng, err := sampling.NewKeyedPRNG(seed)
+	if err != nil {
+		return nil, fmt.Errorf("encrypt: %w", err)
+	}
+	ct := ckks.NewCiphertext(c.cp, 1, c.MaxLevel())
+	if err := rlwe.NewEncryptor(c.cp, s.sk).WithPRNG(prng).Encrypt(pt, ct); err != nil {
+		return nil, fmt.Errorf("encrypt: %w", err)
+	}
+	return &Ciphertext{ctx: c, ct: ct, seed: seed}, nil
+}
+
+// Decrypt returns the scores of every block: out[b][r] is score r of block b,
+// in real units (the fixed-point score times 2^-OutputFrac of the model).
+func (s *SecretKey) Decrypt(layout Layout, ct *Ciphertext) ([][]float64, error) {
+	c := s.ctx
+	if ct.ctx.Fingerprint() != c.Fingerprint() {
+		return nil, fmt.Errorf("decrypt: ciphertext made for other parameters")
+	}
+	if ct.ct.Level() != 0 {
+		return nil, fmt.Errorf("decrypt: result at level %d, want 0", ct.ct.Level())
+	}
+	pt := rlwe.NewDecryptor(c.cp, s.sk).DecryptNew(ct.ct)
+	v := make([]float64, c.p.Slots())
+	if err := ckks.NewEncoder(c.cp).Decode(pt, v); err != nil {
+		return nil, fmt.Errorf("decrypt: decode: %w", err)
+	}
+	out := make([][]float64, layout.Blocks)
+	for b := range out {
+		out[b] = append([]float64(nil), v[b*layout.BlockSize:b*layout.BlockSize+layout.Outputs]...)
+	}
+	return out, nil
+}

@@ -1,0 +1,364 @@
+package he
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+
+	"github.com/tuneinsight/lattigo/v6/circuits/ckks/lintrans"
+	"github.com/tuneinsight/lattigo/v6/core/rlwe"
+	"github.com/tuneinsight/lattigo/v6/ring"
+	"github.com/tuneinsight/lattigo/v6/schemes/ckks"
+	"github.com/tuneinsight/lattigo/v6/utils/sampling"
+
+	"github.com/veil-project/veil/model"
+)
+
+// Layout tells a client where a network reads its input and writes its
+// scores in each block of slots.
+type Layout struct {
+	BlockSize   int // slots per block
+	Blocks      int // blocks per ciphertext
+	InputOffset int // slot of pixel 0 within a block; pixel p is at InputOffset+p
+	Outputs     int // the scores are at slots 0..Outputs-1 of each block
+}
+
+// affine is a dense layer in float64: y = W·x + b, W is rows×cols.
+type affine struct {
+	rows, cols int
+	w          []float64
+	b          []float64
+}
+
+// compose returns next∘a.
+func (a affine) then(next affine) affine {
+	out := affine{rows: next.rows, cols: a.cols, w: make([]float64, next.rows*a.cols), b: slices.Clone(next.b)}
+	for i := 0; i < next.rows; i++ {
+		for k := 0; k < next.cols; k++ {
+			v := next.w[i*next.cols+k]
+			if v == 0 {
+				continue
+			}
+			row := a.w[k*a.cols : (k+1)*a.cols]
+			dst := out.w[i*a.cols : (i+1)*a.cols]
+			for j, x := range row {
+				dst[j] += v * x
+			}
+			out.b[i] += v * a.b[k]
+		}
+	}
+	return out
+}
+
+// foldModel turns dense* square dense* into two affine maps around the
+// square. Consecutive dense layers compose into one matrix because nothing
+// non-linear separates them.
+func foldModel(m *model.Model) (first, last affine, err error) {
+	f := m.Dequantize()
+	var cur *affine
+	squares := 0
+	for _, l := range f.Layers {
+		switch l.Kind {
+		case model.KindDense:
+			a := affine{rows: l.Out, cols: l.In, w: l.W, b: l.B}
+			if cur == nil {
+				cur = &a
+			} else {
+				c := cur.then(a)
+				cur = &c
+			}
+		case model.KindSquare:
+			if squares > 0 {
+				return first, last, errors.New("the encrypted evaluation supports one square activation (multiplicative depth 1)")
+			}
+			if cur == nil {
+				return first, last, errors.New("the network must start with a dense layer")
+			}
+			squares++
+			first, cur = *cur, nil
+		}
+	}
+	if squares == 0 || cur == nil {
+		return first, last, errors.New("the encrypted evaluation needs dense layers, one square activation, then dense layers")
+	}
+	return first, *cur, nil
+}
+
+func nextPow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// Network is a model compiled for encrypted evaluation: its matrices are
+// encoded as plaintext diagonals once, and evaluated on any number of
+// client ciphertexts concurrently.
+type Network struct {
+	ctx          *Context
+	layout       Layout
+	m1, m2       int // true output sizes of the two affine maps
+	M1, M2       int // padded to powers of two
+	lt1, lt2     lintrans.LinearTransformation
+	b1, b2       *rlwe.Plaintext
+	sum1, sum2   []int // rotate-and-add steps
+	galEls       []uint64
+}
+
+// Compile maps a model onto the slots and encodes its diagonals.
+func (c *Context) Compile(m *model.Model) (*Network, error) {
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("compile %s: %w", m.Name, err)
+	}
+	first, last, err := foldModel(m)
+	if err != nil {
+		return nil, fmt.Errorf("compile %s: %w", m.Name, err)
+	}
+	B := c.p.BlockSize
+	n := &Network{ctx: c, m1: first.rows, m2: last.rows, M1: nextPow2(first.rows), M2: nextPow2(last.rows)}
+	if first.cols != model.InputSize {
+		return nil, fmt.Errorf("compile %s: first layer has %d inputs, want %d", m.Name, first.cols, model.InputSize)
+	}
+	if n.M1+model.InputSize > B {
+		return nil, fmt.Errorf("compile %s: %d hidden units padded to %d plus %d pixels do not fit a block of %d slots",
+			m.Name, n.m1, n.M1, model.InputSize, B)
+	}
+	if n.M2 > n.M1 {
+		return nil, fmt.Errorf("compile %s: %d outputs exceed the %d hidden units", m.Name, n.m2, n.M1)
+	}
+	n.layout = Layout{BlockSize: B, Blocks: c.p.Blocks(), InputOffset: n.M1, Outputs: n.m2}
+	slots := c.p.Slots()
+
+	// First matrix: out[r] = Σ_p W1[r][p]·x[M1+p]. Stage 1 computes, at block
+	// slot j = r + M1·t, the partial sum over the columns c = j+i for the M1
+	// diagonals i; stage 2 adds the 1024/M1 partial sums of each row.
+	d1 := lintrans.Diagonals[float64]{}
+	for r := 0; r < n.m1; r++ {
+		for p := 0; p < model.InputSize; p++ {
+			w := first.w[r*model.InputSize+p]
+			if w == 0 {
+				continue
+			}
+			delta := n.M1 + p - r // > 0
+			t, i := delta/n.M1, delta%n.M1
+			setDiag(d1, i, slots, B, r+n.M1*t, w)
+		}
+	}
+	// Last matrix: out[r] = Σ_c W2[r][c]·h[c] for c < M1, with diagonals
+	// i in (-M2, M2) so that every column is reached from slot r+M2·t.
+	d2 := lintrans.Diagonals[float64]{}
+	for r := 0; r < n.m2; r++ {
+		for col := 0; col < n.m1; col++ {
+			w := last.w[r*n.m1+col]
+			if w == 0 {
+				continue
+			}
+			delta := col - r
+			t, i := 0, delta
+			if delta >= 0 {
+				t, i = delta/n.M2, delta%n.M2
+			}
+			setDiag(d2, i, slots, B, r+n.M2*t, w)
+		}
+	}
+	level := c.MaxLevel()
+	enc := ckks.NewEncoder(c.cp)
+	wScale := rlwe.NewScale(float64(uint64(1) << c.p.LogWeightScale))
+	oScale := rlwe.NewScale(float64(uint64(1) << c.p.LogOutputWeightScale))
+	mk := func(d lintrans.Diagonals[float64], scale rlwe.Scale, ratio int) (lintrans.LinearTransformation, error) {
+		lt := lintrans.NewTransformation(c.cp, lintrans.Parameters{
+			DiagonalsIndexList:        d.DiagonalsIndexList(),
+			LevelQ:                    level,
+			LevelP:                    c.cp.MaxLevelP(),
+			Scale:                     scale,
+			LogDimensions:             c.cp.LogMaxDimensions(),
+			LogBabyStepGiantStepRatio: ratio,
+		})
+		return lt, lintrans.Encode(enc, d, lt)
+	}
+	if n.lt1, err = mk(d1, wScale, c.p.LogBSGSRatio); err != nil {
+		return nil, fmt.Errorf("compile %s: encode first matrix: %w", m.Name, err)
+	}
+	if n.lt2, err = mk(d2, oScale, 0); err != nil {
+		return nil, fmt.Errorf("compile %s: encode last matrix: %w", m.Name, err)
+	}
+	// Biases, at the scale the ciphertext has when they are added.
+	s1 := c.inputScale().Mul(wScale)
+	s2 := s1.Mul(s1).Mul(oScale)
+	if n.b1, err = encodeBlockVector(enc, c, level, s1, first.b); err != nil {
+		return nil, fmt.Errorf("compile %s: %w", m.Name, err)
+	}
+	if n.b2, err = encodeBlockVector(enc, c, level, s2, last.b); err != nil {
+		return nil, fmt.Errorf("compile %s: %w", m.Name, err)
+	}
+	for s := B / 2; s >= n.M1; s /= 2 {
+		n.sum1 = append(n.sum1, s)
+	}
+	for s := n.M1 / 2; s >= n.M2; s /= 2 {
+		n.sum2 = append(n.sum2, s)
+	}
+	set := map[uint64]bool{}
+	for _, g := range n.lt1.GaloisElements(c.cp) {
+		set[g] = true
+	}
+	for _, g := range n.lt2.GaloisElements(c.cp) {
+		set[g] = true
+	}
+	for _, s := range append(slices.Clone(n.sum1), n.sum2...) {
+		set[c.rotationGaloisElement(s)] = true
+	}
+	for g := range set {
+		n.galEls = append(n.galEls, g)
+	}
+	slices.Sort(n.galEls)
+	if len(n.galEls) > MaxGaloisKeys {
+		return nil, fmt.Errorf("compile %s: needs %d rotation keys, more than %d", m.Name, len(n.galEls), MaxGaloisKeys)
+	}
+	return n, nil
+}
+
+// setDiag sets diagonal i (rotation by i, negative = right) at block slot j
+// of every block.
+func setDiag(d lintrans.Diagonals[float64], i, slots, blockSize, j int, w float64) {
+	if i < 0 {
+		i += slots
+	}
+	v, ok := d[i]
+	if !ok {
+		v = make([]float64, slots)
+		d[i] = v
+	}
+	for b := 0; b < slots; b += blockSize {
+		v[b+j] = w
+	}
+}
+
+// encodeBlockVector encodes vals at slots 0..len-1 of every block.
+func encodeBlockVector(enc *ckks.Encoder, c *Context, level int, scale rlwe.Scale, vals []float64) (*rlwe.Plaintext, error) {
+	v := make([]float64, c.p.Slots())
+	for b := 0; b < len(v); b += c.p.BlockSize {
+		copy(v[b:], vals)
+	}
+	pt := ckks.NewPlaintext(c.cp, level)
+	pt.Scale = scale
+	if err := enc.Encode(v, pt); err != nil {
+		return nil, fmt.Errorf("encode bias: %w", err)
+	}
+	return pt, nil
+}
+
+// Layout returns the slot layout clients must use.
+func (n *Network) Layout() Layout { return n.layout }
+
+// GaloisElements lists the rotation keys the evaluation needs, sorted.
+func (n *Network) GaloisElements() []uint64 { return slices.Clone(n.galEls) }
+
+// Context returns the network's CKKS context.
+func (n *Network) Context() *Context { return n.ctx }
+
+// ErrInput is wrapped by errors about a client's ciphertext (wrong level or
+// scale), as opposed to server faults.
+var ErrInput = errors.New("unsuitable input ciphertext")
+
+// Evaluate runs the network on a client's ciphertext with the client's
+// keys, and returns the re-randomised result (see the package
+// documentation). It is safe to call concurrently.
+func (n *Network) Evaluate(ctx context.Context, in *Ciphertext, keys *EvaluationKeys) (*Ciphertext, error) {
+	c := n.ctx
+	if in.ctx.Fingerprint() != c.Fingerprint() || keys.ctx.Fingerprint() != c.Fingerprint() {
+		return nil, fmt.Errorf("%w: made for other parameters", ErrInput)
+	}
+	if in.ct.Level() != c.MaxLevel() {
+		return nil, fmt.Errorf("%w: level %d, want a fresh ciphertext at level %d", ErrInput, in.ct.Level(), c.MaxLevel())
+	}
+	if in.ct.Scale.Cmp(c.inputScale()) != 0 {
+		return nil, fmt.Errorf("%w: scale 2^%.2f, want 2^%d", ErrInput, in.ct.LogScale(), c.p.LogInputScale)
+	}
+	eval := keys.newEvaluator()
+	lt := lintrans.NewEvaluator(eval)
+	ct := ckks.NewCiphertext(c.cp, 1, c.MaxLevel())
+	// First matrix, stage 1 (baby-step giant-step, hoisted baby steps).
+	if err := lt.Evaluate(in.ct, n.lt1, ct); err != nil {
+		return nil, fmt.Errorf("evaluate first matrix: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := n.rotateAndAdd(eval, ct, n.sum1); err != nil {
+		return nil, fmt.Errorf("evaluate first matrix: %w", err)
+	}
+	if err := eval.Add(ct, n.b1, ct); err != nil {
+		return nil, fmt.Errorf("add first bias: %w", err)
+	}
+	// Square activation: one multiplication and relinearisation, no rescale.
+	if err := eval.MulRelin(ct, ct, ct); err != nil {
+		return nil, fmt.Errorf("square: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := ckks.NewCiphertext(c.cp, 1, c.MaxLevel())
+	if err := lt.Evaluate(ct, n.lt2, out); err != nil {
+		return nil, fmt.Errorf("evaluate last matrix: %w", err)
+	}
+	if err := n.rotateAndAdd(eval, out, n.sum2); err != nil {
+		return nil, fmt.Errorf("evaluate last matrix: %w", err)
+	}
+	if err := eval.Add(out, n.b2, out); err != nil {
+		return nil, fmt.Errorf("add last bias: %w", err)
+	}
+	// One rescale at the end: drop q1.
+	if err := eval.Rescale(out, out); err != nil {
+		return nil, fmt.Errorf("rescale: %w", err)
+	}
+	if err := n.rerandomize(out, keys); err != nil {
+		return nil, err
+	}
+	return &Ciphertext{ctx: c, ct: out}, nil
+}
+
+// rotateAndAdd computes ct += rot_s(ct) for each step s.
+func (n *Network) rotateAndAdd(eval *ckks.Evaluator, ct *rlwe.Ciphertext, steps []int) error {
+	tmp := ckks.NewCiphertext(n.ctx.cp, 1, ct.Level())
+	for _, s := range steps {
+		if err := eval.Rotate(ct, s, tmp); err != nil {
+			return fmt.Errorf("rotate by %d: %w", s, err)
+		}
+		if err := eval.Add(ct, tmp, ct); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rerandomize adds a fresh public-key encryption of zero and flooding noise.
+func (n *Network) rerandomize(ct *rlwe.Ciphertext, keys *EvaluationKeys) error {
+	c := n.ctx
+	zero := ckks.NewCiphertext(c.cp, 1, ct.Level())
+	if err := rlwe.NewEncryptor(c.cp, keys.pk).EncryptZero(zero); err != nil {
+		return fmt.Errorf("re-randomise: %w", err)
+	}
+	ringQ := c.cp.RingQ().AtLevel(ct.Level())
+	ringQ.Add(ct.Value[0], zero.Value[0], ct.Value[0])
+	ringQ.Add(ct.Value[1], zero.Value[1], ct.Value[1])
+	sigma := c.p.floodSigma()
+	if sigma == 0 {
+		return nil
+	}
+	prng, err := sampling.NewPRNG()
+	if err != nil {
+		return fmt.Errorf("flooding: %w", err)
+	}
+	sampler, err := ring.NewSampler(prng, ringQ, ring.DiscreteGaussian{Sigma: sigma, Bound: 6 * sigma}, false)
+	if err != nil {
+		return fmt.Errorf("flooding: %w", err)
+	}
+	e := ringQ.NewPoly()
+	sampler.Read(e)
+	ringQ.NTT(e, e)
+	ringQ.Add(ct.Value[0], e, ct.Value[0])
+	return nil
+}
