@@ -1,0 +1,4 @@
+package ledger
+
+// SetBeforeCommit installs the crash-simulation hook (tests only).
+func SetBeforeCommit(o *Options, f func() error) { o.beforeCommit = f }

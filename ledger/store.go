@@ -1,0 +1,384 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+)
+
+// Bucket names. State buckets feed the state hash; log buckets are covered
+// by the Merkle root.
+var (
+	bMeta     = []byte("meta")     // key -> value, see the meta keys below
+	bTxs      = []byte("txs")      // log index (8 bytes BE) -> SignedTx bytes
+	bNodes    = []byte("nodes")    // level (1) || index (8) -> Merkle node hash
+	bSeen     = []byte("seen")     // body hash -> tx hash || log index
+	bModels   = []byte("models")   // model id -> ModelRecord
+	bVKs      = []byte("vks")      // verifying key hash -> verifying key
+	bRequests = []byte("requests") // request id -> RequestRecord
+	bReveals  = []byte("reveals")  // request id -> concatenated challenge images
+	bByModel  = []byte("bymodel")  // len(model id) || model id || receipt index -> request id
+	bSetup    = []byte("setup")    // ceremony id || 0 || phase -> SetupRecord
+
+	allBuckets = [][]byte{bMeta, bTxs, bNodes, bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bSetup}
+
+	kChainID    = []byte("chain_id")
+	kHeight     = []byte("height")
+	kSize       = []byte("size")
+	kRange      = []byte("range")
+	kStateHash  = []byte("state_hash")
+	kCheckpoint = []byte("checkpoint")
+)
+
+var hasher = rfc6962.New(crypto.SHA256)
+
+var rangeFactory = &compact.RangeFactory{Hash: hasher.HashChildren}
+
+// ErrCorrupt is returned (wrapped) by Open when the database file is damaged.
+var ErrCorrupt = errors.New("ledger database is corrupted")
+
+// Options configure a Store.
+type Options struct {
+	// ChainID names the ledger; transactions for another chain are rejected.
+	ChainID string
+	// Verifier checks challenge proofs. It is wrapped in a VerifyCache.
+	Verifier ProofVerifier
+	// SigningKey signs checkpoints (the node key).
+	SigningKey ed25519.PrivateKey
+	// SkipLogCheck skips re-hashing every logged transaction at Open (the
+	// bbolt structure check still runs). Only for very large logs.
+	SkipLogCheck bool
+	// beforeCommit is a test hook run just before the bbolt commit (that is,
+	// before the fsync); an error simulates a crash at that point.
+	beforeCommit func() error
+}
+
+// Store is the ledger state and log in one bbolt file. Blocks are applied
+// one at a time; queries run concurrently with them.
+type Store struct {
+	db       *bolt.DB
+	path     string
+	chainID  string
+	origin   string
+	key      ed25519.PrivateKey
+	verifier *VerifyCache
+	opts     Options
+
+	blockMu sync.Mutex // held from Begin until Commit or Discard
+}
+
+// Open opens or creates the store at path. A damaged file is reported as
+// ErrCorrupt, never repaired silently.
+func Open(path string, opts Options) (s *Store, err error) {
+	if opts.ChainID == "" || opts.Verifier == nil || len(opts.SigningKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("ledger: Open needs a chain id, a proof verifier and an ed25519 signing key")
+	}
+	_, statErr := os.Stat(path)
+	existed := statErr == nil
+	// bbolt can panic on a damaged file instead of returning an error.
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open ledger database %s: locked by another process", path)
+		}
+		if existed {
+			return nil, fmt.Errorf("%w: %s: %v (restore it from a backup or resync the node; the file was left untouched)", ErrCorrupt, path, err)
+		}
+		return nil, fmt.Errorf("open ledger database %s: %w", path, err)
+	}
+	s = &Store{
+		db: db, path: path, chainID: opts.ChainID, origin: Origin(opts.ChainID), key: opts.SigningKey,
+		verifier: NewVerifyCache(opts.Verifier, 0), opts: opts,
+	}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.checkIntegrity(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b, err)
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		if c := meta.Get(kChainID); c != nil {
+			if string(c) != s.chainID {
+				return fmt.Errorf("ledger database %s belongs to chain %q, not %q", s.path, c, s.chainID)
+			}
+			return nil
+		}
+		if meta.Get(kSize) != nil {
+			return fmt.Errorf("%w: %s: meta has a log but no chain id", ErrCorrupt, s.path)
+		}
+		if err := meta.Put(kChainID, []byte(s.chainID)); err != nil {
+			return err
+		}
+		empty := hasher.EmptyRoot()
+		cp := SignCheckpoint(s.key, s.origin, 0, empty, 0, make([]byte, 32))
+		return errors.Join(meta.Put(kHeight, u64(0)), meta.Put(kSize, u64(0)), meta.Put(kRange, nil),
+			meta.Put(kStateHash, make([]byte, 32)), putProto(meta, kCheckpoint, cp))
+	})
+}
+
+// checkIntegrity runs bbolt's page-structure check and re-hashes every
+// logged transaction into the Merkle root, comparing it with the stored
+// range and the signed checkpoint: a flipped bit anywhere in the log is
+// found here rather than served.
+func (s *Store) checkIntegrity() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
+		}
+	}()
+	return s.db.View(func(tx *bolt.Tx) error {
+		for e := range tx.Check() {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, e)
+		}
+		st, err := readState(tx)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, err)
+		}
+		cp, err := s.checkpointIn(tx)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, err)
+		}
+		if err := VerifyCheckpoint(cp, nil); err != nil {
+			return fmt.Errorf("%w: %s: stored checkpoint: %v", ErrCorrupt, s.path, err)
+		}
+		root, err := rootOf(st.rng)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, err)
+		}
+		if cp.Size != st.size || !bytes.Equal(cp.RootHash, root) || !bytes.Equal(cp.StateHash, st.stateHash) || cp.Height != st.height {
+			return fmt.Errorf("%w: %s: stored log (size %d) does not match the signed checkpoint (size %d)", ErrCorrupt, s.path, st.size, cp.Size)
+		}
+		if s.opts.SkipLogCheck {
+			return nil
+		}
+		for _, b := range stateBuckets {
+			err := tx.Bucket(b).ForEach(func(k, v []byte) error {
+				if !sealOK(b, k, v) {
+					return fmt.Errorf("%w: %s: record %x in %s fails its checksum", ErrCorrupt, s.path, k, b)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		r := rangeFactory.NewEmptyRange(0)
+		n := uint64(0)
+		nodes := tx.Bucket(bNodes)
+		var bad error
+		visit := func(id compact.NodeID, h []byte) {
+			if got := nodes.Get(nodeKey(id)); bad == nil && !bytes.Equal(got, h) {
+				bad = fmt.Errorf("%w: %s: Merkle node %d/%d does not match the logged transactions", ErrCorrupt, s.path, id.Level, id.Index)
+			}
+		}
+		c := tx.Bucket(bTxs).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if binary.BigEndian.Uint64(k) != n {
+				return fmt.Errorf("%w: %s: log entry %d missing", ErrCorrupt, s.path, n)
+			}
+			if err := r.Append(hasher.HashLeaf(v), visit); err != nil {
+				return err
+			}
+			if bad != nil {
+				return bad
+			}
+			n++
+		}
+		got, _ := rootOf(r)
+		if n != st.size || !bytes.Equal(got, root) {
+			return fmt.Errorf("%w: %s: re-hashing the %d logged transactions gives a root that does not match the checkpoint (log size %d)", ErrCorrupt, s.path, n, st.size)
+		}
+		return nil
+	})
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// ChainID returns the chain id.
+func (s *Store) ChainID() string { return s.chainID }
+
+// Path returns the database file.
+func (s *Store) Path() string { return s.path }
+
+// Verifier returns the store's (caching) proof verifier.
+func (s *Store) Verifier() *VerifyCache { return s.verifier }
+
+// PublicKey returns the checkpoint signing key.
+func (s *Store) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+
+type logState struct {
+	height    uint64
+	size      uint64
+	rng       *compact.Range
+	stateHash []byte
+}
+
+func readState(tx *bolt.Tx) (*logState, error) {
+	meta := tx.Bucket(bMeta)
+	if meta == nil {
+		return nil, errors.New("meta bucket missing")
+	}
+	h, sz, rb, sh := meta.Get(kHeight), meta.Get(kSize), meta.Get(kRange), meta.Get(kStateHash)
+	if len(h) != 8 || len(sz) != 8 || len(sh) != 32 || len(rb)%32 != 0 {
+		return nil, errors.New("meta keys missing or damaged")
+	}
+	size := binary.BigEndian.Uint64(sz)
+	hashes := make([][]byte, 0, len(rb)/32)
+	for i := 0; i < len(rb); i += 32 {
+		hashes = append(hashes, bytes.Clone(rb[i:i+32]))
+	}
+	rng, err := rangeFactory.NewRange(0, size, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("log range: %w", err)
+	}
+	return &logState{height: binary.BigEndian.Uint64(h), size: size, rng: rng, stateHash: bytes.Clone(sh)}, nil
+}
+
+func rootOf(r *compact.Range) ([]byte, error) {
+	if r.End() == 0 {
+		return hasher.EmptyRoot(), nil
+	}
+	return r.GetRootHash(nil)
+}
+
+func u64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+func nodeKey(id compact.NodeID) []byte {
+	k := make([]byte, 9)
+	k[0] = byte(id.Level)
+	binary.BigEndian.PutUint64(k[1:], id.Index)
+	return k
+}
+
+func putProto(b *bolt.Bucket, k []byte, m proto.Message) error {
+	v, err := canonical.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, v)
+}
+
+// getProto reads a sealed state record.
+func getProto(tx *bolt.Tx, bucket, k []byte, m proto.Message) (bool, error) {
+	v := get(tx, bucket, k)
+	if v == nil {
+		return false, nil
+	}
+	if err := proto.Unmarshal(v, m); err != nil {
+		return true, fmt.Errorf("%w: record %q in %s: %v", ErrCorrupt, k, bucket, err)
+	}
+	return true, nil
+}
+
+// State records are sealed with a CRC-32C of bucket, key and value: bbolt
+// checksums only its meta pages, and a damaged record must be an error,
+// not a silently different state. Open checks every seal.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+func sealSum(bucket, k, v []byte) uint32 {
+	c := crc32.Update(0, crcTable, bucket)
+	c = crc32.Update(c, crcTable, []byte{0})
+	c = crc32.Update(c, crcTable, k)
+	c = crc32.Update(c, crcTable, []byte{0})
+	return crc32.Update(c, crcTable, v)
+}
+
+func seal(bucket, k, v []byte) []byte {
+	out := make([]byte, len(v), len(v)+4)
+	copy(out, v)
+	return binary.BigEndian.AppendUint32(out, sealSum(bucket, k, v))
+}
+
+func unseal(v []byte) []byte { return v[:len(v)-4] }
+
+func sealOK(bucket, k, v []byte) bool {
+	return len(v) >= 4 && binary.BigEndian.Uint32(v[len(v)-4:]) == sealSum(bucket, k, v[:len(v)-4])
+}
+
+// get reads a sealed state value; a broken seal panics with ErrCorrupt,
+// which the query and block paths turn into an error (see guard). Open has
+// already checked every seal, so this only fires for damage that happened
+// while the node ran.
+func get(tx *bolt.Tx, bucket, k []byte) []byte {
+	v := tx.Bucket(bucket).Get(k)
+	if v == nil {
+		return nil
+	}
+	if !sealOK(bucket, k, v) {
+		panic(corruptPanic{fmt.Errorf("%w: record %x in %s fails its checksum", ErrCorrupt, k, bucket)})
+	}
+	return unseal(v)
+}
+
+type corruptPanic struct{ err error }
+
+// stateBuckets are the sealed ones.
+var stateBuckets = [][]byte{bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bSetup}
+
+func (s *Store) checkpointIn(tx *bolt.Tx) (*ledgerv1.Checkpoint, error) {
+	v := tx.Bucket(bMeta).Get(kCheckpoint)
+	if v == nil {
+		return nil, errors.New("no checkpoint stored")
+	}
+	cp := &ledgerv1.Checkpoint{}
+	if err := proto.Unmarshal(v, cp); err != nil {
+		return nil, fmt.Errorf("%w: stored checkpoint: %v", ErrCorrupt, err)
+	}
+	return cp, nil
+}
+
+func digest32(b []byte) []byte { d := sha256.Sum256(b); return d[:] }
+
+// view runs fn in a read transaction, turning a checksum failure found
+// while reading into an error.
+func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
+	defer recoverCorrupt(&err)
+	return s.db.View(fn)
+}
+
+func recoverCorrupt(err *error) {
+	if r := recover(); r != nil {
+		cp, ok := r.(corruptPanic)
+		if !ok {
+			panic(r)
+		}
+		*err = cp.err
+	}
+}

@@ -1,0 +1,325 @@
+package ledger_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/ledger/ledgertest"
+)
+
+const chain = "test-chain"
+
+func openStore(t *testing.T, path string, mod ...func(*ledger.Options)) *ledger.Store {
+	t.Helper()
+	o := ledger.Options{ChainID: chain, Verifier: ledgertest.FakeVerifier{}, SigningKey: ledgertest.Key("node")}
+	for _, m := range mod {
+		m(&o)
+	}
+	s, err := ledger.Open(path, o)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	return s
+}
+
+// applyBlock applies txs as one block and commits it.
+func applyBlock(t *testing.T, s *ledger.Store, txs ...[]byte) []ledger.Result {
+	t.Helper()
+	h, _, _, err := s.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Begin(h + 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []ledger.Result
+	for _, tx := range txs {
+		r, err := b.Apply(tx)
+		if err != nil {
+			b.Discard()
+			t.Fatalf("apply: %v", err)
+		}
+		out = append(out, r)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	return out
+}
+
+func mustOK(t *testing.T, rs []ledger.Result) {
+	t.Helper()
+	for i, r := range rs {
+		if !r.OK() {
+			t.Fatalf("tx %d rejected: %v %s", i, r.Code, r.Reason)
+		}
+	}
+}
+
+func TestProtocolFlowAndProofs(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, filepath.Join(t.TempDir(), "ledger.db"))
+	defer s.Close()
+	f := ledgertest.NewFixture(chain, "a")
+	r1, r2 := f.NewRequest("mnist", "req-1", 4), f.NewRequest("mnist", "req-2", 3)
+
+	mustOK(t, applyBlock(t, s, f.Register("mnist"), f.Receipt(r1), f.Receipt(r2)))
+	cp1, err := s.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp1.Size != 3 || cp1.Height != 1 {
+		t.Fatalf("checkpoint after block 1: size %d height %d, want 3 and 1", cp1.Size, cp1.Height)
+	}
+	res := applyBlock(t, s, f.Reveal(r1), f.Reveal(r2), f.Proof([]*ledgertest.Request{r1, r2}, false), f.Verdict("req-1", true))
+	mustOK(t, res)
+	if res[2].Index != 5 {
+		t.Fatalf("proof logged at %d, want 5", res[2].Index)
+	}
+
+	rec, err := s.Request(ctx, "req-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN || rec.ProofIndex != 5 || rec.NumChallenges != 3 || !rec.HasVerdict || !rec.VerdictAccept {
+		t.Fatalf("req-1 record: %v", rec)
+	}
+	if len(rec.Outputs) != 30 || rec.Outputs[0] != ledgertest.Outputs(r1.Challenges[0], 10)[0] {
+		t.Fatalf("req-1 outputs: %v", rec.Outputs)
+	}
+	rec2, _ := s.Request(ctx, "req-2")
+	if want := ledgertest.Outputs(r2.Challenges[1], 10); len(rec2.Outputs) != 20 || rec2.Outputs[10] != want[0] {
+		t.Fatalf("req-2 outputs %v, want second row to start with %d", rec2.Outputs, want[0])
+	}
+	m, err := s.Model(ctx, "mnist", true)
+	if err != nil || m.Model.Receipts != 2 || m.Model.Proofs != 1 || !bytes.Equal(m.VerifyingKey, f.VK) {
+		t.Fatalf("model record: %v, %v", m, err)
+	}
+	list, err := s.Requests(ctx, &ledgerv1.ListRequestsRequest{})
+	if err != nil || len(list) != 2 || list[0].RequestId != "req-2" {
+		t.Fatalf("requests newest first: %v %v", list, err)
+	}
+	byModel, err := s.Requests(ctx, &ledgerv1.ListRequestsRequest{ModelId: "mnist", Limit: 1})
+	if err != nil || len(byModel) != 1 || byModel[0].RequestId != "req-2" {
+		t.Fatalf("requests by model: %v %v", byModel, err)
+	}
+
+	// Every entry has an inclusion proof against the latest checkpoint,
+	// signed by the node key; a wrong key or a changed byte fails.
+	for i := uint64(0); i < 7; i++ {
+		e, err := s.Entry(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ledger.VerifyInclusion(e, s.PublicKey()); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	e, _ := s.Entry(ctx, 5)
+	bad := proto.Clone(e).(*ledgerv1.Entry)
+	bad.Tx[len(bad.Tx)-1] ^= 1
+	bad.LeafHash = nil
+	if err := ledger.VerifyInclusion(bad, s.PublicKey()); err == nil {
+		t.Fatal("inclusion proof of a changed transaction verified")
+	}
+	other := ledgertest.Key("other")
+	if err := ledger.VerifyInclusion(e, other.Public().(ed25519.PublicKey)); err == nil {
+		t.Fatal("checkpoint verified under the wrong key")
+	}
+	// The log of block 1 is a prefix of the current log.
+	cons, err := s.Consistency(ctx, cp1.Size, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ledger.VerifyConsistency(cp1, cons, s.PublicKey()); err != nil {
+		t.Fatalf("consistency: %v", err)
+	}
+	cons.Hashes[0][0] ^= 1
+	if err := ledger.VerifyConsistency(cp1, cons, s.PublicKey()); err == nil {
+		t.Fatal("tampered consistency proof verified")
+	}
+}
+
+func TestRejections(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, filepath.Join(t.TempDir(), "ledger.db"))
+	defer s.Close()
+	f := ledgertest.NewFixture(chain, "a")
+	r1 := f.NewRequest("mnist", "req-1", 4)
+	r2 := f.NewRequest("mnist", "req-2", 4)
+	reg, rc1 := f.Register("mnist"), f.Receipt(r1)
+	mustOK(t, applyBlock(t, s, reg, rc1, f.Receipt(r2)))
+
+	otherChain := ledgertest.NewFixture("other-chain", "a")
+	var stx ledgerv1.SignedTx
+	if err := proto.Unmarshal(reg, &stx); err != nil {
+		t.Fatal(err)
+	}
+	// The owner's registration body re-signed by someone else.
+	thief := ledgertest.Key("thief")
+	stolen := resign(t, stx.Body, thief)
+	badSig := bytes.Clone(reg)
+	badSig[len(badSig)-1] ^= 1
+	nonCanonical := append(bytes.Clone(reg), 0x78, 0x01) // unknown field 15, varint 1
+	wrongSalt := *r1
+	wrongSalt.Salt = []byte("another salt")
+	unknownModelReq := f.NewRequest("no-such-model", "req-x", 3)
+	tooManyOutputs := f.ProofBody([]*ledgertest.Request{r1}, false)
+	tooManyOutputs.Outputs = append(tooManyOutputs.Outputs, 1)
+	huge := f.Sign(f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: &ledgerv1.RegisterModel{
+		ModelId: "huge", Commitment: f.Commitment, VerifyingKey: make([]byte, 10), OutputsPerChallenge: 10}}})
+	huge = append(huge, make([]byte, ledger.MaxTxBytes)...)
+	setup0 := f.Sign(f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_SetupContribution{SetupContribution: &ledgerv1.SetupContribution{
+		CeremonyId: "c", Phase: 1, Index: 1, PreviousHash: make([]byte, 32), ContributionHash: bytes.Repeat([]byte{1}, 32)}}})
+
+	cases := []struct {
+		name string
+		tx   []byte
+		want ledgerv1.Code
+	}{
+		{"duplicate transaction", rc1, ledgerv1.Code_CODE_DUPLICATE_TX},
+		{"same body re-signed by another key", stolen, ledgerv1.Code_CODE_REPLAYED_SIGNATURE},
+		{"transaction of another chain", otherChain.Register("x"), ledgerv1.Code_CODE_WRONG_CHAIN},
+		{"bad signature", badSig, ledgerv1.Code_CODE_BAD_SIGNATURE},
+		{"non-canonical encoding", nonCanonical, ledgerv1.Code_CODE_NON_CANONICAL},
+		{"garbage", []byte("not a transaction"), ledgerv1.Code_CODE_MALFORMED},
+		{"oversized", huge, ledgerv1.Code_CODE_TOO_LARGE},
+		{"model registered twice", f.Sign(f.Owner, mustBody(t, f.Register("mnist"), func(b *ledgerv1.TxBody) { b.GetRegisterModel().Architecture = "v2" })), ledgerv1.Code_CODE_MODEL_EXISTS},
+		{"receipt for unknown model", f.Receipt(unknownModelReq), ledgerv1.Code_CODE_UNKNOWN_MODEL},
+		{"receipt signed by the client", f.Sign(f.Client, mustBody(t, f.Receipt(f.NewRequest("mnist", "req-3", 3)), nil)), ledgerv1.Code_CODE_UNAUTHORIZED},
+		{"duplicate request id", f.Receipt(&ledgertest.Request{ID: "req-1", ModelID: "mnist", Challenges: r2.Challenges, Positions: r2.Positions, Salt: []byte("s")}), ledgerv1.Code_CODE_DUPLICATE_REQUEST},
+		{"reveal that does not open the commitment", f.Reveal(&wrongSalt), ledgerv1.Code_CODE_COMMITMENT_MISMATCH},
+		{"reveal signed by the server", f.Sign(f.Server, mustBody(t, f.Reveal(r1), nil)), ledgerv1.Code_CODE_UNAUTHORIZED},
+		{"reveal for unknown request", f.Reveal(f.NewRequest("mnist", "nope", 3)), ledgerv1.Code_CODE_UNKNOWN_REQUEST},
+		{"proof before reveal", f.Proof([]*ledgertest.Request{r1}, false), ledgerv1.Code_CODE_NOT_REVEALED},
+		{"setup contribution out of order", setup0, ledgerv1.Code_CODE_SETUP_OUT_OF_ORDER},
+	}
+	check := func(tx []byte, want ledgerv1.Code, name string) {
+		t.Helper()
+		_, size0, app0, _ := s.Head()
+		if got := s.Check(tx); got.Code != want {
+			t.Errorf("%s: CheckTx code %v (%s), want %v", name, got.Code, got.Reason, want)
+		}
+		rs := applyBlock(t, s, tx)
+		if rs[0].Code != want {
+			t.Errorf("%s: code %v (%s), want %v", name, rs[0].Code, rs[0].Reason, want)
+		}
+		// All-or-nothing: a rejected transaction changes neither the log
+		// nor the state.
+		_, size1, app1, _ := s.Head()
+		if size1 != size0 || !bytes.Equal(app0, app1) {
+			t.Errorf("%s: rejected transaction changed the ledger (size %d->%d)", name, size0, size1)
+		}
+	}
+	for _, c := range cases {
+		check(c.tx, c.want, c.name)
+	}
+
+	mustOK(t, applyBlock(t, s, f.Reveal(r1), f.Reveal(r2)))
+	more := []struct {
+		name string
+		tx   []byte
+		want ledgerv1.Code
+	}{
+		{"second reveal", f.Reveal(r1), ledgerv1.Code_CODE_DUPLICATE_TX},
+		{"second reveal with another salt", f.Sign(f.Client, mustBody(t, f.Reveal(r1), func(b *ledgerv1.TxBody) { b.GetChallengeReveal().Salt = []byte("x") })), ledgerv1.Code_CODE_ALREADY_REVEALED},
+		{"proof that fails verification", f.Proof([]*ledgertest.Request{r1}, true), ledgerv1.Code_CODE_PROOF_INVALID},
+		{"proof with the wrong number of outputs", f.Sign(f.Server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeProof{ChallengeProof: tooManyOutputs}}), ledgerv1.Code_CODE_BAD_OUTPUTS},
+		{"proof signed by the owner, not the server", f.Sign(f.Owner, mustBody(t, f.Proof([]*ledgertest.Request{r1}, false), nil)), ledgerv1.Code_CODE_UNAUTHORIZED},
+	}
+	for _, c := range more {
+		check(c.tx, c.want, c.name)
+	}
+	mustOK(t, applyBlock(t, s, f.Proof([]*ledgertest.Request{r1}, false), f.Verdict("req-1", false)))
+	check(f.Proof([]*ledgertest.Request{r1, r2}, false), ledgerv1.Code_CODE_ALREADY_PROVEN, "proof covering a proven request")
+	check(f.Sign(f.Client, mustBody(t, f.Verdict("req-1", true), nil)), ledgerv1.Code_CODE_DUPLICATE_VERDICT, "second verdict")
+	check(f.Sign(f.Server, mustBody(t, f.Verdict("req-2", true), nil)), ledgerv1.Code_CODE_UNAUTHORIZED, "verdict signed by the server")
+
+	rec, _ := s.Request(ctx, "req-1")
+	if rec.VerdictAccept || !rec.HasVerdict {
+		t.Fatalf("req-1 verdict: %v", rec)
+	}
+}
+
+// Within one block, a rejected transaction between two accepted ones leaves
+// no trace and later transactions see the earlier ones.
+func TestBlockIsSequential(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "ledger.db"))
+	defer s.Close()
+	f := ledgertest.NewFixture(chain, "a")
+	r := f.NewRequest("m", "r", 3)
+	res := applyBlock(t, s, f.Receipt(r), f.Register("m"), f.Receipt(r), f.Reveal(r), f.Proof([]*ledgertest.Request{r}, true), f.Proof([]*ledgertest.Request{r}, false))
+	want := []ledgerv1.Code{ledgerv1.Code_CODE_UNKNOWN_MODEL, 0, 0, 0, ledgerv1.Code_CODE_PROOF_INVALID, 0}
+	for i, c := range want {
+		if res[i].Code != c {
+			t.Fatalf("tx %d: %v (%s), want %v", i, res[i].Code, res[i].Reason, c)
+		}
+	}
+	if res[5].Index != 3 {
+		t.Fatalf("proof index %d, want 3", res[5].Index)
+	}
+}
+
+func TestSetupChain(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, filepath.Join(t.TempDir(), "ledger.db"))
+	defer s.Close()
+	f := ledgertest.NewFixture(chain, "a")
+	prev := make([]byte, 32)
+	var txs [][]byte
+	for i := 0; i < 3; i++ {
+		h := bytes.Repeat([]byte{byte(i + 1)}, 32)
+		txs = append(txs, f.Sign(ledgertest.Key(string(rune('a'+i))), &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_SetupContribution{SetupContribution: &ledgerv1.SetupContribution{
+			CeremonyId: "mnist-v1", Phase: 2, Index: uint32(i), PreviousHash: prev, ContributionHash: h, Attestation: "contributor " + string(rune('a'+i))}}}))
+		prev = h
+	}
+	mustOK(t, applyBlock(t, s, txs...))
+	rec, err := s.Setup(ctx, "mnist-v1", 2)
+	if err != nil || rec.Contributions != 3 || rec.LastHash[0] != 3 || len(rec.Indexes) != 3 {
+		t.Fatalf("setup record %v %v", rec, err)
+	}
+	if _, err := s.Setup(ctx, "mnist-v1", 1); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("phase 1: %v, want not found", err)
+	}
+}
+
+func resign(t *testing.T, body []byte, key []byte) []byte {
+	t.Helper()
+	priv := ledgertest.Key("thief")
+	d := ledger.SigningDigest(body)
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(&ledgerv1.SignedTx{Body: body, Signer: priv.Public().(ed25519.PublicKey), Signature: ed25519Sign(priv, d[:])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// mustBody decodes a signed transaction's body (for re-signing it with
+// another key after an optional change).
+func mustBody(t *testing.T, raw []byte, change func(*ledgerv1.TxBody)) *ledgerv1.TxBody {
+	t.Helper()
+	var stx ledgerv1.SignedTx
+	var body ledgerv1.TxBody
+	if err := proto.Unmarshal(raw, &stx); err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.Unmarshal(stx.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if change != nil {
+		change(&body)
+	}
+	return &body
+}
+
+var _ = os.Remove

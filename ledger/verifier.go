@@ -1,0 +1,111 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"sync"
+)
+
+// Statement is the public part of a challenge proof: the model commitment,
+// the digest of the revealed challenge images (in proof order), and the
+// claimed fixed-point outputs, one row per challenge.
+type Statement struct {
+	Commitment      []byte
+	ChallengeDigest []byte
+	Outputs         [][]int64
+}
+
+// ProofVerifier is what the ledger needs from the zk package. Both methods
+// must be deterministic functions of their arguments (they are consensus
+// rules) and safe for concurrent use.
+type ProofVerifier interface {
+	// ChallengeDigest is the statement's digest of the challenge images.
+	ChallengeDigest(images [][]byte) ([]byte, error)
+	// VerifyChallengeProof returns nil if proof is a valid proof of st under
+	// the verifying key vk, and an error saying why not otherwise.
+	VerifyChallengeProof(vk []byte, st Statement, proof []byte) error
+}
+
+// VerifyCache remembers the results of proof verifications, so a proof
+// verified in parallel before a block (embedded driver), or in CheckTx and
+// ProcessProposal (CometBFT driver), is not verified again when the block
+// is applied. Verification is a pure function of (vk, statement, proof), so
+// a cached result is the result. Digests are not cached (they are cheap).
+type VerifyCache struct {
+	v   ProofVerifier
+	max int
+
+	mu      sync.Mutex
+	results map[[32]byte]error
+	hits    uint64
+	misses  uint64
+}
+
+// NewVerifyCache wraps v with a cache of up to max results.
+func NewVerifyCache(v ProofVerifier, max int) *VerifyCache {
+	if max <= 0 {
+		max = 4096
+	}
+	return &VerifyCache{v: v, max: max, results: make(map[[32]byte]error)}
+}
+
+// ChallengeDigest implements ProofVerifier.
+func (c *VerifyCache) ChallengeDigest(images [][]byte) ([]byte, error) {
+	return c.v.ChallengeDigest(images)
+}
+
+// VerifyChallengeProof implements ProofVerifier.
+func (c *VerifyCache) VerifyChallengeProof(vk []byte, st Statement, proof []byte) error {
+	k := verifyKey(vk, st, proof)
+	c.mu.Lock()
+	if err, ok := c.results[k]; ok {
+		c.hits++
+		c.mu.Unlock()
+		return err
+	}
+	c.misses++
+	c.mu.Unlock()
+	err := c.v.VerifyChallengeProof(vk, st, proof)
+	c.mu.Lock()
+	if len(c.results) >= c.max {
+		// Dropping everything is crude but bounded and cheap; a miss only
+		// costs one more verification.
+		clear(c.results)
+	}
+	c.results[k] = err
+	c.mu.Unlock()
+	return err
+}
+
+// Stats returns the cache hits and misses so far.
+func (c *VerifyCache) Stats() (hits, misses uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits, c.misses
+}
+
+func verifyKey(vk []byte, st Statement, proof []byte) [32]byte {
+	h := sha256.New()
+	writeLP(h, vk)
+	writeLP(h, st.Commitment)
+	writeLP(h, st.ChallengeDigest)
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(st.Outputs)))
+	h.Write(n[:])
+	for _, row := range st.Outputs {
+		binary.BigEndian.PutUint64(n[:], uint64(len(row)))
+		h.Write(n[:])
+		for _, v := range row {
+			binary.BigEndian.PutUint64(n[:], uint64(v))
+			h.Write(n[:])
+		}
+	}
+	writeLP(h, proof)
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// StatementHash is a deterministic hash of a statement, used by test
+// doubles and by anyone who needs to name a statement.
+func StatementHash(vk []byte, st Statement) [32]byte { return verifyKey(vk, st, nil) }
