@@ -178,3 +178,23 @@ func (f *Fixture) Proof(rs []*Request, tamper bool) []byte {
 func (f *Fixture) Verdict(requestID string, accept bool) []byte {
 	return f.Sign(f.Client, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_Verdict{Verdict: &ledgerv1.Verdict{RequestId: requestID, Accept: accept, Reason: "outputs match"}}})
 }
+
+// CostlyVerifier is FakeVerifier plus a fixed amount of CPU work per proof
+// verification (Work rounds of SHA-256), to stand in for Groth16's cost in
+// throughput benchmarks. The work is deterministic: no clocks.
+type CostlyVerifier struct {
+	FakeVerifier
+	Work int
+}
+
+// VerifyChallengeProof burns the work, then checks like FakeVerifier.
+func (c CostlyVerifier) VerifyChallengeProof(vk []byte, st ledger.Statement, proof []byte) error {
+	h := sha256.Sum256(proof)
+	for i := 0; i < c.Work; i++ {
+		h = sha256.Sum256(h[:])
+	}
+	if h[0] == 0 && h[1] == 0 && h[2] == 0 && h[3] == 0 && h[4] == 0 && h[5] == 0 {
+		return errors.New("unlucky") // never in practice; keeps the loop from being optimised away
+	}
+	return c.FakeVerifier.VerifyChallengeProof(vk, st, proof)
+}
