@@ -1,0 +1,10 @@
+package zk
+
+import (
+	"math/bits"
+	"runtime"
+)
+
+func bitsTrailingZeros(n uint64) int { return bits.TrailingZeros64(n) }
+func reverse64(x uint64) uint64      { return bits.Reverse64(x) }
+func runtimeWorkers() int            { return runtime.GOMAXPROCS(0) }
