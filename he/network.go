@@ -8,6 +8,7 @@ import (
 
 
 	"github.com/tuneinsight/lattigo/v6/circuits/ckks/lintrans"
+	common "github.com/tuneinsight/lattigo/v6/circuits/common/lintrans"
 	"github.com/tuneinsight/lattigo/v6/core/rlwe"
 	"github.com/tuneinsight/lattigo/v6/ring"
 	"github.com/tuneinsight/lattigo/v6/schemes/ckks"
@@ -102,7 +103,7 @@ type Network struct {
 	layout       Layout
 	m1, m2       int // true output sizes of the two affine maps
 	M1, M2       int // padded to powers of two
-	lt1, lt2     lintrans.LinearTransformation
+	lt1, lt2     splitTransform
 	b1, b2       *rlwe.Plaintext
 	sum1, sum2   []int // rotate-and-add steps
 	galEls       []uint64
@@ -168,7 +169,7 @@ func (c *Context) Compile(m *model.Model) (*Network, error) {
 	enc := ckks.NewEncoder(c.cp)
 	wScale := rlwe.NewScale(float64(uint64(1) << c.p.LogWeightScale))
 	oScale := rlwe.NewScale(float64(uint64(1) << c.p.LogOutputWeightScale))
-	mk := func(d lintrans.Diagonals[float64], scale rlwe.Scale, ratio int) (lintrans.LinearTransformation, error) {
+	mk := func(d lintrans.Diagonals[float64], scale rlwe.Scale, ratio int) (splitTransform, error) {
 		lt := lintrans.NewTransformation(c.cp, lintrans.Parameters{
 			DiagonalsIndexList:        d.DiagonalsIndexList(),
 			LevelQ:                    level,
@@ -177,12 +178,15 @@ func (c *Context) Compile(m *model.Model) (*Network, error) {
 			LogDimensions:             c.cp.LogMaxDimensions(),
 			LogBabyStepGiantStepRatio: ratio,
 		})
-		return lt, lintrans.Encode(enc, d, lt)
+		if err := lintrans.Encode(enc, d, lt); err != nil {
+			return splitTransform{}, err
+		}
+		return newSplitTransform(common.LinearTransformation(lt), c.p.Workers), nil
 	}
 	if n.lt1, err = mk(d1, wScale, c.p.LogBSGSRatio); err != nil {
 		return nil, fmt.Errorf("compile %s: encode first matrix: %w", m.Name, err)
 	}
-	if n.lt2, err = mk(d2, oScale, 0); err != nil {
+	if n.lt2, err = mk(d2, oScale, c.p.LogBSGSRatio); err != nil {
 		return nil, fmt.Errorf("compile %s: encode last matrix: %w", m.Name, err)
 	}
 	// Biases, at the scale the ciphertext has when they are added.
@@ -201,10 +205,10 @@ func (c *Context) Compile(m *model.Model) (*Network, error) {
 		n.sum2 = append(n.sum2, s)
 	}
 	set := map[uint64]bool{}
-	for _, g := range n.lt1.GaloisElements(c.cp) {
+	for _, g := range n.lt1.full.GaloisElements(c.cp) {
 		set[g] = true
 	}
-	for _, g := range n.lt2.GaloisElements(c.cp) {
+	for _, g := range n.lt2.full.GaloisElements(c.cp) {
 		set[g] = true
 	}
 	for _, s := range append(slices.Clone(n.sum1), n.sum2...) {
@@ -277,11 +281,15 @@ func (n *Network) Evaluate(ctx context.Context, in *Ciphertext, keys *Evaluation
 	if in.ct.Scale.Cmp(c.inputScale()) != 0 {
 		return nil, fmt.Errorf("%w: scale 2^%.2f, want 2^%d", ErrInput, in.ct.LogScale(), c.p.LogInputScale)
 	}
-	eval := keys.newEvaluator()
-	lt := lintrans.NewEvaluator(eval)
+	evs := make([]*ckks.Evaluator, max(1, c.p.Workers))
+	evs[0] = keys.newEvaluator()
+	for w := 1; w < len(evs); w++ {
+		evs[w] = evs[0].ShallowCopy()
+	}
+	eval := evs[0]
 	ct := ckks.NewCiphertext(c.cp, 1, c.MaxLevel())
 	// First matrix, stage 1 (baby-step giant-step, hoisted baby steps).
-	if err := lt.Evaluate(in.ct, n.lt1, ct); err != nil {
+	if err := n.lt1.evaluate(c.cp, evs, in.ct, ct); err != nil {
 		return nil, fmt.Errorf("evaluate first matrix: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -301,7 +309,7 @@ func (n *Network) Evaluate(ctx context.Context, in *Ciphertext, keys *Evaluation
 		return nil, err
 	}
 	out := ckks.NewCiphertext(c.cp, 1, c.MaxLevel())
-	if err := lt.Evaluate(ct, n.lt2, out); err != nil {
+	if err := n.lt2.evaluate(c.cp, evs, ct, out); err != nil {
 		return nil, fmt.Errorf("evaluate last matrix: %w", err)
 	}
 	if err := n.rotateAndAdd(eval, out, n.sum2); err != nil {

@@ -33,6 +33,8 @@ type Parameters struct {
 	// LogBSGSRatio is log2 of the ratio of giant steps to baby steps in the
 	// first matrix product (see Lattigo's lintrans).
 	LogBSGSRatio int
+	// Workers is the number of goroutines one evaluation uses.
+	Workers int
 	// LogFloodSigma is log2 of the standard deviation of the flooding noise
 	// added to the result for circuit privacy; 0 disables flooding (tests of
 	// the noise budget only).
@@ -52,6 +54,7 @@ var DefaultParameters = Parameters{
 	BlockSize:            1024,
 	LogBSGSRatio:         2,
 	LogFloodSigma:        38,
+	Workers:              2,
 }
 
 // heStandardMaxLogQP is the largest log2(QP) for 128-bit classical security

@@ -36,6 +36,8 @@ verifier ledger show which committed model answered.`,
 	root.AddCommand(
 		newTrainCmd(g),
 		newModelCmd(g),
+		newInferCmd(g),
+		newEvalCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/model"
+)
+
+// imageSource is the --image / --mnist-test choice shared by commands.
+type imageSource struct {
+	path      string
+	mnistTest int
+}
+
+func (s *imageSource) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.path, "image", "", "PNG or JPEG image of a digit (any size, colour or grey)")
+	cmd.Flags().IntVar(&s.mnistTest, "mnist-test", -1, "index of an MNIST test image (0..9999) instead of --image")
+}
+
+// load returns the normalised image and, for MNIST, its label (else -1).
+func (s *imageSource) load() (dataset.Image, int, error) {
+	switch {
+	case s.path != "" && s.mnistTest >= 0:
+		return dataset.Image{}, -1, usageError("give either --image or --mnist-test, not both")
+	case s.path != "":
+		f, err := os.Open(s.path)
+		if err != nil {
+			return dataset.Image{}, -1, fmt.Errorf("open image: %w", err)
+		}
+		defer f.Close()
+		img, err := dataset.DecodeDigit(f)
+		if err != nil {
+			return dataset.Image{}, -1, fmt.Errorf("%s: %w", s.path, err)
+		}
+		return img, -1, nil
+	case s.mnistTest >= 0:
+		dir, err := dataset.FindMNISTDir()
+		if err != nil {
+			return dataset.Image{}, -1, err
+		}
+		test, err := dataset.LoadTest(dir)
+		if err != nil {
+			return dataset.Image{}, -1, err
+		}
+		img, label, err := test.At(s.mnistTest)
+		if err != nil {
+			return dataset.Image{}, -1, usageError("--mnist-test: %v", err)
+		}
+		return img, int(label), nil
+	default:
+		return dataset.Image{}, -1, usageError("give --image FILE or --mnist-test INDEX")
+	}
+}
+
+// inferResult is the JSON printed by `veil infer --json`.
+type inferResult struct {
+	Class     int       `json:"class"`
+	Scores    []float64 `json:"scores"`
+	Label     *int      `json:"label,omitempty"`
+	Model     string    `json:"model"`
+	Plaintext *struct {
+		Class int `json:"class"`
+	} `json:"plaintext,omitempty"`
+	LatencyMS struct {
+		Encrypt  float64 `json:"encrypt"`
+		Evaluate float64 `json:"evaluate"`
+		Decrypt  float64 `json:"decrypt"`
+		Total    float64 `json:"total"`
+		Network  float64 `json:"network,omitempty"`
+		KeyGen   float64 `json:"keygen,omitempty"`
+	} `json:"latency_ms"`
+	CiphertextBytes struct {
+		Input  int `json:"input"`
+		Output int `json:"output"`
+	} `json:"ciphertext_bytes"`
+	Keys struct {
+		GaloisKeys int  `json:"galois_keys"`
+		Bytes      int  `json:"bytes"`
+		Reused     bool `json:"reused"`
+	} `json:"keys"`
+	Block      int    `json:"block"`
+	Blocks     int    `json:"blocks"`
+	Parameters string `json:"parameters"`
+	Server     string `json:"server,omitempty"`
+}
+
+func newInferCmd(g *globalOptions) *cobra.Command {
+	var (
+		src       imageSource
+		asJSON    bool
+		modelPath string
+	)
+	cmd := &cobra.Command{
+		Use:   "infer",
+		Short: "Classify one image under homomorphic encryption",
+		Long: `Normalise an image like MNIST, encrypt it under CKKS, evaluate the network on
+the ciphertext, decrypt and print the class and the 10 scores. Without
+--server everything runs in this process (fresh keys each time).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			img, label, err := src.load()
+			if err != nil {
+				return err
+			}
+			mf, err := loadModel(modelPath)
+			if err != nil {
+				return err
+			}
+			res, err := inferLocal(cmd.Context(), mf.Model, img)
+			if err != nil {
+				return err
+			}
+			if label >= 0 {
+				res.Label = &label
+			}
+			return printInfer(cmd.OutOrStdout(), res, asJSON)
+		},
+	}
+	src.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.Flags().StringVar(&modelPath, "model", "", "model file (default: the committed default model)")
+	return cmd
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// inferLocal runs the whole client and server path in this process, through
+// the same wire encodings a remote server would see.
+func inferLocal(ctx context.Context, m *model.Model, img dataset.Image) (*inferResult, error) {
+	hctx, err := he.NewContext(he.DefaultParameters)
+	if err != nil {
+		return nil, err
+	}
+	net, err := hctx.Compile(m)
+	if err != nil {
+		return nil, err
+	}
+	res := &inferResult{Model: m.Name, Parameters: hctx.Parameters().String()}
+	t0 := time.Now()
+	sk := hctx.GenSecretKey()
+	keys, err := sk.GenEvaluationKeys(net.GaloisElements())
+	if err != nil {
+		return nil, err
+	}
+	wire, err := keys.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	res.LatencyMS.KeyGen = ms(time.Since(t0))
+	res.Keys.GaloisKeys = len(net.GaloisElements())
+	res.Keys.Bytes = len(wire)
+	serverKeys, err := hctx.UnmarshalEvaluationKeys(wire, net.GaloisElements())
+	if err != nil {
+		return nil, err
+	}
+	layout := net.Layout()
+	res.Blocks = layout.Blocks
+	res.Block = rand.IntN(layout.Blocks)
+	images := make([][]uint8, layout.Blocks)
+	images[res.Block] = img[:]
+
+	start := time.Now()
+	ct, err := sk.Encrypt(layout, images)
+	if err != nil {
+		return nil, err
+	}
+	in, err := ct.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	tEnc := time.Now()
+	serverCt, err := hctx.UnmarshalCiphertext(in)
+	if err != nil {
+		return nil, err
+	}
+	outCt, err := net.Evaluate(ctx, serverCt, serverKeys)
+	if err != nil {
+		return nil, err
+	}
+	out, err := outCt.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	tEval := time.Now()
+	back, err := hctx.UnmarshalCiphertext(out)
+	if err != nil {
+		return nil, err
+	}
+	scores, err := sk.Decrypt(layout, back)
+	if err != nil {
+		return nil, err
+	}
+	tDec := time.Now()
+	res.Scores = scores[res.Block]
+	res.Class = model.Class(res.Scores)
+	res.LatencyMS.Encrypt = ms(tEnc.Sub(start))
+	res.LatencyMS.Evaluate = ms(tEval.Sub(tEnc))
+	res.LatencyMS.Decrypt = ms(tDec.Sub(tEval))
+	res.LatencyMS.Total = ms(tDec.Sub(start))
+	res.CiphertextBytes.Input = len(in)
+	res.CiphertextBytes.Output = len(out)
+	plain, err := m.Forward(img[:])
+	if err != nil {
+		return nil, err
+	}
+	res.Plaintext = &struct {
+		Class int `json:"class"`
+	}{model.Class(plain)}
+	return res, nil
+}
+
+func printInfer(w io.Writer, r *inferResult, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	fmt.Fprintf(w, "class %d", r.Class)
+	if r.Label != nil {
+		fmt.Fprintf(w, " (MNIST label %d)", *r.Label)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "scores")
+	for i, s := range r.Scores {
+		fmt.Fprintf(w, " %d:%.2f", i, s)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "latency encrypt %.1f ms, evaluate %.1f ms, decrypt %.1f ms, total %.1f ms\n",
+		r.LatencyMS.Encrypt, r.LatencyMS.Evaluate, r.LatencyMS.Decrypt, r.LatencyMS.Total)
+	fmt.Fprintf(w, "ciphertexts in %d bytes, out %d bytes; %d rotation keys, key bundle %.1f MB",
+		r.CiphertextBytes.Input, r.CiphertextBytes.Output, r.Keys.GaloisKeys, float64(r.Keys.Bytes)/1e6)
+	if r.Keys.Reused {
+		fmt.Fprint(w, " (reused)")
+	} else if r.LatencyMS.KeyGen > 0 {
+		fmt.Fprintf(w, " made in %.0f ms", r.LatencyMS.KeyGen)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "image in block %d of %d; %s\n", r.Block, r.Blocks, r.Parameters)
+	return nil
+}

@@ -1,0 +1,105 @@
+package he
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/veil-project/veil/model"
+)
+
+// Benchmarks of every stage of one encrypted inference with the default
+// model and parameters. Run: go test -bench . -benchtime 20x ./he
+func BenchmarkKeyGen(b *testing.B) {
+	f := getFix(b)
+	for b.Loop() {
+		sk := f.ctx.GenSecretKey()
+		if _, err := sk.GenEvaluationKeys(f.net.GaloisElements()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncrypt(b *testing.B) {
+	f := getFix(b)
+	img := [][]uint8{make([]uint8, model.InputSize)}
+	for b.Loop() {
+		ct, err := f.sk.Encrypt(f.net.Layout(), img)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ct.MarshalBinary(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEvaluate(b *testing.B) {
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			f := getFix(b)
+			p := DefaultParameters
+			p.Workers = workers
+			c, err := NewContext(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			net, err := c.Compile(mustDefault(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ct, err := f.ctx.UnmarshalCiphertext(f.ct)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := net.Evaluate(context.Background(), ct, f.keys); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecrypt(b *testing.B) {
+	f := getFix(b)
+	ct, _ := f.ctx.UnmarshalCiphertext(f.ct)
+	out, err := f.net.Evaluate(context.Background(), ct, f.keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, _ := out.MarshalBinary()
+	for b.Loop() {
+		back, err := f.ctx.UnmarshalCiphertext(w)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.sk.Decrypt(f.net.Layout(), back); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEndToEnd is one image: encrypt, encode, decode on the server,
+// evaluate, encode, decode on the client, decrypt (keys already made).
+func BenchmarkEndToEnd(b *testing.B) {
+	f := getFix(b)
+	img := [][]uint8{make([]uint8, model.InputSize)}
+	for b.Loop() {
+		ct, _ := f.sk.Encrypt(f.net.Layout(), img)
+		w, _ := ct.MarshalBinary()
+		in, err := f.ctx.UnmarshalCiphertext(w)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, err := f.net.Evaluate(context.Background(), in, f.keys)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ow, _ := out.MarshalBinary()
+		back, _ := f.ctx.UnmarshalCiphertext(ow)
+		if _, err := f.sk.Decrypt(f.net.Layout(), back); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
