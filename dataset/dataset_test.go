@@ -3,8 +3,8 @@ package dataset
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"errors"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"

@@ -39,7 +39,9 @@ func (c *Context) MaxLevel() int { return c.cp.MaxLevel() }
 func (c *Context) N() int { return c.cp.N() }
 
 // inputScale is the scale of fresh ciphertexts.
-func (c *Context) inputScale() rlwe.Scale { return rlwe.NewScale(float64(uint64(1) << c.p.LogInputScale)) }
+func (c *Context) inputScale() rlwe.Scale {
+	return rlwe.NewScale(float64(uint64(1) << c.p.LogInputScale))
+}
 
 // rotationGaloisElement returns the Galois element of a left rotation by k
 // slots.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-
 	"github.com/tuneinsight/lattigo/v6/circuits/ckks/lintrans"
 	common "github.com/tuneinsight/lattigo/v6/circuits/common/lintrans"
 	"github.com/tuneinsight/lattigo/v6/core/rlwe"
@@ -99,14 +98,14 @@ func nextPow2(n int) int {
 // encoded as plaintext diagonals once, and evaluated on any number of
 // client ciphertexts concurrently.
 type Network struct {
-	ctx          *Context
-	layout       Layout
-	m1, m2       int // true output sizes of the two affine maps
-	M1, M2       int // padded to powers of two
-	lt1, lt2     splitTransform
-	b1, b2       *rlwe.Plaintext
-	sum1, sum2   []int // rotate-and-add steps
-	galEls       []uint64
+	ctx        *Context
+	layout     Layout
+	m1, m2     int // true output sizes of the two affine maps
+	M1, M2     int // padded to powers of two
+	lt1, lt2   splitTransform
+	b1, b2     *rlwe.Plaintext
+	sum1, sum2 []int // rotate-and-add steps
+	galEls     []uint64
 }
 
 // Compile maps a model onto the slots and encodes its diagonals.

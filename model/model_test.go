@@ -59,7 +59,7 @@ func TestDecodeRejectsBadFiles(t *testing.T) {
 	good := buf.String()
 	cases := []struct {
 		name, data, want string
-		is             error
+		is               error
 	}{
 		{"not json", "hello", "not a model file", nil},
 		{"empty", "", "not a model file", nil},

@@ -27,7 +27,7 @@ type evalResult struct {
 	PerImageP50       float64 `json:"latency_ms_per_image_p50,omitempty"`
 	// Distance between the decrypted scores and the exact fixed-point
 	// scores (in real units): the tolerance the challenge check needs.
-	MaxErrVsFixed float64 `json:"max_abs_error_vs_fixed,omitempty"`
+	MaxErrVsFixed  float64 `json:"max_abs_error_vs_fixed,omitempty"`
 	P999ErrVsFixed float64 `json:"p999_abs_error_vs_fixed,omitempty"`
 	// Distance between the decrypted scores and the float network CKKS
 	// approximates (no intermediate rounding): the CKKS error alone.
