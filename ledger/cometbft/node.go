@@ -1,0 +1,210 @@
+package cometbft
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	cfg "github.com/cometbft/cometbft/config"
+	cmtlog "github.com/cometbft/cometbft/libs/log"
+	nm "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+	"github.com/cometbft/cometbft/rpc/client/local"
+	"github.com/cometbft/cometbft/types"
+	"github.com/spf13/viper"
+
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/ledger"
+)
+
+// LedgerConfigFile is Veil's own per-node settings file, next to
+// CometBFT's config.toml.
+const LedgerConfigFile = "veil-ledger.json"
+
+// LedgerConfig holds the settings CometBFT's config.toml has no place for.
+type LedgerConfig struct {
+	GRPCAddr string `json:"grpc_addr"` // query API (gRPC)
+	HTTPAddr string `json:"http_addr"` // query API (JSON over HTTP and the web page)
+}
+
+// ReadLedgerConfig reads home/config/veil-ledger.json.
+func ReadLedgerConfig(home string) (*LedgerConfig, error) {
+	b, err := os.ReadFile(filepath.Join(home, "config", LedgerConfigFile))
+	if err != nil {
+		return nil, fmt.Errorf("read ledger node settings: %w", err)
+	}
+	var c LedgerConfig
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", LedgerConfigFile, err)
+	}
+	return &c, nil
+}
+
+// NodeOptions configure StartNode.
+type NodeOptions struct {
+	Verifier ledger.ProofVerifier
+	// Log receives CometBFT's log (nil: discard). LogLevel is CometBFT's
+	// filter, e.g. "info" or "error" (default "error").
+	Log      io.Writer
+	LogLevel string
+	// configure, if set, adjusts the loaded config (tests).
+	configure func(*cfg.Config)
+	// mutateProposal makes this node a malicious proposer (tests).
+	mutateProposal func([][]byte) [][]byte
+}
+
+// Node is a CometBFT validator with the ledger app in process. It
+// implements ledger.API: Submit goes through CometBFT's mempool and waits
+// for the block that commits the transaction; reads come from the local
+// store.
+type Node struct {
+	*ledger.Store
+	app    *App
+	node   *nm.Node
+	client *local.Local
+	home   string
+}
+
+var _ ledger.API = (*Node)(nil)
+
+// LoadConfig reads home/config/config.toml the way the cometbft command does.
+func LoadConfig(home string) (*cfg.Config, error) {
+	conf := cfg.DefaultConfig()
+	v := viper.New()
+	v.SetConfigFile(filepath.Join(home, "config", "config.toml"))
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("read CometBFT config in %s: %w", home, err)
+	}
+	if err := v.Unmarshal(conf); err != nil {
+		return nil, fmt.Errorf("parse CometBFT config in %s: %w", home, err)
+	}
+	conf.SetRoot(home)
+	if err := conf.ValidateBasic(); err != nil {
+		return nil, fmt.Errorf("CometBFT config in %s: %w", home, err)
+	}
+	return conf, nil
+}
+
+// StartNode opens the ledger store under home/data and starts the
+// validator. Stop it with Stop.
+func StartNode(ctx context.Context, home string, o NodeOptions) (*Node, error) {
+	conf, err := LoadConfig(home)
+	if err != nil {
+		return nil, err
+	}
+	if o.configure != nil {
+		o.configure(conf)
+	}
+	gen, err := types.GenesisDocFromFile(conf.GenesisFile())
+	if err != nil {
+		return nil, fmt.Errorf("read genesis: %w", err)
+	}
+	nodeKey, err := p2p.LoadNodeKey(conf.NodeKeyFile())
+	if err != nil {
+		return nil, fmt.Errorf("read node key: %w", err)
+	}
+	// The node key signs this node's checkpoints too: one key per node.
+	signing := ed25519.PrivateKey(nodeKey.PrivKey.Bytes())
+	if len(signing) != ed25519.PrivateKeySize {
+		return nil, errors.New("node key is not ed25519")
+	}
+	store, err := ledger.Open(filepath.Join(conf.DBDir(), "veil-ledger.db"), ledger.Options{ChainID: gen.ChainID, Verifier: o.Verifier, SigningKey: signing})
+	if err != nil {
+		return nil, err
+	}
+	app := NewApp(store)
+	app.mutateProposal = o.mutateProposal
+	pv := privval.LoadFilePV(conf.PrivValidatorKeyFile(), conf.PrivValidatorStateFile())
+	logger := cmtlog.NewNopLogger()
+	if o.Log != nil {
+		level := o.LogLevel
+		if level == "" {
+			level = "error"
+		}
+		opt, err := cmtlog.AllowLevel(level)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		logger = cmtlog.NewFilter(cmtlog.NewTMLogger(cmtlog.NewSyncWriter(o.Log)), opt)
+	}
+	node, err := nm.NewNode(ctx, conf, pv, nodeKey, proxy.NewConnSyncLocalClientCreator(app),
+		func() (nm.ChecksummedGenesisDoc, error) { return genesisProvider(conf) },
+		cfg.DefaultDBProvider, nm.DefaultMetricsProvider(conf.Instrumentation), logger)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("create CometBFT node: %w", err)
+	}
+	if err := node.Start(); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("start CometBFT node: %w", err)
+	}
+	return &Node{Store: store, app: app, node: node, client: local.New(node), home: home}, nil
+}
+
+func genesisProvider(conf *cfg.Config) (nm.ChecksummedGenesisDoc, error) {
+	return nm.DefaultGenesisDocProviderFunc(conf)()
+}
+
+// Stop stops the validator and closes the store.
+func (n *Node) Stop() error {
+	var errs []error
+	if n.node.IsRunning() {
+		if err := n.node.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+		n.node.Wait()
+	}
+	errs = append(errs, n.Store.Close())
+	return errors.Join(errs...)
+}
+
+// Height returns the latest height CometBFT has committed on this node.
+func (n *Node) Height() int64 { return n.node.BlockStore().Height() }
+
+// NodeID returns the CometBFT node id.
+func (n *Node) NodeID() string { return string(n.node.NodeInfo().ID()) }
+
+// Submit broadcasts tx and waits for the block that commits it. If this
+// node's CheckTx rejects it, the rejection is returned at once.
+func (n *Node) Submit(ctx context.Context, tx []byte) (*ledgerv1.SubmitResponse, error) {
+	h := ledger.TxHash(tx)
+	ch, cancel := n.app.wait(h)
+	defer cancel()
+	res, err := n.client.BroadcastTxSync(ctx, tx)
+	if err != nil {
+		if strings.Contains(err.Error(), "already exists in cache") {
+			r := &ledgerv1.SubmitResponse{Code: ledgerv1.Code_CODE_DUPLICATE_TX, Reason: "transaction is already in this node's mempool or log", TxHash: h[:]}
+			return r, &ledger.Rejection{Code: r.Code, Reason: r.Reason}
+		}
+		return nil, fmt.Errorf("broadcast transaction: %w", err)
+	}
+	if res.Code != 0 {
+		r := &ledgerv1.SubmitResponse{Code: ledgerv1.Code(res.Code), Reason: res.Log, TxHash: h[:]}
+		return r, &ledger.Rejection{Code: r.Code, Reason: r.Reason}
+	}
+	select {
+	case r := <-ch:
+		resp := response(r)
+		if !r.OK() {
+			return resp, &ledger.Rejection{Code: r.Code, Reason: r.Reason}
+		}
+		return resp, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the transaction to be committed: %w", ctx.Err())
+	}
+}
+
+var _ = binary.BigEndian
+
+// App returns the node's ABCI application.
+func (n *Node) App() *App { return n.app }
