@@ -1,9 +1,17 @@
 package zk
 
 import (
-	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"strings"
 
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+
+	"github.com/veil-project/veil/circuits"
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
 )
@@ -26,8 +34,24 @@ type Salt [32]byte
 
 // ModelID identifies a circuit: the SHA-256 of the model's architecture
 // descriptor (layer kinds, sizes, bit widths, shifts and accumulator
-// bounds). Models with the same ModelID share keys; their commitments differ.
+// bounds, see circuits.Spec). Models with the same ModelID share keys;
+// their commitments differ.
 type ModelID [32]byte
+
+func (c Commitment) String() string { return hex.EncodeToString(c[:]) }
+func (d Digest) String() string     { return hex.EncodeToString(d[:]) }
+func (id ModelID) String() string   { return hex.EncodeToString(id[:]) }
+
+// ParseCommitment parses 64 hex digits.
+func ParseCommitment(s string) (Commitment, error) {
+	var c Commitment
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) != 32 {
+		return c, fmt.Errorf("commitment: want 64 hex digits")
+	}
+	copy(c[:], b)
+	return c, nil
+}
 
 // Statement is what a proof proves: the model committed to by Commitment
 // maps the challenge images hashed into Digest to Outputs (one row of
@@ -57,62 +81,104 @@ var (
 	ErrPairingFailed = errors.New("pairing check failed")
 )
 
-// Commit returns the commitment to m under salt.
+// NewSalt draws a uniformly random salt.
+func NewSalt() (Salt, error) {
+	var e fr.Element
+	if _, err := e.SetRandom(); err != nil {
+		return Salt{}, fmt.Errorf("salt: %w", err)
+	}
+	return Salt(e.Bytes()), nil
+}
+
+func (s Salt) element() (fr.Element, error) {
+	var e fr.Element
+	if err := e.SetBytesCanonical(s[:]); err != nil {
+		return e, fmt.Errorf("salt is not a canonical field element: %w", err)
+	}
+	return e, nil
+}
+
+// LoadSalt reads a salt file (64 hex digits).
+func LoadSalt(path string) (Salt, error) {
+	var s Salt
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, fmt.Errorf("read salt: %w", err)
+	}
+	d, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(d) != 32 {
+		return s, fmt.Errorf("salt file %s: want 64 hex digits", path)
+	}
+	copy(s[:], d)
+	if _, err := s.element(); err != nil {
+		return s, fmt.Errorf("salt file %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Save writes the salt readable by its owner only (mode 0600). It refuses
+// to overwrite an existing file: losing a salt makes a commitment
+// unprovable.
+func (s Salt) Save(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("save salt: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, hex.EncodeToString(s[:])); err != nil {
+		f.Close()
+		return fmt.Errorf("save salt: %w", err)
+	}
+	return f.Close()
+}
+
+// LoadOrCreateSalt reads path, or creates it with a fresh salt.
+func LoadOrCreateSalt(path string) (s Salt, created bool, err error) {
+	if _, err := os.Stat(path); err == nil {
+		s, err := LoadSalt(path)
+		return s, false, err
+	}
+	if s, err = NewSalt(); err != nil {
+		return s, false, err
+	}
+	return s, true, s.Save(path)
+}
+
+// Commit returns the commitment to m under salt:
+// Poseidon2-sponge(spec ID, salt, packed weights, packed biases).
 func Commit(m *model.Model, salt Salt) (Commitment, error) {
-	return Commitment{}, errors.New("zk.Commit: not implemented yet")
+	e, err := salt.element()
+	if err != nil {
+		return Commitment{}, err
+	}
+	c, err := circuits.Commit(m, e)
+	if err != nil {
+		return Commitment{}, fmt.Errorf("commit: %w", err)
+	}
+	return Commitment(c.Bytes()), nil
 }
 
 // ChallengeDigest hashes a batch of challenge images, in order.
 func ChallengeDigest(images []dataset.Image) Digest {
-	return Digest{}
+	d := circuits.ChallengeDigest(images)
+	return Digest(d.Bytes())
 }
 
-// VerifyingKey is a Groth16 verifying key together with the circuit it is
-// for (ModelID, batch size, circuit version).
-type VerifyingKey struct{}
-
-// MarshalBinary encodes the key.
-func (vk *VerifyingKey) MarshalBinary() ([]byte, error) {
-	return nil, errors.New("not implemented yet")
+// ModelIDOf returns the circuit identifier of m's architecture.
+func ModelIDOf(m *model.Model) (ModelID, error) {
+	s, err := circuits.SpecOf(m)
+	if err != nil {
+		return ModelID{}, err
+	}
+	return ModelID(s.ID()), nil
 }
 
-// UnmarshalVerifyingKey decodes a key written by MarshalBinary.
-func UnmarshalVerifyingKey(b []byte) (*VerifyingKey, error) {
-	return nil, errors.New("not implemented yet")
-}
+func fieldBig(b [32]byte) *big.Int { return new(big.Int).SetBytes(b[:]) }
 
-// Hash is the SHA-256 of the encoded key: it names one setup.
-func (vk *VerifyingKey) Hash() [32]byte { return [32]byte{} }
-
-// Verify checks proof (a proof file, see ParseProof) against vk and st. It
-// is safe for concurrent use. The error wraps one of the Err* values.
-func Verify(vk *VerifyingKey, st Statement, proof []byte) error {
-	return errors.New("zk.Verify: not implemented yet")
-}
-
-// ProvingKey is what a prover needs: the compiled circuit and the Groth16
-// proving key, plus the matching verifying key.
-type ProvingKey struct{}
-
-// Prover proves statements about one committed model.
-type Prover struct{}
-
-// NewProver checks that m matches pk's circuit.
-func NewProver(m *model.Model, salt Salt, pk *ProvingKey) (*Prover, error) {
-	return nil, errors.New("zk.NewProver: not implemented yet")
-}
-
-// Prove runs the model on images (exactly pk's batch size) and proves the
-// outputs.
-func (p *Prover) Prove(ctx context.Context, images []dataset.Image) (*Proof, error) {
-	return nil, errors.New("zk.Prove: not implemented yet")
-}
-
-// Proof is a self-describing proof file.
-type Proof struct {
-	Version uint16
-	ModelID ModelID
-	VKHash  [32]byte
-	Statement
-	Groth16 []byte
+// random bytes for beacons.
+func randomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }

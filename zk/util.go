@@ -1,6 +1,7 @@
 package zk
 
 import (
+	"github.com/consensys/gnark/backend/witness"
 	"math/bits"
 	"runtime"
 )
@@ -8,3 +9,5 @@ import (
 func bitsTrailingZeros(n uint64) int { return bits.TrailingZeros64(n) }
 func reverse64(x uint64) uint64      { return bits.Reverse64(x) }
 func runtimeWorkers() int            { return runtime.GOMAXPROCS(0) }
+
+type witnessT = witness.Witness
