@@ -1,0 +1,192 @@
+package query_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/ledger/embedded"
+	"github.com/veil-project/veil/ledger/ledgertest"
+	"github.com/veil-project/veil/ledger/query"
+)
+
+const chain = "query-test"
+
+// fixture starts an embedded node with one model and three requests: r1
+// proven and accepted, r2 revealed, r3 only receipted. It serves the node
+// over gRPC and HTTP on loopback.
+func fixture(t *testing.T) (n *embedded.Node, grpcAddr, httpURL string, f *ledgertest.Fixture) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n, err := embedded.Open(embedded.Config{Path: filepath.Join(t.TempDir(), "l.db"), ChainID: chain, Verifier: ledgertest.FakeVerifier{}, SigningKey: ledgertest.Key("node")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = ledgertest.NewFixture(chain, "q")
+	r1, r2, r3 := f.NewRequest("mnist-mlp", "r1", 4), f.NewRequest("mnist-mlp", "r2", 3), f.NewRequest("mnist-mlp", "r3", 3)
+	rs, err := n.SubmitBatch(ctx, [][]byte{f.Register("mnist-mlp"), f.Receipt(r1), f.Receipt(r2), f.Receipt(r3), f.Reveal(r1), f.Reveal(r2),
+		f.Proof([]*ledgertest.Request{r1}, false), f.Verdict("r1", true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if r.Code != ledgerv1.Code_CODE_OK {
+			t.Fatalf("setup tx %d: %v", i, r)
+		}
+	}
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- query.Serve(ctx, n, gl, hl) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		n.Close()
+	})
+	return n, gl.Addr().String(), "http://" + hl.Addr().String(), f
+}
+
+func TestGRPCClient(t *testing.T) {
+	ctx := context.Background()
+	n, addr, _, f := fixture(t)
+	c, err := query.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var api ledger.API = c
+
+	cp, err := api.Checkpoint(ctx)
+	if err != nil || cp.Size != 8 {
+		t.Fatalf("checkpoint: %v %v", cp, err)
+	}
+	if err := ledger.VerifyCheckpoint(cp, n.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	e, err := api.Entry(ctx, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ledger.VerifyInclusion(e, n.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := api.Request(ctx, "r1")
+	if err != nil || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN || rec.ProofIndex != 6 || !rec.VerdictAccept {
+		t.Fatalf("r1: %v %v", rec, err)
+	}
+	if _, err := api.Request(ctx, "nope"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("missing request: %v, want ErrNotFound", err)
+	}
+	m, err := api.Model(ctx, "mnist-mlp", true)
+	if err != nil || !bytes.Equal(m.VerifyingKey, f.VK) || m.Model.Proofs != 1 {
+		t.Fatalf("model: %v %v", m, err)
+	}
+	reqs, err := api.Requests(ctx, &ledgerv1.ListRequestsRequest{ModelId: "mnist-mlp"})
+	if err != nil || len(reqs) != 3 || reqs[0].RequestId != "r3" {
+		t.Fatalf("requests: %v %v", reqs, err)
+	}
+	// Submitting through the client: accepted, then rejected as a duplicate.
+	r2 := f.NewRequest("mnist-mlp", "r2", 3)
+	resp, err := api.Submit(ctx, f.Proof([]*ledgertest.Request{r2}, false))
+	if err != nil || resp.Index != 8 {
+		t.Fatalf("submit proof: %v %v", resp, err)
+	}
+	_, err = api.Submit(ctx, f.Proof([]*ledgertest.Request{r2}, false))
+	var rj *ledger.Rejection
+	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_DUPLICATE_TX {
+		t.Fatalf("duplicate submit: %v", err)
+	}
+	old := cp
+	cons, err := api.Consistency(ctx, old.Size, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ledger.VerifyConsistency(old, cons, n.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHTTPJSON(t *testing.T) {
+	_, _, base, f := fixture(t)
+	get := func(path string, want int) []byte {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("GET %s: %d %s, want %d", path, resp.StatusCode, b, want)
+		}
+		return b
+	}
+	var e ledgerv1.Entry
+	if err := protojson.Unmarshal(get("/api/v1/entries/6", 200), &e); err != nil {
+		t.Fatal(err)
+	}
+	if err := ledger.VerifyInclusion(&e, ledgertest.Key("node").Public().(ed25519.PublicKey)); err != nil {
+		t.Fatalf("entry from JSON: %v", err)
+	}
+	var rec ledgerv1.RequestRecord
+	if err := protojson.Unmarshal(get("/api/v1/requests/r2", 200), &rec); err != nil || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED {
+		t.Fatalf("r2: %v %v", &rec, err)
+	}
+	get("/api/v1/requests/unknown", 404)
+	get("/api/v1/entries/999", 404)
+	get("/api/v1/entries/x", 400)
+	var ms ledgerv1.ListModelsResponse
+	if err := protojson.Unmarshal(get("/api/v1/models", 200), &ms); err != nil || len(ms.Models) != 1 {
+		t.Fatalf("models: %v %v", &ms, err)
+	}
+
+	html := string(get("/", 200))
+	for _, want := range []string{"mnist-mlp", "proof verified", "awaiting proof", "awaiting reveal"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("index page lacks %q", want)
+		}
+	}
+
+	post := func(tx []byte) (int, *ledgerv1.SubmitResponse) {
+		body, _ := json.Marshal(map[string]string{"tx": base64.StdEncoding.EncodeToString(tx)})
+		resp, err := http.Post(base+"/api/v1/submit", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var r ledgerv1.SubmitResponse
+		if err := protojson.Unmarshal(b, &r); err != nil {
+			t.Fatalf("submit response %s: %v", b, err)
+		}
+		return resp.StatusCode, &r
+	}
+	r3 := f.NewRequest("mnist-mlp", "r3", 3)
+	if code, r := post(f.Reveal(r3)); code != 200 || r.Code != ledgerv1.Code_CODE_OK || r.Index != 8 {
+		t.Fatalf("submit reveal: %d %v", code, r)
+	}
+	if code, r := post(f.Proof([]*ledgertest.Request{r3}, true)); code != 422 || r.Code != ledgerv1.Code_CODE_PROOF_INVALID {
+		t.Fatalf("submit tampered proof: %d %v", code, r)
+	}
+}
