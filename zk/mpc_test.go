@@ -43,7 +43,6 @@ func compileSmall(t *testing.T) *cs.R1CS {
 	return ccs.(*cs.R1CS)
 }
 
-
 func mustBytes(t *testing.T, f func(b *bytes.Buffer) error) []byte {
 	t.Helper()
 	var b bytes.Buffer

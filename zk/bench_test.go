@@ -1,0 +1,98 @@
+package zk
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veil-project/veil/circuits"
+	"github.com/veil-project/veil/model"
+)
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// BenchmarkDefaultModel runs the full-size pipeline on the default model:
+// a ceremony-of-one setup (phase 1 cached across batch sizes that share a
+// domain), proving (median of 3) and verification (median of 50), for the
+// batch sizes in $VEIL_BENCH_BATCHES (default 3,1,6,12).
+//
+//	go test -run '^$' -bench DefaultModel -benchtime 1x -timeout 60m ./zk/
+func BenchmarkDefaultModel(b *testing.B) {
+	f, err := model.Default()
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec, err := circuits.SpecOf(f.Model)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batches := []int{3, 1, 6, 12}
+	if s := os.Getenv("VEIL_BENCH_BATCHES"); s != "" {
+		batches = nil
+		for _, x := range strings.Split(s, ",") {
+			n, _ := strconv.Atoi(x)
+			batches = append(batches, n)
+		}
+	}
+	data := b.TempDir()
+	ctx := context.Background()
+	salt := Salt{31: 7}
+	for _, batch := range batches {
+		b.Run(fmt.Sprintf("B=%d", batch), func(b *testing.B) {
+			start := time.Now()
+			pk, tr, err := SetupOfOne(ctx, spec, batch, data, func(stage string, done, total int) {
+				if total == 0 {
+					b.Logf("%6.1fs %s", time.Since(start).Seconds(), stage)
+				}
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			setup := time.Since(start)
+			prover, err := NewProver(f.Model, salt, pk)
+			if err != nil {
+				b.Fatal(err)
+			}
+			imgs := randomImages(uint64(batch), batch)
+			var proveT []time.Duration
+			var pb []byte
+			var proof *Proof
+			for i := 0; i < 3; i++ {
+				t0 := time.Now()
+				proof, err = prover.Prove(ctx, imgs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				proveT = append(proveT, time.Since(t0))
+			}
+			pb, _ = proof.MarshalBinary()
+			st := proof.Statement
+			var verT []time.Duration
+			for i := 0; i < 50; i++ {
+				t0 := time.Now()
+				if err := Verify(pk.VK, st, pb); err != nil {
+					b.Fatal(err)
+				}
+				verT = append(verT, time.Since(t0))
+			}
+			b.ReportMetric(float64(pk.Constraints()), "constraints")
+			b.ReportMetric(float64(tr.Domain), "domain")
+			b.ReportMetric(setup.Seconds(), "setup-s")
+			b.ReportMetric(median(proveT).Seconds(), "prove-s")
+			b.ReportMetric(float64(median(verT).Microseconds())/1000, "verify-ms")
+			b.ReportMetric(float64(len(proof.Groth16)), "groth16-bytes")
+			b.ReportMetric(float64(len(pb)), "file-bytes")
+			b.Logf("B=%d: %d constraints, domain %d, setup %v (phase 1 cached: %v), prove %v (runs %v), verify %v",
+				batch, pk.Constraints(), tr.Domain, setup.Round(time.Millisecond), len(tr.Phase1) == 0, median(proveT).Round(time.Millisecond), proveT, median(verT))
+		})
+	}
+}
