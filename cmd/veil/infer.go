@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/model"
@@ -99,6 +100,9 @@ func newInferCmd(g *globalOptions) *cobra.Command {
 		src       imageSource
 		asJSON    bool
 		modelPath string
+		addr      string
+		tlsCA     string
+		modelID   string
 	)
 	cmd := &cobra.Command{
 		Use:   "infer",
@@ -112,11 +116,19 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 			if err != nil {
 				return err
 			}
-			mf, err := loadModel(modelPath)
-			if err != nil {
-				return err
+			var res *inferResult
+			if addr != "" {
+				if modelPath != "" {
+					return usageError("--model is for local inference; with --server use --model-id")
+				}
+				res, err = inferRemote(cmd.Context(), g, addr, tlsCA, modelID, img)
+			} else {
+				mf, lerr := loadModel(modelPath)
+				if lerr != nil {
+					return lerr
+				}
+				res, err = inferLocal(cmd.Context(), mf.Model, img)
 			}
-			res, err := inferLocal(cmd.Context(), mf.Model, img)
 			if err != nil {
 				return err
 			}
@@ -129,7 +141,52 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 	src.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.Flags().StringVar(&modelPath, "model", "", "model file (default: the committed default model)")
+	cmd.Flags().StringVar(&addr, "server", "", "address of a veil server (host:port); default: run in this process")
+	cmd.Flags().StringVar(&tlsCA, "tls-ca", "", "CA certificate (PEM) to verify the server; enables TLS")
+	cmd.Flags().StringVar(&modelID, "model-id", model.DefaultName, "model to use on the server")
 	return cmd
+}
+
+// inferRemote classifies through a server, reusing the keys and the session
+// kept under the data directory.
+func inferRemote(ctx context.Context, g *globalOptions, addr, tlsCA, modelID string, img dataset.Image) (*inferResult, error) {
+	conn, err := client.Dial(addr, client.Options{TLSCA: tlsCA})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	dir, err := g.ensureDataDir()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.NewClassifier(ctx, conn, modelID, dir)
+	if err != nil {
+		return nil, err
+	}
+	layout := cl.Layout()
+	res := &inferResult{Model: modelID, Server: addr, Blocks: layout.Blocks, Block: rand.IntN(layout.Blocks)}
+	res.Parameters = fmt.Sprintf("CKKS LogN=%d LogQ=%v LogP=%v, %d-bit security; %d blocks of %d slots",
+		cl.Info.GetCkks().GetLogN(), cl.Info.GetCkks().GetLogQ(), cl.Info.GetCkks().GetLogP(), cl.Info.GetCkks().GetSecurityBits(), layout.Blocks, layout.BlockSize)
+	res.Keys.GaloisKeys = len(cl.Info.GetGaloisElements())
+	res.Keys.Bytes = cl.KeyBytes
+	res.Keys.Reused = cl.SessionReused
+	res.LatencyMS.KeyGen = ms(cl.KeyGen)
+	images := make([][]uint8, layout.Blocks)
+	images[res.Block] = img[:]
+	r, err := cl.Classify(ctx, images)
+	if err != nil {
+		return nil, err
+	}
+	res.Scores = r.Scores[res.Block]
+	res.Class = model.Class(res.Scores)
+	res.LatencyMS.Encrypt = r.EncryptMS
+	res.LatencyMS.Evaluate = r.Server.GetEvaluateMs()
+	res.LatencyMS.Network = r.RoundTripMS - r.Server.GetEvaluateMs()
+	res.LatencyMS.Decrypt = r.DecryptMS
+	res.LatencyMS.Total = r.EncryptMS + r.RoundTripMS + r.DecryptMS
+	res.CiphertextBytes.Input = r.InputBytes
+	res.CiphertextBytes.Output = r.OutputBytes
+	return res, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -233,16 +290,22 @@ func printInfer(w io.Writer, r *inferResult, asJSON bool) error {
 		fmt.Fprintf(w, " %d:%.2f", i, s)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "latency encrypt %.1f ms, evaluate %.1f ms, decrypt %.1f ms, total %.1f ms\n",
-		r.LatencyMS.Encrypt, r.LatencyMS.Evaluate, r.LatencyMS.Decrypt, r.LatencyMS.Total)
+	fmt.Fprintf(w, "latency encrypt %.1f ms, evaluate %.1f ms, decrypt %.1f ms", r.LatencyMS.Encrypt, r.LatencyMS.Evaluate, r.LatencyMS.Decrypt)
+	if r.Server != "" {
+		fmt.Fprintf(w, ", network and queue %.1f ms", r.LatencyMS.Network)
+	}
+	fmt.Fprintf(w, ", total %.1f ms\n", r.LatencyMS.Total)
 	fmt.Fprintf(w, "ciphertexts in %d bytes, out %d bytes; %d rotation keys, key bundle %.1f MB",
 		r.CiphertextBytes.Input, r.CiphertextBytes.Output, r.Keys.GaloisKeys, float64(r.Keys.Bytes)/1e6)
 	if r.Keys.Reused {
-		fmt.Fprint(w, " (reused)")
+		fmt.Fprint(w, " (session reused: nothing uploaded)")
 	} else if r.LatencyMS.KeyGen > 0 {
 		fmt.Fprintf(w, " made in %.0f ms", r.LatencyMS.KeyGen)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "image in block %d of %d; %s\n", r.Block, r.Blocks, r.Parameters)
+	if r.Server != "" {
+		fmt.Fprintf(w, "server %s\n", r.Server)
+	}
 	return nil
 }

@@ -38,6 +38,7 @@ verifier ledger show which committed model answered.`,
 		newModelCmd(g),
 		newInferCmd(g),
 		newEvalCmd(g),
+		newServeCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/server"
+)
+
+func newServeCmd(g *globalOptions) *cobra.Command {
+	var (
+		addr, metricsAddr     string
+		tlsCert, tlsKey       string
+		modelPaths            []string
+		workers, maxSessions  int
+		maxSessionMB          int
+		idle, queue           time.Duration
+		persist, logJSON, dbg bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the encrypted-inference gRPC server",
+		Long: `Serve models over gRPC: clients upload their CKKS evaluation keys once per
+session and send encrypted images. The server also speaks the standard gRPC
+health protocol and server reflection (grpcurl works), and exposes
+Prometheus metrics on --metrics.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var models []*model.Model
+			if len(modelPaths) == 0 {
+				f, err := model.Default()
+				if err != nil {
+					return err
+				}
+				models = append(models, f.Model)
+			}
+			for _, p := range modelPaths {
+				f, err := model.Load(p)
+				if err != nil {
+					return err
+				}
+				models = append(models, f.Model)
+			}
+			level := slog.LevelInfo
+			if dbg {
+				level = slog.LevelDebug
+			}
+			var h slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+			if logJSON {
+				h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+			}
+			cfg := server.Config{
+				Models: models, Workers: workers, QueueTimeout: queue, MaxSessions: maxSessions,
+				MaxSessionBytes: maxSessionMB << 20, IdleTimeout: idle, Logger: slog.New(h),
+			}
+			if persist {
+				dir, err := g.ensureDataDir("server", "sessions")
+				if err != nil {
+					return err
+				}
+				cfg.SessionDir = dir
+			}
+			srv, err := server.New(cfg)
+			if err != nil {
+				return err
+			}
+			lis, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", addr, err)
+			}
+			return srv.Serve(cmd.Context(), lis, server.Options{
+				TLSCert: tlsCert, TLSKey: tlsKey, MetricsAddr: metricsAddr,
+				Ready: func(ga, ha string) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "veil: serving gRPC on %s", ga)
+					if ha != "" {
+						fmt.Fprintf(cmd.ErrOrStderr(), ", metrics on http://%s/metrics", ha)
+					}
+					fmt.Fprintln(cmd.ErrOrStderr())
+				},
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&addr, "addr", "127.0.0.1:7443", "gRPC listen address")
+	fl.StringVar(&metricsAddr, "metrics", "127.0.0.1:9464", "HTTP address for /metrics (empty: off)")
+	fl.StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM); with --tls-key enables TLS")
+	fl.StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM)")
+	fl.StringArrayVar(&modelPaths, "model", nil, "model file to serve (repeatable; default: the committed default model)")
+	fl.IntVar(&workers, "workers", 0, "concurrent evaluations (default: CPUs / 2, at least 1)")
+	fl.IntVar(&maxSessions, "max-sessions", 64, "most sessions held")
+	fl.IntVar(&maxSessionMB, "max-session-mb", 2048, "most memory held by session keys, in MiB")
+	fl.DurationVar(&idle, "idle-timeout", 30*time.Minute, "sessions unused for this long expire")
+	fl.DurationVar(&queue, "queue-timeout", 30*time.Second, "longest wait for an evaluation worker")
+	fl.BoolVar(&persist, "persist-sessions", false, "keep session keys under the data directory so they survive a restart")
+	fl.BoolVar(&logJSON, "log-json", false, "JSON logs")
+	fl.BoolVar(&dbg, "debug", false, "debug logs (every RPC)")
+	return cmd
+}

@@ -1,0 +1,423 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
+	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/model"
+)
+
+// Config configures a Server. Zero values take the defaults noted.
+type Config struct {
+	// Models to serve (at least one). Their names are their ids.
+	Models []*model.Model
+	// Commitments maps a model id to its zk commitment (optional).
+	Commitments map[string][]byte
+	// Params are the CKKS parameters (default he.DefaultParameters).
+	Params *he.Parameters
+	// Workers is the number of concurrent evaluations (default: the number
+	// of CPUs divided by the goroutines one evaluation uses, at least 1).
+	Workers int
+	// QueueTimeout bounds the wait for a worker (default 30 s); a request's
+	// own deadline applies too.
+	QueueTimeout time.Duration
+	// MaxSessions and MaxSessionBytes cap the sessions held (default 64 and
+	// 2 GiB).
+	MaxSessions     int
+	MaxSessionBytes int
+	// IdleTimeout expires sessions not used for that long (default 30 min).
+	IdleTimeout time.Duration
+	// MaxKeyBytes bounds an uploaded key bundle (default 32 MiB).
+	MaxKeyBytes int
+	// SessionDir, when set, keeps key bundles on disk (mode 0600) so that
+	// sessions survive a restart.
+	SessionDir string
+	// Logger receives structured logs (default: discard).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now); tests replace it.
+	Now func() time.Time
+	// AfterInfer, when set, is called after each successful evaluation with
+	// the session's model id and the input and output ciphertexts. The
+	// protocol layer uses it to record receipts. An error fails the request.
+	AfterInfer func(ctx context.Context, ev InferEvent) error
+}
+
+// InferEvent describes one evaluation, for AfterInfer.
+type InferEvent struct {
+	RequestID string
+	SessionID string
+	ModelID   string
+	Input     []byte
+	Output    []byte
+	Metadata  metadata.MD
+}
+
+// Chunk size for key uploads; well under gRPC's 4 MiB default message limit.
+const KeyChunkBytes = 1 << 20
+
+type servedModel struct {
+	m    *model.Model
+	net  *he.Network
+	info *inferencev1.ModelInfo
+}
+
+// Server implements the Inference gRPC service.
+type Server struct {
+	inferencev1.UnimplementedInferenceServer
+	cfg     Config
+	hctx    *he.Context
+	models  map[string]*servedModel
+	order   []string
+	store   *sessionStore
+	sem     chan struct{}
+	metrics *metrics
+	log     *slog.Logger
+}
+
+// New compiles the models and prepares the server.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Models) == 0 {
+		return nil, errors.New("server: no model to serve")
+	}
+	params := he.DefaultParameters
+	if cfg.Params != nil {
+		params = *cfg.Params
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = max(1, runtime.NumCPU()/max(1, params.Workers))
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = 30 * time.Second
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 64
+	}
+	if cfg.MaxSessionBytes <= 0 {
+		cfg.MaxSessionBytes = 2 << 30
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 30 * time.Minute
+	}
+	if cfg.MaxKeyBytes <= 0 {
+		cfg.MaxKeyBytes = 32 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	hctx, err := he.NewContext(params)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{cfg: cfg, hctx: hctx, models: map[string]*servedModel{}, sem: make(chan struct{}, cfg.Workers), log: cfg.Logger}
+	s.store = newSessionStore(cfg.MaxSessionBytes, cfg.MaxSessions, cfg.IdleTimeout, cfg.SessionDir, cfg.Now)
+	s.metrics = newMetrics(s.store)
+	for _, m := range cfg.Models {
+		if _, dup := s.models[m.Name]; dup {
+			return nil, fmt.Errorf("server: two models named %q", m.Name)
+		}
+		net, err := hctx.Compile(m)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.models[m.Name] = &servedModel{m: m, net: net, info: s.modelInfo(m, net)}
+		s.order = append(s.order, m.Name)
+	}
+	if err := s.restoreSessions(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func architecture(m *model.Model) string {
+	parts := []string{fmt.Sprint(model.InputSize)}
+	for _, l := range m.Layers {
+		if l.Kind == model.KindSquare {
+			parts = append(parts, "sq")
+		} else {
+			parts = append(parts, fmt.Sprint(l.Out))
+		}
+	}
+	return strings.Join(parts, "-")
+}
+
+func (s *Server) modelInfo(m *model.Model, net *he.Network) *inferencev1.ModelInfo {
+	p := s.hctx.Parameters()
+	logQP, _ := p.LogQP()
+	secBits, _ := p.SecurityBits()
+	l := net.Layout()
+	info := &inferencev1.ModelInfo{
+		Id:           m.Name,
+		Architecture: architecture(m),
+		Description:  m.Description,
+		Classes:      int32(m.Classes),
+		OutputFrac:   int32(m.OutputFrac()),
+		Ckks: &inferencev1.CkksParameters{
+			Scheme: "CKKS, conjugate-invariant ring", LogN: int32(p.LogN), LogQp: logQP, SecurityBits: int32(secBits),
+			LogInputScale: int32(p.LogInputScale), LogFloodSigma: p.LogFloodSigma, Fingerprint: s.hctx.Fingerprint(),
+		},
+		Layout:         &inferencev1.Layout{BlockSize: int32(l.BlockSize), Blocks: int32(l.Blocks), InputOffset: int32(l.InputOffset), Outputs: int32(l.Outputs)},
+		GaloisElements: net.GaloisElements(),
+		Commitment:     s.cfg.Commitments[m.Name],
+	}
+	for _, q := range p.LogQ {
+		info.Ckks.LogQ = append(info.Ckks.LogQ, int32(q))
+	}
+	for _, q := range p.LogP {
+		info.Ckks.LogP = append(info.Ckks.LogP, int32(q))
+	}
+	return info
+}
+
+// restoreSessions reloads the key bundles kept on disk.
+func (s *Server) restoreSessions() error {
+	saved, err := s.store.persisted()
+	if err != nil {
+		return err
+	}
+	for id, v := range saved {
+		sm, ok := s.models[string(v[0])]
+		if !ok {
+			continue
+		}
+		keys, err := s.hctx.UnmarshalEvaluationKeys(v[1], sm.net.GaloisElements())
+		if err != nil {
+			s.log.Warn("dropping unreadable saved session", "session", id, "err", err)
+			continue
+		}
+		if err := s.store.add(&session{id: id, modelID: sm.m.Name, keys: keys, bytes: keys.MemoryBytes()}); err != nil {
+			s.log.Warn("dropping saved session", "session", id, "err", err)
+		}
+	}
+	return nil
+}
+
+// SetCommitment records a model's zk commitment (published by GetModel).
+func (s *Server) SetCommitment(modelID string, commitment []byte) error {
+	sm, ok := s.models[modelID]
+	if !ok {
+		return fmt.Errorf("unknown model %q", modelID)
+	}
+	sm.info.Commitment = slices.Clone(commitment)
+	return nil
+}
+
+// Register adds the Inference service to a gRPC server.
+func (s *Server) Register(g *grpc.Server) { inferencev1.RegisterInferenceServer(g, s) }
+
+// ListModels implements the RPC.
+func (s *Server) ListModels(ctx context.Context, _ *inferencev1.ListModelsRequest) (*inferencev1.ListModelsResponse, error) {
+	out := &inferencev1.ListModelsResponse{}
+	for _, id := range s.order {
+		out.Models = append(out.Models, s.models[id].info)
+	}
+	return out, nil
+}
+
+// GetModel implements the RPC.
+func (s *Server) GetModel(ctx context.Context, req *inferencev1.GetModelRequest) (*inferencev1.ModelInfo, error) {
+	sm, ok := s.models[req.GetModelId()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "unknown model %q", req.GetModelId())
+	}
+	return sm.info, nil
+}
+
+// OpenSession implements the client-streaming RPC.
+func (s *Server) OpenSession(stream grpc.ClientStreamingServer[inferencev1.OpenSessionChunk, inferencev1.OpenSessionResponse]) error {
+	first, err := stream.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return status.Error(codes.InvalidArgument, "empty upload: send a header first")
+		}
+		return err
+	}
+	h := first.GetHeader()
+	if h == nil {
+		return status.Error(codes.InvalidArgument, "the first message of an upload must be a header")
+	}
+	sm, ok := s.models[h.GetModelId()]
+	if !ok {
+		return status.Errorf(codes.NotFound, "unknown model %q", h.GetModelId())
+	}
+	total := h.GetTotalBytes()
+	if total == 0 || total > uint64(s.cfg.MaxKeyBytes) {
+		return status.Errorf(codes.InvalidArgument, "announced key bundle of %d bytes: must be in [1, %d]", total, s.cfg.MaxKeyBytes)
+	}
+	buf := make([]byte, 0, total)
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			// The client went away mid-upload: drop what we have.
+			s.log.Info("key upload aborted", "request_id", requestID(stream.Context()), "received", len(buf), "err", err)
+			return status.FromContextError(err).Err()
+		}
+		chunk := msg.GetKeys()
+		if chunk == nil {
+			return status.Error(codes.InvalidArgument, "after the header, an upload carries only key chunks")
+		}
+		if len(chunk) > KeyChunkBytes {
+			return status.Errorf(codes.InvalidArgument, "key chunk of %d bytes exceeds %d", len(chunk), KeyChunkBytes)
+		}
+		if uint64(len(buf)+len(chunk)) > total {
+			return status.Errorf(codes.InvalidArgument, "upload exceeds the announced %d bytes", total)
+		}
+		buf = append(buf, chunk...)
+	}
+	if uint64(len(buf)) != total {
+		return status.Errorf(codes.InvalidArgument, "upload truncated: %d of %d announced bytes", len(buf), total)
+	}
+	s.metrics.uploadBytes.Add(float64(len(buf)))
+	keys, err := s.hctx.UnmarshalEvaluationKeys(buf, sm.net.GaloisElements())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "evaluation keys: %v", err)
+	}
+	id, err := newSessionID()
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	sess := &session{id: id, modelID: sm.m.Name, keys: keys, bytes: keys.MemoryBytes()}
+	if err := s.store.add(sess); err != nil {
+		return status.Error(codes.ResourceExhausted, err.Error())
+	}
+	if err := s.store.persist(id, sm.m.Name, buf); err != nil {
+		s.log.Warn("session not persisted", "session", id, "err", err)
+	}
+	s.log.Info("session opened", "request_id", requestID(stream.Context()), "session", id, "model", sm.m.Name, "key_bytes", len(buf))
+	return stream.SendAndClose(&inferencev1.OpenSessionResponse{
+		SessionId: id, IdleTimeoutSeconds: int64(s.cfg.IdleTimeout / time.Second), KeyBytes: uint64(len(buf)),
+	})
+}
+
+func sessionError(err error) error {
+	switch {
+	case errors.Is(err, errExpiredSession):
+		return status.Error(codes.NotFound, "session expired: open a new session")
+	case errors.Is(err, errUnknownSession):
+		return status.Error(codes.NotFound, "unknown session")
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// GetSession implements the RPC.
+func (s *Server) GetSession(ctx context.Context, req *inferencev1.GetSessionRequest) (*inferencev1.SessionInfo, error) {
+	sess, err := s.store.acquire(req.GetSessionId())
+	if err != nil {
+		return nil, sessionError(err)
+	}
+	defer s.store.release(sess)
+	return &inferencev1.SessionInfo{SessionId: sess.id, ModelId: sess.modelID, IdleTimeoutSeconds: int64(s.cfg.IdleTimeout / time.Second)}, nil
+}
+
+// CloseSession implements the RPC.
+func (s *Server) CloseSession(ctx context.Context, req *inferencev1.CloseSessionRequest) (*inferencev1.CloseSessionResponse, error) {
+	if !s.store.remove(req.GetSessionId()) {
+		return nil, status.Error(codes.NotFound, "unknown session")
+	}
+	return &inferencev1.CloseSessionResponse{}, nil
+}
+
+// Infer implements the RPC.
+func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inferencev1.InferResponse, error) {
+	sess, err := s.store.acquire(req.GetSessionId())
+	if err != nil {
+		return nil, sessionError(err)
+	}
+	defer s.store.release(sess)
+	sm := s.models[sess.modelID]
+	t0 := time.Now()
+	in, err := s.hctx.UnmarshalCiphertext(req.GetCiphertext())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	tDecoded := time.Now()
+	// Wait for a worker, at most QueueTimeout or the request's deadline.
+	timer := time.NewTimer(s.cfg.QueueTimeout)
+	defer timer.Stop()
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case <-timer.C:
+		return nil, status.Errorf(codes.ResourceExhausted, "server busy: no evaluation worker free after %v", s.cfg.QueueTimeout)
+	}
+	tStart := time.Now()
+	s.metrics.queueSeconds.Observe(tStart.Sub(tDecoded).Seconds())
+	out, err := sm.net.Evaluate(ctx, in, sess.keys)
+	<-s.sem
+	tEval := time.Now()
+	if err != nil {
+		if errors.Is(err, he.ErrInput) {
+			return nil, status.Errorf(codes.InvalidArgument, "%v", err)
+		}
+		if ctx.Err() != nil {
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		return nil, status.Errorf(codes.Internal, "evaluate: %v", err)
+	}
+	s.metrics.evalSeconds.Observe(tEval.Sub(tStart).Seconds())
+	wire, err := out.MarshalBinary()
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encode result: %v", err)
+	}
+	tEnc := time.Now()
+	rid := requestID(ctx)
+	if s.cfg.AfterInfer != nil {
+		md, _ := metadata.FromIncomingContext(ctx)
+		if err := s.cfg.AfterInfer(ctx, InferEvent{RequestID: rid, SessionID: sess.id, ModelID: sess.modelID, Input: req.GetCiphertext(), Output: wire, Metadata: md}); err != nil {
+			if st, ok := status.FromError(err); ok {
+				return nil, st.Err()
+			}
+			return nil, status.Errorf(codes.Internal, "record receipt: %v", err)
+		}
+	}
+	s.log.Info("inference", "request_id", rid, "session", sess.id, "model", sess.modelID,
+		"in_bytes", len(req.GetCiphertext()), "out_bytes", len(wire),
+		"queue_ms", msf(tStart.Sub(tDecoded)), "evaluate_ms", msf(tEval.Sub(tStart)))
+	return &inferencev1.InferResponse{
+		Ciphertext: wire,
+		RequestId:  rid,
+		Timing: &inferencev1.Timing{
+			DecodeMs: msf(tDecoded.Sub(t0)), QueueMs: msf(tStart.Sub(tDecoded)),
+			EvaluateMs: msf(tEval.Sub(tStart)), EncodeMs: msf(tEnc.Sub(tEval)),
+		},
+	}, nil
+}
+
+func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Sweep expires idle sessions until ctx is done.
+func (s *Server) Sweep(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n := s.store.sweep(); n > 0 {
+				s.metrics.evictions.WithLabelValues("idle").Add(float64(n))
+				s.log.Info("sessions expired", "count", n)
+			}
+		}
+	}
+}
