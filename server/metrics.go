@@ -8,13 +8,13 @@ import (
 // a registry owned by the server (no global state).
 type metrics struct {
 	registry     *prometheus.Registry
-	requests     *prometheus.CounterVec   // by method and gRPC code
-	evalSeconds  prometheus.Histogram     // evaluation time
-	queueSeconds prometheus.Histogram     // time waiting for a worker
-	sessions     prometheus.GaugeFunc     // live sessions
-	sessionBytes prometheus.GaugeFunc     // memory held by keys
-	uploadBytes  prometheus.Counter       // key bytes received
-	evictions    *prometheus.CounterVec   // by reason: idle, capacity
+	requests     *prometheus.CounterVec // by method and gRPC code
+	evalSeconds  prometheus.Histogram   // evaluation time
+	queueSeconds prometheus.Histogram   // time waiting for a worker
+	sessions     prometheus.GaugeFunc   // live sessions
+	sessionBytes prometheus.GaugeFunc   // memory held by keys
+	uploadBytes  prometheus.Counter     // key bytes received
+	evictions    *prometheus.CounterVec // by reason: idle, capacity
 }
 
 func newMetrics(store *sessionStore) *metrics {

@@ -2,8 +2,8 @@ package server
 
 import (
 	"container/list"
-	"encoding/binary"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
