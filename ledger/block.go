@@ -312,6 +312,11 @@ func (s *Store) checkRegister(btx *bolt.Tx, tx *Tx, m *ledgerv1.RegisterModel, i
 	if get(btx, bModels, []byte(m.ModelId)) != nil {
 		return nil, reject(ledgerv1.Code_CODE_MODEL_EXISTS, "model %q is already registered", trunc(m.ModelId))
 	}
+	if kc, ok := s.opts.Verifier.(KeyChecker); ok {
+		if err := kc.CheckVerifyingKey(m.VerifyingKey); err != nil {
+			return nil, reject(ledgerv1.Code_CODE_INVALID_FIELD, "verifying key: %v", err)
+		}
+	}
 	server := m.ServerKey
 	if len(server) == 0 {
 		server = tx.Signer
@@ -475,7 +480,7 @@ func (s *Store) checkProof(btx *bolt.Tx, tx *Tx, p *ledgerv1.ChallengeProof, ind
 	if rj != nil {
 		return nil, rj
 	}
-	if err := s.verifier.VerifyChallengeProof(vk, st, p.Proof); err != nil {
+	if err := s.verifier.verifyFor(tx.BodyHash, vk, st, p.Proof); err != nil {
 		return nil, reject(ledgerv1.Code_CODE_PROOF_INVALID, "%v", err)
 	}
 	per := int(m.OutputsPerChallenge)
@@ -511,7 +516,7 @@ func (s *Store) Prewarm(tx *Tx) {
 	_ = s.view(func(btx *bolt.Tx) error {
 		_, _, vk, st, rj := s.resolveProof(btx, tx, p.ChallengeProof)
 		if rj == nil {
-			_ = s.verifier.VerifyChallengeProof(vk, st, p.ChallengeProof.Proof)
+			_ = s.verifier.verifyFor(tx.BodyHash, vk, st, p.ChallengeProof.Proof)
 		}
 		return nil
 	})

@@ -26,6 +26,13 @@ type ProofVerifier interface {
 	VerifyChallengeProof(vk []byte, st Statement, proof []byte) error
 }
 
+// KeyChecker is optionally implemented by a ProofVerifier that can tell
+// whether a verifying key is well formed; RegisterModel then rejects a key
+// that no proof could ever verify against (CODE_INVALID_FIELD).
+type KeyChecker interface {
+	CheckVerifyingKey(vk []byte) error
+}
+
 // VerifyCache remembers the results of proof verifications, so a proof
 // verified in parallel before a block (embedded driver), or in CheckTx and
 // ProcessProposal (CometBFT driver), is not verified again when the block
@@ -56,7 +63,19 @@ func (c *VerifyCache) ChallengeDigest(images [][]byte) ([]byte, error) {
 
 // VerifyChallengeProof implements ProofVerifier.
 func (c *VerifyCache) VerifyChallengeProof(vk []byte, st Statement, proof []byte) error {
+	return c.verifyFor([32]byte{}, vk, st, proof)
+}
+
+// verifyFor caches per transaction (scope is the signed body's hash): the
+// same transaction seen in CheckTx, ProcessProposal and FinalizeBlock, or
+// pre-verified and then applied, is verified once, while two transactions
+// carrying the same proof bytes are each verified (it keeps the cache
+// honest about cost, and a proof is only useful once per request anyway).
+func (c *VerifyCache) verifyFor(scope [32]byte, vk []byte, st Statement, proof []byte) error {
 	k := verifyKey(vk, st, proof)
+	for i := range k {
+		k[i] ^= scope[i]
+	}
 	c.mu.Lock()
 	if err, ok := c.results[k]; ok {
 		c.hits++

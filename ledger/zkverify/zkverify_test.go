@@ -1,0 +1,315 @@
+package zkverify_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/circuits"
+	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/ledger/embedded"
+	"github.com/veil-project/veil/ledger/ledgertest"
+	"github.com/veil-project/veil/ledger/zkverify"
+	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/zk"
+)
+
+const chain = "zk-ledger-test"
+
+// tinyModel has the default model's layer kinds (dense, square, dense) at
+// a size whose Groth16 setup takes seconds.
+func tinyModel(seed uint64) *model.Model {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	dense := func(in, out, bb, shift int) model.Layer {
+		l := model.Layer{Kind: model.KindDense, In: in, Out: out, WeightBits: 8, WeightFrac: 7, BiasBits: bb, Shift: shift}
+		l.W = make([]int32, in*out)
+		for i := range l.W {
+			l.W[i] = int32(rng.IntN(256)) - 128
+		}
+		l.B = make([]int64, out)
+		for i := range l.B {
+			l.B[i] = rng.Int64N(1<<(bb-1)) - 1<<(bb-2)
+		}
+		return l
+	}
+	m := &model.Model{Name: "tiny", Classes: 10, Layers: []model.Layer{
+		dense(784, 4, 17, 7),
+		{Kind: model.KindSquare, In: 4, Out: 4, Shift: 16},
+		dense(4, 10, 13, 0),
+	}}
+	if err := m.Validate(); err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// realSetup runs zk's ceremony-of-one setup for a batch of 2 challenges
+// (one request with k = 3 blocks), proves the model's outputs on two
+// challenge images and returns what a server would register and submit.
+type realProof struct {
+	vk         []byte
+	commitment []byte
+	images     [][]byte
+	outputs    [][]int64
+	proof      []byte
+}
+
+var (
+	setupOnce sync.Once
+	setupRes  *realProof
+	setupErr  error
+)
+
+func setup(tb testing.TB) *realProof {
+	tb.Helper()
+	setupOnce.Do(func() { setupRes, setupErr = doSetup() })
+	if setupErr != nil {
+		tb.Fatal(setupErr)
+	}
+	return setupRes
+}
+
+func doSetup() (*realProof, error) {
+	ctx := context.Background()
+	m := tinyModel(7)
+	spec, err := circuits.SpecOf(m)
+	if err != nil {
+		return nil, err
+	}
+	pk, _, err := zk.SetupOfOne(ctx, spec, 2, "", nil)
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	prover, err := zk.NewProver(m, zk.Salt{31: 9}, pk)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	imgs := make([]dataset.Image, 2)
+	for k := range imgs {
+		for i := range imgs[k] {
+			if rng.IntN(4) == 0 {
+				imgs[k][i] = uint8(rng.IntN(256))
+			}
+		}
+	}
+	p, err := prover.Prove(ctx, imgs)
+	if err != nil {
+		return nil, fmt.Errorf("prove: %w", err)
+	}
+	pb, err := p.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	vkb, err := pk.VK.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	c := prover.Commitment()
+	r := &realProof{vk: vkb, commitment: c[:], outputs: p.Outputs, proof: pb}
+	for i := range imgs {
+		r.images = append(r.images, imgs[i][:])
+	}
+	return r, nil
+}
+
+// client is one request's client side.
+func request(f *ledgertest.Fixture, rp *realProof, id string) *ledgertest.Request {
+	return &ledgertest.Request{ID: id, ModelID: "tiny", Challenges: rp.images, Positions: []uint32{0, 2}, Salt: []byte("salt " + id)}
+}
+
+func proofTx(f *ledgertest.Fixture, rp *realProof, ids []string, proof []byte) []byte {
+	var flat []int64
+	for range ids {
+		for _, row := range rp.outputs {
+			flat = append(flat, row...)
+		}
+	}
+	return f.Sign(f.Server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeProof{ChallengeProof: &ledgerv1.ChallengeProof{
+		ModelId: "tiny", RequestIds: ids, Outputs: flat, Proof: proof}}})
+}
+
+func register(f *ledgertest.Fixture, rp *realProof, vk []byte) []byte {
+	return f.Sign(f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: &ledgerv1.RegisterModel{
+		ModelId: "tiny", Architecture: "tiny 784-4-10", Commitment: rp.commitment, VerifyingKey: vk,
+		ServerKey: f.Server.Public().(ed25519.PublicKey), OutputsPerChallenge: 10}}})
+}
+
+// TestRealGroth16ProofThroughLedger: a real Groth16 proof made by zk is
+// verified by the ledger against the registered key and commitment and the
+// digest it computes from the revealed images (accepted); the same proof
+// with one byte changed, or claiming other outputs, is rejected.
+func TestRealGroth16ProofThroughLedger(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real Groth16 setup")
+	}
+	start := time.Now()
+	rp := setup(t)
+	t.Logf("setup and one proof: %v, verifying key %d bytes, proof file %d bytes", time.Since(start), len(rp.vk), len(rp.proof))
+	ctx := context.Background()
+	n, err := embedded.Open(embedded.Config{Path: filepath.Join(t.TempDir(), "l.db"), ChainID: chain, Verifier: zkverify.New(), SigningKey: ledgertest.Key("node")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	f := ledgertest.NewFixture(chain, "zk")
+
+	// A registration with a key zk cannot decode is refused.
+	_, err = n.Submit(ctx, register(f, rp, []byte("not a key")))
+	var rj *ledger.Rejection
+	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_INVALID_FIELD {
+		t.Fatalf("bad key registration: %v", err)
+	}
+	r1, r2, r3 := request(f, rp, "r1"), request(f, rp, "r2"), request(f, rp, "r3")
+	rs, err := n.SubmitBatch(ctx, [][]byte{register(f, rp, rp.vk), f.Receipt(r1), f.Receipt(r2), f.Receipt(r3), f.Reveal(r1), f.Reveal(r2), f.Reveal(r3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if r.Code != ledgerv1.Code_CODE_OK {
+			t.Fatalf("setup tx %d: %v", i, r)
+		}
+	}
+
+	// Tampered: one byte of the Groth16 proof (the last bytes of the file).
+	bad := append([]byte(nil), rp.proof...)
+	bad[len(bad)-10] ^= 0x01
+	_, err = n.Submit(ctx, proofTx(f, rp, []string{"r1"}, bad))
+	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_PROOF_INVALID {
+		t.Fatalf("tampered proof: %v, want PROOF_INVALID", err)
+	}
+	t.Logf("tampered proof rejected: %s", rj.Reason)
+	// Honest proof, other outputs claimed: rejected.
+	honestR2 := proofTx(f, rp, []string{"r2"}, rp.proof)
+	wrongOutputs := func() []byte {
+		var flat []int64
+		for _, row := range rp.outputs {
+			flat = append(flat, row...)
+		}
+		flat[3]++
+		return f.Sign(f.Server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeProof{ChallengeProof: &ledgerv1.ChallengeProof{
+			ModelId: "tiny", RequestIds: []string{"r2"}, Outputs: flat, Proof: rp.proof}}})
+	}()
+	_, err = n.Submit(ctx, wrongOutputs)
+	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_PROOF_INVALID {
+		t.Fatalf("proof with other outputs: %v, want PROOF_INVALID", err)
+	}
+	// The honest proof is accepted.
+	resp, err := n.Submit(ctx, proofTx(f, rp, []string{"r1"}, rp.proof))
+	if err != nil {
+		t.Fatalf("real proof rejected: %v", err)
+	}
+	if _, err := n.Submit(ctx, honestR2); err != nil {
+		t.Fatalf("real proof for r2 rejected: %v", err)
+	}
+	rec, err := n.Request(ctx, "r1")
+	if err != nil || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN || rec.ProofIndex != resp.Index || rec.Outputs[0] != rp.outputs[0][0] {
+		t.Fatalf("r1 after proof: %v %v", rec, err)
+	}
+	// Two requests (four challenges) against a key that proves two: zk
+	// refuses the statement.
+	_, err = n.Submit(ctx, proofTx(f, rp, []string{"r3", "r2"}, rp.proof))
+	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_ALREADY_PROVEN {
+		t.Fatalf("proof over a proven request: %v", err)
+	}
+	four := &ledgertest.Request{ID: "r4", ModelID: "tiny", Challenges: append(append([][]byte{}, rp.images...), rp.images...), Positions: []uint32{0, 1, 2, 3}, Salt: []byte("s4")}
+	if _, err := n.SubmitBatch(ctx, [][]byte{f.Receipt(four), f.Reveal(four)}); err != nil {
+		t.Fatal(err)
+	}
+	var flat []int64
+	for i := 0; i < 2; i++ {
+		for _, row := range rp.outputs {
+			flat = append(flat, row...)
+		}
+	}
+	_, err = n.Submit(ctx, f.Sign(f.Server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeProof{ChallengeProof: &ledgerv1.ChallengeProof{
+		ModelId: "tiny", RequestIds: []string{"r4"}, Outputs: flat, Proof: rp.proof}}}))
+	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_PROOF_INVALID {
+		t.Fatalf("batch-size mismatch: %v, want PROOF_INVALID", err)
+	}
+}
+
+// BenchmarkEmbeddedRealGroth16 measures accepted proof-carrying
+// transactions per second through the embedded node with real Groth16
+// verification (zk, tiny model, 2 challenges per proof: 22 public inputs;
+// verification cost grows little with the public inputs). Every request
+// reveals the same two images so one real proof serves them all; the
+// ledger's cache is per transaction, so each transaction is verified.
+func BenchmarkEmbeddedRealGroth16(b *testing.B) {
+	rp := setup(b)
+	ctx := context.Background()
+	n, err := embedded.Open(embedded.Config{Path: filepath.Join(b.TempDir(), "l.db"), ChainID: chain, Verifier: zkverify.New(), SigningKey: ledgertest.Key("node")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	f := ledgertest.NewFixture(chain, "zk")
+	txs := [][]byte{register(f, rp, rp.vk)}
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("r%d", i)
+		r := request(f, rp, ids[i])
+		txs = append(txs, f.Receipt(r), f.Reveal(r))
+	}
+	for len(txs) > 0 {
+		k := min(1000, len(txs))
+		rs, err := n.SubmitBatch(ctx, txs[:k])
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Code != ledgerv1.Code_CODE_OK {
+				b.Fatal(r)
+			}
+		}
+		txs = txs[k:]
+	}
+	proofs := make(chan []byte, b.N)
+	for _, id := range ids {
+		proofs <- proofTx(f, rp, []string{id}, rp.proof)
+	}
+	close(proofs)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range proofs {
+				if _, err := n.Submit(ctx, p); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tx/s")
+}
+
+// BenchmarkZKVerify is one real verification through the adapter, for
+// reference.
+func BenchmarkZKVerify(b *testing.B) {
+	rp := setup(b)
+	v := zkverify.New()
+	d, _ := v.ChallengeDigest(rp.images)
+	st := ledger.Statement{Commitment: rp.commitment, ChallengeDigest: d, Outputs: rp.outputs}
+	if err := v.VerifyChallengeProof(rp.vk, st, rp.proof); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := v.VerifyChallengeProof(rp.vk, st, rp.proof); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
