@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/tuneinsight/lattigo/v6/circuits/ckks/lintrans"
 	common "github.com/tuneinsight/lattigo/v6/circuits/common/lintrans"
@@ -266,10 +267,35 @@ func (n *Network) Context() *Context { return n.ctx }
 // scale), as opposed to server faults.
 var ErrInput = errors.New("unsuitable input ciphertext")
 
+// Stages of an evaluation, reported to an EvaluateTraced callback.
+const (
+	StageMatrix1     = "matrix1"     // first matrix: baby-step giant-step diagonals
+	StageSum1        = "sum1"        // first matrix: rotate-and-add, bias
+	StageSquare      = "square"      // ciphertext multiplication and relinearisation
+	StageMatrix2     = "matrix2"     // last matrix: diagonals
+	StageSum2        = "sum2"        // last matrix: rotate-and-add, bias
+	StageRescale     = "rescale"     // the single rescale
+	StageRerandomize = "rerandomize" // encryption of zero and flooding noise
+)
+
 // Evaluate runs the network on a client's ciphertext with the client's
 // keys, and returns the re-randomised result (see the package
 // documentation). It is safe to call concurrently.
 func (n *Network) Evaluate(ctx context.Context, in *Ciphertext, keys *EvaluationKeys) (*Ciphertext, error) {
+	return n.EvaluateTraced(ctx, in, keys, nil)
+}
+
+// EvaluateTraced is Evaluate, calling stage after each stage with its
+// duration (benchmarks use it for the per-layer breakdown).
+func (n *Network) EvaluateTraced(ctx context.Context, in *Ciphertext, keys *EvaluationKeys, stage func(name string, d time.Duration)) (*Ciphertext, error) {
+	last := time.Now()
+	mark := func(name string) {
+		if stage != nil {
+			now := time.Now()
+			stage(name, now.Sub(last))
+			last = now
+		}
+	}
 	c := n.ctx
 	if in.ctx.Fingerprint() != c.Fingerprint() || keys.ctx.Fingerprint() != c.Fingerprint() {
 		return nil, fmt.Errorf("%w: made for other parameters", ErrInput)
@@ -291,6 +317,7 @@ func (n *Network) Evaluate(ctx context.Context, in *Ciphertext, keys *Evaluation
 	if err := n.lt1.evaluate(c.cp, evs, in.ct, ct); err != nil {
 		return nil, fmt.Errorf("evaluate first matrix: %w", err)
 	}
+	mark(StageMatrix1)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -300,10 +327,12 @@ func (n *Network) Evaluate(ctx context.Context, in *Ciphertext, keys *Evaluation
 	if err := eval.Add(ct, n.b1, ct); err != nil {
 		return nil, fmt.Errorf("add first bias: %w", err)
 	}
+	mark(StageSum1)
 	// Square activation: one multiplication and relinearisation, no rescale.
 	if err := eval.MulRelin(ct, ct, ct); err != nil {
 		return nil, fmt.Errorf("square: %w", err)
 	}
+	mark(StageSquare)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -311,19 +340,23 @@ func (n *Network) Evaluate(ctx context.Context, in *Ciphertext, keys *Evaluation
 	if err := n.lt2.evaluate(c.cp, evs, ct, out); err != nil {
 		return nil, fmt.Errorf("evaluate last matrix: %w", err)
 	}
+	mark(StageMatrix2)
 	if err := n.rotateAndAdd(eval, out, n.sum2); err != nil {
 		return nil, fmt.Errorf("evaluate last matrix: %w", err)
 	}
 	if err := eval.Add(out, n.b2, out); err != nil {
 		return nil, fmt.Errorf("add last bias: %w", err)
 	}
+	mark(StageSum2)
 	// One rescale at the end: drop q1.
 	if err := eval.Rescale(out, out); err != nil {
 		return nil, fmt.Errorf("rescale: %w", err)
 	}
+	mark(StageRescale)
 	if err := n.rerandomize(out, keys); err != nil {
 		return nil, err
 	}
+	mark(StageRerandomize)
 	return &Ciphertext{ctx: c, ct: out}, nil
 }
 
