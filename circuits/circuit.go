@@ -143,7 +143,12 @@ func (c *Circuit) Define(api frontend.API) error {
 					w := api.Sub(c.Weights[dense[li].w0+r*l.In+j], half)
 					terms = append(terms, api.Mul(w, sh))
 				}
-				q[j] = sum(api, terms)
+				// One wire per packed multiplier: the weights' large
+				// coefficients then sit in a single constraint instead of
+				// one per challenge, which makes the MPC's phase-2
+				// initialisation ~10x cheaper for 1 extra constraint per
+				// (group, input).
+				q[j] = materialize(api, sum(api, terms))
 			}
 			qs[li] = append(qs[li], q)
 		}

@@ -35,7 +35,8 @@ verifier ledger show which committed model answered.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v", err) })
 	root.AddCommand(
 		newTrainCmd(g),
-		newModelCmd(g),
+		withModelCommit(g, newModelCmd(g)),
+		newSetupCmd(g), newProveCmd(g), newVerifyCmd(g), newZKCmd(g),
 		newInferCmd(g),
 		newEvalCmd(g),
 		newServeCmd(g),
