@@ -40,6 +40,7 @@ verifier ledger show which committed model answered.`,
 		newInferCmd(g),
 		newEvalCmd(g),
 		newServeCmd(g),
+		newLedgerCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,333 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/ledger/cometbft"
+	"github.com/veil-project/veil/ledger/embedded"
+	"github.com/veil-project/veil/ledger/query"
+	"github.com/veil-project/veil/ledger/zkverify"
+)
+
+func newLedgerCmd(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ledger",
+		Short: "Run and query the verifier ledger",
+		Long: `The verifier ledger records model registrations, inference receipts,
+challenge reveals, Groth16 challenge proofs (verified by every node before
+they are accepted) and verdicts in an append-only Merkle log with signed
+checkpoints.
+
+  veil ledger serve                         single node in this process (default)
+  veil ledger testnet --nodes 4 --dir D     write a localhost CometBFT testnet
+  veil ledger node --home D/node0           run one validator of it
+  veil ledger status --ledger ADDR          print the latest checkpoint
+  veil ledger entry --ledger ADDR --index N fetch a log entry with its inclusion proof
+  veil ledger verify-inclusion --entry F --key K   check an entry offline`,
+	}
+	cmd.AddCommand(newLedgerServeCmd(g), newLedgerTestnetCmd(), newLedgerNodeCmd(g),
+		newLedgerStatusCmd(), newLedgerEntryCmd(), newLedgerVerifyInclusionCmd())
+	return cmd
+}
+
+func listen(addr, what string) (net.Listener, error) {
+	if addr == "" || addr == "off" {
+		return nil, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for %s on %s: %w", what, addr, err)
+	}
+	return l, nil
+}
+
+func newLedgerServeCmd(g *globalOptions) *cobra.Command {
+	var dbPath, chainID, grpcAddr, httpAddr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a single-node ledger (embedded bbolt store) with its gRPC and HTTP API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := g.ensureDataDir("ledger")
+			if err != nil {
+				return err
+			}
+			if dbPath == "" {
+				dbPath = filepath.Join(dir, "ledger.db")
+			}
+			key, created, err := ledger.LoadOrCreateNodeKey(filepath.Join(dir, "node.key"))
+			if err != nil {
+				return err
+			}
+			n, err := embedded.Open(embedded.Config{Path: dbPath, ChainID: chainID, Verifier: zkverify.New(), SigningKey: key})
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			gl, err := listen(grpcAddr, "gRPC")
+			if err != nil {
+				return err
+			}
+			hl, err := listen(httpAddr, "HTTP")
+			if err != nil {
+				return err
+			}
+			_, size, _, _ := n.Head()
+			w := cmd.ErrOrStderr()
+			if created {
+				fmt.Fprintf(w, "created node key %s\n", filepath.Join(dir, "node.key"))
+			}
+			fmt.Fprintf(w, "ledger %s: %s, %d entries\nnode key %s (checkpoints are signed with it)\n", chainID, dbPath, size, hex.EncodeToString(n.PublicKey()))
+			if gl != nil {
+				fmt.Fprintf(w, "gRPC  %s\n", gl.Addr())
+			}
+			if hl != nil {
+				fmt.Fprintf(w, "web   http://%s/\n", hl.Addr())
+			}
+			return query.Serve(cmd.Context(), n, gl, hl)
+		},
+	}
+	cmd.Flags().StringVar(&dbPath, "db", "", "database file (default <data>/ledger/ledger.db)")
+	cmd.Flags().StringVar(&chainID, "chain-id", "veil-local", "ledger chain id (transactions name it)")
+	cmd.Flags().StringVar(&grpcAddr, "grpc", "127.0.0.1:7070", "gRPC listen address (off: none)")
+	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:7071", "HTTP listen address for JSON and the web page (off: none)")
+	return cmd
+}
+
+func newLedgerTestnetCmd() *cobra.Command {
+	var o cometbft.TestnetOptions
+	cmd := &cobra.Command{
+		Use:   "testnet",
+		Short: "Write the home directories of a localhost CometBFT testnet",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Dir == "" {
+				return usageError("--dir is required")
+			}
+			if o.Nodes < 1 || o.Nodes > 64 {
+				return usageError("--nodes must be 1..64")
+			}
+			if err := cometbft.WriteTestnet(o); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "wrote %d validators of chain %s under %s\n", o.Nodes, o.ChainID, o.Dir)
+			for i := 0; i < o.Nodes; i++ {
+				home := cometbft.NodeDir(o.Dir, i)
+				lc, err := cometbft.ReadLedgerConfig(home)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "  veil ledger node --home %s    # gRPC %s, web http://%s/\n", home, lc.GRPCAddr, lc.HTTPAddr)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&o.Nodes, "nodes", 4, "number of validators")
+	cmd.Flags().StringVar(&o.Dir, "dir", "", "output directory (one nodeN home per validator)")
+	cmd.Flags().StringVar(&o.ChainID, "chain-id", "veil-testnet", "chain id")
+	cmd.Flags().IntVar(&o.BasePort, "base-port", 26600, "node i listens on base+10i (p2p), +1 (CometBFT RPC), +2 (ledger gRPC), +3 (ledger HTTP)")
+	cmd.Flags().DurationVar(&o.TimeoutCommit, "timeout-commit", time.Second, "pause after each block (sets the block time)")
+	return cmd
+}
+
+func newLedgerNodeCmd(g *globalOptions) *cobra.Command {
+	var home, logLevel string
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run one CometBFT validator with the ledger application in process",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if home == "" {
+				return usageError("--home is required (a directory written by veil ledger testnet)")
+			}
+			lc, err := cometbft.ReadLedgerConfig(home)
+			if err != nil {
+				return err
+			}
+			var logw io.Writer = cmd.ErrOrStderr()
+			if g.quiet {
+				logw = nil
+			}
+			n, err := cometbft.StartNode(cmd.Context(), home, cometbft.NodeOptions{Verifier: zkverify.New(), Log: logw, LogLevel: logLevel})
+			if err != nil {
+				return err
+			}
+			defer n.Stop()
+			gl, err := listen(lc.GRPCAddr, "gRPC")
+			if err != nil {
+				return err
+			}
+			hl, err := listen(lc.HTTPAddr, "HTTP")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "validator %s (%s) running; node key %s\n", home, n.NodeID(), hex.EncodeToString(n.PublicKey()))
+			if gl != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "gRPC  %s\n", gl.Addr())
+			}
+			if hl != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "web   http://%s/\n", hl.Addr())
+			}
+			return query.Serve(cmd.Context(), n, gl, hl)
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "node home directory")
+	cmd.Flags().StringVar(&logLevel, "log-level", "error", "CometBFT log level (error, info, debug)")
+	return cmd
+}
+
+func dialLedger(addr string) (*query.Client, error) {
+	if addr == "" {
+		return nil, usageError("--ledger is required (a node's gRPC address, e.g. 127.0.0.1:7070)")
+	}
+	return query.Dial(addr)
+}
+
+func newLedgerStatusCmd() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Print a node's latest signed checkpoint",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := dialLedger(addr)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			defer cancel()
+			cp, err := c.Checkpoint(ctx)
+			if err != nil {
+				return err
+			}
+			if err := ledger.VerifyCheckpoint(cp, nil); err != nil {
+				return fmt.Errorf("the node's checkpoint does not verify: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s", cp.Note)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "ledger", "127.0.0.1:7070", "node gRPC address")
+	return cmd
+}
+
+func newLedgerEntryCmd() *cobra.Command {
+	var addr, out string
+	var index uint64
+	cmd := &cobra.Command{
+		Use:   "entry",
+		Short: "Fetch a log entry with its inclusion proof and checkpoint (JSON)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := dialLedger(addr)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			defer cancel()
+			e, err := c.Entry(ctx, index)
+			if err != nil {
+				return err
+			}
+			b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(e)
+			if err != nil {
+				return err
+			}
+			b = append(b, '\n')
+			if out == "" || out == "-" {
+				_, err = cmd.OutOrStdout().Write(b)
+				return err
+			}
+			return os.WriteFile(out, b, 0o644)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "ledger", "127.0.0.1:7070", "node gRPC address")
+	cmd.Flags().Uint64Var(&index, "index", 0, "log index")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of stdout")
+	return cmd
+}
+
+func newLedgerVerifyInclusionCmd() *cobra.Command {
+	var entryPath, keyHex string
+	var trustEmbedded bool
+	cmd := &cobra.Command{
+		Use:   "verify-inclusion",
+		Short: "Check offline that a log entry is in the log of a signed checkpoint",
+		Long: `Reads an entry (JSON, as written by 'veil ledger entry' or served at
+/api/v1/entries/N) and checks that its checkpoint is signed by --key and that
+its RFC 6962 inclusion proof leads from the transaction to the checkpoint's
+root. No network access.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if entryPath == "" {
+				return usageError("--entry is required (a file, or - for stdin)")
+			}
+			var key []byte
+			switch {
+			case keyHex != "":
+				k, err := hex.DecodeString(keyHex)
+				if err != nil || len(k) != 32 {
+					return usageError("--key must be a 64-digit hex ed25519 public key")
+				}
+				key = k
+			case !trustEmbedded:
+				return usageError("--key (the node's public key, printed by veil ledger serve) is required, or --trust-embedded-key")
+			}
+			var b []byte
+			var err error
+			if entryPath == "-" {
+				b, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4<<20))
+			} else {
+				b, err = os.ReadFile(entryPath)
+			}
+			if err != nil {
+				return fmt.Errorf("read entry: %w", err)
+			}
+			var e ledgerv1.Entry
+			if err := protojson.Unmarshal(b, &e); err != nil {
+				return fmt.Errorf("parse entry %s: %w", entryPath, err)
+			}
+			if err := ledger.VerifyInclusion(&e, key); err != nil {
+				return fmt.Errorf("entry %d does NOT verify: %w", e.Index, err)
+			}
+			kind := txKind(e.Tx)
+			fmt.Fprintf(cmd.OutOrStdout(), "OK: entry %d (%s, tx %x) is in the log of size %d with root %x, checkpoint signed by %x\n",
+				e.Index, kind, ledger.TxHash(e.Tx), e.Checkpoint.Size, e.Checkpoint.RootHash, e.Checkpoint.SignerKey)
+			if key == nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: the signing key was taken from the entry itself; pass --key to check who signed it")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&entryPath, "entry", "", "entry JSON file (- for stdin)")
+	cmd.Flags().StringVar(&keyHex, "key", "", "trusted node public key (hex)")
+	cmd.Flags().BoolVar(&trustEmbedded, "trust-embedded-key", false, "accept the key named in the checkpoint (checks integrity, not who signed)")
+	return cmd
+}
+
+// txKind names a transaction's type (display only; nothing is checked).
+func txKind(raw []byte) string {
+	var stx ledgerv1.SignedTx
+	var body ledgerv1.TxBody
+	if proto.Unmarshal(raw, &stx) != nil || proto.Unmarshal(stx.Body, &body) != nil || body.Tx == nil {
+		return "unknown"
+	}
+	return strings.TrimPrefix(fmt.Sprintf("%T", body.Tx), "*ledgerv1.TxBody_")
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/veil-project/veil/ledger/embedded"
+	"github.com/veil-project/veil/ledger/ledgertest"
+)
+
+// runCLI runs the veil command line in process and returns its output.
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestLedgerVerifyInclusionCommand(t *testing.T) {
+	dir := t.TempDir()
+	key := ledgertest.Key("cli-node")
+	n, err := embedded.Open(embedded.Config{Path: filepath.Join(dir, "l.db"), ChainID: "cli", Verifier: ledgertest.FakeVerifier{}, SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := ledgertest.NewFixture("cli", "a")
+	r := f.NewRequest("m", "r", 3)
+	if _, err := n.SubmitBatch(context.Background(), [][]byte{f.Register("m"), f.Receipt(r), f.Reveal(r), f.Proof([]*ledgertest.Request{r}, false)}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := n.Entry(context.Background(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	b, _ := protojson.Marshal(e)
+	good := filepath.Join(dir, "entry.json")
+	os.WriteFile(good, b, 0o644)
+	pub := hex.EncodeToString(n.PublicKey())
+
+	out, err := runCLI(t, "ledger", "verify-inclusion", "--entry", good, "--key", pub)
+	if err != nil || !strings.Contains(out, "OK: entry 3 (ChallengeProof") {
+		t.Fatalf("good entry: %v\n%s", err, out)
+	}
+	wrongKey := hex.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	if _, err := runCLI(t, "ledger", "verify-inclusion", "--entry", good, "--key", wrongKey); err == nil || !strings.Contains(err.Error(), "not signed by") {
+		t.Fatalf("wrong key: %v", err)
+	}
+	e.Tx[len(e.Tx)-3] ^= 1
+	e.LeafHash = nil
+	b, _ = protojson.Marshal(e)
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, b, 0o644)
+	if _, err := runCLI(t, "ledger", "verify-inclusion", "--entry", bad, "--key", pub); err == nil || !strings.Contains(err.Error(), "does NOT verify") {
+		t.Fatalf("changed transaction: %v", err)
+	}
+	if _, err := runCLI(t, "ledger", "verify-inclusion", "--entry", good); err == nil {
+		t.Fatal("no --key and no --trust-embedded-key: want a usage error")
+	} else if code := run([]string{"ledger", "verify-inclusion", "--entry", good}); code != 2 {
+		t.Fatalf("exit status %d for a usage error, want 2", code)
+	}
+}
