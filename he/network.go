@@ -107,6 +107,8 @@ type Network struct {
 	b1, b2     *rlwe.Plaintext
 	sum1, sum2 []int // rotate-and-add steps
 	galEls     []uint64
+	// noRerandomize skips the re-randomisation (noise measurements only).
+	noRerandomize bool
 }
 
 // Compile maps a model onto the slots and encodes its diagonals.
@@ -353,8 +355,10 @@ func (n *Network) EvaluateTraced(ctx context.Context, in *Ciphertext, keys *Eval
 		return nil, fmt.Errorf("rescale: %w", err)
 	}
 	mark(StageRescale)
-	if err := n.rerandomize(out, keys); err != nil {
-		return nil, err
+	if !n.noRerandomize {
+		if err := n.rerandomize(out, keys); err != nil {
+			return nil, err
+		}
 	}
 	mark(StageRerandomize)
 	return &Ciphertext{ctx: c, ct: out}, nil

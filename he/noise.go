@@ -1,0 +1,64 @@
+package he
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/tuneinsight/lattigo/v6/core/rlwe"
+)
+
+// NoiseReport compares the noise of two results of the same evaluation on
+// two encryptions of the same input, with flooding off: their difference is
+// made only of noise terms that depend on the encryption randomness (and,
+// through the network, on the weights), which flooding must drown.
+type NoiseReport struct {
+	// MaxCoeff and RMSCoeff are the largest and root-mean-square absolute
+	// coefficient of the difference of the two decrypted polynomials,
+	// divided by √2 (the noise of one result).
+	MaxCoeff, RMSCoeff float64
+	// FloodSigma is the flooding standard deviation per coefficient.
+	FloodSigma float64
+	// KL is the Kullback-Leibler divergence, in nats, between the flooded
+	// result with and without the weight-dependent noise:
+	// ‖e‖²/(2σ²) summed over the N coefficients. Pinsker's inequality bounds
+	// the statistical distance by √(KL/2).
+	KL, StatDistance float64
+}
+
+// MeasureNoise evaluates in twice (two fresh encryptions by the caller) without
+// re-randomisation and reports the noise against this network's flooding.
+func (n *Network) MeasureNoise(sk *SecretKey, a, b *Ciphertext, keys *EvaluationKeys) (*NoiseReport, error) {
+	quiet := &Network{}
+	*quiet = *n
+	quiet.noRerandomize = true
+	var polys [2]*rlwe.Plaintext
+	for i, in := range []*Ciphertext{a, b} {
+		out, err := quiet.Evaluate(context.Background(), in, keys)
+		if err != nil {
+			return nil, fmt.Errorf("measure noise: %w", err)
+		}
+		polys[i] = rlwe.NewDecryptor(n.ctx.cp, sk.sk).DecryptNew(out.ct)
+	}
+	ringQ := n.ctx.cp.RingQ().AtLevel(0)
+	d := ringQ.NewPoly()
+	ringQ.Sub(polys[0].Value, polys[1].Value, d)
+	ringQ.INTT(d, d)
+	q := n.ctx.cp.Q()[0]
+	var sum, mx float64
+	for _, c := range d.Coeffs[0] {
+		v := float64(c)
+		if c > q/2 {
+			v = -float64(q - c)
+		}
+		v = math.Abs(v) / math.Sqrt2
+		mx = math.Max(mx, v)
+		sum += v * v
+	}
+	r := &NoiseReport{MaxCoeff: mx, RMSCoeff: math.Sqrt(sum / float64(len(d.Coeffs[0]))), FloodSigma: n.ctx.p.floodSigma()}
+	if r.FloodSigma > 0 {
+		r.KL = sum / (2 * r.FloodSigma * r.FloodSigma)
+		r.StatDistance = math.Sqrt(r.KL / 2)
+	}
+	return r, nil
+}
