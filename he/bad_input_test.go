@@ -154,7 +154,7 @@ func TestCiphertextAtOtherParameters(t *testing.T) {
 func otherParameters() Parameters {
 	p := DefaultParameters
 	p.LogQ = []int{58, 58}
-	p.LogOutputWeightScale = 15
+	p.LogOutputWeightScale = 14
 	return p
 }
 

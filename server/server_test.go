@@ -432,7 +432,7 @@ func TestBadInputs(t *testing.T) {
 func otherKeys(t *testing.T) *clientKeys {
 	p := he.DefaultParameters
 	p.LogQ = []int{58, 58}
-	p.LogOutputWeightScale = 15
+	p.LogOutputWeightScale = 14
 	return newClientKeys(t, p)
 }
 
