@@ -103,3 +103,51 @@ func TestEncryptedInferenceMatchesPlaintext(t *testing.T) {
 		t.Fatalf("encrypted scores differ from plaintext scores by %.3g", maxErr)
 	}
 }
+
+// perturbed returns a copy of m whose last layer's weights are shifted, a
+// stand-in for "another model" of the same shape.
+func perturbed(m *model.Model, delta int32) *model.Model {
+	c := *m
+	c.Name = m.Name + "-perturbed"
+	c.Layers = append([]model.Layer(nil), m.Layers...)
+	last := &c.Layers[len(c.Layers)-1]
+	last.W = append([]int32(nil), last.W...)
+	lim := int32(1)<<(last.WeightBits-1) - 1
+	for i := range last.W {
+		if i%3 == 0 {
+			last.W[i] = max(-lim, min(lim, last.W[i]+delta))
+		}
+	}
+	return &c
+}
+
+func TestCompilePerBlock(t *testing.T) {
+	f := getFix(t)
+	m := mustDefault(t)
+	other := perturbed(m, 20)
+	net, err := f.ctx.CompilePerBlock([]*model.Model{m, other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(net.GaloisElements()) != len(f.net.GaloisElements()) {
+		t.Fatalf("mixed network needs %d keys, the honest one %d", len(net.GaloisElements()), len(f.net.GaloisElements()))
+	}
+	_, imgs := testImages(t, 8)
+	ct, _ := f.sk.Encrypt(net.Layout(), imgs)
+	out, err := net.Evaluate(context.Background(), ct, f.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, _ := f.sk.Decrypt(net.Layout(), out)
+	for b, img := range imgs {
+		want := []*model.Model{m, other}[b%2].Dequantize().Forward(model.PixelsToInput(img))
+		for r := range want {
+			if d := math.Abs(want[r] - scores[b][r]); d > 0.25 {
+				t.Fatalf("block %d score %d: %.3f, want %.3f from model %d", b, r, scores[b][r], want[r], b%2)
+			}
+		}
+	}
+	if _, err := f.ctx.CompilePerBlock(nil); err == nil {
+		t.Fatal("compiled no model")
+	}
+}

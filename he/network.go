@@ -113,13 +113,33 @@ type Network struct {
 
 // Compile maps a model onto the slots and encodes its diagonals.
 func (c *Context) Compile(m *model.Model) (*Network, error) {
-	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("compile %s: %w", m.Name, err)
+	return c.CompilePerBlock([]*model.Model{m})
+}
+
+// CompilePerBlock compiles a network that evaluates models[b mod len(models)]
+// in block b. The models must have the same shape. An honest server never
+// needs it: Veil's protocol tests use it to play a server that runs another
+// model on some blocks, which the hidden challenges must expose.
+func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
+	if len(models) == 0 {
+		return nil, errors.New("compile: no model")
 	}
-	first, last, err := foldModel(m)
-	if err != nil {
-		return nil, fmt.Errorf("compile %s: %w", m.Name, err)
+	m := models[0]
+	folded := make([][2]affine, len(models))
+	for i, mi := range models {
+		if err := mi.Validate(); err != nil {
+			return nil, fmt.Errorf("compile %s: %w", mi.Name, err)
+		}
+		first, last, err := foldModel(mi)
+		if err != nil {
+			return nil, fmt.Errorf("compile %s: %w", mi.Name, err)
+		}
+		if i > 0 && (first.rows != folded[0][0].rows || last.rows != folded[0][1].rows || first.cols != folded[0][0].cols) {
+			return nil, fmt.Errorf("compile %s: shape differs from %s", mi.Name, m.Name)
+		}
+		folded[i] = [2]affine{first, last}
 	}
+	first, last := folded[0][0], folded[0][1]
 	B := c.p.BlockSize
 	n := &Network{ctx: c, m1: first.rows, m2: last.rows, M1: nextPow2(first.rows), M2: nextPow2(last.rows)}
 	if first.cols != model.InputSize {
@@ -134,39 +154,48 @@ func (c *Context) Compile(m *model.Model) (*Network, error) {
 	}
 	n.layout = Layout{BlockSize: B, Blocks: c.p.Blocks(), InputOffset: n.M1, Outputs: n.m2}
 	slots := c.p.Slots()
-
-	// First matrix: out[r] = Σ_p W1[r][p]·x[M1+p]. Stage 1 computes, at block
-	// slot j = r + M1·t, the partial sum over the columns c = j+i for the M1
-	// diagonals i; stage 2 adds the 1024/M1 partial sums of each row.
 	d1 := lintrans.Diagonals[float64]{}
-	for r := 0; r < n.m1; r++ {
-		for p := 0; p < model.InputSize; p++ {
-			w := first.w[r*model.InputSize+p]
-			if w == 0 {
-				continue
-			}
-			delta := n.M1 + p - r // > 0
-			t, i := delta/n.M1, delta%n.M1
-			setDiag(d1, i, slots, B, r+n.M1*t, w)
-		}
-	}
-	// Last matrix: out[r] = Σ_c W2[r][c]·h[c] for c < M1, with diagonals
-	// i in (-M2, M2) so that every column is reached from slot r+M2·t.
 	d2 := lintrans.Diagonals[float64]{}
-	for r := 0; r < n.m2; r++ {
-		for col := 0; col < n.m1; col++ {
-			w := last.w[r*n.m1+col]
-			if w == 0 {
-				continue
+	bias1 := make([]float64, slots)
+	bias2 := make([]float64, slots)
+	for b := 0; b < n.layout.Blocks; b++ {
+		first, last := folded[b%len(folded)][0], folded[b%len(folded)][1]
+		base := b * B
+		// First matrix: out[r] = Σ_p W1[r][p]·x[M1+p]. Stage 1 computes, at
+		// block slot j = r + M1·t, the partial sum over the columns c = j+i
+		// for the M1 diagonals i; stage 2 adds the 1024/M1 partial sums of
+		// each row.
+		for r := 0; r < n.m1; r++ {
+			for p := 0; p < model.InputSize; p++ {
+				w := first.w[r*model.InputSize+p]
+				if w == 0 {
+					continue
+				}
+				delta := n.M1 + p - r // > 0
+				t, i := delta/n.M1, delta%n.M1
+				setDiag(d1, i, slots, base+r+n.M1*t, w)
 			}
-			delta := col - r
-			t, i := 0, delta
-			if delta >= 0 {
-				t, i = delta/n.M2, delta%n.M2
+			bias1[base+r] = first.b[r]
+		}
+		// Last matrix: out[r] = Σ_c W2[r][c]·h[c] for c < M1, with diagonals
+		// i in (-M2, M2) so that every column is reached from slot r+M2·t.
+		for r := 0; r < n.m2; r++ {
+			for col := 0; col < n.m1; col++ {
+				w := last.w[r*n.m1+col]
+				if w == 0 {
+					continue
+				}
+				delta := col - r
+				t, i := 0, delta
+				if delta >= 0 {
+					t, i = delta/n.M2, delta%n.M2
+				}
+				setDiag(d2, i, slots, base+r+n.M2*t, w)
 			}
-			setDiag(d2, i, slots, B, r+n.M2*t, w)
+			bias2[base+r] = last.b[r]
 		}
 	}
+	var err error
 	level := c.MaxLevel()
 	enc := ckks.NewEncoder(c.cp)
 	wScale := rlwe.NewScale(float64(uint64(1) << c.p.LogWeightScale))
@@ -194,10 +223,10 @@ func (c *Context) Compile(m *model.Model) (*Network, error) {
 	// Biases, at the scale the ciphertext has when they are added.
 	s1 := c.inputScale().Mul(wScale)
 	s2 := s1.Mul(s1).Mul(oScale)
-	if n.b1, err = encodeBlockVector(enc, c, level, s1, first.b); err != nil {
+	if n.b1, err = encodeVector(enc, c, level, s1, bias1); err != nil {
 		return nil, fmt.Errorf("compile %s: %w", m.Name, err)
 	}
-	if n.b2, err = encodeBlockVector(enc, c, level, s2, last.b); err != nil {
+	if n.b2, err = encodeVector(enc, c, level, s2, bias2); err != nil {
 		return nil, fmt.Errorf("compile %s: %w", m.Name, err)
 	}
 	for s := B / 2; s >= n.M1; s /= 2 {
@@ -226,9 +255,8 @@ func (c *Context) Compile(m *model.Model) (*Network, error) {
 	return n, nil
 }
 
-// setDiag sets diagonal i (rotation by i, negative = right) at block slot j
-// of every block.
-func setDiag(d lintrans.Diagonals[float64], i, slots, blockSize, j int, w float64) {
+// setDiag sets diagonal i (rotation by i, negative = right) at slot j.
+func setDiag(d lintrans.Diagonals[float64], i, slots, j int, w float64) {
 	if i < 0 {
 		i += slots
 	}
@@ -237,17 +265,11 @@ func setDiag(d lintrans.Diagonals[float64], i, slots, blockSize, j int, w float6
 		v = make([]float64, slots)
 		d[i] = v
 	}
-	for b := 0; b < slots; b += blockSize {
-		v[b+j] = w
-	}
+	v[j] = w
 }
 
-// encodeBlockVector encodes vals at slots 0..len-1 of every block.
-func encodeBlockVector(enc *ckks.Encoder, c *Context, level int, scale rlwe.Scale, vals []float64) (*rlwe.Plaintext, error) {
-	v := make([]float64, c.p.Slots())
-	for b := 0; b < len(v); b += c.p.BlockSize {
-		copy(v[b:], vals)
-	}
+// encodeVector encodes a vector of slots at a given scale.
+func encodeVector(enc *ckks.Encoder, c *Context, level int, scale rlwe.Scale, v []float64) (*rlwe.Plaintext, error) {
 	pt := ckks.NewPlaintext(c.cp, level)
 	pt.Scale = scale
 	if err := enc.Encode(v, pt); err != nil {
