@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -143,4 +144,40 @@ func FuzzDecodeDigit(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = DecodeDigit(bytes.NewReader(data)) // must not panic or hang
 	})
+}
+
+func TestAugmentIsDeterministicAndKeepsTheDigit(t *testing.T) {
+	dir, err := FindMNISTDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadTest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := s.Images[0]
+	mass := func(im Image) (m float64) {
+		for _, v := range im {
+			m += float64(v)
+		}
+		return
+	}
+	changed := 0
+	for seed := uint64(0); seed < 20; seed++ {
+		a := Augment(img, rand.New(rand.NewPCG(seed, 1)))
+		b := Augment(img, rand.New(rand.NewPCG(seed, 1)))
+		if a != b {
+			t.Fatalf("seed %d: two runs differ", seed)
+		}
+		if a != img {
+			changed++
+		}
+		// Scaling within ±10% changes the ink mass by at most about ±25%.
+		if r := mass(a) / mass(img); r < 0.6 || r > 1.4 {
+			t.Fatalf("seed %d: ink mass ratio %.2f", seed, r)
+		}
+	}
+	if changed < 18 {
+		t.Fatalf("only %d of 20 augmentations changed the image", changed)
+	}
 }
