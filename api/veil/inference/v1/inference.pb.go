@@ -820,9 +820,13 @@ func (*CloseSessionResponse) Descriptor() ([]byte, []int) {
 }
 
 type InferRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Ciphertext    []byte                 `protobuf:"bytes,2,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"` // Veil's wire format (he package), seeded or full
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	SessionId  string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Ciphertext []byte                 `protobuf:"bytes,2,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"` // Veil's wire format (he package), seeded or full
+	// Verifiable requests (docs/protocol.md): the client's commitment to its
+	// hidden challenges, signed by the client; the server records it in a
+	// receipt on the verifier ledger.
+	Verifiable    *VerifiableRequest `protobuf:"bytes,3,opt,name=verifiable,proto3" json:"verifiable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -871,6 +875,89 @@ func (x *InferRequest) GetCiphertext() []byte {
 	return nil
 }
 
+func (x *InferRequest) GetVerifiable() *VerifiableRequest {
+	if x != nil {
+		return x.Verifiable
+	}
+	return nil
+}
+
+type VerifiableRequest struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	RequestId           string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`                               // chosen by the client, unique on the ledger
+	ChallengeCommitment []byte                 `protobuf:"bytes,2,opt,name=challenge_commitment,json=challengeCommitment,proto3" json:"challenge_commitment,omitempty"` // 32 bytes
+	NumBlocks           uint32                 `protobuf:"varint,3,opt,name=num_blocks,json=numBlocks,proto3" json:"num_blocks,omitempty"`                              // k: blocks used (1 real + k-1 challenges)
+	ClientKey           []byte                 `protobuf:"bytes,4,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`                               // ed25519 public key
+	ClientSignature     []byte                 `protobuf:"bytes,5,opt,name=client_signature,json=clientSignature,proto3" json:"client_signature,omitempty"`             // over ledger.ClientRequestDigest
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *VerifiableRequest) Reset() {
+	*x = VerifiableRequest{}
+	mi := &file_veil_inference_v1_inference_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifiableRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifiableRequest) ProtoMessage() {}
+
+func (x *VerifiableRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_inference_v1_inference_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifiableRequest.ProtoReflect.Descriptor instead.
+func (*VerifiableRequest) Descriptor() ([]byte, []int) {
+	return file_veil_inference_v1_inference_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *VerifiableRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *VerifiableRequest) GetChallengeCommitment() []byte {
+	if x != nil {
+		return x.ChallengeCommitment
+	}
+	return nil
+}
+
+func (x *VerifiableRequest) GetNumBlocks() uint32 {
+	if x != nil {
+		return x.NumBlocks
+	}
+	return 0
+}
+
+func (x *VerifiableRequest) GetClientKey() []byte {
+	if x != nil {
+		return x.ClientKey
+	}
+	return nil
+}
+
+func (x *VerifiableRequest) GetClientSignature() []byte {
+	if x != nil {
+		return x.ClientSignature
+	}
+	return nil
+}
+
 type Timing struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	QueueMs       float64                `protobuf:"fixed64,1,opt,name=queue_ms,json=queueMs,proto3" json:"queue_ms,omitempty"` // waiting for a worker
@@ -883,7 +970,7 @@ type Timing struct {
 
 func (x *Timing) Reset() {
 	*x = Timing{}
-	mi := &file_veil_inference_v1_inference_proto_msgTypes[14]
+	mi := &file_veil_inference_v1_inference_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +982,7 @@ func (x *Timing) String() string {
 func (*Timing) ProtoMessage() {}
 
 func (x *Timing) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_inference_v1_inference_proto_msgTypes[14]
+	mi := &file_veil_inference_v1_inference_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +995,7 @@ func (x *Timing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timing.ProtoReflect.Descriptor instead.
 func (*Timing) Descriptor() ([]byte, []int) {
-	return file_veil_inference_v1_inference_proto_rawDescGZIP(), []int{14}
+	return file_veil_inference_v1_inference_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Timing) GetQueueMs() float64 {
@@ -940,17 +1027,23 @@ func (x *Timing) GetEncodeMs() float64 {
 }
 
 type InferResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ciphertext    []byte                 `protobuf:"bytes,1,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`
-	Timing        *Timing                `protobuf:"bytes,2,opt,name=timing,proto3" json:"timing,omitempty"`
-	RequestId     string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Ciphertext []byte                 `protobuf:"bytes,1,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`
+	Timing     *Timing                `protobuf:"bytes,2,opt,name=timing,proto3" json:"timing,omitempty"`
+	RequestId  string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// For verifiable requests: the server-signed receipt transaction (either
+	// party may submit it to the ledger) and, when the server has recorded it
+	// already, its log index.
+	ReceiptTx       []byte `protobuf:"bytes,4,opt,name=receipt_tx,json=receiptTx,proto3" json:"receipt_tx,omitempty"`
+	ReceiptIndex    uint64 `protobuf:"varint,5,opt,name=receipt_index,json=receiptIndex,proto3" json:"receipt_index,omitempty"`
+	ReceiptRecorded bool   `protobuf:"varint,6,opt,name=receipt_recorded,json=receiptRecorded,proto3" json:"receipt_recorded,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *InferResponse) Reset() {
 	*x = InferResponse{}
-	mi := &file_veil_inference_v1_inference_proto_msgTypes[15]
+	mi := &file_veil_inference_v1_inference_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1055,7 @@ func (x *InferResponse) String() string {
 func (*InferResponse) ProtoMessage() {}
 
 func (x *InferResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_inference_v1_inference_proto_msgTypes[15]
+	mi := &file_veil_inference_v1_inference_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1068,7 @@ func (x *InferResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InferResponse.ProtoReflect.Descriptor instead.
 func (*InferResponse) Descriptor() ([]byte, []int) {
-	return file_veil_inference_v1_inference_proto_rawDescGZIP(), []int{15}
+	return file_veil_inference_v1_inference_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *InferResponse) GetCiphertext() []byte {
@@ -997,6 +1090,27 @@ func (x *InferResponse) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *InferResponse) GetReceiptTx() []byte {
+	if x != nil {
+		return x.ReceiptTx
+	}
+	return nil
+}
+
+func (x *InferResponse) GetReceiptIndex() uint64 {
+	if x != nil {
+		return x.ReceiptIndex
+	}
+	return 0
+}
+
+func (x *InferResponse) GetReceiptRecorded() bool {
+	if x != nil {
+		return x.ReceiptRecorded
+	}
+	return false
 }
 
 var File_veil_inference_v1_inference_proto protoreflect.FileDescriptor
@@ -1064,26 +1178,42 @@ const file_veil_inference_v1_inference_proto_rawDesc = "" +
 	"\x13CloseSessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x16\n" +
-	"\x14CloseSessionResponse\"M\n" +
+	"\x14CloseSessionResponse\"\x93\x01\n" +
 	"\fInferRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1e\n" +
 	"\n" +
 	"ciphertext\x18\x02 \x01(\fR\n" +
-	"ciphertext\"~\n" +
+	"ciphertext\x12D\n" +
+	"\n" +
+	"verifiable\x18\x03 \x01(\v2$.veil.inference.v1.VerifiableRequestR\n" +
+	"verifiable\"\xce\x01\n" +
+	"\x11VerifiableRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x121\n" +
+	"\x14challenge_commitment\x18\x02 \x01(\fR\x13challengeCommitment\x12\x1d\n" +
+	"\n" +
+	"num_blocks\x18\x03 \x01(\rR\tnumBlocks\x12\x1d\n" +
+	"\n" +
+	"client_key\x18\x04 \x01(\fR\tclientKey\x12)\n" +
+	"\x10client_signature\x18\x05 \x01(\fR\x0fclientSignature\"~\n" +
 	"\x06Timing\x12\x19\n" +
 	"\bqueue_ms\x18\x01 \x01(\x01R\aqueueMs\x12\x1b\n" +
 	"\tdecode_ms\x18\x02 \x01(\x01R\bdecodeMs\x12\x1f\n" +
 	"\vevaluate_ms\x18\x03 \x01(\x01R\n" +
 	"evaluateMs\x12\x1b\n" +
-	"\tencode_ms\x18\x04 \x01(\x01R\bencodeMs\"\x81\x01\n" +
+	"\tencode_ms\x18\x04 \x01(\x01R\bencodeMs\"\xf0\x01\n" +
 	"\rInferResponse\x12\x1e\n" +
 	"\n" +
 	"ciphertext\x18\x01 \x01(\fR\n" +
 	"ciphertext\x121\n" +
 	"\x06timing\x18\x02 \x01(\v2\x19.veil.inference.v1.TimingR\x06timing\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId2\x93\x04\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12\x1d\n" +
+	"\n" +
+	"receipt_tx\x18\x04 \x01(\fR\treceiptTx\x12#\n" +
+	"\rreceipt_index\x18\x05 \x01(\x04R\freceiptIndex\x12)\n" +
+	"\x10receipt_recorded\x18\x06 \x01(\bR\x0freceiptRecorded2\x93\x04\n" +
 	"\tInference\x12Y\n" +
 	"\n" +
 	"ListModels\x12$.veil.inference.v1.ListModelsRequest\x1a%.veil.inference.v1.ListModelsResponse\x12L\n" +
@@ -1106,7 +1236,7 @@ func file_veil_inference_v1_inference_proto_rawDescGZIP() []byte {
 	return file_veil_inference_v1_inference_proto_rawDescData
 }
 
-var file_veil_inference_v1_inference_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_veil_inference_v1_inference_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_veil_inference_v1_inference_proto_goTypes = []any{
 	(*ListModelsRequest)(nil),    // 0: veil.inference.v1.ListModelsRequest
 	(*ListModelsResponse)(nil),   // 1: veil.inference.v1.ListModelsResponse
@@ -1122,32 +1252,34 @@ var file_veil_inference_v1_inference_proto_goTypes = []any{
 	(*CloseSessionRequest)(nil),  // 11: veil.inference.v1.CloseSessionRequest
 	(*CloseSessionResponse)(nil), // 12: veil.inference.v1.CloseSessionResponse
 	(*InferRequest)(nil),         // 13: veil.inference.v1.InferRequest
-	(*Timing)(nil),               // 14: veil.inference.v1.Timing
-	(*InferResponse)(nil),        // 15: veil.inference.v1.InferResponse
+	(*VerifiableRequest)(nil),    // 14: veil.inference.v1.VerifiableRequest
+	(*Timing)(nil),               // 15: veil.inference.v1.Timing
+	(*InferResponse)(nil),        // 16: veil.inference.v1.InferResponse
 }
 var file_veil_inference_v1_inference_proto_depIdxs = []int32{
 	5,  // 0: veil.inference.v1.ListModelsResponse.models:type_name -> veil.inference.v1.ModelInfo
 	3,  // 1: veil.inference.v1.ModelInfo.ckks:type_name -> veil.inference.v1.CkksParameters
 	4,  // 2: veil.inference.v1.ModelInfo.layout:type_name -> veil.inference.v1.Layout
 	6,  // 3: veil.inference.v1.OpenSessionChunk.header:type_name -> veil.inference.v1.SessionHeader
-	14, // 4: veil.inference.v1.InferResponse.timing:type_name -> veil.inference.v1.Timing
-	0,  // 5: veil.inference.v1.Inference.ListModels:input_type -> veil.inference.v1.ListModelsRequest
-	2,  // 6: veil.inference.v1.Inference.GetModel:input_type -> veil.inference.v1.GetModelRequest
-	7,  // 7: veil.inference.v1.Inference.OpenSession:input_type -> veil.inference.v1.OpenSessionChunk
-	9,  // 8: veil.inference.v1.Inference.GetSession:input_type -> veil.inference.v1.GetSessionRequest
-	11, // 9: veil.inference.v1.Inference.CloseSession:input_type -> veil.inference.v1.CloseSessionRequest
-	13, // 10: veil.inference.v1.Inference.Infer:input_type -> veil.inference.v1.InferRequest
-	1,  // 11: veil.inference.v1.Inference.ListModels:output_type -> veil.inference.v1.ListModelsResponse
-	5,  // 12: veil.inference.v1.Inference.GetModel:output_type -> veil.inference.v1.ModelInfo
-	8,  // 13: veil.inference.v1.Inference.OpenSession:output_type -> veil.inference.v1.OpenSessionResponse
-	10, // 14: veil.inference.v1.Inference.GetSession:output_type -> veil.inference.v1.SessionInfo
-	12, // 15: veil.inference.v1.Inference.CloseSession:output_type -> veil.inference.v1.CloseSessionResponse
-	15, // 16: veil.inference.v1.Inference.Infer:output_type -> veil.inference.v1.InferResponse
-	11, // [11:17] is the sub-list for method output_type
-	5,  // [5:11] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	14, // 4: veil.inference.v1.InferRequest.verifiable:type_name -> veil.inference.v1.VerifiableRequest
+	15, // 5: veil.inference.v1.InferResponse.timing:type_name -> veil.inference.v1.Timing
+	0,  // 6: veil.inference.v1.Inference.ListModels:input_type -> veil.inference.v1.ListModelsRequest
+	2,  // 7: veil.inference.v1.Inference.GetModel:input_type -> veil.inference.v1.GetModelRequest
+	7,  // 8: veil.inference.v1.Inference.OpenSession:input_type -> veil.inference.v1.OpenSessionChunk
+	9,  // 9: veil.inference.v1.Inference.GetSession:input_type -> veil.inference.v1.GetSessionRequest
+	11, // 10: veil.inference.v1.Inference.CloseSession:input_type -> veil.inference.v1.CloseSessionRequest
+	13, // 11: veil.inference.v1.Inference.Infer:input_type -> veil.inference.v1.InferRequest
+	1,  // 12: veil.inference.v1.Inference.ListModels:output_type -> veil.inference.v1.ListModelsResponse
+	5,  // 13: veil.inference.v1.Inference.GetModel:output_type -> veil.inference.v1.ModelInfo
+	8,  // 14: veil.inference.v1.Inference.OpenSession:output_type -> veil.inference.v1.OpenSessionResponse
+	10, // 15: veil.inference.v1.Inference.GetSession:output_type -> veil.inference.v1.SessionInfo
+	12, // 16: veil.inference.v1.Inference.CloseSession:output_type -> veil.inference.v1.CloseSessionResponse
+	16, // 17: veil.inference.v1.Inference.Infer:output_type -> veil.inference.v1.InferResponse
+	12, // [12:18] is the sub-list for method output_type
+	6,  // [6:12] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_veil_inference_v1_inference_proto_init() }
@@ -1165,7 +1297,7 @@ func file_veil_inference_v1_inference_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_veil_inference_v1_inference_proto_rawDesc), len(file_veil_inference_v1_inference_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
