@@ -43,7 +43,7 @@ func clientErr(what string, err error) error {
 		return nil
 	}
 	if status.Code(err) == codes.NotFound {
-		return fmt.Errorf("%s: %w: %s", what, ledger.ErrNotFound, status.Convert(err).Message())
+		return notFound(status.Convert(err).Message())
 	}
 	return fmt.Errorf("ledger %s: %w", what, err)
 }
@@ -107,3 +107,9 @@ func (c *Client) Setup(ctx context.Context, id string, phase uint32) (*ledgerv1.
 	r, err := c.rpc.GetSetup(ctx, &ledgerv1.GetSetupRequest{CeremonyId: id, Phase: phase})
 	return r, clientErr("setup "+id, err)
 }
+
+// notFound is the server's not-found message, matching ledger.ErrNotFound.
+type notFound string
+
+func (e notFound) Error() string { return string(e) }
+func (e notFound) Unwrap() error { return ledger.ErrNotFound }
