@@ -96,3 +96,28 @@ func BenchmarkDefaultModel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkInitPhase2Default times the phase-2 initialisation alone for the
+// default model at B=3 (phase 1 cached under $VEIL_BENCH_DATA if set).
+func BenchmarkInitPhase2Default(b *testing.B) {
+	f, _ := model.Default()
+	spec, _ := circuits.SpecOf(f.Model)
+	r, err := Compile(spec, 3)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := os.Getenv("VEIL_BENCH_DATA")
+	if data == "" {
+		data = b.TempDir()
+	}
+	srs, lag, _, err := phase1Cached(context.Background(), Domain(r), data, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := initPhase2(context.Background(), r, srs, lag, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -364,8 +364,84 @@ func coeffKind(id uint32) int {
 
 const msmThreshold = 24
 
+// coeffPlan says how to multiply a point by one coefficient of the
+// constraint system: most coefficients are small integers (Poseidon2's
+// matrices, limb weights) or ± powers of two (packing offsets), for which a
+// short double-and-add is 2–20x cheaper than a full GLV multiplication.
+type coeffPlan struct {
+	neg   bool
+	small uint64 // > 0: multiply by this (after negation)
+	pow2  int    // > 0 and small == 0: 2^pow2
+}
+
+func planCoeffs(coeffs []fr.Element) []coeffPlan {
+	out := make([]coeffPlan, len(coeffs))
+	var b, nb big.Int
+	for i := range coeffs {
+		coeffs[i].BigInt(&b)
+		var n fr.Element
+		n.Neg(&coeffs[i])
+		n.BigInt(&nb)
+		v, neg := &b, false
+		if nb.BitLen() < b.BitLen() {
+			v, neg = &nb, true
+		}
+		switch {
+		case v.BitLen() <= 64 && v.Sign() > 0:
+			out[i] = coeffPlan{neg: neg, small: v.Uint64()}
+		case v.BitLen() <= 160 && v.TrailingZeroBits() == uint(v.BitLen()-1):
+			out[i] = coeffPlan{neg: neg, pow2: v.BitLen() - 1}
+		}
+	}
+	return out
+}
+
+func mulSmallG1(p *curve.G1Affine, c coeffPlan) curve.G1Jac {
+	var r curve.G1Jac
+	if c.small > 0 {
+		r.FromAffine(p)
+		for i := 62 - bitsLeadingZeros(c.small); i >= 0; i-- {
+			r.DoubleAssign()
+			if c.small>>uint(i)&1 == 1 {
+				r.AddMixed(p)
+			}
+		}
+	} else {
+		r.FromAffine(p)
+		for i := 0; i < c.pow2; i++ {
+			r.DoubleAssign()
+		}
+	}
+	if c.neg {
+		r.Neg(&r)
+	}
+	return r
+}
+
+func mulSmallG2(p *curve.G2Affine, c coeffPlan) curve.G2Jac {
+	var r curve.G2Jac
+	if c.small > 0 {
+		r.FromAffine(p)
+		for i := 62 - bitsLeadingZeros(c.small); i >= 0; i-- {
+			r.DoubleAssign()
+			if c.small>>uint(i)&1 == 1 {
+				r.AddMixed(p)
+			}
+		}
+	} else {
+		r.FromAffine(p)
+		for i := 0; i < c.pow2; i++ {
+			r.DoubleAssign()
+		}
+	}
+	if c.neg {
+		r.Neg(&r)
+	}
+	return r
+}
+
 // sumG1 returns Σ coeff·pts[row] over the terms (Jacobian).
-func sumG1(ts []term, pts []curve.G1Affine, coeffs []fr.Element) curve.G1Jac {
+func sumG1(ts []term, pts []curve.G1Affine, coeffs []fr.Element, plans []coeffPlan) curve.G1Jac {
 	var acc curve.G1Jac
 	acc.X.SetOne()
 	acc.Y.SetOne()
@@ -389,6 +465,18 @@ func sumG1(ts []term, pts []curve.G1Affine, coeffs []fr.Element) curve.G1Jac {
 	if len(big) == 0 {
 		return acc
 	}
+	// Small and power-of-two coefficients by double-and-add; the rest by
+	// one multi-scalar multiplication when there are enough of them.
+	rest := big[:0]
+	for _, t := range big {
+		if pl := plans[t.coeff]; pl.small > 0 || pl.pow2 > 0 {
+			j := mulSmallG1(&pts[t.row], pl)
+			acc.AddAssign(&j)
+		} else {
+			rest = append(rest, t)
+		}
+	}
+	big = rest
 	if len(big) >= msmThreshold {
 		p := make([]curve.G1Affine, len(big))
 		s := make([]fr.Element, len(big))
@@ -406,6 +494,11 @@ func sumG1(ts []term, pts []curve.G1Affine, coeffs []fr.Element) curve.G1Jac {
 	var bi bigInt
 	for _, t := range big {
 		var j curve.G1Jac
+		if pl := plans[t.coeff]; pl.small > 0 || pl.pow2 > 0 {
+			j = mulSmallG1(&pts[t.row], pl)
+			acc.AddAssign(&j)
+			continue
+		}
 		j.FromAffine(&pts[t.row])
 		j.ScalarMultiplication(&j, bi.of(&coeffs[t.coeff]))
 		acc.AddAssign(&j)
@@ -413,7 +506,7 @@ func sumG1(ts []term, pts []curve.G1Affine, coeffs []fr.Element) curve.G1Jac {
 	return acc
 }
 
-func sumG2(ts []term, pts []curve.G2Affine, coeffs []fr.Element) curve.G2Jac {
+func sumG2(ts []term, pts []curve.G2Affine, coeffs []fr.Element, plans []coeffPlan) curve.G2Jac {
 	var acc curve.G2Jac
 	acc.X.SetOne()
 	acc.Y.SetOne()
@@ -437,6 +530,18 @@ func sumG2(ts []term, pts []curve.G2Affine, coeffs []fr.Element) curve.G2Jac {
 	if len(big) == 0 {
 		return acc
 	}
+	// Small and power-of-two coefficients by double-and-add; the rest by
+	// one multi-scalar multiplication when there are enough of them.
+	rest := big[:0]
+	for _, t := range big {
+		if pl := plans[t.coeff]; pl.small > 0 || pl.pow2 > 0 {
+			j := mulSmallG2(&pts[t.row], pl)
+			acc.AddAssign(&j)
+		} else {
+			rest = append(rest, t)
+		}
+	}
+	big = rest
 	if len(big) >= msmThreshold {
 		p := make([]curve.G2Affine, len(big))
 		s := make([]fr.Element, len(big))
@@ -454,6 +559,11 @@ func sumG2(ts []term, pts []curve.G2Affine, coeffs []fr.Element) curve.G2Jac {
 	var bi bigInt
 	for _, t := range big {
 		var j curve.G2Jac
+		if pl := plans[t.coeff]; pl.small > 0 || pl.pow2 > 0 {
+			j = mulSmallG2(&pts[t.row], pl)
+			acc.AddAssign(&j)
+			continue
+		}
 		j.FromAffine(&pts[t.row])
 		j.ScalarMultiplication(&j, bi.of(&coeffs[t.coeff]))
 		acc.AddAssign(&j)
@@ -495,6 +605,7 @@ func initPhase2(ctx context.Context, r1cs *cs.R1CS, commons *mpcsetup.SrsCommons
 	wl, wr, wo := buildWireTerms(nWires, L), buildWireTerms(nWires, R), buildWireTerms(nWires, O)
 	L, R, O = nil, nil, nil
 	coeffs := r1cs.Coefficients
+	plans := planCoeffs(coeffs)
 
 	var evals mpcsetup.Phase2Evaluations
 	evals.G1.A = make([]curve.G1Affine, nWires)
@@ -523,13 +634,13 @@ func initPhase2(ctx context.Context, r1cs *cs.R1CS, commons *mpcsetup.SrsCommons
 					tl := wl.terms[wl.start[j]:wl.start[j+1]]
 					tr := wr.terms[wr.start[j]:wr.start[j+1]]
 					to := wo.terms[wo.start[j]:wo.start[j+1]]
-					jA[j] = sumG1(tl, lag.Tau1, coeffs)
-					jB[j] = sumG1(tr, lag.Tau1, coeffs)
-					b2 := sumG2(tr, lag.Tau2, coeffs)
+					jA[j] = sumG1(tl, lag.Tau1, coeffs, plans)
+					jB[j] = sumG1(tr, lag.Tau1, coeffs, plans)
+					b2 := sumG2(tr, lag.Tau2, coeffs, plans)
 					evals.G2.B[j].FromJacobian(&b2)
-					k := sumG1(tl, lag.BetaTau1, coeffs)
-					ka := sumG1(tr, lag.AlphaTau1, coeffs)
-					kc := sumG1(to, lag.Tau1, coeffs)
+					k := sumG1(tl, lag.BetaTau1, coeffs, plans)
+					ka := sumG1(tr, lag.AlphaTau1, coeffs, plans)
+					kc := sumG1(to, lag.Tau1, coeffs, plans)
 					k.AddAssign(&ka)
 					k.AddAssign(&kc)
 					K[j] = k

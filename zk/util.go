@@ -11,3 +11,5 @@ func reverse64(x uint64) uint64      { return bits.Reverse64(x) }
 func runtimeWorkers() int            { return runtime.GOMAXPROCS(0) }
 
 type witnessT = witness.Witness
+
+func bitsLeadingZeros(x uint64) int { return bits.LeadingZeros64(x) }
