@@ -14,6 +14,10 @@ import (
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 )
 
+// DefaultChainID is the chain id of a single embedded ledger (`veil ledger
+// serve`, and the ledger inside `veil serve` unless configured otherwise).
+const DefaultChainID = "veil-local"
+
 // Limits enforced on every transaction. They are consensus rules: changing
 // one changes which transactions are valid.
 const (

@@ -102,7 +102,7 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dbPath, "db", "", "database file (default <data>/ledger/ledger.db)")
-	cmd.Flags().StringVar(&chainID, "chain-id", "veil-local", "ledger chain id (transactions name it)")
+	cmd.Flags().StringVar(&chainID, "chain-id", ledger.DefaultChainID, "ledger chain id (transactions name it)")
 	cmd.Flags().StringVar(&grpcAddr, "grpc", "127.0.0.1:7070", "gRPC listen address (off: none)")
 	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:7071", "HTTP listen address for JSON and the web page (off: none)")
 	return cmd
