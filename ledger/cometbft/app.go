@@ -31,14 +31,14 @@ type App struct {
 	mu      sync.Mutex
 	pending *ledger.Block // from FinalizeBlock to Commit
 	results []ledger.Result
-	waiters map[[32]byte][]chan ledger.Result
+	waiters map[[32]byte][]waiter
 }
 
 var _ abci.Application = (*App)(nil)
 
 // NewApp wraps an open store.
 func NewApp(store *ledger.Store) *App {
-	return &App{store: store, workers: runtime.GOMAXPROCS(0), waiters: make(map[[32]byte][]chan ledger.Result)}
+	return &App{store: store, workers: runtime.GOMAXPROCS(0), waiters: make(map[[32]byte][]waiter)}
 }
 
 // Store returns the app's store (for queries).
@@ -213,27 +213,59 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 		return nil, err
 	}
 	for _, r := range a.results {
-		for _, ch := range a.waiters[r.TxHash] {
-			ch <- r
+		for _, w := range a.waiters[r.TxHash] {
+			w.ch <- r
 		}
 		delete(a.waiters, r.TxHash)
 	}
 	a.results = nil
+	if len(a.waiters) > 0 {
+		// A waiting transaction that no longer applies (say, another proof
+		// for the same request just committed) will be dropped from the
+		// mempool by recheck and never committed: tell its submitter now
+		// rather than at its deadline.
+		pending := make(map[[32]byte][]byte, len(a.waiters))
+		for h, ws := range a.waiters {
+			pending[h] = ws[0].raw
+		}
+		go a.recheckWaiters(pending)
+	}
 	return &abci.CommitResponse{}, nil
 }
 
+func (a *App) recheckWaiters(pending map[[32]byte][]byte) {
+	for h, raw := range pending {
+		r := a.store.Check(raw)
+		if r.OK() {
+			continue
+		}
+		a.mu.Lock()
+		for _, w := range a.waiters[h] {
+			w.ch <- r
+		}
+		delete(a.waiters, h)
+		a.mu.Unlock()
+	}
+}
+
+type waiter struct {
+	ch  chan ledger.Result
+	raw []byte
+}
+
 // wait registers interest in a transaction's committed result.
-func (a *App) wait(h [32]byte) (chan ledger.Result, func()) {
+func (a *App) wait(raw []byte) (chan ledger.Result, func()) {
+	h := ledger.TxHash(raw)
 	ch := make(chan ledger.Result, 1)
 	a.mu.Lock()
-	a.waiters[h] = append(a.waiters[h], ch)
+	a.waiters[h] = append(a.waiters[h], waiter{ch: ch, raw: raw})
 	a.mu.Unlock()
 	return ch, func() {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		ws := a.waiters[h]
 		for i, w := range ws {
-			if w == ch {
+			if w.ch == ch {
 				a.waiters[h] = append(ws[:i], ws[i+1:]...)
 				break
 			}

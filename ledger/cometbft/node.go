@@ -178,7 +178,7 @@ func (n *Node) NodeID() string { return string(n.node.NodeInfo().ID()) }
 // node's CheckTx rejects it, the rejection is returned at once.
 func (n *Node) Submit(ctx context.Context, tx []byte) (*ledgerv1.SubmitResponse, error) {
 	h := ledger.TxHash(tx)
-	ch, cancel := n.app.wait(h)
+	ch, cancel := n.app.wait(tx)
 	defer cancel()
 	res, err := n.client.BroadcastTxSync(ctx, tx)
 	if err != nil {

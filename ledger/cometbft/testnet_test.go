@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -251,11 +252,49 @@ func TestFourValidators(t *testing.T) {
 	child.Wait()
 	child = nil
 	hKill := nodes[1].Height()
-	res := submitAll(nodes[1], [][]byte{f.Proof(reqs[0:2], false), f.Proof(reqs[2:3], false), f.Proof(reqs[3:6], false)})
+	res := submitAll(nodes[1], [][]byte{f.Proof(reqs[2:3], false), f.Proof(reqs[3:6], false)})
 	for _, r := range res {
 		if r.Code != ledgerv1.Code_CODE_OK {
 			t.Fatalf("proof rejected: %v", r)
 		}
+	}
+	// Two valid but conflicting proofs (both cover r0) sent at once to two
+	// nodes: exactly one commits, and the other's submitter learns
+	// ALREADY_PROVEN (from CheckTx, or when the winner commits) instead of
+	// waiting for its deadline.
+	conflict := [][]byte{f.Proof(reqs[0:2], false), f.Proof(reqs[0:1], false)}
+	var cerr [2]error
+	var cwg sync.WaitGroup
+	for i, tx := range conflict {
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			sctx, c := context.WithTimeout(ctx, 20*time.Second)
+			defer c()
+			_, cerr[i] = nodes[1+i].Submit(sctx, tx)
+		}()
+	}
+	cwg.Wait()
+	won := -1
+	for i, err := range cerr {
+		var rj *ledger.Rejection
+		switch {
+		case err == nil:
+			if won >= 0 {
+				t.Fatal("both conflicting proofs committed")
+			}
+			won = i
+		case errors.As(err, &rj) && rj.Code == ledgerv1.Code_CODE_ALREADY_PROVEN:
+		default:
+			t.Fatalf("conflicting proof %d: %v, want ALREADY_PROVEN", i, err)
+		}
+	}
+	if won < 0 {
+		t.Fatal("neither conflicting proof committed")
+	}
+	t.Logf("conflicting proofs: %d won, the other got: %v", won, cerr[1-won])
+	if won == 1 { // r1 is still unproven
+		submitAll(nodes[1], [][]byte{f.Proof(reqs[1:2], false)})
 	}
 	submitAll(nodes[2], [][]byte{f.Verdict("r0", true), f.Verdict("r1", false)})
 	waitFor(t, "three nodes to commit 3 more blocks without node 3", 30*time.Second, func() bool {
@@ -290,7 +329,10 @@ func TestFourValidators(t *testing.T) {
 	}
 	defer s3.Close()
 	cp3, _ := s3.Checkpoint(ctx)
-	const wantSize = 1 + 6 + 6 + 3 + 2
+	wantSize := uint64(1 + 6 + 6 + 3 + 2)
+	if won == 1 {
+		wantSize++
+	}
 	if cp3.Size != wantSize {
 		t.Fatalf("node 3 log size %d, want %d", cp3.Size, wantSize)
 	}
@@ -308,9 +350,11 @@ func TestFourValidators(t *testing.T) {
 			t.Fatalf("node %d inclusion: %v", i, err)
 		}
 	}
-	rec, err := s3.Request(ctx, "r4")
-	if err != nil || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN {
-		t.Fatalf("r4 on node 3: %v %v", rec, err)
+	for _, r := range reqs {
+		rec, err := s3.Request(ctx, r.ID)
+		if err != nil || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN {
+			t.Fatalf("%s on node 3: %v %v", r.ID, rec, err)
+		}
 	}
 	// The invalid proof is in nobody's log.
 	for i := uint64(0); i < wantSize; i++ {

@@ -149,7 +149,18 @@ func (n *Node) SubmitBatch(ctx context.Context, txs [][]byte) ([]*ledgerv1.Submi
 	}
 	// Once queued the group will be applied; waiting for it is not
 	// cancellable, or the caller could miss that its transaction landed.
-	if err := <-g.resp; err != nil {
+	// If the loop has exited (Close), a group it never saw is not applied.
+	var err error
+	select {
+	case err = <-g.resp:
+	case <-n.done:
+		select {
+		case err = <-g.resp:
+		default:
+			err = ErrClosed
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	out := make([]*ledgerv1.SubmitResponse, len(g.txs))
@@ -201,9 +212,17 @@ func (n *Node) loop() {
 			g.resp <- err
 		}
 		if err != nil {
-			n.drain(err)
-			<-n.stop
-			return
+			// Failed: answer every later submission with the error until
+			// Close, so nobody waits forever.
+			for {
+				select {
+				case g := <-n.queue:
+					g.resp <- err
+				case <-n.stop:
+					n.drain(err)
+					return
+				}
+			}
 		}
 	}
 }
