@@ -192,12 +192,18 @@ type Result struct {
 	InputBytes, OutputBytes           int
 	RequestID                         string
 	Input, Output                     []byte // the ciphertexts as sent and received
+	Response                          *inferencev1.InferResponse
 }
 
 // Classify encrypts images[b] into block b (nil leaves a block empty), has
-// the server evaluate the model, and decrypts every block's scores. md adds
-// gRPC metadata to the request.
-func (c *Classifier) Classify(ctx context.Context, images [][]uint8, md ...string) (*Result, error) {
+// the server evaluate the model, and decrypts every block's scores.
+func (c *Classifier) Classify(ctx context.Context, images [][]uint8) (*Result, error) {
+	return c.classify(ctx, images, nil)
+}
+
+// classify is Classify; verifiable, when set, makes the protocol fields of
+// the request from the encoded input ciphertext.
+func (c *Classifier) classify(ctx context.Context, images [][]uint8, verifiable func(in []byte) (*inferencev1.VerifiableRequest, error)) (*Result, error) {
 	t0 := time.Now()
 	ct, err := c.sk.Encrypt(c.layout, images)
 	if err != nil {
@@ -207,8 +213,14 @@ func (c *Classifier) Classify(ctx context.Context, images [][]uint8, md ...strin
 	if err != nil {
 		return nil, err
 	}
+	var v *inferencev1.VerifiableRequest
+	if verifiable != nil {
+		if v, err = verifiable(in); err != nil {
+			return nil, err
+		}
+	}
 	t1 := time.Now()
-	resp, err := c.conn.Infer(ctx, c.session, in, md...)
+	resp, err := c.conn.InferRequest(ctx, &inferencev1.InferRequest{SessionId: c.session, Ciphertext: in, Verifiable: v})
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +237,7 @@ func (c *Classifier) Classify(ctx context.Context, images [][]uint8, md ...strin
 	return &Result{
 		Scores: scores, EncryptMS: msf(t1.Sub(t0)), RoundTripMS: msf(t2.Sub(t1)), DecryptMS: msf(t3.Sub(t2)),
 		Server: resp.GetTiming(), InputBytes: len(in), OutputBytes: len(resp.GetCiphertext()), RequestID: resp.GetRequestId(),
-		Input: in, Output: resp.GetCiphertext(),
+		Input: in, Output: resp.GetCiphertext(), Response: resp,
 	}, nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 
 	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
 )
@@ -142,12 +141,14 @@ func (c *Conn) CloseSession(ctx context.Context, id string) error {
 	return nil
 }
 
-// Infer sends one ciphertext. md adds gRPC metadata (e.g. protocol fields).
-func (c *Conn) Infer(ctx context.Context, sessionID string, ciphertext []byte, md ...string) (*inferencev1.InferResponse, error) {
-	if len(md) > 0 {
-		ctx = metadata.AppendToOutgoingContext(ctx, md...)
-	}
-	r, err := c.api.Infer(ctx, &inferencev1.InferRequest{SessionId: sessionID, Ciphertext: ciphertext})
+// Infer sends one ciphertext.
+func (c *Conn) Infer(ctx context.Context, sessionID string, ciphertext []byte) (*inferencev1.InferResponse, error) {
+	return c.InferRequest(ctx, &inferencev1.InferRequest{SessionId: sessionID, Ciphertext: ciphertext})
+}
+
+// InferRequest sends a full request (with protocol fields).
+func (c *Conn) InferRequest(ctx context.Context, req *inferencev1.InferRequest) (*inferencev1.InferResponse, error) {
+	r, err := c.api.Infer(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("infer: %w", err)
 	}

@@ -149,9 +149,6 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 		return nil, fmt.Errorf("compile %s: %d hidden units padded to %d plus %d pixels do not fit a block of %d slots",
 			m.Name, n.m1, n.M1, model.InputSize, B)
 	}
-	if n.M2 > n.M1 {
-		return nil, fmt.Errorf("compile %s: %d outputs exceed the %d hidden units", m.Name, n.m2, n.M1)
-	}
 	n.layout = Layout{BlockSize: B, Blocks: c.p.Blocks(), InputOffset: n.M1, Outputs: n.m2}
 	slots := c.p.Slots()
 	d1 := lintrans.Diagonals[float64]{}
@@ -178,7 +175,8 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 			bias1[base+r] = first.b[r]
 		}
 		// Last matrix: out[r] = Σ_c W2[r][c]·h[c] for c < M1, with diagonals
-		// i in (-M2, M2) so that every column is reached from slot r+M2·t.
+		// i in (-M2, M2) so that every column is reached from slot r+M2·t
+		// (when M1 ≤ M2, from slot r with diagonals in (-M2, M1)).
 		for r := 0; r < n.m2; r++ {
 			for col := 0; col < n.m1; col++ {
 				w := last.w[r*n.m1+col]
@@ -187,7 +185,7 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 				}
 				delta := col - r
 				t, i := 0, delta
-				if delta >= 0 {
+				if delta >= 0 && n.M1 > n.M2 {
 					t, i = delta/n.M2, delta%n.M2
 				}
 				setDiag(d2, i, slots, base+r+n.M2*t, w)

@@ -13,7 +13,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
@@ -50,20 +49,37 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now); tests replace it.
 	Now func() time.Time
-	// AfterInfer, when set, is called after each successful evaluation with
-	// the session's model id and the input and output ciphertexts. The
-	// protocol layer uses it to record receipts. An error fails the request.
-	AfterInfer func(ctx context.Context, ev InferEvent) error
+	// Networks, when set for a model id, is evaluated instead of the
+	// compiled model. Only tests use it, to play a dishonest server that
+	// evaluates something other than the model it committed to.
+	Networks map[string]*he.Network
+	// Recorder, when set, records verifiable requests (requests that carry
+	// a client's challenge commitment) on the verifier ledger. Without it,
+	// verifiable requests are refused.
+	Recorder Recorder
 }
 
-// InferEvent describes one evaluation, for AfterInfer.
+// InferEvent describes one evaluation of a verifiable request.
 type InferEvent struct {
-	RequestID string
-	SessionID string
-	ModelID   string
-	Input     []byte
-	Output    []byte
-	Metadata  metadata.MD
+	SessionID  string
+	ModelID    string
+	Input      []byte
+	Output     []byte
+	Verifiable *inferencev1.VerifiableRequest
+}
+
+// Receipt is what a Recorder made of an InferEvent.
+type Receipt struct {
+	Tx       []byte // the signed receipt transaction
+	Index    uint64 // its log index, when already recorded
+	Recorded bool
+}
+
+// Recorder records receipts of verifiable requests. Check runs before the
+// evaluation (to refuse a malformed request early); Record after it.
+type Recorder interface {
+	Check(ctx context.Context, modelID, sessionID string, input []byte, v *inferencev1.VerifiableRequest) error
+	Record(ctx context.Context, ev InferEvent) (*Receipt, error)
 }
 
 // Chunk size for key uploads; well under gRPC's 4 MiB default message limit.
@@ -132,9 +148,11 @@ func New(cfg Config) (*Server, error) {
 		if _, dup := s.models[m.Name]; dup {
 			return nil, fmt.Errorf("server: two models named %q", m.Name)
 		}
-		net, err := hctx.Compile(m)
-		if err != nil {
-			return nil, fmt.Errorf("server: %w", err)
+		net, ok := cfg.Networks[m.Name]
+		if !ok {
+			if net, err = hctx.Compile(m); err != nil {
+				return nil, fmt.Errorf("server: %w", err)
+			}
 		}
 		s.models[m.Name] = &servedModel{m: m, net: net, info: s.modelInfo(m, net)}
 		s.order = append(s.order, m.Name)
@@ -349,6 +367,14 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
+	if v := req.GetVerifiable(); v != nil {
+		if s.cfg.Recorder == nil {
+			return nil, status.Error(codes.FailedPrecondition, "this server does not record verifiable requests")
+		}
+		if err := s.cfg.Recorder.Check(ctx, sess.modelID, sess.id, req.GetCiphertext(), v); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "verifiable request: %v", err)
+		}
+	}
 	tDecoded := time.Now()
 	// Wait for a worker, at most QueueTimeout or the request's deadline.
 	timer := time.NewTimer(s.cfg.QueueTimeout)
@@ -381,26 +407,29 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	}
 	tEnc := time.Now()
 	rid := requestID(ctx)
-	if s.cfg.AfterInfer != nil {
-		md, _ := metadata.FromIncomingContext(ctx)
-		if err := s.cfg.AfterInfer(ctx, InferEvent{RequestID: rid, SessionID: sess.id, ModelID: sess.modelID, Input: req.GetCiphertext(), Output: wire, Metadata: md}); err != nil {
-			if st, ok := status.FromError(err); ok {
-				return nil, st.Err()
-			}
+	var receipt *Receipt
+	if v := req.GetVerifiable(); v != nil {
+		receipt, err = s.cfg.Recorder.Record(ctx, InferEvent{SessionID: sess.id, ModelID: sess.modelID, Input: req.GetCiphertext(), Output: wire, Verifiable: v})
+		if err != nil {
 			return nil, status.Errorf(codes.Internal, "record receipt: %v", err)
 		}
+		rid = v.GetRequestId()
 	}
 	s.log.Info("inference", "request_id", rid, "session", sess.id, "model", sess.modelID,
 		"in_bytes", len(req.GetCiphertext()), "out_bytes", len(wire),
 		"queue_ms", msf(tStart.Sub(tDecoded)), "evaluate_ms", msf(tEval.Sub(tStart)))
-	return &inferencev1.InferResponse{
+	resp := &inferencev1.InferResponse{
 		Ciphertext: wire,
 		RequestId:  rid,
 		Timing: &inferencev1.Timing{
 			DecodeMs: msf(tDecoded.Sub(t0)), QueueMs: msf(tStart.Sub(tDecoded)),
 			EvaluateMs: msf(tEval.Sub(tStart)), EncodeMs: msf(tEnc.Sub(tEval)),
 		},
-	}, nil
+	}
+	if receipt != nil {
+		resp.ReceiptTx, resp.ReceiptIndex, resp.ReceiptRecorded = receipt.Tx, receipt.Index, receipt.Recorded
+	}
+	return resp, nil
 }
 
 func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
