@@ -7,10 +7,9 @@ import (
 	"sync"
 
 	"github.com/consensys/gnark-crypto/ecc"
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	"github.com/consensys/gnark/backend/groth16"
-	"github.com/consensys/gnark/frontend"
-
-	"github.com/veil-project/veil/circuits"
+	"github.com/consensys/gnark/backend/witness"
 )
 
 // Verify checks proof (a proof file, see ParseProof) against vk and st. It
@@ -70,20 +69,37 @@ func Verify(vk *VerifyingKey, st Statement, proof []byte) error {
 	return nil
 }
 
+// publicWitness lays out the public inputs in the circuit's schema order
+// (Commitment, Digest, then Outputs row by row). It fills the witness
+// directly rather than through frontend.NewWitness, which is slower and
+// logs warnings about the unset secret fields.
 func publicWitness(st Statement, classes int) (witnessT, error) {
-	c := &circuits.Circuit{
-		Commitment: fieldBig(st.Commitment),
-		Digest:     fieldBig(st.Digest),
-		Outputs:    make([][]frontend.Variable, len(st.Outputs)),
+	n := 2 + len(st.Outputs)*classes
+	vals := make(chan any, n)
+	var e fr.Element
+	if err := e.SetBytesCanonical(st.Commitment[:]); err != nil {
+		return nil, fmt.Errorf("%w: commitment is not a canonical field element", ErrPublicInputMismatch)
 	}
-	for i, row := range st.Outputs {
-		c.Outputs[i] = make([]frontend.Variable, classes)
-		for j, v := range row {
-			c.Outputs[i][j] = circuits.FieldOf(v)
+	vals <- e
+	if err := e.SetBytesCanonical(st.Digest[:]); err != nil {
+		return nil, fmt.Errorf("%w: digest is not a canonical field element", ErrPublicInputMismatch)
+	}
+	vals <- e
+	for _, row := range st.Outputs {
+		if len(row) != classes {
+			return nil, fmt.Errorf("%w: output row of %d values, want %d", ErrPublicInputMismatch, len(row), classes)
+		}
+		for _, v := range row {
+			e.SetInt64(v)
+			vals <- e
 		}
 	}
-	w, err := frontend.NewWitness(c, ecc.BN254.ScalarField(), frontend.PublicOnly())
+	close(vals)
+	w, err := witness.New(ecc.BN254.ScalarField())
 	if err != nil {
+		return nil, err
+	}
+	if err := w.Fill(n, 0, vals); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPublicInputMismatch, err)
 	}
 	return w, nil

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consensys/gnark/logger"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
@@ -94,6 +95,7 @@ directory) and the weights private. Proofs show that the committed model
 produced given outputs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			quietGnark()
 			f, err := loadModel(path)
 			if err != nil {
 				return err
@@ -170,6 +172,11 @@ func log2(n uint64) int {
 	return k
 }
 
+// quietGnark silences gnark's own logging (compile, solver, prover and
+// verifier debug lines) for the zk commands: they have their own progress
+// output.
+func quietGnark() { logger.Disable() }
+
 func newSetupCmd(g *globalOptions) *cobra.Command {
 	var path, dir, beaconHex string
 	var batch int
@@ -194,6 +201,7 @@ directory:
   veil zk export-vk --batch 3 -o vk.bin      # publish the verifying key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			quietGnark()
 			f, err := loadModel(path)
 			if err != nil {
 				return err
@@ -234,6 +242,7 @@ directory:
 	}
 	sub := func(use, short string, run func(cmd *cobra.Command) error) *cobra.Command {
 		c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
+			quietGnark()
 			if err := needDir(); err != nil {
 				return err
 			}
@@ -445,6 +454,7 @@ gives exactly these outputs. The batch size is the number of images; keys for
 it are loaded from the data directory, or made by a ceremony of one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			quietGnark()
 			if (mnist == "") == (chDir == "") {
 				return usageError("give exactly one of --mnist-test and --challenges")
 			}
@@ -522,6 +532,7 @@ to check that the proof is about them; without them the proof's own claims
 are used and only the proof's internal validity is checked.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			quietGnark()
 			data, err := os.ReadFile(args[0])
 			if err != nil {
 				return fmt.Errorf("read proof: %w", err)
@@ -587,6 +598,7 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 		Short: "Write the verifying key for the model and batch size",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			quietGnark()
 			f, err := loadModel(path)
 			if err != nil {
 				return err
@@ -612,6 +624,7 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 		Short: "Write gnark's Solidity Groth16 verifier contract for the key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			quietGnark()
 			f, err := loadModel(path)
 			if err != nil {
 				return err
@@ -637,6 +650,7 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 		Short: "Print the circuit's descriptor and size for the model and batch size",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			quietGnark()
 			f, err := loadModel(path)
 			if err != nil {
 				return err
