@@ -84,6 +84,20 @@ func BenchmarkDefaultModel(b *testing.B) {
 				}
 				verT = append(verT, time.Since(t0))
 			}
+			// Throughput of concurrent verification (the ledger's case).
+			const nb = 200
+			sts := make([]Statement, nb)
+			pbs := make([][]byte, nb)
+			for i := range sts {
+				sts[i], pbs[i] = st, pb
+			}
+			t0 := time.Now()
+			for i, err := range VerifyBatch(pk.VK, sts, pbs) {
+				if err != nil {
+					b.Fatalf("batch %d: %v", i, err)
+				}
+			}
+			b.ReportMetric(nb/time.Since(t0).Seconds(), "verify/s")
 			b.ReportMetric(float64(pk.Constraints()), "constraints")
 			b.ReportMetric(float64(tr.Domain), "domain")
 			b.ReportMetric(setup.Seconds(), "setup-s")
