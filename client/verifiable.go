@@ -54,6 +54,10 @@ type Verifier struct {
 	// Poll is the interval between ledger queries while waiting (default
 	// 100 ms).
 	Poll time.Duration
+	// Rand, when set, replaces the secure random source for challenges and
+	// positions. Only tests set it (reproducible statistical tests); a real
+	// client must not, or the server could predict its challenges.
+	Rand *mrand.Rand
 
 	record *ledgerv1.ModelRecord
 	vk     *zk.VerifyingKey
@@ -150,7 +154,9 @@ func newRNG() (*mrand.Rand, error) {
 
 // Classify runs steps 2 and 3 of the protocol: it places img in a random
 // block among k-1 fresh challenge images, commits to the challenges, sends
-// the ciphertext, checks the server's signed receipt and decrypts.
+// the ciphertext, checks the server's signed receipt and decrypts. When the
+// receipt does not match the exchange it returns the request and an error
+// wrapping ErrBadReceipt.
 func (v *Verifier) Classify(ctx context.Context, img dataset.Image) (*Request, error) {
 	if err := v.registration(ctx); err != nil {
 		return nil, err
@@ -164,9 +170,12 @@ func (v *Verifier) Classify(ctx context.Context, img dataset.Image) (*Request, e
 		return nil, errors.New("verifiable request: no challenge pool")
 	}
 	t0 := time.Now()
-	rng, err := newRNG()
-	if err != nil {
-		return nil, err
+	rng := v.Rand
+	if rng == nil {
+		var err error
+		if rng, err = newRNG(); err != nil {
+			return nil, err
+		}
 	}
 	perm := rng.Perm(k)
 	req := &Request{RealBlock: perm[0], Salt: make([]byte, 32)}
@@ -206,11 +215,13 @@ func (v *Verifier) Classify(ctx context.Context, img dataset.Image) (*Request, e
 		return nil, err
 	}
 	t1 := time.Now()
+	req.Result, req.Blocks, req.ReceiptTx = res, res.Scores, res.Response.GetReceiptTx()
 	if err := v.checkReceipt(req, res, inDigest); err != nil {
-		return nil, err
+		// The request is returned with the error so that the caller can
+		// record a rejection (see Reject).
+		return req, err
 	}
 	prep += time.Since(t1)
-	req.Result, req.Blocks, req.ReceiptTx = res, res.Scores, res.Response.GetReceiptTx()
 	req.Scores = res.Scores[req.RealBlock]
 	req.Class = model.Class(req.Scores)
 	req.ProtocolMS = float64(prep.Microseconds()) / 1000
@@ -367,13 +378,17 @@ func (v *Verifier) judge(ctx context.Context, req *Request, rec *ledgerv1.Reques
 	if err := v.verifyProofTx(ctx, e.GetTx()); err != nil {
 		return false, fmt.Sprintf("the recorded proof does not verify: %v", err), 0
 	}
+	return v.Compare(req, rec.GetOutputs())
+}
+
+// Compare checks a request's decrypted challenge scores against the proven
+// fixed-point outputs (one row of scores per challenge, in reveal order).
+func (v *Verifier) Compare(req *Request, rows []int64) (accept bool, reason string, maxDiff float64) {
 	classes := int(v.Classifier.Info.GetClasses())
-	rows := rec.GetOutputs()
 	if len(rows) != classes*len(req.Challenges) {
 		return false, fmt.Sprintf("the proof has %d outputs for this request, want %d", len(rows), classes*len(req.Challenges)), 0
 	}
 	scale := math.Ldexp(1, -int(v.Classifier.Info.GetOutputFrac()))
-	var maxDiff float64
 	worst := ""
 	for i, b := range req.Positions {
 		for r := 0; r < classes; r++ {
@@ -442,6 +457,26 @@ func verifyProof(ctx context.Context, api ledger.API, rec *ledgerv1.ModelRecord,
 		st.Outputs = append(st.Outputs, cp.GetOutputs()[i*classes:(i+1)*classes])
 	}
 	return zk.Verify(vk, st, cp.GetProof())
+}
+
+// Reject records a rejection without waiting for a proof, for a request
+// whose receipt is on the ledger but the exchange was wrong (for example the
+// receipt does not match the ciphertext received).
+func (v *Verifier) Reject(ctx context.Context, requestID, reason string) (uint64, error) {
+	tx, err := ledger.SignTx(v.Key, &ledgerv1.TxBody{ChainId: v.ChainID, Tx: &ledgerv1.TxBody_Verdict{Verdict: &ledgerv1.Verdict{
+		RequestId: requestID, Accept: false, Reason: reason,
+	}}})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := v.waitRequest(ctx, requestID, 3*time.Second, func(*ledgerv1.RequestRecord) bool { return true }); err != nil {
+		return 0, fmt.Errorf("reject: the request is not on the ledger: %w", err)
+	}
+	res, err := v.Ledger.Submit(ctx, tx)
+	if err != nil {
+		return 0, fmt.Errorf("reject: %w", err)
+	}
+	return res.GetIndex(), nil
 }
 
 // LoadOrCreateIdentity reads the client's ed25519 key from path, or makes

@@ -100,13 +100,15 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// Ready, when set, receives the gRPC and HTTP addresses once listening.
 	Ready func(grpcAddr, httpAddr string)
+	// Interceptors run after Veil's own (request ids, logs, metrics).
+	Interceptors []grpc.UnaryServerInterceptor
 }
 
 // NewGRPCServer builds the gRPC server with Veil's interceptors, the
 // standard health service and server reflection.
 func (s *Server) NewGRPCServer(opts Options) (*grpc.Server, *health.Server, error) {
 	sopts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.UnaryInterceptor),
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.UnaryInterceptor}, opts.Interceptors...)...),
 		grpc.ChainStreamInterceptor(s.StreamInterceptor),
 	}
 	if opts.TLSCert != "" || opts.TLSKey != "" {

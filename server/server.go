@@ -53,6 +53,10 @@ type Config struct {
 	// compiled model. Only tests use it, to play a dishonest server that
 	// evaluates something other than the model it committed to.
 	Networks map[string]*he.Network
+	// PerRequest, when set, picks the network each request is evaluated
+	// with (nil: the usual one). Only tests use it, to play a server that
+	// changes what it computes from one request to the next.
+	PerRequest func(modelID string) *he.Network
 	// Recorder, when set, records verifiable requests (requests that carry
 	// a client's challenge commitment) on the verifier ledger. Without it,
 	// verifiable requests are refused.
@@ -388,7 +392,13 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	}
 	tStart := time.Now()
 	s.metrics.queueSeconds.Observe(tStart.Sub(tDecoded).Seconds())
-	out, err := sm.net.Evaluate(ctx, in, sess.keys)
+	net := sm.net
+	if s.cfg.PerRequest != nil {
+		if n := s.cfg.PerRequest(sm.m.Name); n != nil {
+			net = n
+		}
+	}
+	out, err := net.Evaluate(ctx, in, sess.keys)
 	<-s.sem
 	tEval := time.Now()
 	if err != nil {
