@@ -488,4 +488,3 @@ func LoadOrCreateIdentity(path string) (ed25519.PrivateKey, error) {
 	}
 	return key, nil
 }
-
