@@ -37,13 +37,14 @@ type KeyChecker interface {
 // verified in parallel before a block (embedded driver), or in CheckTx and
 // ProcessProposal (CometBFT driver), is not verified again when the block
 // is applied. Verification is a pure function of (vk, statement, proof), so
-// a cached result is the result. Digests are not cached (they are cheap).
+// a cached result is the result.
 type VerifyCache struct {
 	v   ProofVerifier
 	max int
 
 	mu      sync.Mutex
 	results map[[32]byte]error
+	digests map[[32]byte][]byte
 	hits    uint64
 	misses  uint64
 }
@@ -53,12 +54,37 @@ func NewVerifyCache(v ProofVerifier, max int) *VerifyCache {
 	if max <= 0 {
 		max = 4096
 	}
-	return &VerifyCache{v: v, max: max, results: make(map[[32]byte]error)}
+	return &VerifyCache{v: v, max: max, results: make(map[[32]byte]error), digests: make(map[[32]byte][]byte)}
 }
 
-// ChallengeDigest implements ProofVerifier.
+// ChallengeDigest implements ProofVerifier. Digests are cached by the
+// SHA-256 of the images: the zk digest (Poseidon2) costs a fraction of a
+// millisecond, and the embedded driver computes it once in parallel and
+// once more in the sequential apply.
 func (c *VerifyCache) ChallengeDigest(images [][]byte) ([]byte, error) {
-	return c.v.ChallengeDigest(images)
+	h := sha256.New()
+	for _, im := range images {
+		writeLP(h, im)
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	c.mu.Lock()
+	d, ok := c.digests[k]
+	c.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	d, err := c.v.ChallengeDigest(images)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.digests) >= c.max {
+		clear(c.digests)
+	}
+	c.digests[k] = d
+	c.mu.Unlock()
+	return d, nil
 }
 
 // VerifyChallengeProof implements ProofVerifier.
