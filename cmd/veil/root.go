@@ -40,7 +40,9 @@ verifier ledger show which committed model answered.`,
 		newInferCmd(g),
 		newEvalCmd(g),
 		newServeCmd(g),
+		newDemoCmd(g),
 		newLedgerCmd(g),
+		newBenchCmd(g),
 	)
 	return root
 }
