@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,7 +165,7 @@ func benchProofs(b *testing.B, v ledger.ProofVerifier, submitters int) {
 	close(proofs)
 	h0, _, _, _ := n.Head()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	var wg sync.WaitGroup
 	var failed sync.Once
 	for w := 0; w < submitters; w++ {
@@ -183,5 +184,16 @@ func benchProofs(b *testing.B, v ledger.ProofVerifier, submitters int) {
 	b.StopTimer()
 	h1, _, _, _ := n.Head()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "tx/s")
+	cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
+	b.ReportMetric(cpu*1000, "cpu-ms/tx")
 	b.ReportMetric(float64(b.N)/float64(max(1, h1-h0)), "tx/block")
+}
+
+// cpuTime is this process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
