@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/veil-project/veil/bench"
+)
+
+func newBenchCmd(g *globalOptions) *cobra.Command {
+	var (
+		asJSON      bool
+		out         string
+		quick       bool
+		peer        string
+		installPeer bool
+		note        string
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Run the benchmark suite: HE latency per stage, sizes, gRPC, proofs, ledger; tables, results.json and plots",
+		Long: `Run Veil's fixed benchmark suite (see bench/README.md) and write
+results.json, results.md and plots (PNG and SVG) into --out.
+
+The full suite measures CKKS at LogN 13 and 14, hidden sizes 64 and 128, 1, 4
+and 8 images per ciphertext and 1 and 2 workers (key generation, encryption,
+every stage of the encrypted network, decryption, sizes), the same model in
+plaintext (and the encrypted/plaintext ratio), accuracy, the gRPC service
+(round trips, throughput vs concurrent clients), Groth16 proving per batch
+size and verification, and ledger transactions per second. Medians and 95th
+percentiles; every result records the CPU, cores, Go and library versions,
+git commit, date and load.
+
+--quick runs a reduced suite in under a minute (the CI smoke test).
+--peer seal also runs Microsoft SEAL (node-seal on Node.js 22) on the same
+network and reports the ratios; --install-peer installs it first into
+<data>/peers/seal with npm. Groth16 keys are cached under <data>/bench/zk.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if peer != "" && peer != "seal" {
+				return usageError("--peer: unknown peer %q (known: seal)", peer)
+			}
+			if installPeer && peer == "" {
+				return usageError("--install-peer needs --peer seal")
+			}
+			if out == "" {
+				return usageError("--out must not be empty")
+			}
+			if _, err := g.ensureDataDir(); err != nil {
+				return err
+			}
+			suite := bench.DefaultSuite()
+			if quick {
+				suite = bench.QuickSuite()
+			}
+			quietGnark() // gnark logs every proof on stdout, which --json owns
+			ctx := cmd.Context()
+			if installPeer {
+				fmt.Fprintf(os.Stderr, "veil: installing the SEAL peer (node-seal and Node.js 22 from npm) into %s\n", bench.SealDir(g.dataDir))
+				dir, err := bench.InstallSeal(ctx, g.dataDir, os.Stderr)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "veil: SEAL peer installed in %s\n", dir)
+			}
+			bar := g.benchBar(suite.Name)
+			var logw io.Writer = barWriter{bar}
+			if g.quiet {
+				logw = io.Discard
+			}
+			res, err := bench.Run(ctx, suite, bench.Options{
+				DataDir: g.dataDir,
+				Peer:    peer,
+				Note:    note,
+				Log:     logw,
+				Progress: func(done, total float64, task string) {
+					if bar.GetMax64() != int64(total*1000) {
+						bar.ChangeMax64(int64(total * 1000))
+					}
+					bar.Describe(fmt.Sprintf("bench %s: %-44.44s", suite.Name, task))
+					_ = bar.Set64(int64(done * 1000))
+				},
+			})
+			_ = bar.Finish()
+			if err != nil {
+				return err
+			}
+			files, werr := bench.WriteOutputs(out, res)
+			if asJSON {
+				if err := bench.WriteJSON(cmd.OutOrStdout(), res); err != nil {
+					return err
+				}
+			} else if err := bench.WriteTable(cmd.OutOrStdout(), res); err != nil {
+				return err
+			}
+			if werr != nil {
+				return werr
+			}
+			if !g.quiet {
+				fmt.Fprintf(os.Stderr, "veil: bench %s finished in %.0f s; wrote %s\n", suite.Name, res.DurationS, strings.Join(files, ", "))
+			}
+			if err := bench.Validate(res); err != nil {
+				return fmt.Errorf("incomplete or implausible results (written anyway): %w", errors.Join(err))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print results.json on stdout instead of the tables")
+	cmd.Flags().StringVar(&out, "out", "bench/out", "directory for results.json, results.md and the plots")
+	cmd.Flags().BoolVar(&quick, "quick", false, "run the quick suite (under a minute; the CI smoke test)")
+	cmd.Flags().StringVar(&peer, "peer", "", "also run a peer library on the same network: seal (Microsoft SEAL via node-seal)")
+	cmd.Flags().BoolVar(&installPeer, "install-peer", false, "install the --peer first (npm ci into <data>/peers/<peer>)")
+	cmd.Flags().StringVar(&note, "note", "", "free text recorded with the environment (e.g. \"shared machine\")")
+	return cmd
+}
+
+// benchBar is a progress bar with an ETA and no count (its units are
+// estimated milliseconds of work).
+func (g *globalOptions) benchBar(suite string) *progressbar.ProgressBar {
+	var w io.Writer = os.Stderr
+	if g.quiet {
+		w = io.Discard
+	}
+	return progressbar.NewOptions64(1000,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("bench "+suite),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionThrottle(200_000_000),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+		progressbar.OptionSetWidth(30),
+	)
+}
+
+// barWriter writes log lines above the progress bar.
+type barWriter struct{ bar *progressbar.ProgressBar }
+
+func (b barWriter) Write(p []byte) (int, error) {
+	_ = b.bar.Clear()
+	return os.Stderr.Write(p)
+}
