@@ -41,6 +41,9 @@ type API interface {
 	Requests(ctx context.Context, q *ledgerv1.ListRequestsRequest) ([]*ledgerv1.RequestRecord, error)
 	// Setup returns a setup ceremony phase's contribution chain.
 	Setup(ctx context.Context, ceremonyID string, phase uint32) (*ledgerv1.SetupRecord, error)
+	// Rejections lists transactions this node rejected recently, newest
+	// first (node-local, not part of the ledger).
+	Rejections(ctx context.Context) ([]*ledgerv1.Rejected, error)
 }
 
 // Store implements the read side of API directly; drivers add Submit.

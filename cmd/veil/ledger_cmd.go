@@ -8,12 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger"
@@ -324,10 +322,6 @@ root. No network access.`,
 
 // txKind names a transaction's type (display only; nothing is checked).
 func txKind(raw []byte) string {
-	var stx ledgerv1.SignedTx
-	var body ledgerv1.TxBody
-	if proto.Unmarshal(raw, &stx) != nil || proto.Unmarshal(stx.Body, &body) != nil || body.Tx == nil {
-		return "unknown"
-	}
-	return strings.TrimPrefix(fmt.Sprintf("%T", body.Tx), "*ledgerv1.TxBody_")
+	kind, _ := ledger.Describe(raw)
+	return kind
 }

@@ -28,6 +28,8 @@ type App struct {
 	proposalsRejected atomic.Int64
 	rejectedBy        [32]atomic.Int64 // by the code of the offending transaction
 
+	rejected *ledger.RejectionLog
+
 	mu      sync.Mutex
 	pending *ledger.Block // from FinalizeBlock to Commit
 	results []ledger.Result
@@ -38,7 +40,7 @@ var _ abci.Application = (*App)(nil)
 
 // NewApp wraps an open store.
 func NewApp(store *ledger.Store) *App {
-	return &App{store: store, workers: runtime.GOMAXPROCS(0), waiters: make(map[[32]byte][]waiter)}
+	return &App{store: store, workers: runtime.GOMAXPROCS(0), waiters: make(map[[32]byte][]waiter), rejected: ledger.NewRejectionLog(0)}
 }
 
 // Store returns the app's store (for queries).
@@ -140,8 +142,9 @@ func (a *App) ProcessProposal(_ context.Context, req *abci.ProcessProposalReques
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range res {
+	for i, r := range res {
 		if !r.OK() {
+			a.rejected.Add(req.Txs[i], r.Code, r.Reason, fmt.Sprintf("proposal at height %d", req.Height))
 			a.proposalsRejected.Add(1)
 			if int(r.Code) < len(a.rejectedBy) {
 				a.rejectedBy[r.Code].Add(1)
@@ -183,6 +186,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 			return nil, fmt.Errorf("finalize block %d: %w", req.Height, err)
 		}
 		results[i] = r
+		if !r.OK() {
+			a.rejected.Add(raw, r.Code, r.Reason, fmt.Sprintf("block %d", req.Height))
+		}
 		er := &abci.ExecTxResult{Code: uint32(r.Code), Log: r.Reason}
 		if r.OK() {
 			er.Data = binary.BigEndian.AppendUint64(nil, r.Index)
@@ -288,3 +294,6 @@ func (a *App) ProposalsRejected(c ledgerv1.Code) (total, because int64) {
 	}
 	return a.proposalsRejected.Load(), because
 }
+
+// Rejections returns the transactions this node rejected recently.
+func (a *App) Rejections() []*ledgerv1.Rejected { return a.rejected.List() }

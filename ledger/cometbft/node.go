@@ -190,12 +190,14 @@ func (n *Node) Submit(ctx context.Context, tx []byte) (*ledgerv1.SubmitResponse,
 	}
 	if res.Code != 0 {
 		r := &ledgerv1.SubmitResponse{Code: ledgerv1.Code(res.Code), Reason: res.Log, TxHash: h[:]}
+		n.app.rejected.Add(tx, r.Code, r.Reason, "submit")
 		return r, &ledger.Rejection{Code: r.Code, Reason: r.Reason}
 	}
 	select {
 	case r := <-ch:
 		resp := response(r)
 		if !r.OK() {
+			n.app.rejected.Add(tx, r.Code, r.Reason, "submit")
 			return resp, &ledger.Rejection{Code: r.Code, Reason: r.Reason}
 		}
 		return resp, nil
@@ -208,3 +210,8 @@ var _ = binary.BigEndian
 
 // App returns the node's ABCI application.
 func (n *Node) App() *App { return n.app }
+
+// Rejections implements ledger.API.
+func (n *Node) Rejections(context.Context) ([]*ledgerv1.Rejected, error) {
+	return n.app.Rejections(), nil
+}

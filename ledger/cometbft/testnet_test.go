@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -302,6 +303,16 @@ func TestFourValidators(t *testing.T) {
 	})
 
 	// Honest validators rejected node 0's proposals with the invalid proof.
+	sawProposal := false
+	rs, _ := nodes[1].Rejections(ctx)
+	for _, r := range rs {
+		if strings.HasPrefix(r.Where, "proposal") && r.Kind == "ChallengeProof" && r.Code == ledgerv1.Code_CODE_PROOF_INVALID {
+			sawProposal = true
+		}
+	}
+	if !sawProposal {
+		t.Errorf("node 1's rejection list lacks the invalid proposed proof: %v", rs)
+	}
 	for i := 1; i < 3; i++ {
 		n, invalid := nodes[i].App().ProposalsRejected(ledgerv1.Code_CODE_PROOF_INVALID)
 		if n == 0 {

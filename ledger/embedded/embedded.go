@@ -34,6 +34,8 @@ type Node struct {
 	stop  chan struct{}
 	done  chan struct{}
 
+	rejected *ledger.RejectionLog
+
 	mu     sync.Mutex
 	failed error // set when a block could not be committed
 	closed bool
@@ -68,7 +70,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		Store: s, cfg: cfg, sem: make(chan struct{}, cfg.Workers),
+		Store: s, cfg: cfg, sem: make(chan struct{}, cfg.Workers), rejected: ledger.NewRejectionLog(0),
 		queue: make(chan *group, 4*cfg.MaxBlockTxs), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go n.loop()
@@ -247,6 +249,7 @@ func (n *Node) applyBlock(batch []*group) error {
 	if err != nil {
 		return err
 	}
+	accepted := 0
 	for _, g := range batch {
 		for _, it := range g.txs {
 			var r ledger.Result
@@ -258,7 +261,21 @@ func (n *Node) applyBlock(batch []*group) error {
 				return err
 			}
 			it.res = &ledgerv1.SubmitResponse{Code: r.Code, Reason: r.Reason, TxHash: r.TxHash[:], Index: r.Index, Height: r.Height}
+			if r.OK() {
+				accepted++
+			} else {
+				n.rejected.Add(it.raw, r.Code, r.Reason, "submit")
+			}
 		}
 	}
+	if accepted == 0 {
+		b.Discard() // nothing to make durable: no empty block, no fsync
+		return nil
+	}
 	return b.Commit()
+}
+
+// Rejections implements ledger.API.
+func (n *Node) Rejections(context.Context) ([]*ledgerv1.Rejected, error) {
+	return n.rejected.List(), nil
 }

@@ -91,6 +91,9 @@ func TestWebPageInChromium(t *testing.T) {
 	if !strings.Contains(r2Proof, "awaiting proof") || !strings.Contains(r3Proof, "awaiting reveal") {
 		t.Errorf("r2/r3 proof cells %q / %q", r2Proof, r3Proof)
 	}
+	if rej := text("#rejected"); !strings.Contains(rej, "ChallengeProof") || !strings.Contains(rej, "CODE_PROOF_INVALID") || !strings.Contains(rej, "r2") {
+		t.Errorf("rejected table: %q", rej)
+	}
 	shot("ledger-index.png")
 
 	// Follow the proof link to the log entry.

@@ -108,6 +108,12 @@ func (c *Client) Setup(ctx context.Context, id string, phase uint32) (*ledgerv1.
 	return r, clientErr("setup "+id, err)
 }
 
+// Rejections implements ledger.API.
+func (c *Client) Rejections(ctx context.Context) ([]*ledgerv1.Rejected, error) {
+	r, err := c.rpc.ListRejections(ctx, &ledgerv1.ListRejectionsRequest{})
+	return r.GetRejections(), clientErr("rejections", err)
+}
+
 // notFound is the server's not-found message, matching ledger.ErrNotFound.
 type notFound string
 

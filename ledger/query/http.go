@@ -26,6 +26,7 @@ import (
 //	GET  /api/v1/requests[?model=&limit=&before=]
 //	GET  /api/v1/requests/{id}
 //	GET  /api/v1/setup/{ceremony}/{phase}
+//	GET  /api/v1/rejections             this node's recent rejections
 //	GET  /                              models, requests, proofs
 //	GET  /requests/{id}, /entries/{index}
 func NewHTTPHandler(api ledger.API) http.Handler {
@@ -72,6 +73,10 @@ func NewHTTPHandler(api ledger.API) http.Handler {
 			return nil, badRequest("phase must be a number")
 		}
 		return api.Setup(r.Context(), r.PathValue("ceremony"), uint32(p))
+	}))
+	mux.HandleFunc("GET /api/v1/rejections", h.jsonOf(func(r *http.Request) (proto.Message, error) {
+		rs, err := api.Rejections(r.Context())
+		return &ledgerv1.ListRejectionsResponse{Rejections: rs}, err
 	}))
 	mux.HandleFunc("GET /{$}", h.index)
 	mux.HandleFunc("GET /requests/{id}", h.request)
@@ -196,6 +201,7 @@ type pageData struct {
 	Checkpoint *ledgerv1.Checkpoint
 	Models     []*ledgerv1.ModelRecord
 	Requests   []*ledgerv1.RequestRecord
+	Rejected   []*ledgerv1.Rejected
 	Request    *ledgerv1.RequestRecord
 	Entry      *entryView
 	Error      string
@@ -244,7 +250,15 @@ func (h *httpHandler) index(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	h.render(w, http.StatusOK, &pageData{Title: "Veil verifier ledger", Checkpoint: cp, Models: models, Requests: reqs})
+	rejected, err := h.api.Rejections(ctx)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if len(rejected) > 20 {
+		rejected = rejected[:20]
+	}
+	h.render(w, http.StatusOK, &pageData{Title: "Veil verifier ledger", Checkpoint: cp, Models: models, Requests: reqs, Rejected: rejected})
 }
 
 func (h *httpHandler) request(w http.ResponseWriter, r *http.Request) {
@@ -271,11 +285,10 @@ func (h *httpHandler) entry(w http.ResponseWriter, r *http.Request) {
 	th := ledger.TxHash(e.Tx)
 	v.TxHash = th[:]
 	var stx ledgerv1.SignedTx
-	var body ledgerv1.TxBody
-	if proto.Unmarshal(e.Tx, &stx) == nil && proto.Unmarshal(stx.Body, &body) == nil {
+	if proto.Unmarshal(e.Tx, &stx) == nil {
 		v.Signer = stx.Signer
-		v.Kind, v.Summary = describe(&body)
 	}
+	v.Kind, v.Summary = ledger.Describe(e.Tx)
 	// The page checks the proof it shows, against the key that signed the
 	// checkpoint; `veil ledger verify-inclusion` does the same offline with
 	// a key the user trusts.
@@ -283,25 +296,6 @@ func (h *httpHandler) entry(w http.ResponseWriter, r *http.Request) {
 		v.Verified = err.Error()
 	}
 	h.render(w, http.StatusOK, &pageData{Title: fmt.Sprintf("Log entry %d", i), Entry: v})
-}
-
-func describe(b *ledgerv1.TxBody) (string, string) {
-	switch t := b.Tx.(type) {
-	case *ledgerv1.TxBody_RegisterModel:
-		return "RegisterModel", fmt.Sprintf("model %s, commitment %x", t.RegisterModel.ModelId, t.RegisterModel.Commitment)
-	case *ledgerv1.TxBody_SetupContribution:
-		c := t.SetupContribution
-		return "SetupContribution", fmt.Sprintf("ceremony %s phase %d contribution %d: %x", c.CeremonyId, c.Phase, c.Index, c.ContributionHash)
-	case *ledgerv1.TxBody_InferenceReceipt:
-		return "InferenceReceipt", fmt.Sprintf("request %s for model %s, %d blocks", t.InferenceReceipt.RequestId, t.InferenceReceipt.ModelId, t.InferenceReceipt.NumBlocks)
-	case *ledgerv1.TxBody_ChallengeReveal:
-		return "ChallengeReveal", fmt.Sprintf("request %s, %d challenges", t.ChallengeReveal.RequestId, len(t.ChallengeReveal.Challenges))
-	case *ledgerv1.TxBody_ChallengeProof:
-		return "ChallengeProof", fmt.Sprintf("model %s, requests %v, %d outputs, %d-byte proof", t.ChallengeProof.ModelId, t.ChallengeProof.RequestIds, len(t.ChallengeProof.Outputs), len(t.ChallengeProof.Proof))
-	case *ledgerv1.TxBody_Verdict:
-		return "Verdict", fmt.Sprintf("request %s: accept=%v (%s)", t.Verdict.RequestId, t.Verdict.Accept, t.Verdict.Reason)
-	}
-	return "unknown", ""
 }
 
 const pageHTML = `<!doctype html>
@@ -339,6 +333,14 @@ signed by <code>{{short .SignerKey}}</code>.</p>
 <td>{{if .HasVerdict}}{{if .VerdictAccept}}<span class="ok">accepted</span>{{else}}<span class="bad">rejected</span>{{end}}{{else}}–{{end}}</td></tr>
 {{else}}<tr><td colspan="6">No requests yet.</td></tr>{{end}}
 </table>
+{{if .Rejected}}
+<h2>Recently rejected by this node</h2>
+<p>Not part of the ledger: only accepted transactions are logged. A proof listed here failed a check on this node.</p>
+<table id="rejected"><tr><th>Transaction</th><th>Type</th><th>Summary</th><th>Where</th><th>Reason</th></tr>
+{{range .Rejected}}<tr class="rejected" data-kind="{{.Kind}}"><td><code>{{short .TxHash}}</code></td><td>{{.Kind}}</td><td>{{.Summary}}</td><td>{{.Where}}</td>
+<td><span class="bad">{{.Code}}</span> {{.Reason}}</td></tr>{{end}}
+</table>
+{{end}}
 {{end}}
 {{with .Request}}
 <table id="request">

@@ -47,6 +47,10 @@ func fixture(t *testing.T) (n *embedded.Node, grpcAddr, httpURL string, f *ledge
 			t.Fatalf("setup tx %d: %v", i, r)
 		}
 	}
+	// A proof that fails verification: rejected, and listed as such.
+	if _, err := n.Submit(ctx, f.Proof([]*ledgertest.Request{r2}, true)); err == nil {
+		t.Fatal("tampered proof accepted")
+	}
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -188,5 +192,12 @@ func TestHTTPJSON(t *testing.T) {
 	}
 	if code, r := post(f.Proof([]*ledgertest.Request{r3}, true)); code != 422 || r.Code != ledgerv1.Code_CODE_PROOF_INVALID {
 		t.Fatalf("submit tampered proof: %d %v", code, r)
+	}
+	var rej ledgerv1.ListRejectionsResponse
+	if err := protojson.Unmarshal(get("/api/v1/rejections", 200), &rej); err != nil || len(rej.Rejections) != 2 {
+		t.Fatalf("rejections: %v %v", &rej, err)
+	}
+	if r := rej.Rejections[0]; r.Kind != "ChallengeProof" || r.Code != ledgerv1.Code_CODE_PROOF_INVALID || !strings.Contains(r.Summary, "r3") {
+		t.Fatalf("newest rejection: %v", r)
 	}
 }

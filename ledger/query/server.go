@@ -90,6 +90,11 @@ func (s *GRPCServer) GetSetup(ctx context.Context, r *ledgerv1.GetSetupRequest) 
 	return rec, grpcErr(err)
 }
 
+func (s *GRPCServer) ListRejections(ctx context.Context, _ *ledgerv1.ListRejectionsRequest) (*ledgerv1.ListRejectionsResponse, error) {
+	rs, err := s.API.Rejections(ctx)
+	return &ledgerv1.ListRejectionsResponse{Rejections: rs}, grpcErr(err)
+}
+
 // MaxMessageBytes bounds gRPC messages: a transaction plus framing.
 const MaxMessageBytes = ledger.MaxTxBytes + 64<<10
 

@@ -2162,6 +2162,173 @@ func (x *GetSetupRequest) GetPhase() uint32 {
 	return 0
 }
 
+// Rejected is a transaction this node rejected recently. Rejections are
+// not part of the ledger (only accepted transactions are logged); each
+// node keeps its own short list for operators and the web page.
+type Rejected struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TxHash        []byte                 `protobuf:"bytes,1,opt,name=tx_hash,json=txHash,proto3" json:"tx_hash,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // transaction type, e.g. "ChallengeProof"
+	Summary       string                 `protobuf:"bytes,3,opt,name=summary,proto3" json:"summary,omitempty"`
+	Code          Code                   `protobuf:"varint,4,opt,name=code,proto3,enum=veil.ledger.v1.Code" json:"code,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Where         string                 `protobuf:"bytes,6,opt,name=where,proto3" json:"where,omitempty"` // "submit", "block", "proposal"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rejected) Reset() {
+	*x = Rejected{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rejected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rejected) ProtoMessage() {}
+
+func (x *Rejected) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rejected.ProtoReflect.Descriptor instead.
+func (*Rejected) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Rejected) GetTxHash() []byte {
+	if x != nil {
+		return x.TxHash
+	}
+	return nil
+}
+
+func (x *Rejected) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Rejected) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *Rejected) GetCode() Code {
+	if x != nil {
+		return x.Code
+	}
+	return Code_CODE_OK
+}
+
+func (x *Rejected) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Rejected) GetWhere() string {
+	if x != nil {
+		return x.Where
+	}
+	return ""
+}
+
+type ListRejectionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRejectionsRequest) Reset() {
+	*x = ListRejectionsRequest{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRejectionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRejectionsRequest) ProtoMessage() {}
+
+func (x *ListRejectionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRejectionsRequest.ProtoReflect.Descriptor instead.
+func (*ListRejectionsRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
+}
+
+type ListRejectionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rejections    []*Rejected            `protobuf:"bytes,1,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRejectionsResponse) Reset() {
+	*x = ListRejectionsResponse{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRejectionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRejectionsResponse) ProtoMessage() {}
+
+func (x *ListRejectionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRejectionsResponse.ProtoReflect.Descriptor instead.
+func (*ListRejectionsResponse) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListRejectionsResponse) GetRejections() []*Rejected {
+	if x != nil {
+		return x.Rejections
+	}
+	return nil
+}
+
 var File_veil_ledger_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
@@ -2347,7 +2514,19 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x0fGetSetupRequest\x12\x1f\n" +
 	"\vceremony_id\x18\x01 \x01(\tR\n" +
 	"ceremonyId\x12\x14\n" +
-	"\x05phase\x18\x02 \x01(\rR\x05phase*\x99\x04\n" +
+	"\x05phase\x18\x02 \x01(\rR\x05phase\"\xa9\x01\n" +
+	"\bRejected\x12\x17\n" +
+	"\atx_hash\x18\x01 \x01(\fR\x06txHash\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\asummary\x18\x03 \x01(\tR\asummary\x12(\n" +
+	"\x04code\x18\x04 \x01(\x0e2\x14.veil.ledger.v1.CodeR\x04code\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05where\x18\x06 \x01(\tR\x05where\"\x17\n" +
+	"\x15ListRejectionsRequest\"R\n" +
+	"\x16ListRejectionsResponse\x128\n" +
+	"\n" +
+	"rejections\x18\x01 \x03(\v2\x18.veil.ledger.v1.RejectedR\n" +
+	"rejections*\x99\x04\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x12\n" +
 	"\x0eCODE_MALFORMED\x10\x01\x12\x16\n" +
@@ -2376,7 +2555,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x1aREQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18REQUEST_STATUS_RECEIPTED\x10\x01\x12\x1b\n" +
 	"\x17REQUEST_STATUS_REVEALED\x10\x02\x12\x19\n" +
-	"\x15REQUEST_STATUS_PROVEN\x10\x032\xe3\x05\n" +
+	"\x15REQUEST_STATUS_PROVEN\x10\x032\xc4\x06\n" +
 	"\rLedgerService\x12G\n" +
 	"\x06Submit\x12\x1d.veil.ledger.v1.SubmitRequest\x1a\x1e.veil.ledger.v1.SubmitResponse\x12Q\n" +
 	"\rGetCheckpoint\x12$.veil.ledger.v1.GetCheckpointRequest\x1a\x1a.veil.ledger.v1.Checkpoint\x12B\n" +
@@ -2388,7 +2567,8 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"GetRequest\x12!.veil.ledger.v1.GetRequestRequest\x1a\x1d.veil.ledger.v1.RequestRecord\x12Y\n" +
 	"\fListRequests\x12#.veil.ledger.v1.ListRequestsRequest\x1a$.veil.ledger.v1.ListRequestsResponse\x12H\n" +
-	"\bGetSetup\x12\x1f.veil.ledger.v1.GetSetupRequest\x1a\x1b.veil.ledger.v1.SetupRecordB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
+	"\bGetSetup\x12\x1f.veil.ledger.v1.GetSetupRequest\x1a\x1b.veil.ledger.v1.SetupRecord\x12_\n" +
+	"\x0eListRejections\x12%.veil.ledger.v1.ListRejectionsRequest\x1a&.veil.ledger.v1.ListRejectionsResponseB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_veil_ledger_v1_ledger_proto_rawDescOnce sync.Once
@@ -2403,37 +2583,40 @@ func file_veil_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_veil_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_veil_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_veil_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_veil_ledger_v1_ledger_proto_goTypes = []any{
-	(Code)(0),                     // 0: veil.ledger.v1.Code
-	(RequestStatus)(0),            // 1: veil.ledger.v1.RequestStatus
-	(*SignedTx)(nil),              // 2: veil.ledger.v1.SignedTx
-	(*TxBody)(nil),                // 3: veil.ledger.v1.TxBody
-	(*RegisterModel)(nil),         // 4: veil.ledger.v1.RegisterModel
-	(*SetupContribution)(nil),     // 5: veil.ledger.v1.SetupContribution
-	(*InferenceReceipt)(nil),      // 6: veil.ledger.v1.InferenceReceipt
-	(*ChallengeReveal)(nil),       // 7: veil.ledger.v1.ChallengeReveal
-	(*ChallengeProof)(nil),        // 8: veil.ledger.v1.ChallengeProof
-	(*Verdict)(nil),               // 9: veil.ledger.v1.Verdict
-	(*ModelRecord)(nil),           // 10: veil.ledger.v1.ModelRecord
-	(*RequestRecord)(nil),         // 11: veil.ledger.v1.RequestRecord
-	(*SetupRecord)(nil),           // 12: veil.ledger.v1.SetupRecord
-	(*Checkpoint)(nil),            // 13: veil.ledger.v1.Checkpoint
-	(*Entry)(nil),                 // 14: veil.ledger.v1.Entry
-	(*ConsistencyProof)(nil),      // 15: veil.ledger.v1.ConsistencyProof
-	(*SubmitRequest)(nil),         // 16: veil.ledger.v1.SubmitRequest
-	(*SubmitResponse)(nil),        // 17: veil.ledger.v1.SubmitResponse
-	(*GetCheckpointRequest)(nil),  // 18: veil.ledger.v1.GetCheckpointRequest
-	(*GetEntryRequest)(nil),       // 19: veil.ledger.v1.GetEntryRequest
-	(*GetConsistencyRequest)(nil), // 20: veil.ledger.v1.GetConsistencyRequest
-	(*GetModelRequest)(nil),       // 21: veil.ledger.v1.GetModelRequest
-	(*GetModelResponse)(nil),      // 22: veil.ledger.v1.GetModelResponse
-	(*ListModelsRequest)(nil),     // 23: veil.ledger.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),    // 24: veil.ledger.v1.ListModelsResponse
-	(*GetRequestRequest)(nil),     // 25: veil.ledger.v1.GetRequestRequest
-	(*ListRequestsRequest)(nil),   // 26: veil.ledger.v1.ListRequestsRequest
-	(*ListRequestsResponse)(nil),  // 27: veil.ledger.v1.ListRequestsResponse
-	(*GetSetupRequest)(nil),       // 28: veil.ledger.v1.GetSetupRequest
+	(Code)(0),                      // 0: veil.ledger.v1.Code
+	(RequestStatus)(0),             // 1: veil.ledger.v1.RequestStatus
+	(*SignedTx)(nil),               // 2: veil.ledger.v1.SignedTx
+	(*TxBody)(nil),                 // 3: veil.ledger.v1.TxBody
+	(*RegisterModel)(nil),          // 4: veil.ledger.v1.RegisterModel
+	(*SetupContribution)(nil),      // 5: veil.ledger.v1.SetupContribution
+	(*InferenceReceipt)(nil),       // 6: veil.ledger.v1.InferenceReceipt
+	(*ChallengeReveal)(nil),        // 7: veil.ledger.v1.ChallengeReveal
+	(*ChallengeProof)(nil),         // 8: veil.ledger.v1.ChallengeProof
+	(*Verdict)(nil),                // 9: veil.ledger.v1.Verdict
+	(*ModelRecord)(nil),            // 10: veil.ledger.v1.ModelRecord
+	(*RequestRecord)(nil),          // 11: veil.ledger.v1.RequestRecord
+	(*SetupRecord)(nil),            // 12: veil.ledger.v1.SetupRecord
+	(*Checkpoint)(nil),             // 13: veil.ledger.v1.Checkpoint
+	(*Entry)(nil),                  // 14: veil.ledger.v1.Entry
+	(*ConsistencyProof)(nil),       // 15: veil.ledger.v1.ConsistencyProof
+	(*SubmitRequest)(nil),          // 16: veil.ledger.v1.SubmitRequest
+	(*SubmitResponse)(nil),         // 17: veil.ledger.v1.SubmitResponse
+	(*GetCheckpointRequest)(nil),   // 18: veil.ledger.v1.GetCheckpointRequest
+	(*GetEntryRequest)(nil),        // 19: veil.ledger.v1.GetEntryRequest
+	(*GetConsistencyRequest)(nil),  // 20: veil.ledger.v1.GetConsistencyRequest
+	(*GetModelRequest)(nil),        // 21: veil.ledger.v1.GetModelRequest
+	(*GetModelResponse)(nil),       // 22: veil.ledger.v1.GetModelResponse
+	(*ListModelsRequest)(nil),      // 23: veil.ledger.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),     // 24: veil.ledger.v1.ListModelsResponse
+	(*GetRequestRequest)(nil),      // 25: veil.ledger.v1.GetRequestRequest
+	(*ListRequestsRequest)(nil),    // 26: veil.ledger.v1.ListRequestsRequest
+	(*ListRequestsResponse)(nil),   // 27: veil.ledger.v1.ListRequestsResponse
+	(*GetSetupRequest)(nil),        // 28: veil.ledger.v1.GetSetupRequest
+	(*Rejected)(nil),               // 29: veil.ledger.v1.Rejected
+	(*ListRejectionsRequest)(nil),  // 30: veil.ledger.v1.ListRejectionsRequest
+	(*ListRejectionsResponse)(nil), // 31: veil.ledger.v1.ListRejectionsResponse
 }
 var file_veil_ledger_v1_ledger_proto_depIdxs = []int32{
 	4,  // 0: veil.ledger.v1.TxBody.register_model:type_name -> veil.ledger.v1.RegisterModel
@@ -2449,29 +2632,33 @@ var file_veil_ledger_v1_ledger_proto_depIdxs = []int32{
 	10, // 10: veil.ledger.v1.GetModelResponse.model:type_name -> veil.ledger.v1.ModelRecord
 	10, // 11: veil.ledger.v1.ListModelsResponse.models:type_name -> veil.ledger.v1.ModelRecord
 	11, // 12: veil.ledger.v1.ListRequestsResponse.requests:type_name -> veil.ledger.v1.RequestRecord
-	16, // 13: veil.ledger.v1.LedgerService.Submit:input_type -> veil.ledger.v1.SubmitRequest
-	18, // 14: veil.ledger.v1.LedgerService.GetCheckpoint:input_type -> veil.ledger.v1.GetCheckpointRequest
-	19, // 15: veil.ledger.v1.LedgerService.GetEntry:input_type -> veil.ledger.v1.GetEntryRequest
-	20, // 16: veil.ledger.v1.LedgerService.GetConsistency:input_type -> veil.ledger.v1.GetConsistencyRequest
-	21, // 17: veil.ledger.v1.LedgerService.GetModel:input_type -> veil.ledger.v1.GetModelRequest
-	23, // 18: veil.ledger.v1.LedgerService.ListModels:input_type -> veil.ledger.v1.ListModelsRequest
-	25, // 19: veil.ledger.v1.LedgerService.GetRequest:input_type -> veil.ledger.v1.GetRequestRequest
-	26, // 20: veil.ledger.v1.LedgerService.ListRequests:input_type -> veil.ledger.v1.ListRequestsRequest
-	28, // 21: veil.ledger.v1.LedgerService.GetSetup:input_type -> veil.ledger.v1.GetSetupRequest
-	17, // 22: veil.ledger.v1.LedgerService.Submit:output_type -> veil.ledger.v1.SubmitResponse
-	13, // 23: veil.ledger.v1.LedgerService.GetCheckpoint:output_type -> veil.ledger.v1.Checkpoint
-	14, // 24: veil.ledger.v1.LedgerService.GetEntry:output_type -> veil.ledger.v1.Entry
-	15, // 25: veil.ledger.v1.LedgerService.GetConsistency:output_type -> veil.ledger.v1.ConsistencyProof
-	22, // 26: veil.ledger.v1.LedgerService.GetModel:output_type -> veil.ledger.v1.GetModelResponse
-	24, // 27: veil.ledger.v1.LedgerService.ListModels:output_type -> veil.ledger.v1.ListModelsResponse
-	11, // 28: veil.ledger.v1.LedgerService.GetRequest:output_type -> veil.ledger.v1.RequestRecord
-	27, // 29: veil.ledger.v1.LedgerService.ListRequests:output_type -> veil.ledger.v1.ListRequestsResponse
-	12, // 30: veil.ledger.v1.LedgerService.GetSetup:output_type -> veil.ledger.v1.SetupRecord
-	22, // [22:31] is the sub-list for method output_type
-	13, // [13:22] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	0,  // 13: veil.ledger.v1.Rejected.code:type_name -> veil.ledger.v1.Code
+	29, // 14: veil.ledger.v1.ListRejectionsResponse.rejections:type_name -> veil.ledger.v1.Rejected
+	16, // 15: veil.ledger.v1.LedgerService.Submit:input_type -> veil.ledger.v1.SubmitRequest
+	18, // 16: veil.ledger.v1.LedgerService.GetCheckpoint:input_type -> veil.ledger.v1.GetCheckpointRequest
+	19, // 17: veil.ledger.v1.LedgerService.GetEntry:input_type -> veil.ledger.v1.GetEntryRequest
+	20, // 18: veil.ledger.v1.LedgerService.GetConsistency:input_type -> veil.ledger.v1.GetConsistencyRequest
+	21, // 19: veil.ledger.v1.LedgerService.GetModel:input_type -> veil.ledger.v1.GetModelRequest
+	23, // 20: veil.ledger.v1.LedgerService.ListModels:input_type -> veil.ledger.v1.ListModelsRequest
+	25, // 21: veil.ledger.v1.LedgerService.GetRequest:input_type -> veil.ledger.v1.GetRequestRequest
+	26, // 22: veil.ledger.v1.LedgerService.ListRequests:input_type -> veil.ledger.v1.ListRequestsRequest
+	28, // 23: veil.ledger.v1.LedgerService.GetSetup:input_type -> veil.ledger.v1.GetSetupRequest
+	30, // 24: veil.ledger.v1.LedgerService.ListRejections:input_type -> veil.ledger.v1.ListRejectionsRequest
+	17, // 25: veil.ledger.v1.LedgerService.Submit:output_type -> veil.ledger.v1.SubmitResponse
+	13, // 26: veil.ledger.v1.LedgerService.GetCheckpoint:output_type -> veil.ledger.v1.Checkpoint
+	14, // 27: veil.ledger.v1.LedgerService.GetEntry:output_type -> veil.ledger.v1.Entry
+	15, // 28: veil.ledger.v1.LedgerService.GetConsistency:output_type -> veil.ledger.v1.ConsistencyProof
+	22, // 29: veil.ledger.v1.LedgerService.GetModel:output_type -> veil.ledger.v1.GetModelResponse
+	24, // 30: veil.ledger.v1.LedgerService.ListModels:output_type -> veil.ledger.v1.ListModelsResponse
+	11, // 31: veil.ledger.v1.LedgerService.GetRequest:output_type -> veil.ledger.v1.RequestRecord
+	27, // 32: veil.ledger.v1.LedgerService.ListRequests:output_type -> veil.ledger.v1.ListRequestsResponse
+	12, // 33: veil.ledger.v1.LedgerService.GetSetup:output_type -> veil.ledger.v1.SetupRecord
+	31, // 34: veil.ledger.v1.LedgerService.ListRejections:output_type -> veil.ledger.v1.ListRejectionsResponse
+	25, // [25:35] is the sub-list for method output_type
+	15, // [15:25] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_veil_ledger_v1_ledger_proto_init() }
@@ -2493,7 +2680,7 @@ func file_veil_ledger_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_veil_ledger_v1_ledger_proto_rawDesc), len(file_veil_ledger_v1_ledger_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   27,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,7 @@ const (
 	LedgerService_GetRequest_FullMethodName     = "/veil.ledger.v1.LedgerService/GetRequest"
 	LedgerService_ListRequests_FullMethodName   = "/veil.ledger.v1.LedgerService/ListRequests"
 	LedgerService_GetSetup_FullMethodName       = "/veil.ledger.v1.LedgerService/GetSetup"
+	LedgerService_ListRejections_FullMethodName = "/veil.ledger.v1.LedgerService/ListRejections"
 )
 
 // LedgerServiceClient is the client API for LedgerService service.
@@ -52,6 +53,7 @@ type LedgerServiceClient interface {
 	GetRequest(ctx context.Context, in *GetRequestRequest, opts ...grpc.CallOption) (*RequestRecord, error)
 	ListRequests(ctx context.Context, in *ListRequestsRequest, opts ...grpc.CallOption) (*ListRequestsResponse, error)
 	GetSetup(ctx context.Context, in *GetSetupRequest, opts ...grpc.CallOption) (*SetupRecord, error)
+	ListRejections(ctx context.Context, in *ListRejectionsRequest, opts ...grpc.CallOption) (*ListRejectionsResponse, error)
 }
 
 type ledgerServiceClient struct {
@@ -152,6 +154,16 @@ func (c *ledgerServiceClient) GetSetup(ctx context.Context, in *GetSetupRequest,
 	return out, nil
 }
 
+func (c *ledgerServiceClient) ListRejections(ctx context.Context, in *ListRejectionsRequest, opts ...grpc.CallOption) (*ListRejectionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRejectionsResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ListRejections_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServiceServer is the server API for LedgerService service.
 // All implementations must embed UnimplementedLedgerServiceServer
 // for forward compatibility.
@@ -165,6 +177,7 @@ type LedgerServiceServer interface {
 	GetRequest(context.Context, *GetRequestRequest) (*RequestRecord, error)
 	ListRequests(context.Context, *ListRequestsRequest) (*ListRequestsResponse, error)
 	GetSetup(context.Context, *GetSetupRequest) (*SetupRecord, error)
+	ListRejections(context.Context, *ListRejectionsRequest) (*ListRejectionsResponse, error)
 	mustEmbedUnimplementedLedgerServiceServer()
 }
 
@@ -201,6 +214,9 @@ func (UnimplementedLedgerServiceServer) ListRequests(context.Context, *ListReque
 }
 func (UnimplementedLedgerServiceServer) GetSetup(context.Context, *GetSetupRequest) (*SetupRecord, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetSetup not implemented")
+}
+func (UnimplementedLedgerServiceServer) ListRejections(context.Context, *ListRejectionsRequest) (*ListRejectionsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListRejections not implemented")
 }
 func (UnimplementedLedgerServiceServer) mustEmbedUnimplementedLedgerServiceServer() {}
 func (UnimplementedLedgerServiceServer) testEmbeddedByValue()                       {}
@@ -385,6 +401,24 @@ func _LedgerService_GetSetup_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_ListRejections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRejectionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ListRejections(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ListRejections_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ListRejections(ctx, req.(*ListRejectionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LedgerService_ServiceDesc is the grpc.ServiceDesc for LedgerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -427,6 +461,10 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSetup",
 			Handler:    _LedgerService_GetSetup_Handler,
+		},
+		{
+			MethodName: "ListRejections",
+			Handler:    _LedgerService_ListRejections_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
