@@ -29,6 +29,9 @@ ciphertext, and only the client can decrypt the scores. zk-SNARK proofs on a
 verifier ledger show which committed model answered.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// gnark logs every proof and verification at debug level on a
+		// global logger; Veil reports its own progress.
+		PersistentPreRun: func(*cobra.Command, []string) { quietGnark() },
 	}
 	root.PersistentFlags().StringVar(&g.dataDir, "data", defaultDataDir(), "data directory for keys, setup files and caches ($VEIL_HOME)")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "no progress bars")
@@ -41,6 +44,7 @@ verifier ledger show which committed model answered.`,
 		newEvalCmd(g),
 		newServeCmd(g),
 		newDemoCmd(g),
+		newVerifyRequestCmd(g),
 		newLedgerCmd(g),
 		newBenchCmd(g),
 	)

@@ -1,14 +1,25 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/ledger/embedded"
+	"github.com/veil-project/veil/ledger/query"
+	"github.com/veil-project/veil/ledger/zkverify"
+
+	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/server"
 )
@@ -22,6 +33,8 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 		maxSessionMB          int
 		idle, queue           time.Duration
 		persist, logJSON, dbg bool
+		verifiable            bool
+		ledgerAddr, chainID   string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -66,6 +79,14 @@ Prometheus metrics on --metrics.`,
 				}
 				cfg.SessionDir = dir
 			}
+			opts := server.Options{TLSCert: tlsCert, TLSKey: tlsKey, MetricsAddr: metricsAddr}
+			if verifiable {
+				stop, err := g.verifiableServe(cmd.Context(), &cfg, &opts, ledgerAddr, chainID)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			srv, err := server.New(cfg)
 			if err != nil {
 				return err
@@ -75,7 +96,7 @@ Prometheus metrics on --metrics.`,
 				return fmt.Errorf("listen on %s: %w", addr, err)
 			}
 			return srv.Serve(cmd.Context(), lis, server.Options{
-				TLSCert: tlsCert, TLSKey: tlsKey, MetricsAddr: metricsAddr,
+				TLSCert: tlsCert, TLSKey: tlsKey, MetricsAddr: metricsAddr, Register: opts.Register, HTTP: opts.HTTP,
 				Ready: func(ga, ha string) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "veil: serving gRPC on %s", ga)
 					if ha != "" {
@@ -100,5 +121,82 @@ Prometheus metrics on --metrics.`,
 	fl.BoolVar(&persist, "persist-sessions", false, "keep session keys under the data directory so they survive a restart")
 	fl.BoolVar(&logJSON, "log-json", false, "JSON logs")
 	fl.BoolVar(&dbg, "debug", false, "debug logs (every RPC)")
+	fl.BoolVar(&verifiable, "verifiable", false, "commit and register the models on a verifier ledger, record receipts and prove revealed challenges (makes Groth16 keys the first time)")
+	fl.StringVar(&ledgerAddr, "ledger", "", "with --verifiable: gRPC address of a ledger node (default: an embedded node under the data directory, served on --addr)")
+	fl.StringVar(&chainID, "chain-id", ledger.DefaultChainID, "with --verifiable: ledger chain id")
 	return cmd
+}
+
+// verifiableServe adds the protocol to a server: a ledger (embedded, or a
+// remote node), the models' registration, the receipt recorder and the
+// proof service. It returns a function that stops what it started.
+func (g *globalOptions) verifiableServe(ctx context.Context, cfg *server.Config, opts *server.Options, ledgerAddr, chainID string) (func(), error) {
+	var api ledger.API
+	var closers []func()
+	stop := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if ledgerAddr != "" {
+		c, err := query.Dial(ledgerAddr)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { c.Close() })
+		api = c
+	} else {
+		dir, err := g.ensureDataDir("ledger")
+		if err != nil {
+			return nil, err
+		}
+		key, _, err := ledger.LoadOrCreateNodeKey(filepath.Join(dir, "node.key"))
+		if err != nil {
+			return nil, err
+		}
+		n, err := embedded.Open(embedded.Config{Path: filepath.Join(dir, "ledger.db"), ChainID: chainID, Verifier: zkverify.New(), SigningKey: key})
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { n.Close() })
+		api = n
+		opts.Register = func(gs *grpc.Server) { ledgerv1.RegisterLedgerServiceServer(gs, &query.GRPCServer{API: n}) }
+		opts.HTTP = func(mux *http.ServeMux) { mux.Handle("/", query.NewHTTPHandler(n)) }
+		fmt.Fprintf(os.Stderr, "veil: embedded ledger %s (node key %x)\n", filepath.Join(dir, "ledger.db"), key.Public())
+	}
+	sdir, err := g.ensureDataDir("server")
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	serverKey, _, err := ledger.LoadOrCreateNodeKey(filepath.Join(sdir, "server.key"))
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	proofs := &server.ProofService{Ledger: api, ChainID: chainID, Key: serverKey, Log: cfg.Logger, Provers: map[string]server.ModelProver{}}
+	cfg.Commitments = map[string][]byte{}
+	for _, m := range cfg.Models {
+		f := &model.File{Model: m}
+		if err := f.Encode(io.Discard); err != nil { // computes the checksum that names the salt
+			stop()
+			return nil, err
+		}
+		dep, err := g.deploy(ctx, f, api, chainID, serverKey, cfg.Logger)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		cfg.Commitments[m.Name] = dep.commitment[:]
+		cfg.Recorder = dep.recorder
+		for id, p := range dep.proofs.Provers {
+			proofs.Provers[id] = p
+		}
+		fmt.Fprintf(os.Stderr, "veil: model %s committed (%s) and registered\n", m.Name, dep.commitment)
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = proofs.Run(pctx, 200*time.Millisecond) }()
+	closers = append(closers, func() { cancel(); <-done })
+	return stop, nil
 }
