@@ -381,6 +381,7 @@ func (s *Store) checkReceipt(btx *bolt.Tx, tx *Tx, r *ledgerv1.InferenceReceipt,
 	return func(w *writer) error {
 		return errors.Join(w.putProto(bRequests, []byte(r.RequestId), rec),
 			w.put(bByModel, byModelKey(r.ModelId, index), []byte(r.RequestId)),
+			w.put(bReceipts, u64(index), []byte(r.RequestId)),
 			w.putProto(bModels, []byte(m.ModelId), m))
 	}, nil
 }

@@ -209,8 +209,9 @@ func (s *Store) Requests(_ context.Context, q *ledgerv1.ListRequestsRequest) (ou
 				} else {
 					k, v = c.Prev()
 				}
+			} else if k, _ = c.Seek(byModelKey(q.GetModelId(), before)); k == nil {
+				k, v = c.Last()
 			} else {
-				c.Seek(byModelKey(q.GetModelId(), before))
 				k, v = c.Prev()
 			}
 			for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
@@ -220,28 +221,18 @@ func (s *Store) Requests(_ context.Context, q *ledgerv1.ListRequestsRequest) (ou
 			}
 			return nil
 		}
-		// All models: walk the log backwards and pick the receipts. The
-		// per-model index above is the fast path; this one is for the
-		// overview page.
-		st, err := readState(tx)
-		if err != nil {
-			return err
+		c := tx.Bucket(bReceipts).Cursor()
+		var k, v []byte
+		if before == 0 {
+			k, v = c.Last()
+		} else if k, _ = c.Seek(u64(before)); k == nil {
+			k, v = c.Last() // before is past every receipt
+		} else {
+			k, v = c.Prev()
 		}
-		i := st.size
-		if before != 0 && before < i {
-			i = before
-		}
-		txs := tx.Bucket(bTxs)
-		for i > 0 && len(out) < limit {
-			i--
-			d, rj := DecodeTx(s.chainID, txs.Get(u64(i)))
-			if rj != nil {
-				return fmt.Errorf("%w: log entry %d: %v", ErrCorrupt, i, rj)
-			}
-			if r, ok := d.Body.Tx.(*ledgerv1.TxBody_InferenceReceipt); ok {
-				if err := add([]byte(r.InferenceReceipt.RequestId)); err != nil {
-					return err
-				}
+		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+			if err := add(unseal(v)); err != nil {
+				return err
 			}
 		}
 		return nil

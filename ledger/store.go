@@ -33,9 +33,10 @@ var (
 	bRequests = []byte("requests") // request id -> RequestRecord
 	bReveals  = []byte("reveals")  // request id -> concatenated challenge images
 	bByModel  = []byte("bymodel")  // len(model id) || model id || receipt index -> request id
+	bReceipts = []byte("receipts") // receipt log index -> request id
 	bSetup    = []byte("setup")    // ceremony id || 0 || phase -> SetupRecord
 
-	allBuckets = [][]byte{bMeta, bTxs, bNodes, bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bSetup}
+	allBuckets = [][]byte{bMeta, bTxs, bNodes, bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bReceipts, bSetup}
 
 	kChainID    = []byte("chain_id")
 	kHeight     = []byte("height")
@@ -350,7 +351,7 @@ func get(tx *bolt.Tx, bucket, k []byte) []byte {
 type corruptPanic struct{ err error }
 
 // stateBuckets are the sealed ones.
-var stateBuckets = [][]byte{bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bSetup}
+var stateBuckets = [][]byte{bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bReceipts, bSetup}
 
 func (s *Store) checkpointIn(tx *bolt.Tx) (*ledgerv1.Checkpoint, error) {
 	v := tx.Bucket(bMeta).Get(kCheckpoint)

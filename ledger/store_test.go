@@ -109,6 +109,20 @@ func TestProtocolFlowAndProofs(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].RequestId != "req-2" {
 		t.Fatalf("requests newest first: %v %v", list, err)
 	}
+	// Paging: requests whose receipt is before log index 2 (req-2 is at 2).
+	for _, model := range []string{"", "mnist"} {
+		page, err := s.Requests(ctx, &ledgerv1.ListRequestsRequest{ModelId: model, BeforeIndex: 2})
+		if err != nil || len(page) != 1 || page[0].RequestId != "req-1" {
+			t.Fatalf("model %q before 2: %v %v", model, page, err)
+		}
+		page, err = s.Requests(ctx, &ledgerv1.ListRequestsRequest{ModelId: model, BeforeIndex: 1000})
+		if err != nil || len(page) != 2 {
+			t.Fatalf("model %q before 1000: %v %v", model, page, err)
+		}
+	}
+	if none, err := s.Requests(ctx, &ledgerv1.ListRequestsRequest{ModelId: "other"}); err != nil || len(none) != 0 {
+		t.Fatalf("other model: %v %v", none, err)
+	}
 	byModel, err := s.Requests(ctx, &ledgerv1.ListRequestsRequest{ModelId: "mnist", Limit: 1})
 	if err != nil || len(byModel) != 1 || byModel[0].RequestId != "req-2" {
 		t.Fatalf("requests by model: %v %v", byModel, err)
