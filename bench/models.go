@@ -10,13 +10,14 @@ import (
 )
 
 // randomModel is 784 -dense-> hidden -square-> -dense-> 10 with random 8-bit
-// weights scaled so that every value stays small (|w| < 2^-4): the layer
-// kinds and sizes of a real network, for latency runs. Encrypted latency
-// does not depend on the weights' values, only on the matrix shapes.
+// weights (|w| < 1/4): the layer kinds and sizes of a real network, with
+// hidden values and scores of order 1 like the trained model's, for latency
+// runs. Encrypted latency does not depend on the weights' values, only on
+// the matrix shapes.
 func randomModel(hidden int, seed uint64) (*model.Model, error) {
 	rng := rand.New(rand.NewPCG(seed, uint64(hidden)))
 	dense := func(in, out, biasBits, shift int) model.Layer {
-		l := model.Layer{Kind: model.KindDense, In: in, Out: out, WeightBits: 8, WeightFrac: 11, BiasBits: biasBits, Shift: shift}
+		l := model.Layer{Kind: model.KindDense, In: in, Out: out, WeightBits: 8, WeightFrac: 9, BiasBits: biasBits, Shift: shift}
 		l.W = make([]int32, in*out)
 		for i := range l.W {
 			l.W[i] = int32(rng.IntN(256)) - 128
@@ -33,7 +34,7 @@ func randomModel(hidden int, seed uint64) (*model.Model, error) {
 		Classes:     10,
 		Layers: []model.Layer{
 			dense(model.InputSize, hidden, 16, 8),
-			{Kind: model.KindSquare, In: hidden, Out: hidden, Shift: 11},
+			{Kind: model.KindSquare, In: hidden, Out: hidden, Shift: 9},
 			dense(hidden, 10, 16, 0),
 		},
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +20,7 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 		peer        string
 		installPeer bool
 		note        string
+		from        string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -54,6 +54,17 @@ network and reports the ratios; --install-peer installs it first into
 			}
 			if _, err := g.ensureDataDir(); err != nil {
 				return err
+			}
+			if from != "" && (quick || peer != "") {
+				return usageError("--from re-renders an earlier run: it takes no --quick or --peer")
+			}
+			if from != "" {
+				// Re-render the tables and plots of an earlier run.
+				res, err := bench.ReadJSON(from)
+				if err != nil {
+					return err
+				}
+				return writeBench(cmd, g, res, out, asJSON)
 			}
 			suite := bench.DefaultSuite()
 			if quick {
@@ -91,24 +102,7 @@ network and reports the ratios; --install-peer installs it first into
 			if err != nil {
 				return err
 			}
-			files, werr := bench.WriteOutputs(out, res)
-			if asJSON {
-				if err := bench.WriteJSON(cmd.OutOrStdout(), res); err != nil {
-					return err
-				}
-			} else if err := bench.WriteTable(cmd.OutOrStdout(), res); err != nil {
-				return err
-			}
-			if werr != nil {
-				return werr
-			}
-			if !g.quiet {
-				fmt.Fprintf(os.Stderr, "veil: bench %s finished in %.0f s; wrote %s\n", suite.Name, res.DurationS, strings.Join(files, ", "))
-			}
-			if err := bench.Validate(res); err != nil {
-				return fmt.Errorf("incomplete or implausible results (written anyway): %w", errors.Join(err))
-			}
-			return nil
+			return writeBench(cmd, g, res, out, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print results.json on stdout instead of the tables")
@@ -117,7 +111,31 @@ network and reports the ratios; --install-peer installs it first into
 	cmd.Flags().StringVar(&peer, "peer", "", "also run a peer library on the same network: seal (Microsoft SEAL via node-seal)")
 	cmd.Flags().BoolVar(&installPeer, "install-peer", false, "install the --peer first (npm ci into <data>/peers/<peer>)")
 	cmd.Flags().StringVar(&note, "note", "", "free text recorded with the environment (e.g. \"shared machine\")")
+	cmd.Flags().StringVar(&from, "from", "", "do not run: re-render the tables and plots of this results.json into --out")
 	return cmd
+}
+
+// writeBench writes the outputs, prints the tables (or the JSON) and
+// validates the result.
+func writeBench(cmd *cobra.Command, g *globalOptions, res *bench.Result, out string, asJSON bool) error {
+	files, werr := bench.WriteOutputs(out, res)
+	if asJSON {
+		if err := bench.WriteJSON(cmd.OutOrStdout(), res); err != nil {
+			return err
+		}
+	} else if err := bench.WriteTable(cmd.OutOrStdout(), res); err != nil {
+		return err
+	}
+	if werr != nil {
+		return werr
+	}
+	if !g.quiet {
+		fmt.Fprintf(os.Stderr, "veil: bench %s (%.0f s); wrote %s\n", res.Suite.Name, res.DurationS, strings.Join(files, ", "))
+	}
+	if err := bench.Validate(res); err != nil {
+		return fmt.Errorf("incomplete or implausible results (written anyway): %w", err)
+	}
+	return nil
 }
 
 // benchBar is a progress bar with an ETA and no count (its units are
