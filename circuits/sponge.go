@@ -9,7 +9,6 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	nativep2 "github.com/consensys/gnark-crypto/ecc/bn254/fr/poseidon2"
 	"github.com/consensys/gnark/frontend"
-	p2 "github.com/consensys/gnark/std/permutation/poseidon2"
 )
 
 // The hash is a sponge over the Poseidon2 permutation of width 16 with the
@@ -72,10 +71,7 @@ func NativeSponge(domain string, in []fr.Element) fr.Element {
 // inputs into every S-box, so long linear combinations would be copied into
 // every S-box constraint.
 func circuitSponge(api frontend.API, domain string, in []frontend.Variable) (frontend.Variable, error) {
-	perm, err := p2.NewPoseidon2FromParameters(api, SpongeWidth, SpongeFullRounds, SpongePartialRounds)
-	if err != nil {
-		return nil, fmt.Errorf("poseidon2: %w", err)
-	}
+	perm := newPermutation(api)
 	st := make([]frontend.Variable, SpongeWidth)
 	for i := range st {
 		st[i] = 0
@@ -86,9 +82,7 @@ func circuitSponge(api frontend.API, domain string, in []frontend.Variable) (fro
 		for k := 0; k < SpongeRate && i+k < len(in); k++ {
 			st[k] = api.Add(st[k], in[i+k])
 		}
-		if err := perm.Permutation(st); err != nil {
-			return nil, fmt.Errorf("poseidon2: %w", err)
-		}
+		perm.permute(st)
 	}
 	return st[0], nil
 }
