@@ -55,6 +55,7 @@ func WritePlots(dir string, r *Result) ([]string, error) {
 		}
 		p.Title.Text += "\n" + subtitle
 		p.Title.TextStyle.Font.Size = vg.Points(10)
+		p.Legend.TextStyle.Font.Size = vg.Points(9)
 		for _, ext := range []string{".png", ".svg"} {
 			path := filepath.Join(dir, mk.name+ext)
 			if err := p.Save(18*vg.Centimeter, 11*vg.Centimeter, path); err != nil {
@@ -212,9 +213,12 @@ func plotProving(r *Result) (*plot.Plot, error) {
 		return nil, err
 	}
 	if len(ver.XYs) > 0 {
-		if err := addSeries(p, "verify", ver, 1); err != nil {
-			return nil, err
+		// Verification takes milliseconds: listed, not drawn.
+		var vs []string
+		for _, v := range ver.XYs {
+			vs = append(vs, fmt.Sprintf("%.1f ms", v.Y*1000))
 		}
+		p.Legend.Add("verify (median): " + strings.Join(vs, ", "))
 	}
 	p.X.Tick.Marker = intTicks(r.Suite.ZK.Batches)
 	padX(p, r.Suite.ZK.Batches)
@@ -251,6 +255,9 @@ func plotThroughput(r *Result) (*plot.Plot, error) {
 	l.Color, sc.Color = plotutil.Color(0), plotutil.Color(0)
 	p.Add(l, sc)
 	p.Legend.Add("images/s", l, sc)
+	for _, xy := range pts.XYs {
+		p.Y.Max = math.Max(p.Y.Max, 1.35*xy.Y)
+	}
 	// The p95 latency of each level, on the same x, as a second series in
 	// the legend's text.
 	var lat []string
@@ -360,6 +367,13 @@ func logBars(p *plot.Plot, bars []*plotter.BarChart, width vg.Length) {
 		p.Add(b)
 	}
 	p.Y.Min = f
+	high := 0.0
+	for _, b := range bars {
+		for _, v := range b.Values {
+			high = math.Max(high, v+f)
+		}
+	}
+	p.Y.Max = high * 12 // a decade above the tallest bar for the legend
 }
 
 func addSeries(p *plot.Plot, label string, pts errPoints, k int) error {
@@ -377,6 +391,10 @@ func addSeries(p *plot.Plot, label string, pts errPoints, k int) error {
 	eb.Color = c
 	p.Add(l, sc, eb)
 	p.Legend.Add(label, l, sc)
+	// Room above the highest error bar for the legend.
+	for i, xy := range pts.XYs {
+		p.Y.Max = math.Max(p.Y.Max, 1.35*(xy.Y+pts.hi[i]))
+	}
 	return nil
 }
 

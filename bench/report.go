@@ -214,9 +214,9 @@ func fmtMS(v float64) string {
 
 func fmtBytes(n int64) string {
 	switch {
-	case n >= 10<<20:
+	case n >= 1e6:
 		return fmt.Sprintf("%d (%.1f MB)", n, float64(n)/1e6)
-	case n >= 10<<10:
+	case n >= 1e4:
 		return fmt.Sprintf("%d (%.1f KB)", n, float64(n)/1e3)
 	default:
 		return fmt.Sprint(n)

@@ -103,13 +103,13 @@ func DefaultSuite() Suite {
 		Name: "full",
 		HE: HESuite{
 			LogN: []int{13, 14}, Hidden: []int{64, 128}, Images: []int{1, 4, 8}, Workers: []int{1, 2},
-			Reps: 12, KeygenReps: 3,
+			Reps: 20, KeygenReps: 3,
 		},
 		Plaintext: PlaintextSuite{Reps: 30, ImagesPerSample: 100, EncryptedImages: 64},
-		GRPC:      GRPCSuite{Reps: 15, Clients: []int{1, 2, 4, 8}, SecondsPerLevel: 5},
+		GRPC:      GRPCSuite{Reps: 20, Clients: []int{1, 2, 4, 8}, SecondsPerLevel: 5},
 		ZK:        ZKSuite{Model: "default", Batches: []int{1, 3, 7}, ProveReps: 3, VerifyReps: 30},
 		Ledger:    LedgerSuite{Requests: 300, Submitters: 16},
-		Peer:      PeerSuite{Reps: 8},
+		Peer:      PeerSuite{Reps: 12},
 	}
 }
 
