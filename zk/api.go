@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"strings"
 
@@ -171,8 +170,6 @@ func ModelIDOf(m *model.Model) (ModelID, error) {
 	}
 	return ModelID(s.ID()), nil
 }
-
-func fieldBig(b [32]byte) *big.Int { return new(big.Int).SetBytes(b[:]) }
 
 // random bytes for beacons.
 func randomBytes(n int) ([]byte, error) {

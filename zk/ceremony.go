@@ -228,8 +228,8 @@ func CeremonyContribute(ctx context.Context, dir string) (path string, hash [32]
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// verifyPhase1Chain checks every phase-1 contribution and seals the last
-// one with the beacon (gnark's VerifyPhase1).
+// verifyPhase1Chain checks every phase-1 contribution and, given a beacon,
+// seals the last one with it (gnark's VerifyPhase1).
 func verifyPhase1Chain(ctx context.Context, dir string, ci *CeremonyInfo, beacon []byte) (*mpcsetup.SrsCommons, int, error) {
 	files, err := contributions(dir, 1)
 	if err != nil {
@@ -257,6 +257,17 @@ func verifyPhase1Chain(ctx context.Context, dir string, ci *CeremonyInfo, beacon
 			return nil, 0, err
 		}
 		chain = append(chain, p)
+	}
+	if beacon == nil {
+		// Phase 1 still open: check the chain without sealing it.
+		prev := &initial
+		for i, p := range chain {
+			if err := prev.Verify(p); err != nil {
+				return nil, 0, fmt.Errorf("ceremony: %s: %w", filepath.Base(files[i+1]), err)
+			}
+			prev = p
+		}
+		return nil, len(chain), nil
 	}
 	srs, err := mpcsetup.VerifyPhase1(ci.Domain, beacon, chain...)
 	if err != nil {
@@ -330,10 +341,8 @@ func ceremonyVerify(ctx context.Context, dir string, c circuitRef, progress Prog
 		return 0, 0, err
 	}
 	if !phase1Closed(dir) {
-		// Phase 1 still open: verify the chain so far (sealing with a dummy
-		// beacon only to reuse gnark's verifier).
 		progress.report("verify phase 1", 0, 0)
-		_, n1, err = verifyPhase1Chain(ctx, dir, ci, []byte("not sealed yet"))
+		_, n1, err = verifyPhase1Chain(ctx, dir, ci, nil)
 		return n1, 0, err
 	}
 	_, _, p2init, _, n1, err := verifiedPhase2Start(ctx, dir, ci, c, progress)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/consensys/gnark-crypto/ecc"
 	curve "github.com/consensys/gnark-crypto/ecc/bn254"
-	"github.com/consensys/gnark/backend/groth16"
 	"github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
 	cs "github.com/consensys/gnark/constraint/bn254"
 	"github.com/consensys/gnark/frontend"
@@ -200,11 +199,9 @@ func loadPhase1(dir string) (*mpcsetup.SrsCommons, *lagrangeBasis, error) {
 	return &srs, &lag, nil
 }
 
-// writeTo helper for gnark objects.
+// encodeTo serialises a gnark object.
 func encodeTo(w io.WriterTo) ([]byte, error) {
 	var b bytes.Buffer
 	_, err := w.WriteTo(&b)
 	return b.Bytes(), err
 }
-
-var _ = groth16.Setup

@@ -1,7 +1,6 @@
 package zk
 
 import (
-	"bytes"
 	"fmt"
 	"runtime"
 	"sync"
@@ -135,6 +134,3 @@ func VerifyBatch(vk *VerifyingKey, sts []Statement, proofs [][]byte) []error {
 	wg.Wait()
 	return errs
 }
-
-// sameBytes is used by tests.
-func sameBytes(a, b []byte) bool { return bytes.Equal(a, b) }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -680,5 +679,3 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 	cmd.AddCommand(exportVK, sol, info)
 	return cmd
 }
-
-var _ = errors.New
