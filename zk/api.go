@@ -18,7 +18,7 @@ import (
 // CircuitVersion changes whenever the circuit or the proof encoding changes
 // in a way that invalidates keys or proofs. It is part of the key cache key
 // and of every proof file.
-const CircuitVersion = 1
+const CircuitVersion = 2
 
 // Commitment is a model commitment: one BN254 scalar, big-endian.
 type Commitment [32]byte
