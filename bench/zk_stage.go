@@ -43,19 +43,21 @@ func (r *runner) zkCacheRoot() string {
 	return filepath.Join(r.opt.DataDir, "bench")
 }
 
-// cachedKeyDir returns a directory holding keys for (spec, batch): first
-// those of `veil setup` (read only), then the benchmark's cache.
-func (r *runner) cachedKeyDir(id zk.ModelID, batch int) string {
+// cachedKeyDirs returns the directories that may hold keys for (spec,
+// batch), in order of preference: those of `veil setup` (read only), then
+// the benchmark's cache.
+func (r *runner) cachedKeyDirs(id zk.ModelID, batch int) []string {
 	if r.opt.DataDir == "" {
-		return ""
+		return nil
 	}
+	var out []string
 	for _, root := range []string{r.opt.DataDir, r.zkCacheRoot()} {
 		d := zk.KeyDir(root, id, batch)
 		if _, err := os.Stat(filepath.Join(d, "proving.key")); err == nil {
-			return d
+			out = append(out, d)
 		}
 	}
-	return ""
+	return out
 }
 
 func (r *runner) costZK() float64 {
@@ -72,7 +74,7 @@ func (r *runner) costZK() float64 {
 	}
 	var t float64
 	for _, b := range s.Batches {
-		if r.cachedKeyDir(id, b) == "" {
+		if len(r.cachedKeyDirs(id, b)) == 0 {
 			t += setup
 		} else {
 			t += 3 // loading the keys
@@ -163,13 +165,27 @@ func (r *runner) runZK(ctx context.Context) error {
 
 // zkKeys loads cached keys or runs (and caches) a ceremony-of-one setup.
 func (r *runner) zkKeys(ctx context.Context, spec *circuits.Spec, id zk.ModelID, batch int, root string, p Params) (*zk.ProvingKey, error) {
-	if dir := r.cachedKeyDir(id, batch); dir != "" {
-		if pk, err := zk.LoadProvingKey(dir, spec); err == nil {
+	// The cache is keyed by architecture and zk.CircuitVersion; a circuit
+	// rewritten without a version bump would silently measure the old
+	// constraint system. Compiling is cheap next to a setup: compare.
+	var want int
+	for _, dir := range r.cachedKeyDirs(id, batch) {
+		pk, err := zk.LoadProvingKey(dir, spec)
+		if err == nil && want == 0 {
+			ccs, cerr := zk.Compile(spec, batch)
+			if cerr != nil {
+				return nil, cerr
+			}
+			want = ccs.GetNbConstraints()
+		}
+		if err == nil && pk.Constraints() != want {
+			err = fmt.Errorf("they hold %d constraints, the circuit now compiles to %d", pk.Constraints(), want)
+		}
+		if err == nil {
 			r.tick(3, fmt.Sprintf("zk keys loaded, batch %d", batch))
 			return pk, nil
-		} else {
-			r.logf("zk: cached keys in %s unusable (%v): running a setup", dir, err)
 		}
+		r.logf("zk: cached keys in %s unusable: %v", dir, err)
 	}
 	r.logf("zk: no cached keys for batch %d: running a ceremony-of-one Groth16 setup (cached under %s for later runs)", batch, root)
 	t0 := time.Now()
