@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/internal/testmodels"
 	"github.com/veil-project/veil/model"
 )
 
@@ -104,27 +105,10 @@ func TestEncryptedInferenceMatchesPlaintext(t *testing.T) {
 	}
 }
 
-// perturbed returns a copy of m whose last layer's weights are shifted, a
-// stand-in for "another model" of the same shape.
-func perturbed(m *model.Model, delta int32) *model.Model {
-	c := *m
-	c.Name = m.Name + "-perturbed"
-	c.Layers = append([]model.Layer(nil), m.Layers...)
-	last := &c.Layers[len(c.Layers)-1]
-	last.W = append([]int32(nil), last.W...)
-	lim := int32(1)<<(last.WeightBits-1) - 1
-	for i := range last.W {
-		if i%3 == 0 {
-			last.W[i] = max(-lim, min(lim, last.W[i]+delta))
-		}
-	}
-	return &c
-}
-
 func TestCompilePerBlock(t *testing.T) {
 	f := getFix(t)
 	m := mustDefault(t)
-	other := perturbed(m, 20)
+	other := testmodels.Perturbed(m, 20)
 	net, err := f.ctx.CompilePerBlock([]*model.Model{m, other})
 	if err != nil {
 		t.Fatal(err)

@@ -228,24 +228,9 @@ func TestHonestServerIsAccepted(t *testing.T) {
 	}
 }
 
-// perturbedModel changes every third weight of the last layer by delta.
-func perturbedModel(m *model.Model, delta int32) *model.Model {
-	c := *m
-	c.Layers = append([]model.Layer(nil), m.Layers...)
-	last := &c.Layers[len(c.Layers)-1]
-	last.W = append([]int32(nil), last.W...)
-	lim := int32(1)<<(last.WeightBits-1) - 1
-	for i := range last.W {
-		if i%3 == 0 {
-			last.W[i] = max(-lim, min(lim, last.W[i]+delta))
-		}
-	}
-	return &c
-}
-
 func TestServerWithAnotherModelOnEveryBlockIsRejected(t *testing.T) {
 	e := newEnv(t, dishonesty{network: func(w *world, hctx *he.Context) (*he.Network, error) {
-		return hctx.Compile(perturbedModel(w.m, 25))
+		return hctx.Compile(testmodels.Perturbed(w.m, 25))
 	}})
 	_, out := e.round(t, 0)
 	if out.Accept || !strings.Contains(out.Reason, "differ from the committed model") {
@@ -270,7 +255,7 @@ func TestBlockSelectiveServerIsCaughtAtTheExpectedRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := perturbedModel(w.m, 25)
+	bad := testmodels.Perturbed(w.m, 25)
 	layout := 8
 	// One network per possible cheated block among the k = 4 used.
 	nets := make([]*he.Network, 4)

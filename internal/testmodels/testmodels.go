@@ -6,6 +6,7 @@ package testmodels
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 
 	"github.com/veil-project/veil/dataset"
@@ -52,4 +53,55 @@ func Small() (*model.Model, error) {
 	c := *m
 	c.Layers = append([]model.Layer(nil), m.Layers...)
 	return &c, nil
+}
+
+// Tiny is 784 -dense-> 4 -square-> -dense-> 10 with random 8-bit weights
+// drawn from seed: the default model's layer kinds at a size whose circuit
+// tests solve, and whose Groth16 setup runs, in seconds. Its scores are not
+// meaningful and can be large: use Small for encrypted evaluation.
+func Tiny(seed uint64) *model.Model {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	dense := func(in, out, bb, shift int) model.Layer {
+		l := model.Layer{Kind: model.KindDense, In: in, Out: out, WeightBits: 8, WeightFrac: 7, BiasBits: bb, Shift: shift}
+		l.W = make([]int32, in*out)
+		for i := range l.W {
+			l.W[i] = int32(rng.IntN(256)) - 128
+		}
+		l.B = make([]int64, out)
+		for i := range l.B {
+			l.B[i] = rng.Int64N(1<<(bb-1)) - 1<<(bb-2)
+		}
+		return l
+	}
+	m := &model.Model{
+		Name:    "tiny",
+		Classes: 10,
+		Layers: []model.Layer{
+			dense(784, 4, 17, 7),
+			{Kind: model.KindSquare, In: 4, Out: 4, Shift: 16},
+			dense(4, 10, 13, 0),
+		},
+	}
+	if err := m.Validate(); err != nil {
+		panic(err) // the sizes above are fixed and valid
+	}
+	return m
+}
+
+// Perturbed returns a copy of m whose last layer has every third weight
+// moved by delta (clamped to the weight range): "another model" of the same
+// shape, for tests of servers that do not run the committed model.
+func Perturbed(m *model.Model, delta int32) *model.Model {
+	c := *m
+	c.Name = m.Name + "-perturbed"
+	c.Layers = append([]model.Layer(nil), m.Layers...)
+	last := &c.Layers[len(c.Layers)-1]
+	last.W = append([]int32(nil), last.W...)
+	lim := int32(1)<<(last.WeightBits-1) - 1
+	for i := range last.W {
+		if i%3 == 0 {
+			last.W[i] = max(-lim, min(lim, last.W[i]+delta))
+		}
+	}
+	return &c
 }

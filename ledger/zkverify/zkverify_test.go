@@ -15,6 +15,7 @@ import (
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/circuits"
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/internal/testmodels"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/embedded"
 	"github.com/veil-project/veil/ledger/ledgertest"
@@ -27,30 +28,7 @@ const chain = "zk-ledger-test"
 
 // tinyModel has the default model's layer kinds (dense, square, dense) at
 // a size whose Groth16 setup takes seconds.
-func tinyModel(seed uint64) *model.Model {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	dense := func(in, out, bb, shift int) model.Layer {
-		l := model.Layer{Kind: model.KindDense, In: in, Out: out, WeightBits: 8, WeightFrac: 7, BiasBits: bb, Shift: shift}
-		l.W = make([]int32, in*out)
-		for i := range l.W {
-			l.W[i] = int32(rng.IntN(256)) - 128
-		}
-		l.B = make([]int64, out)
-		for i := range l.B {
-			l.B[i] = rng.Int64N(1<<(bb-1)) - 1<<(bb-2)
-		}
-		return l
-	}
-	m := &model.Model{Name: "tiny", Classes: 10, Layers: []model.Layer{
-		dense(784, 4, 17, 7),
-		{Kind: model.KindSquare, In: 4, Out: 4, Shift: 16},
-		dense(4, 10, 13, 0),
-	}}
-	if err := m.Validate(); err != nil {
-		panic(err)
-	}
-	return m
-}
+func tinyModel(seed uint64) *model.Model { return testmodels.Tiny(seed) }
 
 // realSetup runs zk's ceremony-of-one setup for a batch of 2 challenges
 // (one request with k = 3 blocks), proves the model's outputs on two
