@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/tuneinsight/lattigo/v6/core/rlwe"
 	"github.com/tuneinsight/lattigo/v6/ring/ringqp"
@@ -41,6 +42,10 @@ type EvaluationKeys struct {
 	rlk    *rlwe.RelinearizationKey
 	gks    []*rlwe.GaloisKey
 	set    *rlwe.MemEvaluationKeySet
+	// evaluators recycles evaluators bound to these keys: binding computes
+	// an automorphism index per rotation key and allocates buffers (several
+	// MB), which is worth doing once per session, not once per request.
+	evaluators sync.Pool
 }
 
 // GaloisElements lists the rotation keys held.
@@ -310,7 +315,18 @@ func (c *Context) UnmarshalSecretKey(data []byte) (*SecretKey, error) {
 	return &SecretKey{ctx: c, sk: sk}, nil
 }
 
-// newEvaluator returns a CKKS evaluator bound to a client's keys.
-func (k *EvaluationKeys) newEvaluator() *ckks.Evaluator {
-	return ckks.NewEvaluator(k.ctx.cp, k.set)
+// getEvaluators returns n CKKS evaluators bound to the client's keys, safe
+// to use concurrently with each other; putEvaluators gives them back.
+func (k *EvaluationKeys) getEvaluators(n int) []*ckks.Evaluator {
+	if evs, ok := k.evaluators.Get().([]*ckks.Evaluator); ok && len(evs) == n {
+		return evs
+	}
+	evs := make([]*ckks.Evaluator, n)
+	evs[0] = ckks.NewEvaluator(k.ctx.cp, k.set)
+	for w := 1; w < n; w++ {
+		evs[w] = evs[0].ShallowCopy()
+	}
+	return evs
 }
+
+func (k *EvaluationKeys) putEvaluators(evs []*ckks.Evaluator) { k.evaluators.Put(evs) }

@@ -198,7 +198,7 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 	enc := ckks.NewEncoder(c.cp)
 	wScale := rlwe.NewScale(float64(uint64(1) << c.p.LogWeightScale))
 	oScale := rlwe.NewScale(float64(uint64(1) << c.p.LogOutputWeightScale))
-	mk := func(d lintrans.Diagonals[float64], scale rlwe.Scale, ratio int) (splitTransform, error) {
+	mk := func(d lintrans.Diagonals[float64], level int, scale rlwe.Scale, ratio int) (splitTransform, error) {
 		lt := lintrans.NewTransformation(c.cp, lintrans.Parameters{
 			DiagonalsIndexList:        d.DiagonalsIndexList(),
 			LevelQ:                    level,
@@ -212,19 +212,21 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 		}
 		return newSplitTransform(common.LinearTransformation(lt), c.p.Workers), nil
 	}
-	if n.lt1, err = mk(d1, wScale, c.p.LogBSGSRatio); err != nil {
+	if n.lt1, err = mk(d1, level, wScale, c.p.LogBSGSRatio); err != nil {
 		return nil, fmt.Errorf("compile %s: encode first matrix: %w", m.Name, err)
 	}
-	if n.lt2, err = mk(d2, oScale, c.p.LogBSGSRatio); err != nil {
+	if n.lt2, err = mk(d2, level-1, oScale, c.p.LogBSGSRatio); err != nil {
 		return nil, fmt.Errorf("compile %s: encode last matrix: %w", m.Name, err)
 	}
 	// Biases, at the scale the ciphertext has when they are added.
+	// The square is rescaled by q1 at once, so the last matrix and its
+	// bias work at level 0, where rotations cost half as much.
 	s1 := c.inputScale().Mul(wScale)
-	s2 := s1.Mul(s1).Mul(oScale)
+	s2 := s1.Mul(s1).Div(rlwe.NewScale(c.cp.Q()[level])).Mul(oScale)
 	if n.b1, err = encodeVector(enc, c, level, s1, bias1); err != nil {
 		return nil, fmt.Errorf("compile %s: %w", m.Name, err)
 	}
-	if n.b2, err = encodeVector(enc, c, level, s2, bias2); err != nil {
+	if n.b2, err = encodeVector(enc, c, level-1, s2, bias2); err != nil {
 		return nil, fmt.Errorf("compile %s: %w", m.Name, err)
 	}
 	for s := B / 2; s >= n.M1; s /= 2 {
@@ -294,9 +296,9 @@ const (
 	StageMatrix1     = "matrix1"     // first matrix: baby-step giant-step diagonals
 	StageSum1        = "sum1"        // first matrix: rotate-and-add, bias
 	StageSquare      = "square"      // ciphertext multiplication and relinearisation
+	StageRescale     = "rescale"     // the single rescale, after the square
 	StageMatrix2     = "matrix2"     // last matrix: diagonals
 	StageSum2        = "sum2"        // last matrix: rotate-and-add, bias
-	StageRescale     = "rescale"     // the single rescale
 	StageRerandomize = "rerandomize" // encryption of zero and flooding noise
 )
 
@@ -328,11 +330,8 @@ func (n *Network) EvaluateTraced(ctx context.Context, in *Ciphertext, keys *Eval
 	if in.ct.Scale.Cmp(c.inputScale()) != 0 {
 		return nil, fmt.Errorf("%w: scale 2^%.2f, want 2^%d", ErrInput, in.ct.LogScale(), c.p.LogInputScale)
 	}
-	evs := make([]*ckks.Evaluator, max(1, c.p.Workers))
-	evs[0] = keys.newEvaluator()
-	for w := 1; w < len(evs); w++ {
-		evs[w] = evs[0].ShallowCopy()
-	}
+	evs := keys.getEvaluators(max(1, c.p.Workers))
+	defer keys.putEvaluators(evs)
 	eval := evs[0]
 	ct := ckks.NewCiphertext(c.cp, 1, c.MaxLevel())
 	// First matrix, stage 1 (baby-step giant-step, hoisted baby steps).
@@ -350,15 +349,20 @@ func (n *Network) EvaluateTraced(ctx context.Context, in *Ciphertext, keys *Eval
 		return nil, fmt.Errorf("add first bias: %w", err)
 	}
 	mark(StageSum1)
-	// Square activation: one multiplication and relinearisation, no rescale.
+	// Square activation: one multiplication and relinearisation, then the
+	// one rescale (drop q1): the last matrix runs at level 0.
 	if err := eval.MulRelin(ct, ct, ct); err != nil {
 		return nil, fmt.Errorf("square: %w", err)
 	}
 	mark(StageSquare)
+	if err := eval.Rescale(ct, ct); err != nil {
+		return nil, fmt.Errorf("rescale: %w", err)
+	}
+	mark(StageRescale)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := ckks.NewCiphertext(c.cp, 1, c.MaxLevel())
+	out := ckks.NewCiphertext(c.cp, 1, ct.Level())
 	if err := n.lt2.evaluate(c.cp, evs, ct, out); err != nil {
 		return nil, fmt.Errorf("evaluate last matrix: %w", err)
 	}
@@ -370,11 +374,6 @@ func (n *Network) EvaluateTraced(ctx context.Context, in *Ciphertext, keys *Eval
 		return nil, fmt.Errorf("add last bias: %w", err)
 	}
 	mark(StageSum2)
-	// One rescale at the end: drop q1.
-	if err := eval.Rescale(out, out); err != nil {
-		return nil, fmt.Errorf("rescale: %w", err)
-	}
-	mark(StageRescale)
 	if !n.noRerandomize {
 		if err := n.rerandomize(out, keys); err != nil {
 			return nil, err

@@ -21,6 +21,17 @@ type splitTransform struct {
 	full   common.LinearTransformation
 	parts  []common.LinearTransformation
 	babies []int // baby-step rotations, without 0
+	// scratch recycles the buffers of an evaluation (about 8 MB for the
+	// first matrix): allocating them anew each time made the garbage
+	// collector a visible part of the latency.
+	scratch *sync.Pool
+}
+
+// transformScratch is the memory one evaluation of a transform needs.
+type transformScratch struct {
+	decomp []ringqp.Poly
+	pre    map[int]*rlwe.Element[ringqp.Poly]
+	outs   []*rlwe.Ciphertext // partial results of parts 1..
 }
 
 func newSplitTransform(lt common.LinearTransformation, workers int) splitTransform {
@@ -65,23 +76,40 @@ func newSplitTransform(lt common.LinearTransformation, workers int) splitTransfo
 			b = append(b, i)
 		}
 	}
-	return splitTransform{full: lt, parts: parts, babies: b}
+	st := splitTransform{full: lt, parts: parts, babies: b, scratch: &sync.Pool{}}
+	return st
+}
+
+func (st splitTransform) getScratch(cp ckks.Parameters, levelQ, levelP int) *transformScratch {
+	if s, ok := st.scratch.Get().(*transformScratch); ok && s.outs[0].Level() == levelQ {
+		return s
+	}
+	ringQP := cp.RingQP().AtLevel(levelQ, levelP)
+	s := &transformScratch{
+		decomp: make([]ringqp.Poly, cp.BaseRNSDecompositionVectorSize(levelQ, levelP)),
+		pre:    make(map[int]*rlwe.Element[ringqp.Poly], len(st.babies)),
+		outs:   make([]*rlwe.Ciphertext, max(1, len(st.parts))),
+	}
+	for i := range s.decomp {
+		s.decomp[i] = ringQP.NewPoly()
+	}
+	for _, i := range st.babies {
+		s.pre[i] = rlwe.NewElementExtended(cp, 1, levelQ, levelP)
+	}
+	for k := range s.outs {
+		s.outs[k] = ckks.NewCiphertext(cp, 1, levelQ)
+	}
+	return s
 }
 
 // evaluate computes out = M(ctIn) with one evaluator per worker.
 func (st splitTransform) evaluate(cp ckks.Parameters, evs []*ckks.Evaluator, ctIn *rlwe.Ciphertext, out *rlwe.Ciphertext) error {
 	levelQ := min(st.full.LevelQ, ctIn.Level())
 	levelP := st.full.LevelP
-	ringQP := cp.RingQP().AtLevel(levelQ, levelP)
-	decomp := make([]ringqp.Poly, cp.BaseRNSDecompositionVectorSize(levelQ, levelP))
-	for i := range decomp {
-		decomp[i] = ringQP.NewPoly()
-	}
+	scratch := st.getScratch(cp, levelQ, levelP)
+	defer st.scratch.Put(scratch)
+	decomp, pre := scratch.decomp, scratch.pre
 	evs[0].DecomposeNTT(levelQ, levelP, levelP+1, ctIn.Value[1], ctIn.IsNTT, decomp)
-	pre := make(map[int]*rlwe.Element[ringqp.Poly], len(st.babies))
-	for _, i := range st.babies {
-		pre[i] = rlwe.NewElementExtended(cp, 1, levelQ, levelP)
-	}
 	// Baby steps: hoisted rotations of the input, shared by all parts.
 	if err := forEach(len(evs), len(st.babies), func(w, k int) error {
 		i := st.babies[k]
@@ -96,7 +124,7 @@ func (st splitTransform) evaluate(cp ckks.Parameters, evs []*ckks.Evaluator, ctI
 	outs := make([]*rlwe.Ciphertext, len(st.parts))
 	outs[0] = out
 	for k := 1; k < len(outs); k++ {
-		outs[k] = ckks.NewCiphertext(cp, 1, levelQ)
+		outs[k] = scratch.outs[k]
 	}
 	if err := forEach(len(evs), len(st.parts), func(w, k int) error {
 		le := common.Evaluator{Evaluator: evs[w]}

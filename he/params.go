@@ -111,6 +111,8 @@ func (p Parameters) Validate() error {
 	case 2*(p.LogInputScale+p.LogWeightScale)+p.LogOutputWeightScale > p.LogQ[0]+p.LogQ[1]-10:
 		return fmt.Errorf("scales 2·(%d+%d)+%d leave less than 10 bits of headroom below log2(Q) = %d",
 			p.LogInputScale, p.LogWeightScale, p.LogOutputWeightScale, p.LogQ[0]+p.LogQ[1])
+	case p.LogBSGSRatio < 0 || p.LogBSGSRatio > 8:
+		return fmt.Errorf("LogBSGSRatio = %d out of range [0, 8] (the evaluation always uses baby-step giant-step)", p.LogBSGSRatio)
 	case p.LogFloodSigma < 0 || p.LogFloodSigma > 50:
 		return fmt.Errorf("LogFloodSigma = %g out of range [0, 50]", p.LogFloodSigma)
 	}
