@@ -36,9 +36,11 @@
 // (hoisted baby-step rotations, Lattigo's lintrans), then log2(1024/M1)
 // rotate-and-add steps. The square is one ciphertext multiplication and
 // relinearisation. The last matrix (10×M1) uses 2·16-1 diagonals and
-// log2(M1/16) rotate-and-add steps. Rescaling is lazy: the whole network runs
-// at the top level and a single rescale happens at the end, which leaves the
-// whole 60-bit last prime for the scores and the flooding noise.
+// log2(M1/16) rotate-and-add steps. Rescaling is lazy: the first matrix is
+// applied to the fresh ciphertext without rescaling (its weights at a small
+// scale), and the single rescale follows the square, so the last matrix runs
+// at level 0 where rotations cost half as much; the 60-bit last prime holds
+// the scores and the flooding noise.
 //
 // # Circuit privacy
 //
