@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,7 +68,7 @@ func TestLedgerVerifyInclusionCommand(t *testing.T) {
 	}
 	if _, err := runCLI(t, "ledger", "verify-inclusion", "--entry", good); err == nil {
 		t.Fatal("no --key and no --trust-embedded-key: want a usage error")
-	} else if code := run([]string{"ledger", "verify-inclusion", "--entry", good}); code != 2 {
+	} else if code := run([]string{"ledger", "verify-inclusion", "--entry", good}, io.Discard, io.Discard); code != 2 {
 		t.Fatalf("exit status %d for a usage error, want 2", code)
 	}
 }

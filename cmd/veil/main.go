@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,7 +14,7 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // exitError carries a specific exit status.
@@ -30,11 +31,15 @@ func usageError(format string, a ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
 }
 
-func run(args []string) int {
+// run executes the command line and returns the exit status: 0, 1 for a
+// failure, 2 for a usage mistake. Errors are one line on stderr.
+func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -42,7 +47,7 @@ func run(args []string) int {
 	// One clear line on stderr, never a stack trace.
 	msg := strings.TrimSpace(err.Error())
 	msg = strings.ReplaceAll(msg, "\n", "; ")
-	fmt.Fprintf(os.Stderr, "veil: error: %s\n", msg)
+	fmt.Fprintf(stderr, "veil: error: %s\n", msg)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

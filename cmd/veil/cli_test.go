@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"hash/crc32"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/veil-project/veil/model"
+)
+
+// Bad input on the command line gives exactly one error line on stderr and
+// a non-zero exit status, never a panic or a hang.
+func TestCLIBadInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var pngBuf bytes.Buffer
+	img := image.NewGray(image.Rect(0, 0, 40, 40))
+	for i := 300; i < 900; i++ {
+		img.Pix[i] = 255
+	}
+	if err := png.Encode(&pngBuf, img); err != nil {
+		t.Fatal(err)
+	}
+	good := pngBuf.Bytes()
+	// A PNG header claiming a huge size (checksum fixed, see dataset tests).
+	huge := pngSized(good, 20000, 20000)
+	zero := pngSized(good, 0, 0)
+	f, err := model.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mb bytes.Buffer
+	if err := f.Encode(&mb); err != nil {
+		t.Fatal(err)
+	}
+	badModel := strings.Replace(mb.String(), `"shift": 7`, `"shift": 6`, 1)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"non-image file", []string{"infer", "--image", write("notes.txt", []byte("hello, not an image\n"))}, 1, "not a PNG or JPEG"},
+		{"truncated PNG", []string{"infer", "--image", write("cut.png", good[:len(good)/2])}, 1, "decode png"},
+		{"0x0 image", []string{"infer", "--image", write("zero.png", zero)}, 1, "zero.png"},
+		{"20000x20000 image", []string{"infer", "--image", write("huge.png", huge)}, 1, "larger than"},
+		{"missing file", []string{"infer", "--image", filepath.Join(dir, "nope.png")}, 1, "no such file"},
+		{"unknown flag", []string{"infer", "--frobnicate"}, 2, "unknown flag"},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"no image", []string{"infer"}, 2, "--image"},
+		{"both image sources", []string{"infer", "--image", "a.png", "--mnist-test", "1"}, 2, "either"},
+		{"MNIST index out of range", []string{"infer", "--mnist-test", "10000"}, 2, "out of range"},
+		{"model with a bad checksum", []string{"model", "info", "--model", write("bad.json", []byte(badModel))}, 1, "checksum mismatch"},
+		{"model that is not JSON", []string{"infer", "--mnist-test", "0", "--model", write("junk.json", []byte{0xff, 0, 1})}, 1, "not a model file"},
+		{"eval limit", []string{"eval", "--limit", "0"}, 2, "--limit"},
+		{"server unreachable", []string{"infer", "--mnist-test", "0", "--server", "127.0.0.1:1", "--data", dir}, 1, "connect"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(c.args, &stdout, &stderr)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, c.code, stderr.String())
+			}
+			lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "veil: error: ") {
+				t.Fatalf("stderr is not one error line: %q", stderr.String())
+			}
+			if !strings.Contains(lines[0], c.want) {
+				t.Fatalf("error %q does not mention %q", lines[0], c.want)
+			}
+		})
+	}
+}
+
+// pngSized rewrites a PNG header's size and its checksum.
+func pngSized(b []byte, w, h uint32) []byte {
+	b = append([]byte(nil), b...)
+	put := func(off int, v uint32) {
+		b[off], b[off+1], b[off+2], b[off+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+	}
+	put(16, w)
+	put(20, h)
+	put(29, crc32IEEE(b[12:29]))
+	return b
+}
+
+func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
