@@ -284,7 +284,7 @@ func (r *runner) runSeal(ctx context.Context, res *PeerResult) error {
 	}
 	res.Differences = []string{
 		fmt.Sprintf("SEAL has no conjugate-invariant ring: N = 2^%d gives %d complex slots (real parts used), so a ciphertext holds %d image blocks where Veil's holds %d", p.LogN, out.Slots, out.Blocks, p.Blocks()),
-		"same modulus chain (Q = 60+60 bits, P = 60 bits), same scales (2^29 input, 2^16 and 2^20 weights), same lazy single rescale",
+		fmt.Sprintf("same modulus chain (Q = %v bits, P = %v bits), same scales (2^%d input, 2^%d and 2^%d weights), same single rescale after the square (the last matrix at level 0)", p.LogQ, p.LogP, p.LogInputScale, p.LogWeightScale, p.LogOutputWeightScale),
 		"same diagonal method and baby-step giant-step split (16 baby steps for the first matrix, 8 for the last), but node-seal exposes no hoisted rotations: every baby step is a full key switch",
 		"single-threaded WebAssembly (Node.js); compare with Veil's workers=1 points for one core",
 		"re-randomisation adds a fresh public-key encryption of zero but no flooding noise (SEAL has no call for it)",

@@ -9,7 +9,7 @@
 // packs the images into blocks of `blockSize` slots exactly as Veil does
 // (M1 zero slots, then the 784 pixels), evaluates the same diagonal-method
 // matrix products (baby-step giant-step, then rotate-and-add), the square
-// with relinearisation, one rescale at the end and a re-randomisation with
+// with relinearisation, one rescale right after it and a re-randomisation with
 // a fresh public-key encryption of zero, and reports per-stage timings
 // (median-ready lists of milliseconds), wire sizes and the error against
 // the float scores.
@@ -113,8 +113,12 @@ function blockVector (vals, scale) {
 
 const lt1 = plan(d1, input.n1First, wScale)
 const lt2 = plan(d2, input.n1Last, oScale)
+// As in Veil, the square is rescaled at once and the last matrix runs at
+// the next level: its plaintexts are switched down to it.
+for (const group of lt2.groups.values()) for (const [, pt] of group) evaluator.plainModSwitchToNextInplace(pt)
 const b1 = blockVector(first.b, inScale * wScale)
-const b2 = blockVector(last.b, (inScale * wScale) ** 2 * oScale)
+// The last bias is encoded once the exact scale after the rescale is known.
+let b2 = null
 const sum1 = []
 for (let s = B / 2; s >= M1; s /= 2) sum1.push(s)
 const sum2 = []
@@ -250,13 +254,17 @@ for (let rep = 0; rep <= input.reps; rep++) {
   evaluator.squareInplace(h)
   evaluator.relinearizeInplace(h, keys.rlk)
   stage('square')
+  evaluator.rescaleToNextInplace(h)
+  stage('rescale')
   const out = evalLinear(h, lt2)
   stage('matrix2')
   rotateAndAdd(out, sum2)
+  if (b2 === null) {
+    b2 = blockVector(last.b, out.scale())
+    evaluator.plainModSwitchToNextInplace(b2)
+  }
   evaluator.addPlainInplace(out, b2)
   stage('sum2')
-  evaluator.rescaleToNextInplace(out)
-  stage('rescale')
   const zero = new seal.Ciphertext()
   keys.encryptor.encryptZero(zero)
   evaluator.cipherModSwitchToInplace(zero, out.parmsId())
