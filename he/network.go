@@ -26,44 +26,46 @@ type Layout struct {
 	Outputs     int // the scores are at slots 0..Outputs-1 of each block
 }
 
-// affine is a dense layer in float64: y = W·x + b, W is rows×cols.
-type affine struct {
-	rows, cols int
-	w          []float64
-	b          []float64
+// Affine is a dense map y = W·x + b in float64, W Rows×Cols, row-major.
+type Affine struct {
+	Rows, Cols int
+	W          []float64
+	B          []float64
 }
 
-// compose returns next∘a.
-func (a affine) then(next affine) affine {
-	out := affine{rows: next.rows, cols: a.cols, w: make([]float64, next.rows*a.cols), b: slices.Clone(next.b)}
-	for i := 0; i < next.rows; i++ {
-		for k := 0; k < next.cols; k++ {
-			v := next.w[i*next.cols+k]
+// then returns next∘a.
+func (a Affine) then(next Affine) Affine {
+	out := Affine{Rows: next.Rows, Cols: a.Cols, W: make([]float64, next.Rows*a.Cols), B: slices.Clone(next.B)}
+	for i := 0; i < next.Rows; i++ {
+		for k := 0; k < next.Cols; k++ {
+			v := next.W[i*next.Cols+k]
 			if v == 0 {
 				continue
 			}
-			row := a.w[k*a.cols : (k+1)*a.cols]
-			dst := out.w[i*a.cols : (i+1)*a.cols]
+			row := a.W[k*a.Cols : (k+1)*a.Cols]
+			dst := out.W[i*a.Cols : (i+1)*a.Cols]
 			for j, x := range row {
 				dst[j] += v * x
 			}
-			out.b[i] += v * a.b[k]
+			out.B[i] += v * a.B[k]
 		}
 	}
 	return out
 }
 
-// foldModel turns dense* square dense* into two affine maps around the
-// square. Consecutive dense layers compose into one matrix because nothing
-// non-linear separates them.
-func foldModel(m *model.Model) (first, last affine, err error) {
+// Fold turns a model of dense layers, one square activation and dense
+// layers into the two affine maps around the square: consecutive dense
+// layers compose into one matrix because nothing non-linear separates them.
+// These are the matrices the encrypted evaluation applies (and that a
+// benchmark peer must apply to compare like with like).
+func Fold(m *model.Model) (first, last Affine, err error) {
 	f := m.Dequantize()
-	var cur *affine
+	var cur *Affine
 	squares := 0
 	for _, l := range f.Layers {
 		switch l.Kind {
 		case model.KindDense:
-			a := affine{rows: l.Out, cols: l.In, w: l.W, b: l.B}
+			a := Affine{Rows: l.Out, Cols: l.In, W: l.W, B: l.B}
 			if cur == nil {
 				cur = &a
 			} else {
@@ -125,25 +127,25 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 		return nil, errors.New("compile: no model")
 	}
 	m := models[0]
-	folded := make([][2]affine, len(models))
+	folded := make([][2]Affine, len(models))
 	for i, mi := range models {
 		if err := mi.Validate(); err != nil {
 			return nil, fmt.Errorf("compile %s: %w", mi.Name, err)
 		}
-		first, last, err := foldModel(mi)
+		first, last, err := Fold(mi)
 		if err != nil {
 			return nil, fmt.Errorf("compile %s: %w", mi.Name, err)
 		}
-		if i > 0 && (first.rows != folded[0][0].rows || last.rows != folded[0][1].rows || first.cols != folded[0][0].cols) {
+		if i > 0 && (first.Rows != folded[0][0].Rows || last.Rows != folded[0][1].Rows || first.Cols != folded[0][0].Cols) {
 			return nil, fmt.Errorf("compile %s: shape differs from %s", mi.Name, m.Name)
 		}
-		folded[i] = [2]affine{first, last}
+		folded[i] = [2]Affine{first, last}
 	}
 	first, last := folded[0][0], folded[0][1]
 	B := c.p.BlockSize
-	n := &Network{ctx: c, m1: first.rows, m2: last.rows, M1: nextPow2(first.rows), M2: nextPow2(last.rows)}
-	if first.cols != model.InputSize {
-		return nil, fmt.Errorf("compile %s: first layer has %d inputs, want %d", m.Name, first.cols, model.InputSize)
+	n := &Network{ctx: c, m1: first.Rows, m2: last.Rows, M1: nextPow2(first.Rows), M2: nextPow2(last.Rows)}
+	if first.Cols != model.InputSize {
+		return nil, fmt.Errorf("compile %s: first layer has %d inputs, want %d", m.Name, first.Cols, model.InputSize)
 	}
 	if n.M1+model.InputSize > B {
 		return nil, fmt.Errorf("compile %s: %d hidden units padded to %d plus %d pixels do not fit a block of %d slots",
@@ -164,7 +166,7 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 		// each row.
 		for r := 0; r < n.m1; r++ {
 			for p := 0; p < model.InputSize; p++ {
-				w := first.w[r*model.InputSize+p]
+				w := first.W[r*model.InputSize+p]
 				if w == 0 {
 					continue
 				}
@@ -172,14 +174,14 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 				t, i := delta/n.M1, delta%n.M1
 				setDiag(d1, i, slots, base+r+n.M1*t, w)
 			}
-			bias1[base+r] = first.b[r]
+			bias1[base+r] = first.B[r]
 		}
 		// Last matrix: out[r] = Σ_c W2[r][c]·h[c] for c < M1, with diagonals
 		// i in (-M2, M2) so that every column is reached from slot r+M2·t
 		// (when M1 ≤ M2, from slot r with diagonals in (-M2, M1)).
 		for r := 0; r < n.m2; r++ {
 			for col := 0; col < n.m1; col++ {
-				w := last.w[r*n.m1+col]
+				w := last.W[r*n.m1+col]
 				if w == 0 {
 					continue
 				}
@@ -190,7 +192,7 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 				}
 				setDiag(d2, i, slots, base+r+n.M2*t, w)
 			}
-			bias2[base+r] = last.b[r]
+			bias2[base+r] = last.B[r]
 		}
 	}
 	var err error

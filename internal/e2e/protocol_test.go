@@ -314,12 +314,11 @@ func TestBlockSelectiveServerIsCaughtAtTheExpectedRate(t *testing.T) {
 	}
 }
 
-func TestReplayedOutputIsRejected(t *testing.T) {
-	// The server answers the second request with the first one's output
-	// ciphertext; its receipt is honest about what it computed.
-	var mu sync.Mutex
+// replayFirstOutput is a server interceptor that answers every request
+// after the first with the first one's output ciphertext.
+func replayFirstOutput(mu *sync.Mutex) grpc.UnaryServerInterceptor {
 	var first []byte
-	replay := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		resp, err := handler(ctx, req)
 		if r, ok := resp.(*inferencev1.InferResponse); ok && err == nil {
 			mu.Lock()
@@ -332,7 +331,12 @@ func TestReplayedOutputIsRejected(t *testing.T) {
 		}
 		return resp, err
 	}
-	e := newEnv(t, dishonesty{interceptor: replay})
+}
+
+func TestReplayedOutputIsRejected(t *testing.T) {
+	// The server answers the second request with the first one's output
+	// ciphertext; its receipt is honest about what it computed.
+	e := newEnv(t, dishonesty{interceptor: replayFirstOutput(&sync.Mutex{})})
 	e.round(t, 0)
 	ctx := context.Background()
 	req, err := e.verifier.Classify(ctx, e.w.test.Images[1])
@@ -353,21 +357,8 @@ func TestReplayWithMatchingReceiptIsRejected(t *testing.T) {
 	// Same replay, but the server also signs a receipt for the replayed
 	// ciphertext: the client's challenge check catches it.
 	var mu sync.Mutex
-	var first []byte
 	var firstDigest []byte
-	replay := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		resp, err := handler(ctx, req)
-		if r, ok := resp.(*inferencev1.InferResponse); ok && err == nil {
-			mu.Lock()
-			defer mu.Unlock()
-			if first == nil {
-				first = r.Ciphertext
-			} else {
-				r.Ciphertext = first
-			}
-		}
-		return resp, err
-	}
+	replay := replayFirstOutput(&mu)
 	mangle := func(rc *ledgerv1.InferenceReceipt) {
 		mu.Lock()
 		defer mu.Unlock()

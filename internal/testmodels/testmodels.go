@@ -105,3 +105,19 @@ func Perturbed(m *model.Model, delta int32) *model.Model {
 	}
 	return &c
 }
+
+// RandomImages returns n deterministic MNIST-like images drawn from seed:
+// mostly dark, a quarter of the pixels random (strokes), for tests and runs
+// that do not need the MNIST files.
+func RandomImages(seed uint64, n int) []dataset.Image {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	out := make([]dataset.Image, n)
+	for k := range out {
+		for i := range out[k] {
+			if rng.IntN(4) == 0 {
+				out[k][i] = uint8(rng.IntN(256))
+			}
+		}
+	}
+	return out
+}
