@@ -546,7 +546,12 @@ func TestGracefulShutdown(t *testing.T) {
 		_, err := env.conn.Infer(context.Background(), sess, ct)
 		res <- err
 	}()
-	time.Sleep(20 * time.Millisecond) // let the request start
+	// Wait until the evaluation holds a worker, so the request is in flight.
+	for deadline := time.Now().Add(10 * time.Second); len(env.srv.sem) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never started")
+		}
+	}
 	env.cancel()
 	if err := <-res; err != nil {
 		t.Fatalf("in-flight request failed during shutdown: %v", err)
