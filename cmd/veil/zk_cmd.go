@@ -588,6 +588,16 @@ are used and only the proof's internal validity is checked.`,
 	return cmd
 }
 
+// cachedKeys loads the model file at path (the default model when empty)
+// and its cached keys for batch, without running a setup.
+func (g *globalOptions) cachedKeys(ctx context.Context, path string, batch int) (*zk.ProvingKey, error) {
+	f, err := loadModel(path)
+	if err != nil {
+		return nil, err
+	}
+	return g.keys(ctx, f.Model, batch, false)
+}
+
 func newZKCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "zk", Short: "zk-SNARK circuit information and key export"}
 	var path, out string
@@ -597,12 +607,7 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 		Short: "Write the verifying key for the model and batch size",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			quietGnark()
-			f, err := loadModel(path)
-			if err != nil {
-				return err
-			}
-			pk, err := g.keys(cmd.Context(), f.Model, batch, false)
+			pk, err := g.cachedKeys(cmd.Context(), path, batch)
 			if err != nil {
 				return err
 			}
@@ -623,12 +628,7 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 		Short: "Write gnark's Solidity Groth16 verifier contract for the key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			quietGnark()
-			f, err := loadModel(path)
-			if err != nil {
-				return err
-			}
-			pk, err := g.keys(cmd.Context(), f.Model, batch, false)
+			pk, err := g.cachedKeys(cmd.Context(), path, batch)
 			if err != nil {
 				return err
 			}
