@@ -354,18 +354,27 @@ func (v *Verifier) Settle(ctx context.Context, req *Request, wait time.Duration)
 	if rec != nil {
 		out.ReceiptIndex, out.RevealIndex = rec.GetReceiptIndex(), rec.GetRevealIndex()
 	}
-	tx, err := ledger.SignTx(v.Key, &ledgerv1.TxBody{ChainId: v.ChainID, Tx: &ledgerv1.TxBody_Verdict{Verdict: &ledgerv1.Verdict{
-		RequestId: req.ID, Accept: out.Accept, Reason: out.Reason,
-	}}})
-	if err != nil {
-		return nil, err
-	}
-	res, err := v.Ledger.Submit(ctx, tx)
+	idx, err := v.submitVerdict(ctx, req.ID, out.Accept, out.Reason)
 	if err != nil {
 		return out, fmt.Errorf("record verdict: %w", err)
 	}
-	out.VerdictIndex = res.GetIndex()
+	out.VerdictIndex = idx
 	return out, nil
+}
+
+// submitVerdict signs and records the client's verdict on a request.
+func (v *Verifier) submitVerdict(ctx context.Context, requestID string, accept bool, reason string) (uint64, error) {
+	tx, err := ledger.SignTx(v.Key, &ledgerv1.TxBody{ChainId: v.ChainID, Tx: &ledgerv1.TxBody_Verdict{Verdict: &ledgerv1.Verdict{
+		RequestId: requestID, Accept: accept, Reason: reason,
+	}}})
+	if err != nil {
+		return 0, err
+	}
+	res, err := v.Ledger.Submit(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	return res.GetIndex(), nil
 }
 
 // judge compares the proven outputs with the decrypted challenge scores.
@@ -463,20 +472,14 @@ func verifyProof(ctx context.Context, api ledger.API, rec *ledgerv1.ModelRecord,
 // whose receipt is on the ledger but the exchange was wrong (for example the
 // receipt does not match the ciphertext received).
 func (v *Verifier) Reject(ctx context.Context, requestID, reason string) (uint64, error) {
-	tx, err := ledger.SignTx(v.Key, &ledgerv1.TxBody{ChainId: v.ChainID, Tx: &ledgerv1.TxBody_Verdict{Verdict: &ledgerv1.Verdict{
-		RequestId: requestID, Accept: false, Reason: reason,
-	}}})
-	if err != nil {
-		return 0, err
-	}
 	if _, err := v.waitRequest(ctx, requestID, 3*time.Second, func(*ledgerv1.RequestRecord) bool { return true }); err != nil {
 		return 0, fmt.Errorf("reject: the request is not on the ledger: %w", err)
 	}
-	res, err := v.Ledger.Submit(ctx, tx)
+	idx, err := v.submitVerdict(ctx, requestID, false, reason)
 	if err != nil {
 		return 0, fmt.Errorf("reject: %w", err)
 	}
-	return res.GetIndex(), nil
+	return idx, nil
 }
 
 // LoadOrCreateIdentity reads the client's ed25519 key from path, or makes

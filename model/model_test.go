@@ -16,6 +16,9 @@ func TestDefaultModelLoads(t *testing.T) {
 	if f.Model.Name != DefaultName {
 		t.Fatalf("name %q, want %q", f.Model.Name, DefaultName)
 	}
+	if a := ArchitectureOf(f.Model).String(); a != "784-32-128-sq-10" {
+		t.Fatalf("architecture %q", a)
+	}
 	if f.Training == nil || f.Training.FixedAccuracy < 0.98 {
 		t.Fatalf("default model's recorded accuracy is below 98%%: %+v", f.Training)
 	}

@@ -33,6 +33,18 @@ var DefaultArchitecture = Architecture{
 	{Kind: KindDense, Out: 10},
 }
 
+// ArchitectureOf returns the layer specification of a fixed-point model.
+func ArchitectureOf(m *Model) Architecture {
+	a := make(Architecture, len(m.Layers))
+	for i, l := range m.Layers {
+		a[i] = LayerSpec{Kind: l.Kind}
+		if l.Kind == KindDense {
+			a[i].Out = l.Out
+		}
+	}
+	return a
+}
+
 // String gives a compact form such as "784-32-128-sq-10".
 func (a Architecture) String() string {
 	s := fmt.Sprint(InputSize)

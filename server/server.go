@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -167,18 +166,6 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func architecture(m *model.Model) string {
-	parts := []string{fmt.Sprint(model.InputSize)}
-	for _, l := range m.Layers {
-		if l.Kind == model.KindSquare {
-			parts = append(parts, "sq")
-		} else {
-			parts = append(parts, fmt.Sprint(l.Out))
-		}
-	}
-	return strings.Join(parts, "-")
-}
-
 func (s *Server) modelInfo(m *model.Model, net *he.Network) *inferencev1.ModelInfo {
 	p := s.hctx.Parameters()
 	logQP, _ := p.LogQP()
@@ -186,7 +173,7 @@ func (s *Server) modelInfo(m *model.Model, net *he.Network) *inferencev1.ModelIn
 	l := net.Layout()
 	info := &inferencev1.ModelInfo{
 		Id:           m.Name,
-		Architecture: architecture(m),
+		Architecture: model.ArchitectureOf(m).String(),
 		Description:  m.Description,
 		Classes:      int32(m.Classes),
 		OutputFrac:   int32(m.OutputFrac()),

@@ -153,7 +153,7 @@ func runDemo(ctx context.Context, g *globalOptions, w io.Writer, idx []int, dir 
 	rep.NodeKey = hex.EncodeToString(nodeKey.Public().(ed25519.PublicKey))
 
 	// The model owner commits, makes (or loads) the keys and registers.
-	say("model %s (%s), CKKS N=8192 (128-bit), k=%d blocks per request: 1 real image + %d hidden challenges\n", m.Name, architectureOf(m), k, k-1)
+	say("model %s (%s), CKKS N=8192 (128-bit), k=%d blocks per request: 1 real image + %d hidden challenges\n", m.Name, model.ArchitectureOf(m).String(), k, k-1)
 	tSetup := time.Now()
 	_, serverKey, _ := ed25519.GenerateKey(nil)
 	dep, err := g.deploy(ctx, mf, node, ledger.DefaultChainID, serverKey, log)

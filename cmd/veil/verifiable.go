@@ -66,7 +66,7 @@ func (g *globalOptions) deploy(ctx context.Context, mf *model.File, api ledger.A
 		}
 		id := spec.ID()
 		tx, err := ledger.SignTx(serverKey, &ledgerv1.TxBody{ChainId: chainID, Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: &ledgerv1.RegisterModel{
-			ModelId: m.Name, Architecture: fmt.Sprintf("%s circuit %x", architectureOf(m), id[:8]), Commitment: c[:], VerifyingKey: vkb,
+			ModelId: m.Name, Architecture: fmt.Sprintf("%s circuit %x", model.ArchitectureOf(m).String(), id[:8]), Commitment: c[:], VerifyingKey: vkb,
 			OutputsPerChallenge: uint32(m.Classes),
 		}}})
 		if err != nil {
@@ -82,16 +82,4 @@ func (g *globalOptions) deploy(ctx context.Context, mf *model.File, api ledger.A
 	d.proofs = &server.ProofService{Ledger: api, ChainID: chainID, Key: serverKey, Log: log,
 		Provers: map[string]server.ModelProver{m.Name: {Prover: prover, Batch: pk.Batch()}}}
 	return d, nil
-}
-
-func architectureOf(m *model.Model) string {
-	s := fmt.Sprint(model.InputSize)
-	for _, l := range m.Layers {
-		if l.Kind == model.KindSquare {
-			s += "-sq"
-		} else {
-			s += fmt.Sprintf("-%d", l.Out)
-		}
-	}
-	return s
 }
