@@ -157,10 +157,31 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 	return cmd
 }
 
+// dialClassifier connects to a server and prepares private classification
+// with one of its models, reusing the keys and the session kept under the
+// data directory. The caller closes the connection.
+func (g *globalOptions) dialClassifier(ctx context.Context, addr, tlsCA, modelID string) (*client.Conn, *client.Classifier, error) {
+	conn, err := client.Dial(addr, client.Options{TLSCA: tlsCA})
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := g.ensureDataDir()
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	cl, err := client.NewClassifier(ctx, conn, modelID, dir)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, cl, nil
+}
+
 // inferVerifiable runs the whole protocol for one image through a server
 // started with --verifiable.
 func inferVerifiable(ctx context.Context, g *globalOptions, w io.Writer, addr, tlsCA, ledgerAddr, modelID string, img dataset.Image, label int, asJSON bool) error {
-	conn, err := client.Dial(addr, client.Options{TLSCA: tlsCA})
+	conn, cl, err := g.dialClassifier(ctx, addr, tlsCA, modelID)
 	if err != nil {
 		return err
 	}
@@ -173,14 +194,6 @@ func inferVerifiable(ctx context.Context, g *globalOptions, w io.Writer, addr, t
 		return err
 	}
 	defer lc.Close()
-	dir, err := g.ensureDataDir()
-	if err != nil {
-		return err
-	}
-	cl, err := client.NewClassifier(ctx, conn, modelID, dir)
-	if err != nil {
-		return err
-	}
 	cdir, err := g.ensureDataDir("client")
 	if err != nil {
 		return err
@@ -253,19 +266,11 @@ func inferVerifiable(ctx context.Context, g *globalOptions, w io.Writer, addr, t
 // inferRemote classifies through a server, reusing the keys and the session
 // kept under the data directory.
 func inferRemote(ctx context.Context, g *globalOptions, addr, tlsCA, modelID string, img dataset.Image) (*inferResult, error) {
-	conn, err := client.Dial(addr, client.Options{TLSCA: tlsCA})
+	conn, cl, err := g.dialClassifier(ctx, addr, tlsCA, modelID)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	dir, err := g.ensureDataDir()
-	if err != nil {
-		return nil, err
-	}
-	cl, err := client.NewClassifier(ctx, conn, modelID, dir)
-	if err != nil {
-		return nil, err
-	}
 	layout := cl.Layout()
 	res := &inferResult{Model: modelID, Server: addr, Blocks: layout.Blocks, Block: rand.IntN(layout.Blocks)}
 	res.Parameters = fmt.Sprintf("CKKS LogN=%d LogQ=%v LogP=%v, %d-bit security; %d blocks of %d slots",
