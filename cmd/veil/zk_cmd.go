@@ -200,12 +200,7 @@ directory:
   veil zk export-vk --batch 3 -o vk.bin      # publish the verifying key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			quietGnark()
-			f, err := loadModel(path)
-			if err != nil {
-				return err
-			}
-			spec, err := circuits.SpecOf(f.Model)
+			spec, err := specOfModel(path)
 			if err != nil {
 				return err
 			}
@@ -216,13 +211,6 @@ directory:
 	cmd.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
 	cmd.Flags().IntVar(&batch, "batch", 3, "challenges per proof")
 
-	specFor := func() (*circuits.Spec, error) {
-		f, err := loadModel(path)
-		if err != nil {
-			return nil, err
-		}
-		return circuits.SpecOf(f.Model)
-	}
 	needDir := func() error {
 		if dir == "" {
 			return usageError("--dir is required")
@@ -253,7 +241,7 @@ directory:
 		return c
 	}
 	cmd.AddCommand(sub("init", "Start a multi-party ceremony in --dir", func(cmd *cobra.Command) error {
-		spec, err := specFor()
+		spec, err := specOfModel(path)
 		if err != nil {
 			return err
 		}
@@ -273,7 +261,7 @@ directory:
 		return nil
 	}))
 	cmd.AddCommand(sub("verify", "Verify every contribution so far", func(cmd *cobra.Command) error {
-		spec, err := specFor()
+		spec, err := specOfModel(path)
 		if err != nil {
 			return err
 		}
@@ -285,7 +273,7 @@ directory:
 		return nil
 	}))
 	closeCmd := sub("close-phase1", "Verify and seal phase 1 with a beacon, then start phase 2", func(cmd *cobra.Command) error {
-		spec, err := specFor()
+		spec, err := specOfModel(path)
 		if err != nil {
 			return err
 		}
@@ -302,7 +290,7 @@ directory:
 	closeCmd.Flags().StringVar(&beaconHex, "beacon", "", "public random beacon, hex")
 	cmd.AddCommand(closeCmd)
 	fin := sub("finalize", "Verify the whole ceremony, seal phase 2 and install the keys", func(cmd *cobra.Command) error {
-		spec, err := specFor()
+		spec, err := specOfModel(path)
 		if err != nil {
 			return err
 		}
@@ -588,6 +576,16 @@ are used and only the proof's internal validity is checked.`,
 	return cmd
 }
 
+// specOfModel loads the model file at path (the default model when empty)
+// and returns its circuit descriptor.
+func specOfModel(path string) (*circuits.Spec, error) {
+	f, err := loadModel(path)
+	if err != nil {
+		return nil, err
+	}
+	return circuits.SpecOf(f.Model)
+}
+
 // cachedKeys loads the model file at path (the default model when empty)
 // and its cached keys for batch, without running a setup.
 func (g *globalOptions) cachedKeys(ctx context.Context, path string, batch int) (*zk.ProvingKey, error) {
@@ -649,12 +647,7 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 		Short: "Print the circuit's descriptor and size for the model and batch size",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			quietGnark()
-			f, err := loadModel(path)
-			if err != nil {
-				return err
-			}
-			spec, err := circuits.SpecOf(f.Model)
+			spec, err := specOfModel(path)
 			if err != nil {
 				return err
 			}
