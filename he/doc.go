@@ -49,4 +49,18 @@
 // uniform), and a discrete Gaussian of standard deviation 2^LogFloodSigma is
 // added to its first component, to drown the evaluation noise, which depends
 // on the weights. See docs/he.md for the bounds.
+//
+// # Multiparty aggregation
+//
+// For federated training (docs/training.md) the package wraps Lattigo's
+// multiparty package: collective public-key generation ([Party.PublicKeyShare],
+// [AggregationContext.CollectivePublicKey]), t-of-N Shamir sharing of the
+// collective secret ([Party.DealThreshold], [Party.AcceptThresholdShares]),
+// encryption of float vectors under the collective key, exact homomorphic
+// sums, and decryption by any t parties through key-switching shares towards
+// the zero key, flooded with Gaussian noise ([Party.DecryptionShare],
+// [CollectiveKey.Decrypt]). [DefaultAggregationParameters]: N = 2^13 real
+// slots, one 60-bit prime, no P (log2 Q = 60 ≤ 218: 128-bit), scale 2^50,
+// smudging σ = 2^25. Wire formats (VAC1, VKS1, VCK1, VTS1, VDS1, VPT1) are
+// in multiparty_codec.go; their decoders are fuzzed.
 package he
