@@ -161,7 +161,9 @@ func (c *AggregationContext) Fingerprint() string {
 // LogQ returns log2 of the ciphertext modulus.
 func (c *AggregationContext) LogQ() float64 { return c.cp.LogQ() }
 
-func (c *AggregationContext) scale() rlwe.Scale { return rlwe.NewScale(math.Exp2(float64(c.p.LogScale))) }
+func (c *AggregationContext) scale() rlwe.Scale {
+	return rlwe.NewScale(math.Exp2(float64(c.p.LogScale)))
+}
 
 func (c *AggregationContext) maxLevel() int { return c.cp.MaxLevel() }
 
