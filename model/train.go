@@ -69,6 +69,17 @@ type TrainConfig struct {
 	WeightDecay  float64 // decoupled (AdamW) weight decay
 	Seed         uint64
 	Augment      bool // random small rotations, scalings, shears and shifts
+	// Init, when set, is the network training starts from (its layers
+	// must match Arch); otherwise the weights are drawn at random. A
+	// federated data owner starts every round from the current model.
+	Init *Float
+	// Steps, when positive, is the number of mini-batches to run instead
+	// of Epochs full passes (a federated round's local work).
+	Steps int
+	// ScheduleOffset and ScheduleTotal place this call's steps on a longer
+	// cosine learning-rate schedule, so that federated rounds continue one
+	// schedule; ScheduleTotal 0 means the schedule spans this call only.
+	ScheduleOffset, ScheduleTotal int
 	// Progress is called after each batch with the number of batches done
 	// and the total; it may be nil.
 	Progress func(done, total int, loss float64)
@@ -111,8 +122,16 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 	if len(cfg.Arch) == 0 || cfg.Arch[len(cfg.Arch)-1].Kind != KindDense || cfg.Arch[len(cfg.Arch)-1].Out != 10 {
 		return nil, errors.New("train: the last layer must be dense with 10 outputs")
 	}
-	if cfg.Epochs <= 0 || cfg.BatchSize <= 0 || cfg.LearningRate <= 0 {
-		return nil, fmt.Errorf("train: epochs, batch size and learning rate must be positive (got %d, %d, %g)", cfg.Epochs, cfg.BatchSize, cfg.LearningRate)
+	if (cfg.Epochs <= 0 && cfg.Steps <= 0) || cfg.BatchSize <= 0 || cfg.LearningRate <= 0 {
+		return nil, fmt.Errorf("train: epochs (or steps), batch size and learning rate must be positive (got %d, %d, %g)", cfg.Epochs, cfg.BatchSize, cfg.LearningRate)
+	}
+	if cfg.Steps < 0 || cfg.ScheduleOffset < 0 || cfg.ScheduleTotal < 0 {
+		return nil, errors.New("train: steps and schedule positions must not be negative")
+	}
+	if cfg.Init != nil {
+		if err := cfg.Init.matches(cfg.Arch); err != nil {
+			return nil, fmt.Errorf("train: initial network: %w", err)
+		}
 	}
 	if train.Len() < cfg.BatchSize {
 		return nil, fmt.Errorf("train: %d images, fewer than a batch of %d", train.Len(), cfg.BatchSize)
@@ -128,6 +147,14 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 		l := &trainLayer{spec: s, in: in, out: out}
 		if s.Kind == KindDense {
 			l.W, l.B = newParam(out, in), newParam(1, out)
+			l.gW, l.gB = mat.NewDense(out, in, nil), mat.NewDense(1, out, nil)
+			if cfg.Init != nil {
+				copy(l.W.w.RawMatrix().Data, cfg.Init.Layers[i].W)
+				copy(l.B.w.RawMatrix().Data, cfg.Init.Layers[i].B)
+				layers[i] = l
+				in = out
+				continue
+			}
 			// Glorot-uniform initialisation, halved after a square layer's
 			// input so that squares start small.
 			lim := math.Sqrt(6 / float64(in+out))
@@ -138,7 +165,6 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 			for k := range raw {
 				raw[k] = (2*rng.Float64() - 1) * lim
 			}
-			l.gW, l.gB = mat.NewDense(out, in, nil), mat.NewDense(1, out, nil)
 		}
 		layers[i] = l
 		in = out
@@ -146,6 +172,15 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 	n := train.Len()
 	batches := n / cfg.BatchSize
 	total := batches * cfg.Epochs
+	epochs := cfg.Epochs
+	if cfg.Steps > 0 {
+		total = cfg.Steps
+		epochs = (cfg.Steps + batches - 1) / batches
+	}
+	schedule := total
+	if cfg.ScheduleTotal > 0 {
+		schedule = cfg.ScheduleTotal
+	}
 	order := make([]int, n)
 	for i := range order {
 		order[i] = i
@@ -154,9 +189,9 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 	labels := make([]uint8, cfg.BatchSize)
 	step := 0
 	const beta1, beta2, eps = 0.9, 0.999, 1e-8
-	for epoch := 0; epoch < cfg.Epochs; epoch++ {
+	for epoch := 0; epoch < epochs; epoch++ {
 		rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for b := 0; b < batches; b++ {
+		for b := 0; b < batches && step < total; b++ {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("train: %w", err)
 			}
@@ -254,7 +289,8 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 			}
 			// AdamW step with cosine learning-rate decay.
 			step++
-			lr := cfg.LearningRate * (0.02 + 0.98*0.5*(1+math.Cos(math.Pi*float64(step)/float64(total))))
+			pos := math.Min(1, float64(cfg.ScheduleOffset+step)/float64(schedule))
+			lr := cfg.LearningRate * (0.02 + 0.98*0.5*(1+math.Cos(math.Pi*pos)))
 			c1 := 1 - math.Pow(beta1, float64(step))
 			c2 := 1 - math.Pow(beta2, float64(step))
 			for _, l := range layers {
@@ -296,6 +332,29 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 		f.Layers = append(f.Layers, fl)
 	}
 	return f, nil
+}
+
+// matches checks that f has the layers of arch on 784 inputs.
+func (f *Float) matches(arch Architecture) error {
+	if len(f.Layers) != len(arch) {
+		return fmt.Errorf("%d layers, the architecture has %d", len(f.Layers), len(arch))
+	}
+	in := InputSize
+	for i, s := range arch {
+		l := f.Layers[i]
+		out := s.Out
+		if s.Kind == KindSquare {
+			out = in
+		}
+		if l.Kind != s.Kind || l.In != in || l.Out != out {
+			return fmt.Errorf("layer %d is %v %d→%d, want %v %d→%d", i, l.Kind, l.In, l.Out, s.Kind, in, out)
+		}
+		if s.Kind == KindDense && (len(l.W) != in*out || len(l.B) != out) {
+			return fmt.Errorf("layer %d has %d weights and %d biases, want %d and %d", i, len(l.W), len(l.B), in*out, out)
+		}
+		in = out
+	}
+	return nil
 }
 
 // Accuracy returns the fraction of images the float network classifies

@@ -63,3 +63,44 @@ func TestTrainRejectsBadConfig(t *testing.T) {
 		t.Fatal("a cancelled context did not stop training")
 	}
 }
+
+// Training from an initial network with a step budget continues from its
+// weights: zero steps of work would be refused, one step moves the weights
+// a little, and a network of another shape is refused.
+func TestTrainFromInitWithSteps(t *testing.T) {
+	set := smallTrainSet(t, 1000)
+	arch := Architecture{{KindDense, 16}, {KindSquare, 0}, {KindDense, 10}}
+	base, err := Train(context.Background(), set, TrainConfig{Arch: arch, Epochs: 2, BatchSize: 50, LearningRate: 3e-3, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	cfg := TrainConfig{Arch: arch, Steps: 7, BatchSize: 50, LearningRate: 1e-4, Seed: 2, Init: base,
+		ScheduleOffset: 10, ScheduleTotal: 100, Progress: func(done, _ int, _ float64) { steps = done }}
+	next, err := Train(context.Background(), set, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps != 7 {
+		t.Fatalf("%d steps run, want 7", steps)
+	}
+	var moved, maxMove float64
+	for i, l := range next.Layers {
+		for k, w := range l.W {
+			d := w - base.Layers[i].W[k]
+			moved += d * d
+			maxMove = max(maxMove, d, -d)
+		}
+	}
+	// Adam moves each weight by at most about lr per step.
+	if moved == 0 || maxMove > 7*1e-4*1.5 {
+		t.Fatalf("weights moved by %g (largest %g) in 7 steps of lr 1e-4", moved, maxMove)
+	}
+	if acc := next.Accuracy(set); acc < base.Accuracy(set)-0.05 {
+		t.Fatalf("a few small steps from a trained network lost accuracy: %.3f from %.3f", acc, base.Accuracy(set))
+	}
+	cfg.Init = &Float{Layers: base.Layers[:2]}
+	if _, err := Train(context.Background(), set, cfg); err == nil {
+		t.Fatal("an initial network of another shape was accepted")
+	}
+}
