@@ -281,6 +281,9 @@ func (s *Store) check(btx *bolt.Tx, tx *Tx, index uint64) (writeFn, *Rejection) 
 	case *ledgerv1.TxBody_Verdict:
 		return s.checkVerdict(btx, tx, t.Verdict, index)
 	}
+	if w, rj, ok := s.checkTraining(btx, tx, index); ok {
+		return w, rj
+	}
 	return nil, reject(ledgerv1.Code_CODE_MALFORMED, "unknown transaction type")
 }
 

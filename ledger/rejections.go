@@ -88,5 +88,8 @@ func Describe(raw []byte) (kind, summary string) {
 		v := t.Verdict
 		return "Verdict", fmt.Sprintf("request %s: accept=%v (%s)", trunc(v.RequestId), v.Accept, trunc(v.Reason))
 	}
+	if kind, summary, ok := describeTraining(&b); ok {
+		return kind, summary
+	}
 	return "unknown", ""
 }

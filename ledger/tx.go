@@ -307,6 +307,9 @@ func checkFields(body *ledgerv1.TxBody) *Rejection {
 			return rj
 		}
 	default:
+		if ok, rj := checkTrainingFields(body); ok {
+			return rj
+		}
 		return reject(ledgerv1.Code_CODE_MALFORMED, "transaction body has no known transaction type")
 	}
 	return nil

@@ -80,6 +80,11 @@ type TrainConfig struct {
 	// cosine learning-rate schedule, so that federated rounds continue one
 	// schedule; ScheduleTotal 0 means the schedule spans this call only.
 	ScheduleOffset, ScheduleTotal int
+	// LogitOffset, when set (one value per class), is added to the scores
+	// inside the training loss only: logit adjustment by log class priors
+	// (Menon et al., 2021) makes a data owner whose shard is dominated by a
+	// few classes learn the classifier of balanced data (FedLC).
+	LogitOffset []float64
 	// Progress is called after each batch with the number of batches done
 	// and the total; it may be nil.
 	Progress func(done, total int, loss float64)
@@ -127,6 +132,9 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 	}
 	if cfg.Steps < 0 || cfg.ScheduleOffset < 0 || cfg.ScheduleTotal < 0 {
 		return nil, errors.New("train: steps and schedule positions must not be negative")
+	}
+	if cfg.LogitOffset != nil && len(cfg.LogitOffset) != cfg.Arch[len(cfg.Arch)-1].Out {
+		return nil, fmt.Errorf("train: %d logit offsets for %d classes", len(cfg.LogitOffset), cfg.Arch[len(cfg.Arch)-1].Out)
 	}
 	if cfg.Init != nil {
 		if err := cfg.Init.matches(cfg.Arch); err != nil {
@@ -236,6 +244,13 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 			var loss float64
 			for r := 0; r < cfg.BatchSize; r++ {
 				row := x.RawRowView(r)
+				if cfg.LogitOffset != nil {
+					adj := make([]float64, len(row))
+					for k, v := range row {
+						adj[k] = v + cfg.LogitOffset[k]
+					}
+					row = adj
+				}
 				mx := math.Inf(-1)
 				for _, v := range row {
 					mx = math.Max(mx, v)

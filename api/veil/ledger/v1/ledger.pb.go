@@ -57,33 +57,68 @@ const (
 	Code_CODE_DUPLICATE_VERDICT   Code = 19
 	Code_CODE_SETUP_OUT_OF_ORDER  Code = 20 // setup contribution does not extend the chain
 	Code_CODE_INVALID_FIELD       Code = 21 // a field is empty, too long, or out of range
+	// 90-109: federated training (ledger/training.go)
+	Code_CODE_TRAINING_EXISTS     Code = 90
+	Code_CODE_UNKNOWN_TRAINING    Code = 91
+	Code_CODE_TRAINING_PHASE      Code = 92  // the transaction does not fit the training's current phase
+	Code_CODE_DATASET_EXISTS      Code = 93  // this owner already committed its dataset
+	Code_CODE_ROUND_MISMATCH      Code = 94  // not the training's current round
+	Code_CODE_DUPLICATE_UPDATE    Code = 95  // this owner already sent an update this round
+	Code_CODE_REPLAYED_UPDATE     Code = 96  // this update digest was recorded before in this training
+	Code_CODE_STALE_MODEL         Code = 97  // the update was not trained from the current model
+	Code_CODE_KEY_MISMATCH        Code = 98  // the update is not under the training's collective key
+	Code_CODE_TOO_FEW_UPDATES     Code = 99  // an aggregate of fewer than min_updates owners
+	Code_CODE_MISSING_UPDATE      Code = 100 // an aggregate names an owner without an update this round
+	Code_CODE_DUPLICATE_AGGREGATE Code = 101 // the round already has its aggregate
+	Code_CODE_NO_AGGREGATE        Code = 102 // a round result before the round's aggregate
+	Code_CODE_TOO_FEW_DECRYPTORS  Code = 103 // fewer than t owners decrypted
+	Code_CODE_MODEL_MISMATCH      Code = 104 // the model's commitment is not the training's final one
+	Code_CODE_ALREADY_LINKED      Code = 105 // the model or the training is already linked
+	Code_CODE_BAD_SHARES          Code = 106 // shares are not one per owner summing to 10000
 )
 
 // Enum value maps for Code.
 var (
 	Code_name = map[int32]string{
-		0:  "CODE_OK",
-		1:  "CODE_MALFORMED",
-		2:  "CODE_NON_CANONICAL",
-		3:  "CODE_TOO_LARGE",
-		4:  "CODE_BAD_SIGNATURE",
-		5:  "CODE_WRONG_CHAIN",
-		6:  "CODE_DUPLICATE_TX",
-		7:  "CODE_REPLAYED_SIGNATURE",
-		8:  "CODE_UNKNOWN_MODEL",
-		9:  "CODE_MODEL_EXISTS",
-		10: "CODE_UNAUTHORIZED",
-		11: "CODE_UNKNOWN_REQUEST",
-		12: "CODE_DUPLICATE_REQUEST",
-		13: "CODE_ALREADY_REVEALED",
-		14: "CODE_NOT_REVEALED",
-		15: "CODE_COMMITMENT_MISMATCH",
-		16: "CODE_ALREADY_PROVEN",
-		17: "CODE_PROOF_INVALID",
-		18: "CODE_BAD_OUTPUTS",
-		19: "CODE_DUPLICATE_VERDICT",
-		20: "CODE_SETUP_OUT_OF_ORDER",
-		21: "CODE_INVALID_FIELD",
+		0:   "CODE_OK",
+		1:   "CODE_MALFORMED",
+		2:   "CODE_NON_CANONICAL",
+		3:   "CODE_TOO_LARGE",
+		4:   "CODE_BAD_SIGNATURE",
+		5:   "CODE_WRONG_CHAIN",
+		6:   "CODE_DUPLICATE_TX",
+		7:   "CODE_REPLAYED_SIGNATURE",
+		8:   "CODE_UNKNOWN_MODEL",
+		9:   "CODE_MODEL_EXISTS",
+		10:  "CODE_UNAUTHORIZED",
+		11:  "CODE_UNKNOWN_REQUEST",
+		12:  "CODE_DUPLICATE_REQUEST",
+		13:  "CODE_ALREADY_REVEALED",
+		14:  "CODE_NOT_REVEALED",
+		15:  "CODE_COMMITMENT_MISMATCH",
+		16:  "CODE_ALREADY_PROVEN",
+		17:  "CODE_PROOF_INVALID",
+		18:  "CODE_BAD_OUTPUTS",
+		19:  "CODE_DUPLICATE_VERDICT",
+		20:  "CODE_SETUP_OUT_OF_ORDER",
+		21:  "CODE_INVALID_FIELD",
+		90:  "CODE_TRAINING_EXISTS",
+		91:  "CODE_UNKNOWN_TRAINING",
+		92:  "CODE_TRAINING_PHASE",
+		93:  "CODE_DATASET_EXISTS",
+		94:  "CODE_ROUND_MISMATCH",
+		95:  "CODE_DUPLICATE_UPDATE",
+		96:  "CODE_REPLAYED_UPDATE",
+		97:  "CODE_STALE_MODEL",
+		98:  "CODE_KEY_MISMATCH",
+		99:  "CODE_TOO_FEW_UPDATES",
+		100: "CODE_MISSING_UPDATE",
+		101: "CODE_DUPLICATE_AGGREGATE",
+		102: "CODE_NO_AGGREGATE",
+		103: "CODE_TOO_FEW_DECRYPTORS",
+		104: "CODE_MODEL_MISMATCH",
+		105: "CODE_ALREADY_LINKED",
+		106: "CODE_BAD_SHARES",
 	}
 	Code_value = map[string]int32{
 		"CODE_OK":                  0,
@@ -108,6 +143,23 @@ var (
 		"CODE_DUPLICATE_VERDICT":   19,
 		"CODE_SETUP_OUT_OF_ORDER":  20,
 		"CODE_INVALID_FIELD":       21,
+		"CODE_TRAINING_EXISTS":     90,
+		"CODE_UNKNOWN_TRAINING":    91,
+		"CODE_TRAINING_PHASE":      92,
+		"CODE_DATASET_EXISTS":      93,
+		"CODE_ROUND_MISMATCH":      94,
+		"CODE_DUPLICATE_UPDATE":    95,
+		"CODE_REPLAYED_UPDATE":     96,
+		"CODE_STALE_MODEL":         97,
+		"CODE_KEY_MISMATCH":        98,
+		"CODE_TOO_FEW_UPDATES":     99,
+		"CODE_MISSING_UPDATE":      100,
+		"CODE_DUPLICATE_AGGREGATE": 101,
+		"CODE_NO_AGGREGATE":        102,
+		"CODE_TOO_FEW_DECRYPTORS":  103,
+		"CODE_MODEL_MISMATCH":      104,
+		"CODE_ALREADY_LINKED":      105,
+		"CODE_BAD_SHARES":          106,
 	}
 )
 
@@ -262,6 +314,13 @@ type TxBody struct {
 	//	*TxBody_ChallengeReveal
 	//	*TxBody_ChallengeProof
 	//	*TxBody_Verdict
+	//	*TxBody_TrainingStart
+	//	*TxBody_DatasetCommitment
+	//	*TxBody_TrainingKey
+	//	*TxBody_TrainingUpdate
+	//	*TxBody_TrainingAggregate
+	//	*TxBody_TrainingRoundResult
+	//	*TxBody_LinkModelTraining
 	Tx            isTxBody_Tx `protobuf_oneof:"tx"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -365,6 +424,69 @@ func (x *TxBody) GetVerdict() *Verdict {
 	return nil
 }
 
+func (x *TxBody) GetTrainingStart() *TrainingStart {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_TrainingStart); ok {
+			return x.TrainingStart
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetDatasetCommitment() *DatasetCommitment {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_DatasetCommitment); ok {
+			return x.DatasetCommitment
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetTrainingKey() *TrainingKey {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_TrainingKey); ok {
+			return x.TrainingKey
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetTrainingUpdate() *TrainingUpdate {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_TrainingUpdate); ok {
+			return x.TrainingUpdate
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetTrainingAggregate() *TrainingAggregate {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_TrainingAggregate); ok {
+			return x.TrainingAggregate
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetTrainingRoundResult() *TrainingRoundResult {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_TrainingRoundResult); ok {
+			return x.TrainingRoundResult
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetLinkModelTraining() *LinkModelTraining {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_LinkModelTraining); ok {
+			return x.LinkModelTraining
+		}
+	}
+	return nil
+}
+
 type isTxBody_Tx interface {
 	isTxBody_Tx()
 }
@@ -393,6 +515,35 @@ type TxBody_Verdict struct {
 	Verdict *Verdict `protobuf:"bytes,15,opt,name=verdict,proto3,oneof"`
 }
 
+type TxBody_TrainingStart struct {
+	// 50-59: federated training (training.proto)
+	TrainingStart *TrainingStart `protobuf:"bytes,50,opt,name=training_start,json=trainingStart,proto3,oneof"`
+}
+
+type TxBody_DatasetCommitment struct {
+	DatasetCommitment *DatasetCommitment `protobuf:"bytes,51,opt,name=dataset_commitment,json=datasetCommitment,proto3,oneof"`
+}
+
+type TxBody_TrainingKey struct {
+	TrainingKey *TrainingKey `protobuf:"bytes,52,opt,name=training_key,json=trainingKey,proto3,oneof"`
+}
+
+type TxBody_TrainingUpdate struct {
+	TrainingUpdate *TrainingUpdate `protobuf:"bytes,53,opt,name=training_update,json=trainingUpdate,proto3,oneof"`
+}
+
+type TxBody_TrainingAggregate struct {
+	TrainingAggregate *TrainingAggregate `protobuf:"bytes,54,opt,name=training_aggregate,json=trainingAggregate,proto3,oneof"`
+}
+
+type TxBody_TrainingRoundResult struct {
+	TrainingRoundResult *TrainingRoundResult `protobuf:"bytes,55,opt,name=training_round_result,json=trainingRoundResult,proto3,oneof"`
+}
+
+type TxBody_LinkModelTraining struct {
+	LinkModelTraining *LinkModelTraining `protobuf:"bytes,56,opt,name=link_model_training,json=linkModelTraining,proto3,oneof"`
+}
+
 func (*TxBody_RegisterModel) isTxBody_Tx() {}
 
 func (*TxBody_SetupContribution) isTxBody_Tx() {}
@@ -404,6 +555,20 @@ func (*TxBody_ChallengeReveal) isTxBody_Tx() {}
 func (*TxBody_ChallengeProof) isTxBody_Tx() {}
 
 func (*TxBody_Verdict) isTxBody_Tx() {}
+
+func (*TxBody_TrainingStart) isTxBody_Tx() {}
+
+func (*TxBody_DatasetCommitment) isTxBody_Tx() {}
+
+func (*TxBody_TrainingKey) isTxBody_Tx() {}
+
+func (*TxBody_TrainingUpdate) isTxBody_Tx() {}
+
+func (*TxBody_TrainingAggregate) isTxBody_Tx() {}
+
+func (*TxBody_TrainingRoundResult) isTxBody_Tx() {}
+
+func (*TxBody_LinkModelTraining) isTxBody_Tx() {}
 
 // RegisterModel is signed by the model owner (the signer).
 type RegisterModel struct {
@@ -2333,11 +2498,11 @@ var File_veil_ledger_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\n" +
-	"\x1bveil/ledger/v1/ledger.proto\x12\x0eveil.ledger.v1\"T\n" +
+	"\x1bveil/ledger/v1/ledger.proto\x12\x0eveil.ledger.v1\x1a\x1dveil/ledger/v1/training.proto\"T\n" +
 	"\bSignedTx\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x16\n" +
 	"\x06signer\x18\x02 \x01(\fR\x06signer\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xe4\x03\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x91\b\n" +
 	"\x06TxBody\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12F\n" +
 	"\x0eregister_model\x18\n" +
@@ -2346,7 +2511,14 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x11inference_receipt\x18\f \x01(\v2 .veil.ledger.v1.InferenceReceiptH\x00R\x10inferenceReceipt\x12L\n" +
 	"\x10challenge_reveal\x18\r \x01(\v2\x1f.veil.ledger.v1.ChallengeRevealH\x00R\x0fchallengeReveal\x12I\n" +
 	"\x0fchallenge_proof\x18\x0e \x01(\v2\x1e.veil.ledger.v1.ChallengeProofH\x00R\x0echallengeProof\x123\n" +
-	"\averdict\x18\x0f \x01(\v2\x17.veil.ledger.v1.VerdictH\x00R\averdictB\x04\n" +
+	"\averdict\x18\x0f \x01(\v2\x17.veil.ledger.v1.VerdictH\x00R\averdict\x12F\n" +
+	"\x0etraining_start\x182 \x01(\v2\x1d.veil.ledger.v1.TrainingStartH\x00R\rtrainingStart\x12R\n" +
+	"\x12dataset_commitment\x183 \x01(\v2!.veil.ledger.v1.DatasetCommitmentH\x00R\x11datasetCommitment\x12@\n" +
+	"\ftraining_key\x184 \x01(\v2\x1b.veil.ledger.v1.TrainingKeyH\x00R\vtrainingKey\x12I\n" +
+	"\x0ftraining_update\x185 \x01(\v2\x1e.veil.ledger.v1.TrainingUpdateH\x00R\x0etrainingUpdate\x12R\n" +
+	"\x12training_aggregate\x186 \x01(\v2!.veil.ledger.v1.TrainingAggregateH\x00R\x11trainingAggregate\x12Y\n" +
+	"\x15training_round_result\x187 \x01(\v2#.veil.ledger.v1.TrainingRoundResultH\x00R\x13trainingRoundResult\x12S\n" +
+	"\x13link_model_training\x188 \x01(\v2!.veil.ledger.v1.LinkModelTrainingH\x00R\x11linkModelTrainingB\x04\n" +
 	"\x02tx\"\x87\x02\n" +
 	"\rRegisterModel\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\"\n" +
@@ -2526,7 +2698,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x16ListRejectionsResponse\x128\n" +
 	"\n" +
 	"rejections\x18\x01 \x03(\v2\x18.veil.ledger.v1.RejectedR\n" +
-	"rejections*\x99\x04\n" +
+	"rejections*\xc7\a\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x12\n" +
 	"\x0eCODE_MALFORMED\x10\x01\x12\x16\n" +
@@ -2550,12 +2722,29 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x10CODE_BAD_OUTPUTS\x10\x12\x12\x1a\n" +
 	"\x16CODE_DUPLICATE_VERDICT\x10\x13\x12\x1b\n" +
 	"\x17CODE_SETUP_OUT_OF_ORDER\x10\x14\x12\x16\n" +
-	"\x12CODE_INVALID_FIELD\x10\x15*\x85\x01\n" +
+	"\x12CODE_INVALID_FIELD\x10\x15\x12\x18\n" +
+	"\x14CODE_TRAINING_EXISTS\x10Z\x12\x19\n" +
+	"\x15CODE_UNKNOWN_TRAINING\x10[\x12\x17\n" +
+	"\x13CODE_TRAINING_PHASE\x10\\\x12\x17\n" +
+	"\x13CODE_DATASET_EXISTS\x10]\x12\x17\n" +
+	"\x13CODE_ROUND_MISMATCH\x10^\x12\x19\n" +
+	"\x15CODE_DUPLICATE_UPDATE\x10_\x12\x18\n" +
+	"\x14CODE_REPLAYED_UPDATE\x10`\x12\x14\n" +
+	"\x10CODE_STALE_MODEL\x10a\x12\x15\n" +
+	"\x11CODE_KEY_MISMATCH\x10b\x12\x18\n" +
+	"\x14CODE_TOO_FEW_UPDATES\x10c\x12\x17\n" +
+	"\x13CODE_MISSING_UPDATE\x10d\x12\x1c\n" +
+	"\x18CODE_DUPLICATE_AGGREGATE\x10e\x12\x15\n" +
+	"\x11CODE_NO_AGGREGATE\x10f\x12\x1b\n" +
+	"\x17CODE_TOO_FEW_DECRYPTORS\x10g\x12\x17\n" +
+	"\x13CODE_MODEL_MISMATCH\x10h\x12\x17\n" +
+	"\x13CODE_ALREADY_LINKED\x10i\x12\x13\n" +
+	"\x0fCODE_BAD_SHARES\x10j*\x85\x01\n" +
 	"\rRequestStatus\x12\x1e\n" +
 	"\x1aREQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18REQUEST_STATUS_RECEIPTED\x10\x01\x12\x1b\n" +
 	"\x17REQUEST_STATUS_REVEALED\x10\x02\x12\x19\n" +
-	"\x15REQUEST_STATUS_PROVEN\x10\x032\xc4\x06\n" +
+	"\x15REQUEST_STATUS_PROVEN\x10\x032\xdb\b\n" +
 	"\rLedgerService\x12G\n" +
 	"\x06Submit\x12\x1d.veil.ledger.v1.SubmitRequest\x1a\x1e.veil.ledger.v1.SubmitResponse\x12Q\n" +
 	"\rGetCheckpoint\x12$.veil.ledger.v1.GetCheckpointRequest\x1a\x1a.veil.ledger.v1.Checkpoint\x12B\n" +
@@ -2568,7 +2757,10 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"GetRequest\x12!.veil.ledger.v1.GetRequestRequest\x1a\x1d.veil.ledger.v1.RequestRecord\x12Y\n" +
 	"\fListRequests\x12#.veil.ledger.v1.ListRequestsRequest\x1a$.veil.ledger.v1.ListRequestsResponse\x12H\n" +
 	"\bGetSetup\x12\x1f.veil.ledger.v1.GetSetupRequest\x1a\x1b.veil.ledger.v1.SetupRecord\x12_\n" +
-	"\x0eListRejections\x12%.veil.ledger.v1.ListRejectionsRequest\x1a&.veil.ledger.v1.ListRejectionsResponseB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
+	"\x0eListRejections\x12%.veil.ledger.v1.ListRejectionsRequest\x1a&.veil.ledger.v1.ListRejectionsResponse\x12Q\n" +
+	"\vGetTraining\x12\".veil.ledger.v1.GetTrainingRequest\x1a\x1e.veil.ledger.v1.TrainingRecord\x12`\n" +
+	"\x10GetTrainingRound\x12'.veil.ledger.v1.GetTrainingRoundRequest\x1a#.veil.ledger.v1.TrainingRoundRecord\x12`\n" +
+	"\x10GetModelTraining\x12'.veil.ledger.v1.GetModelTrainingRequest\x1a#.veil.ledger.v1.ModelTrainingRecordB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_veil_ledger_v1_ledger_proto_rawDescOnce sync.Once
@@ -2585,38 +2777,51 @@ func file_veil_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 var file_veil_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_veil_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_veil_ledger_v1_ledger_proto_goTypes = []any{
-	(Code)(0),                      // 0: veil.ledger.v1.Code
-	(RequestStatus)(0),             // 1: veil.ledger.v1.RequestStatus
-	(*SignedTx)(nil),               // 2: veil.ledger.v1.SignedTx
-	(*TxBody)(nil),                 // 3: veil.ledger.v1.TxBody
-	(*RegisterModel)(nil),          // 4: veil.ledger.v1.RegisterModel
-	(*SetupContribution)(nil),      // 5: veil.ledger.v1.SetupContribution
-	(*InferenceReceipt)(nil),       // 6: veil.ledger.v1.InferenceReceipt
-	(*ChallengeReveal)(nil),        // 7: veil.ledger.v1.ChallengeReveal
-	(*ChallengeProof)(nil),         // 8: veil.ledger.v1.ChallengeProof
-	(*Verdict)(nil),                // 9: veil.ledger.v1.Verdict
-	(*ModelRecord)(nil),            // 10: veil.ledger.v1.ModelRecord
-	(*RequestRecord)(nil),          // 11: veil.ledger.v1.RequestRecord
-	(*SetupRecord)(nil),            // 12: veil.ledger.v1.SetupRecord
-	(*Checkpoint)(nil),             // 13: veil.ledger.v1.Checkpoint
-	(*Entry)(nil),                  // 14: veil.ledger.v1.Entry
-	(*ConsistencyProof)(nil),       // 15: veil.ledger.v1.ConsistencyProof
-	(*SubmitRequest)(nil),          // 16: veil.ledger.v1.SubmitRequest
-	(*SubmitResponse)(nil),         // 17: veil.ledger.v1.SubmitResponse
-	(*GetCheckpointRequest)(nil),   // 18: veil.ledger.v1.GetCheckpointRequest
-	(*GetEntryRequest)(nil),        // 19: veil.ledger.v1.GetEntryRequest
-	(*GetConsistencyRequest)(nil),  // 20: veil.ledger.v1.GetConsistencyRequest
-	(*GetModelRequest)(nil),        // 21: veil.ledger.v1.GetModelRequest
-	(*GetModelResponse)(nil),       // 22: veil.ledger.v1.GetModelResponse
-	(*ListModelsRequest)(nil),      // 23: veil.ledger.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),     // 24: veil.ledger.v1.ListModelsResponse
-	(*GetRequestRequest)(nil),      // 25: veil.ledger.v1.GetRequestRequest
-	(*ListRequestsRequest)(nil),    // 26: veil.ledger.v1.ListRequestsRequest
-	(*ListRequestsResponse)(nil),   // 27: veil.ledger.v1.ListRequestsResponse
-	(*GetSetupRequest)(nil),        // 28: veil.ledger.v1.GetSetupRequest
-	(*Rejected)(nil),               // 29: veil.ledger.v1.Rejected
-	(*ListRejectionsRequest)(nil),  // 30: veil.ledger.v1.ListRejectionsRequest
-	(*ListRejectionsResponse)(nil), // 31: veil.ledger.v1.ListRejectionsResponse
+	(Code)(0),                       // 0: veil.ledger.v1.Code
+	(RequestStatus)(0),              // 1: veil.ledger.v1.RequestStatus
+	(*SignedTx)(nil),                // 2: veil.ledger.v1.SignedTx
+	(*TxBody)(nil),                  // 3: veil.ledger.v1.TxBody
+	(*RegisterModel)(nil),           // 4: veil.ledger.v1.RegisterModel
+	(*SetupContribution)(nil),       // 5: veil.ledger.v1.SetupContribution
+	(*InferenceReceipt)(nil),        // 6: veil.ledger.v1.InferenceReceipt
+	(*ChallengeReveal)(nil),         // 7: veil.ledger.v1.ChallengeReveal
+	(*ChallengeProof)(nil),          // 8: veil.ledger.v1.ChallengeProof
+	(*Verdict)(nil),                 // 9: veil.ledger.v1.Verdict
+	(*ModelRecord)(nil),             // 10: veil.ledger.v1.ModelRecord
+	(*RequestRecord)(nil),           // 11: veil.ledger.v1.RequestRecord
+	(*SetupRecord)(nil),             // 12: veil.ledger.v1.SetupRecord
+	(*Checkpoint)(nil),              // 13: veil.ledger.v1.Checkpoint
+	(*Entry)(nil),                   // 14: veil.ledger.v1.Entry
+	(*ConsistencyProof)(nil),        // 15: veil.ledger.v1.ConsistencyProof
+	(*SubmitRequest)(nil),           // 16: veil.ledger.v1.SubmitRequest
+	(*SubmitResponse)(nil),          // 17: veil.ledger.v1.SubmitResponse
+	(*GetCheckpointRequest)(nil),    // 18: veil.ledger.v1.GetCheckpointRequest
+	(*GetEntryRequest)(nil),         // 19: veil.ledger.v1.GetEntryRequest
+	(*GetConsistencyRequest)(nil),   // 20: veil.ledger.v1.GetConsistencyRequest
+	(*GetModelRequest)(nil),         // 21: veil.ledger.v1.GetModelRequest
+	(*GetModelResponse)(nil),        // 22: veil.ledger.v1.GetModelResponse
+	(*ListModelsRequest)(nil),       // 23: veil.ledger.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),      // 24: veil.ledger.v1.ListModelsResponse
+	(*GetRequestRequest)(nil),       // 25: veil.ledger.v1.GetRequestRequest
+	(*ListRequestsRequest)(nil),     // 26: veil.ledger.v1.ListRequestsRequest
+	(*ListRequestsResponse)(nil),    // 27: veil.ledger.v1.ListRequestsResponse
+	(*GetSetupRequest)(nil),         // 28: veil.ledger.v1.GetSetupRequest
+	(*Rejected)(nil),                // 29: veil.ledger.v1.Rejected
+	(*ListRejectionsRequest)(nil),   // 30: veil.ledger.v1.ListRejectionsRequest
+	(*ListRejectionsResponse)(nil),  // 31: veil.ledger.v1.ListRejectionsResponse
+	(*TrainingStart)(nil),           // 32: veil.ledger.v1.TrainingStart
+	(*DatasetCommitment)(nil),       // 33: veil.ledger.v1.DatasetCommitment
+	(*TrainingKey)(nil),             // 34: veil.ledger.v1.TrainingKey
+	(*TrainingUpdate)(nil),          // 35: veil.ledger.v1.TrainingUpdate
+	(*TrainingAggregate)(nil),       // 36: veil.ledger.v1.TrainingAggregate
+	(*TrainingRoundResult)(nil),     // 37: veil.ledger.v1.TrainingRoundResult
+	(*LinkModelTraining)(nil),       // 38: veil.ledger.v1.LinkModelTraining
+	(*GetTrainingRequest)(nil),      // 39: veil.ledger.v1.GetTrainingRequest
+	(*GetTrainingRoundRequest)(nil), // 40: veil.ledger.v1.GetTrainingRoundRequest
+	(*GetModelTrainingRequest)(nil), // 41: veil.ledger.v1.GetModelTrainingRequest
+	(*TrainingRecord)(nil),          // 42: veil.ledger.v1.TrainingRecord
+	(*TrainingRoundRecord)(nil),     // 43: veil.ledger.v1.TrainingRoundRecord
+	(*ModelTrainingRecord)(nil),     // 44: veil.ledger.v1.ModelTrainingRecord
 }
 var file_veil_ledger_v1_ledger_proto_depIdxs = []int32{
 	4,  // 0: veil.ledger.v1.TxBody.register_model:type_name -> veil.ledger.v1.RegisterModel
@@ -2625,40 +2830,53 @@ var file_veil_ledger_v1_ledger_proto_depIdxs = []int32{
 	7,  // 3: veil.ledger.v1.TxBody.challenge_reveal:type_name -> veil.ledger.v1.ChallengeReveal
 	8,  // 4: veil.ledger.v1.TxBody.challenge_proof:type_name -> veil.ledger.v1.ChallengeProof
 	9,  // 5: veil.ledger.v1.TxBody.verdict:type_name -> veil.ledger.v1.Verdict
-	1,  // 6: veil.ledger.v1.RequestRecord.status:type_name -> veil.ledger.v1.RequestStatus
-	13, // 7: veil.ledger.v1.Entry.checkpoint:type_name -> veil.ledger.v1.Checkpoint
-	13, // 8: veil.ledger.v1.ConsistencyProof.checkpoint:type_name -> veil.ledger.v1.Checkpoint
-	0,  // 9: veil.ledger.v1.SubmitResponse.code:type_name -> veil.ledger.v1.Code
-	10, // 10: veil.ledger.v1.GetModelResponse.model:type_name -> veil.ledger.v1.ModelRecord
-	10, // 11: veil.ledger.v1.ListModelsResponse.models:type_name -> veil.ledger.v1.ModelRecord
-	11, // 12: veil.ledger.v1.ListRequestsResponse.requests:type_name -> veil.ledger.v1.RequestRecord
-	0,  // 13: veil.ledger.v1.Rejected.code:type_name -> veil.ledger.v1.Code
-	29, // 14: veil.ledger.v1.ListRejectionsResponse.rejections:type_name -> veil.ledger.v1.Rejected
-	16, // 15: veil.ledger.v1.LedgerService.Submit:input_type -> veil.ledger.v1.SubmitRequest
-	18, // 16: veil.ledger.v1.LedgerService.GetCheckpoint:input_type -> veil.ledger.v1.GetCheckpointRequest
-	19, // 17: veil.ledger.v1.LedgerService.GetEntry:input_type -> veil.ledger.v1.GetEntryRequest
-	20, // 18: veil.ledger.v1.LedgerService.GetConsistency:input_type -> veil.ledger.v1.GetConsistencyRequest
-	21, // 19: veil.ledger.v1.LedgerService.GetModel:input_type -> veil.ledger.v1.GetModelRequest
-	23, // 20: veil.ledger.v1.LedgerService.ListModels:input_type -> veil.ledger.v1.ListModelsRequest
-	25, // 21: veil.ledger.v1.LedgerService.GetRequest:input_type -> veil.ledger.v1.GetRequestRequest
-	26, // 22: veil.ledger.v1.LedgerService.ListRequests:input_type -> veil.ledger.v1.ListRequestsRequest
-	28, // 23: veil.ledger.v1.LedgerService.GetSetup:input_type -> veil.ledger.v1.GetSetupRequest
-	30, // 24: veil.ledger.v1.LedgerService.ListRejections:input_type -> veil.ledger.v1.ListRejectionsRequest
-	17, // 25: veil.ledger.v1.LedgerService.Submit:output_type -> veil.ledger.v1.SubmitResponse
-	13, // 26: veil.ledger.v1.LedgerService.GetCheckpoint:output_type -> veil.ledger.v1.Checkpoint
-	14, // 27: veil.ledger.v1.LedgerService.GetEntry:output_type -> veil.ledger.v1.Entry
-	15, // 28: veil.ledger.v1.LedgerService.GetConsistency:output_type -> veil.ledger.v1.ConsistencyProof
-	22, // 29: veil.ledger.v1.LedgerService.GetModel:output_type -> veil.ledger.v1.GetModelResponse
-	24, // 30: veil.ledger.v1.LedgerService.ListModels:output_type -> veil.ledger.v1.ListModelsResponse
-	11, // 31: veil.ledger.v1.LedgerService.GetRequest:output_type -> veil.ledger.v1.RequestRecord
-	27, // 32: veil.ledger.v1.LedgerService.ListRequests:output_type -> veil.ledger.v1.ListRequestsResponse
-	12, // 33: veil.ledger.v1.LedgerService.GetSetup:output_type -> veil.ledger.v1.SetupRecord
-	31, // 34: veil.ledger.v1.LedgerService.ListRejections:output_type -> veil.ledger.v1.ListRejectionsResponse
-	25, // [25:35] is the sub-list for method output_type
-	15, // [15:25] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	32, // 6: veil.ledger.v1.TxBody.training_start:type_name -> veil.ledger.v1.TrainingStart
+	33, // 7: veil.ledger.v1.TxBody.dataset_commitment:type_name -> veil.ledger.v1.DatasetCommitment
+	34, // 8: veil.ledger.v1.TxBody.training_key:type_name -> veil.ledger.v1.TrainingKey
+	35, // 9: veil.ledger.v1.TxBody.training_update:type_name -> veil.ledger.v1.TrainingUpdate
+	36, // 10: veil.ledger.v1.TxBody.training_aggregate:type_name -> veil.ledger.v1.TrainingAggregate
+	37, // 11: veil.ledger.v1.TxBody.training_round_result:type_name -> veil.ledger.v1.TrainingRoundResult
+	38, // 12: veil.ledger.v1.TxBody.link_model_training:type_name -> veil.ledger.v1.LinkModelTraining
+	1,  // 13: veil.ledger.v1.RequestRecord.status:type_name -> veil.ledger.v1.RequestStatus
+	13, // 14: veil.ledger.v1.Entry.checkpoint:type_name -> veil.ledger.v1.Checkpoint
+	13, // 15: veil.ledger.v1.ConsistencyProof.checkpoint:type_name -> veil.ledger.v1.Checkpoint
+	0,  // 16: veil.ledger.v1.SubmitResponse.code:type_name -> veil.ledger.v1.Code
+	10, // 17: veil.ledger.v1.GetModelResponse.model:type_name -> veil.ledger.v1.ModelRecord
+	10, // 18: veil.ledger.v1.ListModelsResponse.models:type_name -> veil.ledger.v1.ModelRecord
+	11, // 19: veil.ledger.v1.ListRequestsResponse.requests:type_name -> veil.ledger.v1.RequestRecord
+	0,  // 20: veil.ledger.v1.Rejected.code:type_name -> veil.ledger.v1.Code
+	29, // 21: veil.ledger.v1.ListRejectionsResponse.rejections:type_name -> veil.ledger.v1.Rejected
+	16, // 22: veil.ledger.v1.LedgerService.Submit:input_type -> veil.ledger.v1.SubmitRequest
+	18, // 23: veil.ledger.v1.LedgerService.GetCheckpoint:input_type -> veil.ledger.v1.GetCheckpointRequest
+	19, // 24: veil.ledger.v1.LedgerService.GetEntry:input_type -> veil.ledger.v1.GetEntryRequest
+	20, // 25: veil.ledger.v1.LedgerService.GetConsistency:input_type -> veil.ledger.v1.GetConsistencyRequest
+	21, // 26: veil.ledger.v1.LedgerService.GetModel:input_type -> veil.ledger.v1.GetModelRequest
+	23, // 27: veil.ledger.v1.LedgerService.ListModels:input_type -> veil.ledger.v1.ListModelsRequest
+	25, // 28: veil.ledger.v1.LedgerService.GetRequest:input_type -> veil.ledger.v1.GetRequestRequest
+	26, // 29: veil.ledger.v1.LedgerService.ListRequests:input_type -> veil.ledger.v1.ListRequestsRequest
+	28, // 30: veil.ledger.v1.LedgerService.GetSetup:input_type -> veil.ledger.v1.GetSetupRequest
+	30, // 31: veil.ledger.v1.LedgerService.ListRejections:input_type -> veil.ledger.v1.ListRejectionsRequest
+	39, // 32: veil.ledger.v1.LedgerService.GetTraining:input_type -> veil.ledger.v1.GetTrainingRequest
+	40, // 33: veil.ledger.v1.LedgerService.GetTrainingRound:input_type -> veil.ledger.v1.GetTrainingRoundRequest
+	41, // 34: veil.ledger.v1.LedgerService.GetModelTraining:input_type -> veil.ledger.v1.GetModelTrainingRequest
+	17, // 35: veil.ledger.v1.LedgerService.Submit:output_type -> veil.ledger.v1.SubmitResponse
+	13, // 36: veil.ledger.v1.LedgerService.GetCheckpoint:output_type -> veil.ledger.v1.Checkpoint
+	14, // 37: veil.ledger.v1.LedgerService.GetEntry:output_type -> veil.ledger.v1.Entry
+	15, // 38: veil.ledger.v1.LedgerService.GetConsistency:output_type -> veil.ledger.v1.ConsistencyProof
+	22, // 39: veil.ledger.v1.LedgerService.GetModel:output_type -> veil.ledger.v1.GetModelResponse
+	24, // 40: veil.ledger.v1.LedgerService.ListModels:output_type -> veil.ledger.v1.ListModelsResponse
+	11, // 41: veil.ledger.v1.LedgerService.GetRequest:output_type -> veil.ledger.v1.RequestRecord
+	27, // 42: veil.ledger.v1.LedgerService.ListRequests:output_type -> veil.ledger.v1.ListRequestsResponse
+	12, // 43: veil.ledger.v1.LedgerService.GetSetup:output_type -> veil.ledger.v1.SetupRecord
+	31, // 44: veil.ledger.v1.LedgerService.ListRejections:output_type -> veil.ledger.v1.ListRejectionsResponse
+	42, // 45: veil.ledger.v1.LedgerService.GetTraining:output_type -> veil.ledger.v1.TrainingRecord
+	43, // 46: veil.ledger.v1.LedgerService.GetTrainingRound:output_type -> veil.ledger.v1.TrainingRoundRecord
+	44, // 47: veil.ledger.v1.LedgerService.GetModelTraining:output_type -> veil.ledger.v1.ModelTrainingRecord
+	35, // [35:48] is the sub-list for method output_type
+	22, // [22:35] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_veil_ledger_v1_ledger_proto_init() }
@@ -2666,6 +2884,7 @@ func file_veil_ledger_v1_ledger_proto_init() {
 	if File_veil_ledger_v1_ledger_proto != nil {
 		return
 	}
+	file_veil_ledger_v1_training_proto_init()
 	file_veil_ledger_v1_ledger_proto_msgTypes[1].OneofWrappers = []any{
 		(*TxBody_RegisterModel)(nil),
 		(*TxBody_SetupContribution)(nil),
@@ -2673,6 +2892,13 @@ func file_veil_ledger_v1_ledger_proto_init() {
 		(*TxBody_ChallengeReveal)(nil),
 		(*TxBody_ChallengeProof)(nil),
 		(*TxBody_Verdict)(nil),
+		(*TxBody_TrainingStart)(nil),
+		(*TxBody_DatasetCommitment)(nil),
+		(*TxBody_TrainingKey)(nil),
+		(*TxBody_TrainingUpdate)(nil),
+		(*TxBody_TrainingAggregate)(nil),
+		(*TxBody_TrainingRoundResult)(nil),
+		(*TxBody_LinkModelTraining)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

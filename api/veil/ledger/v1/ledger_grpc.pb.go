@@ -28,16 +28,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LedgerService_Submit_FullMethodName         = "/veil.ledger.v1.LedgerService/Submit"
-	LedgerService_GetCheckpoint_FullMethodName  = "/veil.ledger.v1.LedgerService/GetCheckpoint"
-	LedgerService_GetEntry_FullMethodName       = "/veil.ledger.v1.LedgerService/GetEntry"
-	LedgerService_GetConsistency_FullMethodName = "/veil.ledger.v1.LedgerService/GetConsistency"
-	LedgerService_GetModel_FullMethodName       = "/veil.ledger.v1.LedgerService/GetModel"
-	LedgerService_ListModels_FullMethodName     = "/veil.ledger.v1.LedgerService/ListModels"
-	LedgerService_GetRequest_FullMethodName     = "/veil.ledger.v1.LedgerService/GetRequest"
-	LedgerService_ListRequests_FullMethodName   = "/veil.ledger.v1.LedgerService/ListRequests"
-	LedgerService_GetSetup_FullMethodName       = "/veil.ledger.v1.LedgerService/GetSetup"
-	LedgerService_ListRejections_FullMethodName = "/veil.ledger.v1.LedgerService/ListRejections"
+	LedgerService_Submit_FullMethodName           = "/veil.ledger.v1.LedgerService/Submit"
+	LedgerService_GetCheckpoint_FullMethodName    = "/veil.ledger.v1.LedgerService/GetCheckpoint"
+	LedgerService_GetEntry_FullMethodName         = "/veil.ledger.v1.LedgerService/GetEntry"
+	LedgerService_GetConsistency_FullMethodName   = "/veil.ledger.v1.LedgerService/GetConsistency"
+	LedgerService_GetModel_FullMethodName         = "/veil.ledger.v1.LedgerService/GetModel"
+	LedgerService_ListModels_FullMethodName       = "/veil.ledger.v1.LedgerService/ListModels"
+	LedgerService_GetRequest_FullMethodName       = "/veil.ledger.v1.LedgerService/GetRequest"
+	LedgerService_ListRequests_FullMethodName     = "/veil.ledger.v1.LedgerService/ListRequests"
+	LedgerService_GetSetup_FullMethodName         = "/veil.ledger.v1.LedgerService/GetSetup"
+	LedgerService_ListRejections_FullMethodName   = "/veil.ledger.v1.LedgerService/ListRejections"
+	LedgerService_GetTraining_FullMethodName      = "/veil.ledger.v1.LedgerService/GetTraining"
+	LedgerService_GetTrainingRound_FullMethodName = "/veil.ledger.v1.LedgerService/GetTrainingRound"
+	LedgerService_GetModelTraining_FullMethodName = "/veil.ledger.v1.LedgerService/GetModelTraining"
 )
 
 // LedgerServiceClient is the client API for LedgerService service.
@@ -54,6 +57,10 @@ type LedgerServiceClient interface {
 	ListRequests(ctx context.Context, in *ListRequestsRequest, opts ...grpc.CallOption) (*ListRequestsResponse, error)
 	GetSetup(ctx context.Context, in *GetSetupRequest, opts ...grpc.CallOption) (*SetupRecord, error)
 	ListRejections(ctx context.Context, in *ListRejectionsRequest, opts ...grpc.CallOption) (*ListRejectionsResponse, error)
+	// Federated training records (training.proto).
+	GetTraining(ctx context.Context, in *GetTrainingRequest, opts ...grpc.CallOption) (*TrainingRecord, error)
+	GetTrainingRound(ctx context.Context, in *GetTrainingRoundRequest, opts ...grpc.CallOption) (*TrainingRoundRecord, error)
+	GetModelTraining(ctx context.Context, in *GetModelTrainingRequest, opts ...grpc.CallOption) (*ModelTrainingRecord, error)
 }
 
 type ledgerServiceClient struct {
@@ -164,6 +171,36 @@ func (c *ledgerServiceClient) ListRejections(ctx context.Context, in *ListReject
 	return out, nil
 }
 
+func (c *ledgerServiceClient) GetTraining(ctx context.Context, in *GetTrainingRequest, opts ...grpc.CallOption) (*TrainingRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TrainingRecord)
+	err := c.cc.Invoke(ctx, LedgerService_GetTraining_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetTrainingRound(ctx context.Context, in *GetTrainingRoundRequest, opts ...grpc.CallOption) (*TrainingRoundRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TrainingRoundRecord)
+	err := c.cc.Invoke(ctx, LedgerService_GetTrainingRound_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetModelTraining(ctx context.Context, in *GetModelTrainingRequest, opts ...grpc.CallOption) (*ModelTrainingRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ModelTrainingRecord)
+	err := c.cc.Invoke(ctx, LedgerService_GetModelTraining_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServiceServer is the server API for LedgerService service.
 // All implementations must embed UnimplementedLedgerServiceServer
 // for forward compatibility.
@@ -178,6 +215,10 @@ type LedgerServiceServer interface {
 	ListRequests(context.Context, *ListRequestsRequest) (*ListRequestsResponse, error)
 	GetSetup(context.Context, *GetSetupRequest) (*SetupRecord, error)
 	ListRejections(context.Context, *ListRejectionsRequest) (*ListRejectionsResponse, error)
+	// Federated training records (training.proto).
+	GetTraining(context.Context, *GetTrainingRequest) (*TrainingRecord, error)
+	GetTrainingRound(context.Context, *GetTrainingRoundRequest) (*TrainingRoundRecord, error)
+	GetModelTraining(context.Context, *GetModelTrainingRequest) (*ModelTrainingRecord, error)
 	mustEmbedUnimplementedLedgerServiceServer()
 }
 
@@ -217,6 +258,15 @@ func (UnimplementedLedgerServiceServer) GetSetup(context.Context, *GetSetupReque
 }
 func (UnimplementedLedgerServiceServer) ListRejections(context.Context, *ListRejectionsRequest) (*ListRejectionsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListRejections not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetTraining(context.Context, *GetTrainingRequest) (*TrainingRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetTraining not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetTrainingRound(context.Context, *GetTrainingRoundRequest) (*TrainingRoundRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetTrainingRound not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetModelTraining(context.Context, *GetModelTrainingRequest) (*ModelTrainingRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetModelTraining not implemented")
 }
 func (UnimplementedLedgerServiceServer) mustEmbedUnimplementedLedgerServiceServer() {}
 func (UnimplementedLedgerServiceServer) testEmbeddedByValue()                       {}
@@ -419,6 +469,60 @@ func _LedgerService_ListRejections_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_GetTraining_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTrainingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetTraining(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetTraining_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetTraining(ctx, req.(*GetTrainingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetTrainingRound_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTrainingRoundRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetTrainingRound(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetTrainingRound_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetTrainingRound(ctx, req.(*GetTrainingRoundRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetModelTraining_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetModelTrainingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetModelTraining(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetModelTraining_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetModelTraining(ctx, req.(*GetModelTrainingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LedgerService_ServiceDesc is the grpc.ServiceDesc for LedgerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -465,6 +569,18 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRejections",
 			Handler:    _LedgerService_ListRejections_Handler,
+		},
+		{
+			MethodName: "GetTraining",
+			Handler:    _LedgerService_GetTraining_Handler,
+		},
+		{
+			MethodName: "GetTrainingRound",
+			Handler:    _LedgerService_GetTrainingRound_Handler,
+		},
+		{
+			MethodName: "GetModelTraining",
+			Handler:    _LedgerService_GetModelTraining_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
