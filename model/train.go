@@ -85,6 +85,15 @@ type TrainConfig struct {
 	// (Menon et al., 2021) makes a data owner whose shard is dominated by a
 	// few classes learn the classifier of balanced data (FedLC).
 	LogitOffset []float64
+	// State, when set, carries the Adam moments and step count from one
+	// call to the next (a federated owner's optimiser across rounds): it
+	// is read at the start (if filled) and written at the end.
+	State *AdamState
+	// Control, when set, applies SCAFFOLD's drift correction (Karimireddy
+	// et al., 2020): Offset (c - c_i, one slice per parameter in AdamState
+	// order) is added to every clipped gradient, and MeanGradient receives
+	// the mean clipped gradient of this call (the owner's next c_i).
+	Control *Control
 	// Progress is called after each batch with the number of batches done
 	// and the total; it may be nil.
 	Progress func(done, total int, loss float64)
@@ -101,6 +110,21 @@ func DefaultTrainConfig() TrainConfig {
 		Seed:         1,
 		Augment:      true,
 	}
+}
+
+// AdamState is the optimiser state of a training run: the step count and
+// the first and second moments of every dense layer's weights and biases,
+// in layer order (weights, then biases).
+type AdamState struct {
+	Step int
+	M, V [][]float64
+}
+
+// Control carries a SCAFFOLD correction into a training call and the mean
+// gradient out of it.
+type Control struct {
+	Offset       [][]float64
+	MeanGradient [][]float64
 }
 
 type param struct {
@@ -192,6 +216,40 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 	order := make([]int, n)
 	for i := range order {
 		order[i] = i
+	}
+	var params []param
+	for _, l := range layers {
+		if l.spec.Kind == KindDense {
+			params = append(params, l.W, l.B)
+		}
+	}
+	step0 := 0
+	if st := cfg.State; st != nil && st.M != nil {
+		if len(st.M) != len(params) || len(st.V) != len(params) {
+			return nil, fmt.Errorf("train: optimiser state for %d parameters, the network has %d", len(st.M), len(params))
+		}
+		for i, p := range params {
+			if len(st.M[i]) != len(p.m.RawMatrix().Data) || len(st.V[i]) != len(p.v.RawMatrix().Data) {
+				return nil, fmt.Errorf("train: optimiser state of parameter %d has the wrong size", i)
+			}
+			copy(p.m.RawMatrix().Data, st.M[i])
+			copy(p.v.RawMatrix().Data, st.V[i])
+		}
+		step0 = st.Step
+	}
+	var gradSum [][]float64
+	if ctl := cfg.Control; ctl != nil {
+		if ctl.Offset != nil && len(ctl.Offset) != len(params) {
+			return nil, fmt.Errorf("train: drift correction for %d parameters, the network has %d", len(ctl.Offset), len(params))
+		}
+		gradSum = make([][]float64, len(params))
+		for i, p := range params {
+			n := len(p.w.RawMatrix().Data)
+			if ctl.Offset != nil && len(ctl.Offset[i]) != n {
+				return nil, fmt.Errorf("train: drift correction of parameter %d has the wrong size", i)
+			}
+			gradSum[i] = make([]float64, n)
+		}
 	}
 	xb := mat.NewDense(cfg.BatchSize, InputSize, nil)
 	labels := make([]uint8, cfg.BatchSize)
@@ -306,8 +364,9 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 			step++
 			pos := math.Min(1, float64(cfg.ScheduleOffset+step)/float64(schedule))
 			lr := cfg.LearningRate * (0.02 + 0.98*0.5*(1+math.Cos(math.Pi*pos)))
-			c1 := 1 - math.Pow(beta1, float64(step))
-			c2 := 1 - math.Pow(beta2, float64(step))
+			c1 := 1 - math.Pow(beta1, float64(step0+step))
+			c2 := 1 - math.Pow(beta2, float64(step0+step))
+			pi := 0
 			for _, l := range layers {
 				if l.spec.Kind != KindDense {
 					continue
@@ -318,10 +377,24 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 					decay bool
 				}{{l.W, l.gW, true}, {l.B, l.gB, false}} {
 					w, m, v, g := pg.p.w.RawMatrix().Data, pg.p.m.RawMatrix().Data, pg.p.v.RawMatrix().Data, pg.g.RawMatrix().Data
+					var sum, off []float64
+					if gradSum != nil {
+						sum = gradSum[pi]
+						if cfg.Control.Offset != nil {
+							off = cfg.Control.Offset[pi]
+						}
+					}
+					pi++
 					for k := range w {
 						gk := g[k]
 						// Clip each gradient entry: squares can spike early on.
 						gk = math.Max(-1, math.Min(1, gk))
+						if sum != nil {
+							sum[k] += gk
+							if off != nil {
+								gk += off[k]
+							}
+						}
 						m[k] = beta1*m[k] + (1-beta1)*gk
 						v[k] = beta2*v[k] + (1-beta2)*gk*gk
 						upd := (m[k] / c1) / (math.Sqrt(v[k]/c2) + eps)
@@ -335,6 +408,22 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 			if cfg.Progress != nil {
 				cfg.Progress(step, total, loss)
 			}
+		}
+	}
+	if ctl := cfg.Control; ctl != nil {
+		for _, gs := range gradSum {
+			for k := range gs {
+				gs[k] /= float64(max(step, 1))
+			}
+		}
+		ctl.MeanGradient = gradSum
+	}
+	if st := cfg.State; st != nil {
+		st.Step = step0 + step
+		st.M, st.V = make([][]float64, len(params)), make([][]float64, len(params))
+		for i, p := range params {
+			st.M[i] = append([]float64(nil), p.m.RawMatrix().Data...)
+			st.V[i] = append([]float64(nil), p.v.RawMatrix().Data...)
 		}
 	}
 	f := &Float{}
