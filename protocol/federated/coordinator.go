@@ -91,15 +91,15 @@ type Coordinator struct {
 }
 
 type roundState struct {
-	started  time.Time
-	updates  map[int]*he.VectorCiphertext
-	wires    map[int][]byte
-	owners   []int // summed, once the aggregate is recorded
-	agg      *he.VectorCiphertext
-	shares   map[int]*federatedv1.DecryptionShares
-	parsed   map[int][]*he.DecryptionShare
-	closed   bool // share phase over
-	heTime   time.Duration
+	started time.Time
+	updates map[int]*he.VectorCiphertext
+	wires   map[int][]byte
+	owners  []int // summed, once the aggregate is recorded
+	agg     *he.VectorCiphertext
+	shares  map[int]*federatedv1.DecryptionShares
+	parsed  map[int][]*he.DecryptionShare
+	closed  bool // share phase over
+	heTime  time.Duration
 }
 
 // NewCoordinator prepares a coordinator (nothing is submitted yet).

@@ -42,7 +42,7 @@ func SampleLeaf(img *dataset.Image, label uint8) []byte {
 // DatasetTree is an owner's commitment tree: the sorted leaf hashes and
 // every perfect-subtree node, from which inclusion proofs are read.
 type DatasetTree struct {
-	leaves [][]byte              // sorted
+	leaves [][]byte                  // sorted
 	nodes  map[compact.NodeID][]byte // perfect subtrees
 	root   []byte
 }
