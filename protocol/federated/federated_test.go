@@ -439,3 +439,93 @@ func (f *firstOnly) Send(u *federatedv1.Update) error {
 	f.sent = true
 	return f.Aggregator_GetAggregateServer.Send(u)
 }
+
+// A verifier traces the registered model to its rounds and datasets from
+// the ledger alone; an owner proves a sample in (and another not in) its
+// committed dataset; a node that hides a transaction of the training
+// makes the trace fail.
+func TestTraceServedModel(t *testing.T) {
+	ctx := context.Background()
+	node := openLedger(t)
+	s := newSession(t, "fl-trace", node)
+	res, err := s.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := TraceModel(ctx, node, "fl-trace", nil); !errors.Is(err, ErrUntraced) {
+		t.Fatalf("trace before the link: %v", err)
+	}
+	if err := linkModel(ctx, node, testChain, s.Coordinator, res.Fixed, res.Commitment, []byte("fake vk"), "fl-trace", []uint32{4000, 3000, 2000, 1000}, "test", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := TraceModel(ctx, node, "fl-trace", node.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.OK() || len(tr.Rounds) != 2 || len(tr.Owners) != 4 || tr.Owners[0].ShareBp != 4000 {
+		t.Fatalf("trace: %+v", tr)
+	}
+	for _, c := range tr.Checks {
+		t.Logf("%v %s %s", c.OK, c.Name, c.Detail)
+	}
+	// Sample proofs against the traced roots.
+	in := &s.Shards[0].Images[3]
+	p, err := res.Owners[0].Tree().Prove(in, s.Shards[0].Labels[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := tr.VerifySampleInModel(0, in, s.Shards[0].Labels[3], p); err != nil || !ok {
+		t.Fatalf("owner 0's own sample: %v %v", ok, err)
+	}
+	out := &s.Shards[1].Images[0]
+	p, err = res.Owners[0].Tree().Prove(out, s.Shards[1].Labels[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := tr.VerifySampleInModel(0, out, s.Shards[1].Labels[0], p); err != nil || ok {
+		t.Fatalf("a sample of owner 1 in owner 0's dataset: %v %v", ok, err)
+	}
+	if ok, err := tr.VerifySampleInModel(1, out, s.Shards[1].Labels[0], p); err == nil {
+		t.Fatalf("owner 0's proof accepted against owner 1's root: %v", ok)
+	}
+	// A proof of absence for a present sample is refused.
+	p, _ = res.Owners[0].Tree().Prove(in, s.Shards[0].Labels[3])
+	p.Present = false
+	if _, err := tr.VerifySampleInModel(0, in, s.Shards[0].Labels[3], p); err == nil {
+		t.Fatal("a forged proof of absence verified")
+	}
+	// A node that leaves an update out of the training's index list.
+	hiding := &hidingLedger{TrainingAPI: node}
+	tr, err = TraceModel(ctx, hiding, "fl-trace", node.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.OK() {
+		t.Fatal("a trace with a hidden update passed")
+	}
+	// Another node key: the checkpoint does not verify.
+	tr, err = TraceModel(ctx, node, "fl-trace", ledgertest.Key("other").Public().(ed25519.PublicKey))
+	if err != nil || tr.OK() {
+		t.Fatalf("a trace under another node key passed: %v", err)
+	}
+}
+
+// hidingLedger drops the first update from the training's index list.
+type hidingLedger struct{ ledger.TrainingAPI }
+
+func (h *hidingLedger) Training(ctx context.Context, id string) (*ledgerv1.TrainingRecord, error) {
+	rec, err := h.TrainingAPI.Training(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rnd, _ := h.TrainingAPI.TrainingRound(ctx, id, 1)
+	hide := rnd.Updates[0].Index
+	var keep []uint64
+	for _, i := range rec.TxIndexes {
+		if i != hide {
+			keep = append(keep, i)
+		}
+	}
+	rec.TxIndexes = keep
+	return rec, nil
+}
