@@ -47,6 +47,7 @@ verifier ledger show which committed model answered.`,
 		newVerifyRequestCmd(g),
 		newLedgerCmd(g),
 		newBenchCmd(g),
+		newFederatedCmd(g),
 	)
 	return root
 }
