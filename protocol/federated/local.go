@@ -143,15 +143,13 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	if cfg.Verifier == nil {
 		cfg.Verifier = zkverify.New()
 	}
-	n := cfg.Train.Len() - cfg.ValidationSize
-	pool := &dataset.Set{Images: cfg.Train.Images[:n], Labels: cfg.Train.Labels[:n]}
-	validation := &dataset.Set{Images: cfg.Train.Images[n:], Labels: cfg.Train.Labels[n:]}
 	split := cfg.Split
 	split.Owners = c.Owners
-	shards, err := Split(pool, split)
+	shards, validation, err := StandardSplit(cfg.Train, cfg.ValidationSize, split)
 	if err != nil {
 		return nil, err
 	}
+	pooled := cfg.Train.Len() - cfg.ValidationSize
 	hc, err := he.NewAggregationContext(cfg.HE)
 	if err != nil {
 		return nil, err
@@ -192,14 +190,13 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	}
 	res := &LocalResult{TrainingID: c.TrainingID, HEParameters: hc.Fingerprint(), SecurityBits: bits, LogQ: hc.LogQ(),
 		Threshold: c.Threshold, MinUpdates: c.MinUpdates, Config: c, LedgerPath: ledgerPath, NodeKey: fmt.Sprintf("%x", nodeKey.Public())}
-	for i, sh := range shards {
+	for _, sh := range shards {
 		var s OwnerSummary
 		s.Samples = sh.Len()
 		for _, l := range sh.Labels {
 			s.Classes[l]++
 		}
 		res.Owners = append(res.Owners, s)
-		_ = i
 	}
 
 	stage(fmt.Sprintf("federated training %s: %d owners, %d rounds", c.TrainingID, c.Owners, c.Rounds))
@@ -223,7 +220,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		res.Owners[i].MerkleRoot = fmt.Sprintf("%x", o.Tree().Root())
 	}
 	res.Model = &model.File{Model: main.Fixed, Training: &model.TrainingInfo{
-		Seed: c.Seed, Epochs: epochsOf(c, pool.Len()), BatchSize: c.BatchSize, LearningRate: c.LearningRate, Augment: c.Augment,
+		Seed: c.Seed, Epochs: epochsOf(c, pooled), BatchSize: c.BatchSize, LearningRate: c.LearningRate, Augment: c.Augment,
 		FloatAccuracy: res.FloatAccuracy, FixedAccuracy: res.FixedAccuracy, TestImages: cfg.Test.Len(), CalibrationImages: min(5000, validation.Len()),
 	}}
 
@@ -288,6 +285,11 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		stage("central baseline on the pooled shards (veil train's configuration)")
 		t0 := time.Now()
 		bc := model.DefaultTrainConfig()
+		pool := &dataset.Set{}
+		for _, sh := range shards {
+			pool.Images = append(pool.Images, sh.Images...)
+			pool.Labels = append(pool.Labels, sh.Labels...)
+		}
 		f, err := model.Train(ctx, pool, bc)
 		if err != nil {
 			return nil, fmt.Errorf("central baseline: %w", err)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	federatedv1 "github.com/veil-project/veil/api/veil/federated/v1"
@@ -59,6 +60,8 @@ type Faults struct {
 	TamperSubmit func(round int, u *federatedv1.Update)
 }
 
+var errFinished = errors.New("finished")
+
 // errStopped is returned by an owner that plays a fault that stops it.
 var errStopped = errors.New("owner stopped (fault injected)")
 
@@ -85,7 +88,10 @@ type Owner struct {
 	// flat parameter vectors (zero at the start).
 	ci, c   []float64
 	traffic *Traffic
-	stats   []OwnerRoundStats
+
+	mu    sync.Mutex
+	stats []OwnerRoundStats
+	done  error // set when Run returns
 }
 
 // OwnerRoundStats is one owner's view of a round.
@@ -129,14 +135,42 @@ func NewOwner(cfg OwnerConfig, traffic *Traffic) (*Owner, error) {
 func (o *Owner) Tree() *DatasetTree { return o.tree }
 
 // Stats returns the owner's per-round figures.
-func (o *Owner) Stats() []OwnerRoundStats { return o.stats }
+func (o *Owner) Stats() []OwnerRoundStats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.stats)
+}
 
-// Model returns the owner's current model.
+// roundStats returns the figures of round r, if the owner finished it.
+func (o *Owner) roundStats(r int) (OwnerRoundStats, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range o.stats {
+		if s.Round == r {
+			return s, true
+		}
+	}
+	return OwnerRoundStats{}, false
+}
+
+// stopped reports whether Run has returned.
+func (o *Owner) stopped() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.done != nil
+}
+
+// Model returns the owner's current model (after Run).
 func (o *Owner) Model() *model.Float { return o.model }
 
 // Run takes part in the whole training and returns the final model, which
 // the owner has decrypted and checked itself.
-func (o *Owner) Run(ctx context.Context) (*model.Float, error) {
+func (o *Owner) Run(ctx context.Context) (m *model.Float, err error) {
+	defer func() {
+		o.mu.Lock()
+		o.done = errors.Join(err, errFinished)
+		o.mu.Unlock()
+	}()
 	if err := o.join(ctx); err != nil {
 		return nil, fmt.Errorf("owner %d: %w", o.cfg.Index, err)
 	}
@@ -518,7 +552,9 @@ func (o *Owner) round(ctx context.Context, r int) error {
 	st.HESeconds = heTime.Seconds()
 	sent1, recv1 := o.traffic.Totals()
 	st.BytesSent, st.BytesReceived = sent1-sent0, recv1-recv0
+	o.mu.Lock()
 	o.stats = append(o.stats, st)
+	o.mu.Unlock()
 	return nil
 }
 

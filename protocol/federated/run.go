@@ -87,9 +87,24 @@ func (s *Session) Run(ctx context.Context) (*SessionResult, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var mu sync.Mutex
 	var owners []*Owner
-	stats := map[int]RoundStats{}
+	report := func(st RoundStats, wait bool) RoundReport {
+		rep := RoundReport{RoundStats: st}
+		deadline := time.Now().Add(2 * time.Second)
+		for _, o := range owners {
+			os, ok := o.roundStats(st.Round)
+			for wait && !ok && !o.stopped() && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+				os, ok = o.roundStats(st.Round)
+			}
+			if ok {
+				rep.Owners = append(rep.Owners, os)
+				rep.MaxOwnerHESeconds = max(rep.MaxOwnerHESeconds, os.HESeconds)
+			}
+		}
+		rep.HEOverheadSeconds = rep.MaxOwnerHESeconds + st.HESeconds
+		return rep
+	}
 	cl := s.Ledger
 	if s.CoordinatorLedger != nil {
 		cl = s.CoordinatorLedger
@@ -98,9 +113,9 @@ func (s *Session) Run(ctx context.Context) (*SessionResult, error) {
 		Config: s.Config, Ledger: cl, ChainID: s.ChainID, Key: s.Coordinator, OwnerKeys: ownerPubs,
 		Validation: s.Validation, Initial: s.Initial, HE: s.HE, ModelName: s.ModelName, Log: log, Evaluate: s.Evaluate,
 		OnRound: func(st RoundStats) {
-			mu.Lock()
-			stats[st.Round] = st
-			mu.Unlock()
+			if s.OnRound != nil {
+				s.OnRound(report(st, true))
+			}
 		},
 	})
 	if err != nil {
@@ -160,20 +175,7 @@ func (s *Session) Run(ctx context.Context) (*SessionResult, error) {
 	wg.Wait()
 	out := &SessionResult{Result: res, Salt: coord.Salt(), Owners: owners, Elapsed: time.Since(start), OwnerErrors: ownerErrs}
 	for _, st := range res.Rounds {
-		rep := RoundReport{RoundStats: st}
-		for _, o := range owners {
-			for _, os := range o.Stats() {
-				if os.Round == st.Round {
-					rep.Owners = append(rep.Owners, os)
-					rep.MaxOwnerHESeconds = max(rep.MaxOwnerHESeconds, os.HESeconds)
-				}
-			}
-		}
-		rep.HEOverheadSeconds = rep.MaxOwnerHESeconds + st.HESeconds
-		out.Rounds = append(out.Rounds, rep)
-		if s.OnRound != nil {
-			s.OnRound(rep)
-		}
+		out.Rounds = append(out.Rounds, report(st, false))
 	}
 	return out, nil
 }
