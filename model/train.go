@@ -80,11 +80,10 @@ type TrainConfig struct {
 	// cosine learning-rate schedule, so that federated rounds continue one
 	// schedule; ScheduleTotal 0 means the schedule spans this call only.
 	ScheduleOffset, ScheduleTotal int
-	// LogitOffset, when set (one value per class), is added to the scores
-	// inside the training loss only: logit adjustment by log class priors
-	// (Menon et al., 2021) makes a data owner whose shard is dominated by a
-	// few classes learn the classifier of balanced data (FedLC).
-	LogitOffset []float64
+	// DP, when set, trains with DP-SGD (Abadi et al., 2016): Poisson
+	// sampling, per-example gradient clipping and Gaussian noise; see
+	// DPSGD and DPEpsilon.
+	DP *DPSGD
 	// State, when set, carries the Adam moments and step count from one
 	// call to the next (a federated owner's optimiser across rounds): it
 	// is read at the start (if filled) and written at the end.
@@ -157,8 +156,8 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 	if cfg.Steps < 0 || cfg.ScheduleOffset < 0 || cfg.ScheduleTotal < 0 {
 		return nil, errors.New("train: steps and schedule positions must not be negative")
 	}
-	if cfg.LogitOffset != nil && len(cfg.LogitOffset) != cfg.Arch[len(cfg.Arch)-1].Out {
-		return nil, fmt.Errorf("train: %d logit offsets for %d classes", len(cfg.LogitOffset), cfg.Arch[len(cfg.Arch)-1].Out)
+	if err := cfg.DP.check(); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
 	if cfg.Init != nil {
 		if err := cfg.Init.matches(cfg.Arch); err != nil {
@@ -252,6 +251,11 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 		}
 	}
 	xb := mat.NewDense(cfg.BatchSize, InputSize, nil)
+	var dpRNG *rand.Rand
+	var picked []int
+	if cfg.DP != nil {
+		dpRNG = rand.New(rand.NewChaCha8(cfg.DP.Seed))
+	}
 	labels := make([]uint8, cfg.BatchSize)
 	step := 0
 	const beta1, beta2, eps = 0.9, 0.999, 1e-8
@@ -261,9 +265,31 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("train: %w", err)
 			}
+			rows := cfg.BatchSize
+			if cfg.DP != nil {
+				// Poisson sampling with the secret stream: each example is
+				// in the batch with probability BatchSize/n.
+				picked = picked[:0]
+				q := float64(cfg.BatchSize) / float64(n)
+				for i := range n {
+					if dpRNG.Float64() < q {
+						picked = append(picked, i)
+					}
+				}
+				rows = max(1, len(picked)) // an empty batch: one row whose gradient is dropped
+
+				xb = mat.NewDense(rows, InputSize, nil)
+				labels = make([]uint8, rows)
+			}
 			raw := xb.RawMatrix().Data
-			for r := 0; r < cfg.BatchSize; r++ {
-				idx := order[b*cfg.BatchSize+r]
+			for r := 0; r < rows; r++ {
+				idx := 0
+				switch {
+				case cfg.DP == nil:
+					idx = order[b*cfg.BatchSize+r]
+				case len(picked) > 0:
+					idx = picked[r]
+				}
 				img := train.Images[idx]
 				if cfg.Augment {
 					img = dataset.Augment(img, rng)
@@ -298,17 +324,10 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 				}
 			}
 			// Softmax cross-entropy; grad = (softmax - onehot)/batch.
-			grad := mat.NewDense(cfg.BatchSize, 10, nil)
+			grad := mat.NewDense(rows, 10, nil)
 			var loss float64
-			for r := 0; r < cfg.BatchSize; r++ {
+			for r := 0; r < rows; r++ {
 				row := x.RawRowView(r)
-				if cfg.LogitOffset != nil {
-					adj := make([]float64, len(row))
-					for k, v := range row {
-						adj[k] = v + cfg.LogitOffset[k]
-					}
-					row = adj
-				}
 				mx := math.Inf(-1)
 				for _, v := range row {
 					mx = math.Max(mx, v)
@@ -328,12 +347,15 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 					g[k] /= float64(cfg.BatchSize)
 				}
 			}
-			loss /= float64(cfg.BatchSize)
+			loss /= float64(rows)
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				return nil, fmt.Errorf("train: loss diverged at epoch %d batch %d", epoch, b)
 			}
 			// Backward.
-			for i := len(layers) - 1; i >= 0; i-- {
+			if cfg.DP != nil {
+				dpBackward(layers, grad, cfg.DP, len(picked) == 0, float64(cfg.BatchSize), dpRNG)
+			}
+			for i := len(layers) - 1; i >= 0 && cfg.DP == nil; i-- {
 				l := layers[i]
 				switch l.spec.Kind {
 				case KindDense:

@@ -28,7 +28,7 @@ import (
 type fedOptions struct {
 	parties, threshold, minUpdates, rounds, epochs int
 	localSteps, batch                              int
-	lr, majority                                   float64
+	lr, majority, dpNoise, dpClip, dpDelta         float64
 	split, trainingID                              string
 	augment, scaffold                              bool
 	seed                                           uint64
@@ -51,6 +51,9 @@ func (o *fedOptions) bind(fl *pflag.FlagSet) {
 	fl.BoolVar(&o.scaffold, "scaffold", true, "SCAFFOLD drift correction (doubles the update)")
 	fl.Uint64Var(&o.seed, "seed", 1, "seed of the split, the initial model and local training")
 	fl.StringVar(&o.trainingID, "training-id", "", "training id (default fl-<unix time>)")
+	fl.Float64Var(&o.dpNoise, "dp-noise", 0, "DP-SGD noise multiplier on every owner's local training (0: no DP)")
+	fl.Float64Var(&o.dpClip, "dp-clip", 1, "DP-SGD per-example gradient clip norm")
+	fl.Float64Var(&o.dpDelta, "dp-delta", 1e-5, "DP delta of the stated epsilon")
 }
 
 // config turns the flags into a training configuration for a training set
@@ -65,6 +68,9 @@ func (o *fedOptions) config(trainLen int) (federated.Config, federated.SplitConf
 	c := federated.DefaultConfig(o.trainingID)
 	c.Owners, c.Threshold, c.MinUpdates = o.parties, o.threshold, o.minUpdates
 	c.LocalSteps, c.BatchSize, c.LearningRate, c.Augment, c.Scaffold, c.Seed = o.localSteps, o.batch, o.lr, o.augment, o.scaffold, o.seed
+	if o.dpNoise > 0 {
+		c.DP = &federated.DPConfig{Clip: o.dpClip, NoiseMultiplier: o.dpNoise, Delta: o.dpDelta}
+	}
 	if c.Threshold == 0 {
 		c.Threshold = max(2, o.parties-1)
 	}
@@ -204,8 +210,12 @@ func printFederated(w interface{ Write([]byte) (int, error) }, r *federated.Loca
 				top = append(top, fmt.Sprint(d))
 			}
 		}
-		fmt.Fprintf(w, "owner %d: %5d samples, mostly digits %s, dataset root %s…, share %5.2f%%\n",
-			i, o.Samples, strings.Join(top, ","), o.MerkleRoot[:16], float64(o.ShareBp)/100)
+		dp := ""
+		if o.Epsilon > 0 {
+			dp = fmt.Sprintf(", DP ε = %.2f (δ = %g)", o.Epsilon, r.Config.DP.Delta)
+		}
+		fmt.Fprintf(w, "owner %d: %5d samples, mostly digits %s, dataset root %s…, share %5.2f%%%s\n",
+			i, o.Samples, strings.Join(top, ","), o.MerkleRoot[:16], float64(o.ShareBp)/100, dp)
 	}
 	fmt.Fprintf(w, "per round (median of %d): %.2f s, HE overhead %.3f s, %.2f MB per party\n",
 		len(r.Rounds), r.MedianRoundSeconds, r.MedianHEOverheadSeconds, r.MedianBytesPerParty/1e6)

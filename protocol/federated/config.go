@@ -2,11 +2,13 @@ package federated
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
@@ -91,8 +93,16 @@ func (c Config) Validate() error {
 }
 
 // trainConfig is an owner's local training configuration for a round.
+// With DP, the sampling and noise come from a fresh secret seed.
 func (c Config) trainConfig(owner, round int, init *model.Float, state *model.AdamState, control *model.Control) model.TrainConfig {
-	return model.TrainConfig{
+	var dp *model.DPSGD
+	if c.DP != nil {
+		dp = &model.DPSGD{Clip: c.DP.Clip, NoiseMultiplier: c.DP.NoiseMultiplier}
+		if _, err := rand.Read(dp.Seed[:]); err != nil {
+			panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on supported platforms
+		}
+	}
+	return model.TrainConfig{DP: dp,
 		Arch: model.DefaultArchitecture, Steps: c.LocalSteps, BatchSize: c.BatchSize, LearningRate: c.LearningRate, WeightDecay: c.WeightDecay,
 		Augment: c.Augment, Seed: c.Seed*1_000_003 + uint64(round)*101 + uint64(owner), Init: init, State: state, Control: control,
 		ScheduleOffset: (round - 1) * c.LocalSteps, ScheduleTotal: c.Rounds * c.LocalSteps,
@@ -120,6 +130,18 @@ func ConfigFromLedger(rec *ledgerv1.TrainingRecord) (Config, error) {
 		return c, fmt.Errorf("training %q: the configuration disagrees with the ledger record", rec.TrainingId)
 	}
 	return c, nil
+}
+
+// Epsilon returns the (ε, δ) DP guarantee for an owner with n samples
+// (every sample of its shard, against everyone who sees its updates or
+// anything computed from them), or 0 without DP.
+func (c Config) Epsilon(n int) (float64, error) {
+	if c.DP == nil {
+		return 0, nil
+	}
+	q := math.Min(1, float64(c.BatchSize)/float64(n))
+	eps, _, err := model.DPEpsilon(q, c.DP.NoiseMultiplier, c.Rounds*c.LocalSteps, c.DP.Delta)
+	return eps, err
 }
 
 // signDigest is what an owner signs for a message of kind.

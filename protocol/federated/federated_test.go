@@ -529,3 +529,24 @@ func (h *hidingLedger) Training(ctx context.Context, id string) (*ledgerv1.Train
 	rec.TxIndexes = keep
 	return rec, nil
 }
+
+// With DP-SGD the owners' updates are still aggregated exactly; the
+// training runs and states its epsilon.
+func TestDPTraining(t *testing.T) {
+	node := openLedger(t)
+	s := newSession(t, "fl-dp", node)
+	s.Config.Rounds = 1
+	s.Config.DP = &DPConfig{Clip: 1, NoiseMultiplier: 1.1, Delta: 1e-5}
+	if _, err := s.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eps, err := s.Config.Epsilon(300)
+	if err != nil || !(eps > 0) {
+		t.Fatalf("epsilon %g, %v", eps, err)
+	}
+	more := s.Config
+	more.Rounds = 10
+	if e10, _ := more.Epsilon(300); !(e10 > eps) {
+		t.Fatalf("epsilon after 10 rounds %g, after 1 %g", e10, eps)
+	}
+}

@@ -100,7 +100,9 @@ type LocalResult struct {
 
 // OwnerSummary describes one owner's shard and share.
 type OwnerSummary struct {
-	Samples    int     `json:"samples"`
+	Samples int `json:"samples"`
+	// Epsilon is the owner's DP guarantee (with Config.DP; δ = Config.DP.Delta).
+	Epsilon    float64 `json:"dp_epsilon,omitempty"`
 	Classes    [10]int `json:"samples_per_class"`
 	MerkleRoot string  `json:"merkle_root"`
 	ShareBp    uint32  `json:"share_bp"`
@@ -193,6 +195,9 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	for _, sh := range shards {
 		var s OwnerSummary
 		s.Samples = sh.Len()
+		if s.Epsilon, err = c.Epsilon(sh.Len()); err != nil {
+			return nil, err
+		}
 		for _, l := range sh.Labels {
 			s.Classes[l]++
 		}
