@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -45,13 +44,9 @@ func (r *runner) runLedger(ctx context.Context) error {
 	defer node.Close()
 
 	f := ledgertest.NewFixture(benchChain, "bench")
-	f.VK, f.Commitment, f.Verifier = art.vk, art.commitment[:], zkverify.New()
+	f.Spec, f.VK, f.Commitment, f.Verifier, f.Batch = art.spec, art.vk, art.commitment[:], zkverify.New(), len(art.images)
 	const modelID = "bench-model"
-	reg := f.Sign(f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: &ledgerv1.RegisterModel{
-		ModelId: modelID, Architecture: art.modelName, Commitment: f.Commitment, VerifyingKey: f.VK,
-		ServerKey: f.Server.Public().(ed25519.PublicKey), OutputsPerChallenge: 10,
-	}}})
-	if _, err := node.Submit(ctx, reg); err != nil {
+	if _, err := node.Submit(ctx, f.Register(modelID)); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
 	var challenges [][]byte
@@ -68,7 +63,7 @@ func (r *runner) runLedger(ctx context.Context) error {
 		receipts = append(receipts, f.Receipt(req))
 		reveals = append(reveals, f.Reveal(req))
 		proofs = append(proofs, f.Sign(f.Server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeProof{ChallengeProof: &ledgerv1.ChallengeProof{
-			ModelId: modelID, RequestIds: []string{req.ID}, Outputs: outputs, Proof: art.proofFile,
+			ModelId: modelID, RequestKeys: [][]byte{f.KeyOf(modelID, req.ID)}, Outputs: outputs, Proof: art.proofFile,
 		}}}))
 	}
 	for _, phase := range []struct {

@@ -16,6 +16,7 @@ import (
 
 // zkArtifact is a real proof for the ledger stage.
 type zkArtifact struct {
+	spec       []byte // the model's canonical spec
 	modelName  string
 	vk         []byte
 	commitment zk.Commitment
@@ -156,7 +157,7 @@ func (r *runner) runZK(ctx context.Context) error {
 		}
 		r.addLatency(StageZK, "verify", p, verify)
 		if r.zkArt == nil {
-			r.zkArt = &zkArtifact{modelName: m.Name, vk: vkb, commitment: prover.Commitment(), images: imgs, outputs: proof.Outputs, proofFile: pb}
+			r.zkArt = &zkArtifact{modelName: m.Name, spec: spec.Canonical(), vk: vkb, commitment: prover.Commitment(), images: imgs, outputs: proof.Outputs, proofFile: pb}
 		}
 		r.tick(float64(s.ProveReps)*map[bool]float64{true: 0.3, false: 4}[s.Model == "tiny"]+float64(s.VerifyReps)*0.004, fmt.Sprintf("zk prove and verify, batch %d", batch))
 	}
