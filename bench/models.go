@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/internal/testmodels"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // randomModel is 784 -dense-> hidden -square-> -dense-> 10 with random 8-bit
@@ -30,11 +30,11 @@ func randomModel(hidden int, seed uint64) (*model.Model, error) {
 		return l
 	}
 	m := &model.Model{
-		Name:        fmt.Sprintf("random-784-%d-sq-10", hidden),
+		Name:        fmt.Sprintf("random-%d-%d-sq-10", pixels.Count, hidden),
 		Description: "random 8-bit weights for latency benchmarks",
 		Classes:     10,
 		Layers: []model.Layer{
-			dense(model.InputSize, hidden, 16, 8),
+			dense(pixels.Count, hidden, 16, 8),
 			{Kind: model.KindSquare, In: hidden, Out: hidden, Shift: 9},
 			dense(hidden, 10, 16, 0),
 		},
@@ -74,4 +74,4 @@ func foldModel(m *model.Model) (first, last affine, err error) {
 
 // randomImages returns n deterministic MNIST-like images, for runs without
 // the MNIST files.
-func randomImages(n int) []dataset.Image { return testmodels.RandomImages(1, n) }
+func randomImages(n int) []pixels.Image { return testmodels.RandomImages(1, n) }

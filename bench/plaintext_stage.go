@@ -8,6 +8,7 @@ import (
 
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/model/training"
 )
 
 func (r *runner) costPlaintext() float64 {
@@ -56,8 +57,8 @@ func (r *runner) runPlaintext(ctx context.Context) error {
 	r.addLatency(StagePlaintext, "forward_float", p, float)
 
 	acc := Accuracy{Model: m.Name, PlaintextImages: r.mnist.Len()}
-	acc.PlaintextFixed = m.Accuracy(r.mnist)
-	acc.PlaintextFloat = f.Accuracy(r.mnist)
+	acc.PlaintextFixed = training.FixedAccuracy(m, r.mnist)
+	acc.PlaintextFloat = training.FloatAccuracy(f, r.mnist)
 	r.tick(1.5+float64(s.Reps*s.ImagesPerSample)*1e-4, "plaintext forward and accuracy")
 
 	// Encrypted accuracy at the default parameters, 8 images per ciphertext.

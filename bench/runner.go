@@ -11,6 +11,7 @@ import (
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Options configure a run.
@@ -193,9 +194,9 @@ func (r *runner) images(from, n int) [][]uint8 {
 	return out
 }
 
-func (r *runner) imageArrays(from, n int) []dataset.Image {
+func (r *runner) imageArrays(from, n int) []pixels.Image {
 	if r.mnist != nil && from+n <= r.mnist.Len() {
-		return append([]dataset.Image(nil), r.mnist.Images[from:from+n]...)
+		return append([]pixels.Image(nil), r.mnist.Images[from:from+n]...)
 	}
 	return randomImages(n)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // TestQuickSuiteSmoke is the CI smoke test of `veil bench --quick --json`:
@@ -106,7 +107,7 @@ func TestQuickSuiteSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	bundle, _ := keys.MarshalBinary()
-	ct, err := sk.Encrypt(net.Layout(), [][]uint8{make([]uint8, model.InputSize)})
+	ct, err := sk.Encrypt(net.Layout(), [][]uint8{make([]uint8, pixels.Count)})
 	if err != nil {
 		t.Fatal(err)
 	}

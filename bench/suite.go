@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Suite is the fixed definition of a benchmark run. It is recorded in
@@ -46,7 +47,7 @@ func (s HESuite) modelName(hidden int) string {
 	if hidden == DefaultHidden {
 		return "default"
 	}
-	return fmt.Sprintf("random-784-%d-sq-10", hidden)
+	return fmt.Sprintf("random-%d-%d-sq-10", pixels.Count, hidden)
 }
 
 // PlaintextSuite measures the same model in the clear and the accuracy of
@@ -151,8 +152,8 @@ func (s Suite) Check() error {
 		}
 	}
 	for _, hid := range h.Hidden {
-		if hid < 10 || nextPow2(hid)+784 > he.DefaultParameters.BlockSize {
-			return fmt.Errorf("suite %s: hidden size %d out of range [10, %d]", s.Name, hid, he.DefaultParameters.BlockSize-784)
+		if hid < 10 || nextPow2(hid)+pixels.Count > he.DefaultParameters.BlockSize {
+			return fmt.Errorf("suite %s: hidden size %d out of range [10, %d]", s.Name, hid, he.DefaultParameters.BlockSize-pixels.Count)
 		}
 	}
 	// The default point anchors the accuracy check, the gRPC stage, the

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/veil-project/veil/circuits"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -19,7 +19,7 @@ type zkArtifact struct {
 	modelName  string
 	vk         []byte
 	commitment zk.Commitment
-	images     []dataset.Image
+	images     []pixels.Image
 	outputs    [][]int64
 	proofFile  []byte
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // fixture is shared by the bad-input tests: compiling the network and making
@@ -49,7 +50,7 @@ var fix = sync.OnceValues(func() (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	ct, err := sk.Encrypt(net.Layout(), [][]uint8{make([]uint8, model.InputSize)})
+	ct, err := sk.Encrypt(net.Layout(), [][]uint8{make([]uint8, pixels.Count)})
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +239,7 @@ func TestSecretKeyRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A ciphertext encrypted by the original decrypts under the copy.
-	img := make([]uint8, model.InputSize)
+	img := make([]uint8, pixels.Count)
 	for i := range img {
 		img[i] = uint8(i % 251)
 	}

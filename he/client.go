@@ -8,6 +8,7 @@ import (
 	"github.com/tuneinsight/lattigo/v6/utils/sampling"
 
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Encrypt places images[b] in block b (a nil image leaves its block at
@@ -18,7 +19,7 @@ func (s *SecretKey) Encrypt(layout Layout, images [][]uint8) (*Ciphertext, error
 	if len(images) > layout.Blocks {
 		return nil, fmt.Errorf("encrypt: %d images, a ciphertext holds %d blocks", len(images), layout.Blocks)
 	}
-	if layout.BlockSize != c.p.BlockSize || layout.InputOffset+model.InputSize > layout.BlockSize {
+	if layout.BlockSize != c.p.BlockSize || layout.InputOffset+pixels.Count > layout.BlockSize {
 		return nil, fmt.Errorf("encrypt: layout %+v does not fit these parameters", layout)
 	}
 	v := make([]float64, c.p.Slots())
@@ -26,8 +27,8 @@ func (s *SecretKey) Encrypt(layout Layout, images [][]uint8) (*Ciphertext, error
 		if img == nil {
 			continue
 		}
-		if len(img) != model.InputSize {
-			return nil, fmt.Errorf("encrypt: image %d has %d pixels, want %d", b, len(img), model.InputSize)
+		if len(img) != pixels.Count {
+			return nil, fmt.Errorf("encrypt: image %d has %d pixels, want %d", b, len(img), pixels.Count)
 		}
 		base := b*layout.BlockSize + layout.InputOffset
 		for p, px := range img {

@@ -15,6 +15,7 @@ import (
 	"github.com/tuneinsight/lattigo/v6/utils/sampling"
 
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Layout tells a client where a network reads its input and writes its
@@ -144,12 +145,12 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 	first, last := folded[0][0], folded[0][1]
 	B := c.p.BlockSize
 	n := &Network{ctx: c, m1: first.Rows, m2: last.Rows, M1: nextPow2(first.Rows), M2: nextPow2(last.Rows)}
-	if first.Cols != model.InputSize {
-		return nil, fmt.Errorf("compile %s: first layer has %d inputs, want %d", m.Name, first.Cols, model.InputSize)
+	if first.Cols != pixels.Count {
+		return nil, fmt.Errorf("compile %s: first layer has %d inputs, want %d", m.Name, first.Cols, pixels.Count)
 	}
-	if n.M1+model.InputSize > B {
+	if n.M1+pixels.Count > B {
 		return nil, fmt.Errorf("compile %s: %d hidden units padded to %d plus %d pixels do not fit a block of %d slots",
-			m.Name, n.m1, n.M1, model.InputSize, B)
+			m.Name, n.m1, n.M1, pixels.Count, B)
 	}
 	n.layout = Layout{BlockSize: B, Blocks: c.p.Blocks(), InputOffset: n.M1, Outputs: n.m2}
 	slots := c.p.Slots()
@@ -165,8 +166,8 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 		// for the M1 diagonals i; stage 2 adds the 1024/M1 partial sums of
 		// each row.
 		for r := 0; r < n.m1; r++ {
-			for p := 0; p < model.InputSize; p++ {
-				w := first.W[r*model.InputSize+p]
+			for p := 0; p < pixels.Count; p++ {
+				w := first.W[r*pixels.Count+p]
 				if w == 0 {
 					continue
 				}

@@ -34,6 +34,7 @@ import (
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 type testEnv struct {
@@ -323,7 +324,7 @@ func TestBadInputs(t *testing.T) {
 	k := sharedKeys()
 	ctx := context.Background()
 	sess := openSession(t, env, k.bundle)
-	good := k.encrypt(t, make([]uint8, model.InputSize))
+	good := k.encrypt(t, make([]uint8, pixels.Count))
 
 	t.Run("unknown session", func(t *testing.T) {
 		_, err := env.conn.Infer(ctx, "0123", good)
@@ -355,7 +356,7 @@ func TestBadInputs(t *testing.T) {
 	})
 	other := otherKeys(t)
 	t.Run("ciphertext at other parameters", func(t *testing.T) {
-		_, err := env.conn.Infer(ctx, sess, other.encrypt(t, make([]uint8, model.InputSize)))
+		_, err := env.conn.Infer(ctx, sess, other.encrypt(t, make([]uint8, pixels.Count)))
 		wantStatus(t, err, codes.InvalidArgument, "invalid ciphertext")
 	})
 	t.Run("keys for other parameters", func(t *testing.T) {
@@ -489,7 +490,7 @@ func TestBusyServerRefuses(t *testing.T) {
 	env := start(t, Config{Workers: 1, QueueTimeout: time.Millisecond}, Options{})
 	k := sharedKeys()
 	sess := openSession(t, env, k.bundle)
-	ct := k.encrypt(t, make([]uint8, model.InputSize))
+	ct := k.encrypt(t, make([]uint8, pixels.Count))
 	var wg sync.WaitGroup
 	var busy, ok atomic.Int32
 	for i := 0; i < 6; i++ {
@@ -540,7 +541,7 @@ func TestGracefulShutdown(t *testing.T) {
 	env := start(t, Config{}, Options{})
 	k := sharedKeys()
 	sess := openSession(t, env, k.bundle)
-	ct := k.encrypt(t, make([]uint8, model.InputSize))
+	ct := k.encrypt(t, make([]uint8, pixels.Count))
 	res := make(chan error, 1)
 	go func() {
 		_, err := env.conn.Infer(context.Background(), sess, ct)
@@ -583,7 +584,7 @@ func TestPersistedSessionsSurviveRestart(t *testing.T) {
 		t.Fatalf("session file mode %v", info.Mode().Perm())
 	}
 	env2 := start(t, Config{SessionDir: dir}, Options{})
-	if _, err := env2.conn.Infer(context.Background(), sess, k.encrypt(t, make([]uint8, model.InputSize))); err != nil {
+	if _, err := env2.conn.Infer(context.Background(), sess, k.encrypt(t, make([]uint8, pixels.Count))); err != nil {
 		t.Fatalf("session lost across a restart: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // imageSource is the --image / --mnist-test choice shared by commands.
@@ -32,37 +33,37 @@ func (s *imageSource) register(cmd *cobra.Command) {
 }
 
 // load returns the normalised image and, for MNIST, its label (else -1).
-func (s *imageSource) load() (dataset.Image, int, error) {
+func (s *imageSource) load() (pixels.Image, int, error) {
 	switch {
 	case s.path != "" && s.mnistTest >= 0:
-		return dataset.Image{}, -1, usageError("give either --image or --mnist-test, not both")
+		return pixels.Image{}, -1, usageError("give either --image or --mnist-test, not both")
 	case s.path != "":
 		f, err := os.Open(s.path)
 		if err != nil {
-			return dataset.Image{}, -1, fmt.Errorf("open image: %w", err)
+			return pixels.Image{}, -1, fmt.Errorf("open image: %w", err)
 		}
 		defer f.Close()
 		img, err := dataset.DecodeDigit(f)
 		if err != nil {
-			return dataset.Image{}, -1, fmt.Errorf("%s: %w", s.path, err)
+			return pixels.Image{}, -1, fmt.Errorf("%s: %w", s.path, err)
 		}
 		return img, -1, nil
 	case s.mnistTest >= 0:
 		dir, err := dataset.FindMNISTDir()
 		if err != nil {
-			return dataset.Image{}, -1, err
+			return pixels.Image{}, -1, err
 		}
 		test, err := dataset.LoadTest(dir)
 		if err != nil {
-			return dataset.Image{}, -1, err
+			return pixels.Image{}, -1, err
 		}
 		img, label, err := test.At(s.mnistTest)
 		if err != nil {
-			return dataset.Image{}, -1, usageError("--mnist-test: %v", err)
+			return pixels.Image{}, -1, usageError("--mnist-test: %v", err)
 		}
 		return img, int(label), nil
 	default:
-		return dataset.Image{}, -1, usageError("give --image FILE or --mnist-test INDEX")
+		return pixels.Image{}, -1, usageError("give --image FILE or --mnist-test INDEX")
 	}
 }
 
@@ -180,7 +181,7 @@ func (g *globalOptions) dialClassifier(ctx context.Context, addr, tlsCA, modelID
 
 // inferVerifiable runs the whole protocol for one image through a server
 // started with --verifiable.
-func inferVerifiable(ctx context.Context, g *globalOptions, w io.Writer, addr, tlsCA, ledgerAddr, modelID string, img dataset.Image, label int, asJSON bool) error {
+func inferVerifiable(ctx context.Context, g *globalOptions, w io.Writer, addr, tlsCA, ledgerAddr, modelID string, img pixels.Image, label int, asJSON bool) error {
 	conn, cl, err := g.dialClassifier(ctx, addr, tlsCA, modelID)
 	if err != nil {
 		return err
@@ -265,7 +266,7 @@ func inferVerifiable(ctx context.Context, g *globalOptions, w io.Writer, addr, t
 
 // inferRemote classifies through a server, reusing the keys and the session
 // kept under the data directory.
-func inferRemote(ctx context.Context, g *globalOptions, addr, tlsCA, modelID string, img dataset.Image) (*inferResult, error) {
+func inferRemote(ctx context.Context, g *globalOptions, addr, tlsCA, modelID string, img pixels.Image) (*inferResult, error) {
 	conn, cl, err := g.dialClassifier(ctx, addr, tlsCA, modelID)
 	if err != nil {
 		return nil, err
@@ -301,7 +302,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // inferLocal runs the whole client and server path in this process, through
 // the same wire encodings a remote server would see.
-func inferLocal(ctx context.Context, m *model.Model, img dataset.Image) (*inferResult, error) {
+func inferLocal(ctx context.Context, m *model.Model, img pixels.Image) (*inferResult, error) {
 	hctx, err := he.NewContext(he.DefaultParameters)
 	if err != nil {
 		return nil, err

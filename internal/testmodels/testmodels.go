@@ -11,6 +11,8 @@ import (
 
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/model/training"
+	"github.com/veil-project/veil/pixels"
 )
 
 var small = sync.OnceValues(func() (*model.Model, error) {
@@ -23,7 +25,7 @@ var small = sync.OnceValues(func() (*model.Model, error) {
 		return nil, err
 	}
 	set := &dataset.Set{Images: test.Images[5000:8000], Labels: test.Labels[5000:8000]}
-	f, err := model.Train(context.Background(), set, model.TrainConfig{
+	f, err := training.Train(context.Background(), set, training.Config{
 		Arch:   model.Architecture{{Kind: model.KindDense, Out: 8}, {Kind: model.KindSquare}, {Kind: model.KindDense, Out: 10}},
 		Epochs: 4, BatchSize: 50, LearningRate: 3e-3, Seed: 3, Augment: false,
 	})
@@ -77,7 +79,7 @@ func Tiny(seed uint64) *model.Model {
 		Name:    "tiny",
 		Classes: 10,
 		Layers: []model.Layer{
-			dense(784, 4, 17, 7),
+			dense(pixels.Count, 4, 17, 7),
 			{Kind: model.KindSquare, In: 4, Out: 4, Shift: 16},
 			dense(4, 10, 13, 0),
 		},
@@ -109,9 +111,9 @@ func Perturbed(m *model.Model, delta int32) *model.Model {
 // RandomImages returns n deterministic MNIST-like images drawn from seed:
 // mostly dark, a quarter of the pixels random (strokes), for tests and runs
 // that do not need the MNIST files.
-func RandomImages(seed uint64, n int) []dataset.Image {
+func RandomImages(seed uint64, n int) []pixels.Image {
 	rng := rand.New(rand.NewPCG(seed, 2))
-	out := make([]dataset.Image, n)
+	out := make([]pixels.Image, n)
 	for k := range out {
 		for i := range out[k] {
 			if rng.IntN(4) == 0 {
