@@ -56,13 +56,13 @@ func heBench(b *testing.B, workers int) *benchFixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := he.DefaultParameters
-	p.LogN, p.Workers = logN, workers
-	c, err := he.NewContext(p)
+	p, settings := he.DefaultParametersLiteral, he.DefaultEvaluationSettings
+	p.LogN, settings.Workers = logN, workers
+	c, err := he.NewParameters(p)
 	if err != nil {
 		b.Fatal(err)
 	}
-	net, err := c.Compile(m)
+	net, err := c.Compile(m, settings)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func (f *benchFixture) wire(b *testing.B) []byte {
 }
 
 func BenchmarkKeyGen(b *testing.B) {
-	f := heBench(b, he.DefaultParameters.Workers)
+	f := heBench(b, he.DefaultEvaluationSettings.Workers)
 	gal := f.fix.net.GaloisElements()
 	for b.Loop() {
 		sk := f.fix.ctx.GenSecretKey()
@@ -109,7 +109,7 @@ func BenchmarkKeyGen(b *testing.B) {
 }
 
 func BenchmarkLoadKeys(b *testing.B) {
-	f := heBench(b, he.DefaultParameters.Workers)
+	f := heBench(b, he.DefaultEvaluationSettings.Workers)
 	for b.Loop() {
 		if _, err := f.fix.ctx.UnmarshalEvaluationKeys(f.fix.bundle, f.fix.net.GaloisElements()); err != nil {
 			b.Fatal(err)
@@ -118,7 +118,7 @@ func BenchmarkLoadKeys(b *testing.B) {
 }
 
 func BenchmarkEncrypt(b *testing.B) {
-	f := heBench(b, he.DefaultParameters.Workers)
+	f := heBench(b, he.DefaultEvaluationSettings.Workers)
 	layout := f.fix.net.Layout()
 	for _, n := range []int{1, layout.Blocks} {
 		b.Run(fmt.Sprintf("images=%d", n), func(b *testing.B) {
@@ -166,7 +166,7 @@ func BenchmarkEvaluate(b *testing.B) {
 }
 
 func BenchmarkDecrypt(b *testing.B) {
-	f := heBench(b, he.DefaultParameters.Workers)
+	f := heBench(b, he.DefaultEvaluationSettings.Workers)
 	in, _ := f.fix.ctx.UnmarshalCiphertext(f.wire(b))
 	out, err := f.fix.net.Evaluate(context.Background(), in, f.fix.keys)
 	if err != nil {
@@ -187,7 +187,7 @@ func BenchmarkDecrypt(b *testing.B) {
 
 // BenchmarkSerialization is decoding an uploaded ciphertext on the server.
 func BenchmarkSerialization(b *testing.B) {
-	f := heBench(b, he.DefaultParameters.Workers)
+	f := heBench(b, he.DefaultEvaluationSettings.Workers)
 	wire := f.wire(b)
 	for b.Loop() {
 		if _, err := f.fix.ctx.UnmarshalCiphertext(wire); err != nil {
@@ -218,8 +218,8 @@ func BenchmarkPlaintextForward(b *testing.B) {
 
 // BenchmarkGRPCRoundTrip is one Infer RPC (8 images) over loopback.
 func BenchmarkGRPCRoundTrip(b *testing.B) {
-	f := heBench(b, he.DefaultParameters.Workers)
-	if f.m != f.r.def || f.fix.ctx.Parameters().LogN != he.DefaultParameters.LogN {
+	f := heBench(b, he.DefaultEvaluationSettings.Workers)
+	if f.m != f.r.def || f.fix.ctx.Literal().LogN != he.DefaultParametersLiteral.LogN {
 		b.Skip("the service runs the default model and parameters")
 	}
 	lb, err := f.r.startServer(context.Background())

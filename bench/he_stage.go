@@ -74,18 +74,19 @@ func (r *runner) heModel(ctx context.Context, logN, hidden int) error {
 		return err
 	}
 	kp := Params{LogN: logN, Hidden: hidden, Model: s.modelName(hidden)}
-	p := he.DefaultParameters
+	p := he.DefaultParametersLiteral
 	p.LogN = logN
-	base, err := he.NewContext(p)
+	settings := he.DefaultEvaluationSettings
+	base, err := he.NewParameters(p)
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
-	net, err := base.Compile(m)
+	net, err := base.Compile(m, settings)
 	if err != nil {
 		return err
 	}
-	r.addLatency(StageHE, "compile", Params{LogN: logN, Hidden: hidden, Workers: p.Workers, Model: kp.Model}, []float64{ms(time.Since(t0))})
+	r.addLatency(StageHE, "compile", Params{LogN: logN, Hidden: hidden, Workers: settings.Workers, Model: kp.Model}, []float64{ms(time.Since(t0))})
 	r.tick(costCompile(logN), fmt.Sprintf("compile %v", kp))
 	galEls := net.GaloisElements()
 
@@ -122,20 +123,16 @@ func (r *runner) heModel(ctx context.Context, logN, hidden int) error {
 	r.addSize(StageHE, "server_key_memory", kp, fix.keys.MemoryBytes())
 	r.addCount(StageHE, "rotation_keys", kp, len(galEls))
 	r.tick(costKeygen(logN, s.KeygenReps), fmt.Sprintf("keygen %v", kp))
-	if logN == he.DefaultParameters.LogN && hidden == DefaultHidden {
+	if logN == he.DefaultParametersLiteral.LogN && hidden == DefaultHidden {
 		f := fix
 		r.defFix = &f
 	}
 
 	first := true
 	for _, w := range s.Workers {
-		pw := p
-		pw.Workers = w
-		cw, err := he.NewContext(pw)
-		if err != nil {
-			return err
-		}
-		wnet, err := cw.Compile(m)
+		sw := settings
+		sw.Workers = w
+		wnet, err := base.Compile(m, sw)
 		if err != nil {
 			return err
 		}

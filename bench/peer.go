@@ -224,7 +224,7 @@ func (r *runner) runSeal(ctx context.Context, res *PeerResult) error {
 	if err := writeSealFiles(dir); err != nil {
 		return err
 	}
-	p := he.DefaultParameters
+	p, settings := he.DefaultParametersLiteral, he.DefaultEvaluationSettings
 	first, last, err := foldModel(r.def)
 	if err != nil {
 		return err
@@ -232,7 +232,7 @@ func (r *runner) runSeal(ctx context.Context, res *PeerResult) error {
 	in := sealInput{
 		Reps: r.s.Peer.Reps, KeygenReps: max(1, min(3, r.s.HE.KeygenReps)),
 		LogN: p.LogN, LogQ: p.LogQ, LogP: p.LogP, BlockSize: p.BlockSize,
-		InputScaleBits: p.LogInputScale, WeightScaleBits: p.LogWeightScale, OutputWeightScaleBits: p.LogOutputWeightScale,
+		InputScaleBits: p.LogInputScale, WeightScaleBits: settings.LogWeightScale, OutputWeightScaleBits: settings.LogOutputWeightScale,
 		M1: nextPow2(first.Rows), M2: nextPow2(last.Rows), N1First: 16, N1Last: 8,
 		First: first, Last: last,
 	}
@@ -284,7 +284,7 @@ func (r *runner) runSeal(ctx context.Context, res *PeerResult) error {
 	}
 	res.Differences = []string{
 		fmt.Sprintf("SEAL has no conjugate-invariant ring: N = 2^%d gives %d complex slots (real parts used), so a ciphertext holds %d image blocks where Veil's holds %d", p.LogN, out.Slots, out.Blocks, p.Blocks()),
-		fmt.Sprintf("same modulus chain (Q = %v bits, P = %v bits), same scales (2^%d input, 2^%d and 2^%d weights), same single rescale after the square (the last matrix at level 0)", p.LogQ, p.LogP, p.LogInputScale, p.LogWeightScale, p.LogOutputWeightScale),
+		fmt.Sprintf("same modulus chain (Q = %v bits, P = %v bits), same scales (2^%d input, 2^%d and 2^%d weights), same single rescale after the square (the last matrix at level 0)", p.LogQ, p.LogP, p.LogInputScale, settings.LogWeightScale, settings.LogOutputWeightScale),
 		"same diagonal method and baby-step giant-step split (16 baby steps for the first matrix, 8 for the last), but node-seal exposes no hoisted rotations: every baby step is a full key switch",
 		"single-threaded WebAssembly (Node.js); compare with Veil's workers=1 points for one core",
 		"re-randomisation adds a fresh public-key encryption of zero but no flooding noise (SEAL has no call for it)",
@@ -326,7 +326,7 @@ func (r *runner) peerRatios(res *PeerResult, peerImages int) {
 		}
 	}
 	for _, w := range r.s.HE.Workers {
-		vp := Params{LogN: he.DefaultParameters.LogN, Hidden: DefaultHidden, Images: veilImages, Workers: w, Model: "default"}
+		vp := Params{LogN: he.DefaultParametersLiteral.LogN, Hidden: DefaultHidden, Images: veilImages, Workers: w, Model: "default"}
 		for _, name := range []string{"evaluate", "end_to_end", "encrypt", "decrypt"} {
 			pl, ok1 := peer(name)
 			vl, ok2 := r.res.LatencyOf(StageHE, name, vp)
@@ -340,7 +340,7 @@ func (r *runner) peerRatios(res *PeerResult, peerImages int) {
 			}
 		}
 	}
-	kp := Params{LogN: he.DefaultParameters.LogN, Hidden: DefaultHidden, Model: "default"}
+	kp := Params{LogN: he.DefaultParametersLiteral.LogN, Hidden: DefaultHidden, Model: "default"}
 	if pl, ok := peer("keygen"); ok {
 		if vl, ok := r.res.LatencyOf(StageHE, "keygen", kp); ok {
 			res.Ratios = append(res.Ratios, Ratio{Name: "seal_over_veil_keygen", Numerator: fmt.Sprintf("SEAL keygen (median %.1f ms)", pl.Median), Denominator: fmt.Sprintf("Veil he/keygen %v (median %.1f ms)", kp, vl.Median), Value: pl.Median / vl.Median})

@@ -19,7 +19,7 @@ func (r *runner) costPlaintext() float64 {
 // defaultPoint is the grid point of the default configuration with images
 // packed per ciphertext.
 func defaultPoint(images int) Params {
-	return Params{LogN: he.DefaultParameters.LogN, Hidden: DefaultHidden, Images: images, Workers: he.DefaultParameters.Workers, Model: "default"}
+	return Params{LogN: he.DefaultParametersLiteral.LogN, Hidden: DefaultHidden, Images: images, Workers: he.DefaultEvaluationSettings.Workers, Model: "default"}
 }
 
 // runPlaintext times the default model in the clear (exact fixed point and
@@ -64,7 +64,7 @@ func (r *runner) runPlaintext(ctx context.Context) error {
 	// Encrypted accuracy at the default parameters, 8 images per ciphertext.
 	fix := r.defFix
 	if fix == nil {
-		return fmt.Errorf("the HE grid has no default point (LogN %d, hidden %d)", he.DefaultParameters.LogN, DefaultHidden)
+		return fmt.Errorf("the HE grid has no default point (LogN %d, hidden %d)", he.DefaultParametersLiteral.LogN, DefaultHidden)
 	}
 	layout := fix.net.Layout()
 	n := min(s.EncryptedImages, r.mnist.Len())

@@ -33,11 +33,11 @@ func TestRandomModelEncrypted(t *testing.T) {
 	if peak < 0.5 || peak > 100 {
 		t.Fatalf("largest score %.3g: want scores of order 1", peak)
 	}
-	c, err := he.NewContext(he.DefaultParameters)
+	c, err := he.NewParameters(he.DefaultParametersLiteral)
 	if err != nil {
 		t.Fatal(err)
 	}
-	net, err := c.Compile(m)
+	net, err := c.Compile(m, he.DefaultEvaluationSettings)
 	if err != nil {
 		t.Fatal(err)
 	}

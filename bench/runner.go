@@ -176,7 +176,7 @@ func (r *runner) plan() float64 {
 
 // heFixture is a compiled network with a client's keys.
 type heFixture struct {
-	ctx    *he.Context
+	ctx    *he.Parameters
 	net    *he.Network
 	sk     *he.SecretKey
 	keys   *he.EvaluationKeys // as the server decodes them

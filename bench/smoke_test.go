@@ -88,8 +88,8 @@ func TestQuickSuiteSmoke(t *testing.T) {
 	}
 
 	// Sizes are the he package's, for the same parameters and model.
-	p := he.DefaultParameters
-	hctx, err := he.NewContext(p)
+	p := he.DefaultParametersLiteral
+	hctx, err := he.NewParameters(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestQuickSuiteSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	net, err := hctx.Compile(f.Model)
+	net, err := hctx.Compile(f.Model, he.DefaultEvaluationSettings)
 	if err != nil {
 		t.Fatal(err)
 	}

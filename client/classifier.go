@@ -25,7 +25,7 @@ func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }
 type Classifier struct {
 	conn    *Conn
 	Info    *inferencev1.ModelInfo
-	hctx    *he.Context
+	params  *he.Parameters
 	layout  he.Layout
 	sk      *he.SecretKey
 	dir     string
@@ -39,35 +39,30 @@ type Classifier struct {
 	KeyBytes       int
 }
 
-// ParametersFor rebuilds the CKKS parameters a model info announces and
-// checks that they compile to the same primes as the server's.
-func ParametersFor(info *inferencev1.ModelInfo) (*he.Context, he.Layout, error) {
+// ParametersFor decodes and compiles the CKKS parameters a model info
+// announces, checks that they compile to the primes the server named, and
+// checks the slot layout against them.
+func ParametersFor(info *inferencev1.ModelInfo) (*he.Parameters, he.Layout, error) {
 	ck, lay := info.GetCkks(), info.GetLayout()
 	if ck == nil || lay == nil {
 		return nil, he.Layout{}, errors.New("model info lacks CKKS parameters or layout")
 	}
-	p := he.DefaultParameters
-	p.LogN = int(ck.GetLogN())
-	p.LogQ, p.LogP = nil, nil
-	for _, q := range ck.GetLogQ() {
-		p.LogQ = append(p.LogQ, int(q))
-	}
-	for _, q := range ck.GetLogP() {
-		p.LogP = append(p.LogP, int(q))
-	}
-	p.LogInputScale = int(ck.GetLogInputScale())
-	p.BlockSize = int(lay.GetBlockSize())
-	// The server-side scales do not matter to the client but must validate.
-	p.LogWeightScale, p.LogOutputWeightScale = 10, 10
-	hctx, err := he.NewContext(p)
+	lit, err := he.UnmarshalParametersLiteral(ck.GetLiteral())
 	if err != nil {
 		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters: %w", err)
 	}
-	if hctx.Fingerprint() != ck.GetFingerprint() {
-		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters compile to %q here but %q there", hctx.Fingerprint(), ck.GetFingerprint())
+	params, err := he.NewParameters(lit)
+	if err != nil {
+		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters: %w", err)
+	}
+	if params.Fingerprint() != ck.GetFingerprint() {
+		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters compile to %q here but %q there", params.Fingerprint(), ck.GetFingerprint())
 	}
 	layout := he.Layout{BlockSize: int(lay.GetBlockSize()), Blocks: int(lay.GetBlocks()), InputOffset: int(lay.GetInputOffset()), Outputs: int(lay.GetOutputs())}
-	return hctx, layout, nil
+	if err := layout.Validate(lit); err != nil {
+		return nil, he.Layout{}, fmt.Errorf("server's slot layout: %w", err)
+	}
+	return params, layout, nil
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
@@ -87,12 +82,12 @@ func NewClassifier(ctx context.Context, conn *Conn, modelID, dataDir string) (*C
 	if err != nil {
 		return nil, err
 	}
-	hctx, layout, err := ParametersFor(info)
+	params, layout, err := ParametersFor(info)
 	if err != nil {
 		return nil, err
 	}
-	c := &Classifier{conn: conn, Info: info, hctx: hctx, layout: layout}
-	c.dir = keyDir(dataDir, conn.Addr, modelID, hctx.Fingerprint())
+	c := &Classifier{conn: conn, Info: info, params: params, layout: layout}
+	c.dir = keyDir(dataDir, conn.Addr, modelID, params.Fingerprint())
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("key directory: %w", err)
 	}
@@ -101,7 +96,7 @@ func NewClassifier(ctx context.Context, conn *Conn, modelID, dataDir string) (*C
 	sessPath := filepath.Join(c.dir, "session")
 	var bundle []byte
 	if data, err := os.ReadFile(skPath); err == nil {
-		if c.sk, err = hctx.UnmarshalSecretKey(data); err != nil {
+		if c.sk, err = params.UnmarshalSecretKey(data); err != nil {
 			return nil, fmt.Errorf("%s: %w", skPath, err)
 		}
 		bundle, err = os.ReadFile(bundlePath)
@@ -111,7 +106,7 @@ func NewClassifier(ctx context.Context, conn *Conn, modelID, dataDir string) (*C
 		c.KeysReused = true
 	} else if errors.Is(err, os.ErrNotExist) {
 		t0 := time.Now()
-		c.sk = hctx.GenSecretKey()
+		c.sk = params.GenSecretKey()
 		keys, err := c.sk.GenEvaluationKeys(info.GetGaloisElements())
 		if err != nil {
 			return nil, err
@@ -176,8 +171,8 @@ func (c *Classifier) Layout() he.Layout { return c.layout }
 // SessionID returns the server session in use.
 func (c *Classifier) SessionID() string { return c.session }
 
-// Context returns the CKKS context.
-func (c *Classifier) Context() *he.Context { return c.hctx }
+// Parameters returns the CKKS parameters.
+func (c *Classifier) Parameters() *he.Parameters { return c.params }
 
 // SecretKey returns the client's secret key (it never leaves the client).
 func (c *Classifier) SecretKey() *he.SecretKey { return c.sk }
@@ -225,7 +220,7 @@ func (c *Classifier) classify(ctx context.Context, images [][]uint8, verifiable 
 		return nil, err
 	}
 	t2 := time.Now()
-	out, err := c.hctx.UnmarshalCiphertext(resp.GetCiphertext())
+	out, err := c.params.UnmarshalCiphertext(resp.GetCiphertext())
 	if err != nil {
 		return nil, fmt.Errorf("server's result: %w", err)
 	}

@@ -38,13 +38,9 @@ func BenchmarkEvaluate(b *testing.B) {
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			f := getFix(b)
-			p := DefaultParameters
-			p.Workers = workers
-			c, err := NewContext(p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			net, err := c.Compile(mustDefault(b))
+			s := DefaultEvaluationSettings
+			s.Workers = workers
+			net, err := f.ctx.Compile(mustDefault(b), s)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -106,18 +106,18 @@ func defaultModel(t testing.TB) *model.Model {
 
 // clientKeys is one client's key material for the default model.
 type clientKeys struct {
-	hctx   *he.Context
+	hctx   *he.Parameters
 	net    *he.Network
 	sk     *he.SecretKey
 	bundle []byte
 }
 
-func newClientKeys(t testing.TB, p he.Parameters) *clientKeys {
-	hctx, err := he.NewContext(p)
+func newClientKeys(t testing.TB, p he.ParametersLiteral, s he.EvaluationSettings) *clientKeys {
+	hctx, err := he.NewParameters(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	net, err := hctx.Compile(defaultModel(t))
+	net, err := hctx.Compile(defaultModel(t), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,9 @@ func newClientKeys(t testing.TB, p he.Parameters) *clientKeys {
 	return &clientKeys{hctx, net, sk, b}
 }
 
-var sharedKeys = sync.OnceValue(func() *clientKeys { return newClientKeys(&testing.T{}, he.DefaultParameters) })
+var sharedKeys = sync.OnceValue(func() *clientKeys {
+	return newClientKeys(&testing.T{}, he.DefaultParametersLiteral, he.DefaultEvaluationSettings)
+})
 
 func mnist(t testing.TB) *dataset.Set {
 	dir, err := dataset.FindMNISTDir()
@@ -431,10 +433,10 @@ func TestBadInputs(t *testing.T) {
 }
 
 func otherKeys(t *testing.T) *clientKeys {
-	p := he.DefaultParameters
+	p, s := he.DefaultParametersLiteral, he.DefaultEvaluationSettings
 	p.LogQ = []int{58, 58}
-	p.LogOutputWeightScale = 14
-	return newClientKeys(t, p)
+	s.LogOutputWeightScale = 14
+	return newClientKeys(t, p, s)
 }
 
 // 50 clients at once on 5 sessions: every request is answered correctly.

@@ -123,11 +123,11 @@ func newEvalCmd(g *globalOptions) *cobra.Command {
 }
 
 func evalEncrypted(cmd *cobra.Command, g *globalOptions, m *model.Model, test *dataset.Set, fixed [][]int64, floats [][]float64, pack int, res *evalResult) error {
-	hctx, err := he.NewContext(he.DefaultParameters)
+	hctx, err := he.NewParameters(he.DefaultParametersLiteral)
 	if err != nil {
 		return err
 	}
-	net, err := hctx.Compile(m)
+	net, err := hctx.Compile(m, he.DefaultEvaluationSettings)
 	if err != nil {
 		return err
 	}

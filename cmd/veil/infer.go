@@ -274,8 +274,12 @@ func inferRemote(ctx context.Context, g *globalOptions, addr, tlsCA, modelID str
 	defer conn.Close()
 	layout := cl.Layout()
 	res := &inferResult{Model: modelID, Server: addr, Blocks: layout.Blocks, Block: rand.IntN(layout.Blocks)}
-	res.Parameters = fmt.Sprintf("CKKS LogN=%d LogQ=%v LogP=%v, %d-bit security; %d blocks of %d slots",
-		cl.Info.GetCkks().GetLogN(), cl.Info.GetCkks().GetLogQ(), cl.Info.GetCkks().GetLogP(), cl.Info.GetCkks().GetSecurityBits(), layout.Blocks, layout.BlockSize)
+	lit := cl.Parameters().Literal()
+	sec, err := lit.SecurityBits()
+	if err != nil {
+		return nil, err
+	}
+	res.Parameters = fmt.Sprintf("%s; %d-bit security", lit, sec)
 	res.Keys.GaloisKeys = len(cl.Info.GetGaloisElements())
 	res.Keys.Bytes = cl.KeyBytes
 	res.Keys.Reused = cl.SessionReused
@@ -303,15 +307,15 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // inferLocal runs the whole client and server path in this process, through
 // the same wire encodings a remote server would see.
 func inferLocal(ctx context.Context, m *model.Model, img pixels.Image) (*inferResult, error) {
-	hctx, err := he.NewContext(he.DefaultParameters)
+	hctx, err := he.NewParameters(he.DefaultParametersLiteral)
 	if err != nil {
 		return nil, err
 	}
-	net, err := hctx.Compile(m)
+	net, err := hctx.Compile(m, he.DefaultEvaluationSettings)
 	if err != nil {
 		return nil, err
 	}
-	res := &inferResult{Model: m.Name, Parameters: hctx.Parameters().String()}
+	res := &inferResult{Model: m.Name, Parameters: hctx.Literal().String() + "; " + net.Settings().String()}
 	t0 := time.Now()
 	sk := hctx.GenSecretKey()
 	keys, err := sk.GenEvaluationKeys(net.GaloisElements())

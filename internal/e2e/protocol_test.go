@@ -88,7 +88,7 @@ type env struct {
 }
 
 type dishonesty struct {
-	network      func(w *world, hctx *he.Context) (*he.Network, error)
+	network      func(w *world, hctx *he.Parameters) (*he.Network, error)
 	perRequest   func(string) *he.Network
 	interceptor  grpc.UnaryServerInterceptor
 	mangle       func(*ledgerv1.InferenceReceipt)
@@ -128,7 +128,7 @@ func newEnv(t *testing.T, d dishonesty) *env {
 	rec := &server.LedgerRecorder{Ledger: node, ChainID: chainID, Key: serverKey, Mangle: d.mangle}
 	cfg := server.Config{Models: []*model.Model{w.m}, Commitments: map[string][]byte{w.m.Name: c[:]}, Recorder: rec, PerRequest: d.perRequest}
 	if d.network != nil {
-		hctx, err := he.NewContext(he.DefaultParameters)
+		hctx, err := he.NewParameters(he.DefaultParametersLiteral)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,8 +229,8 @@ func TestHonestServerIsAccepted(t *testing.T) {
 }
 
 func TestServerWithAnotherModelOnEveryBlockIsRejected(t *testing.T) {
-	e := newEnv(t, dishonesty{network: func(w *world, hctx *he.Context) (*he.Network, error) {
-		return hctx.Compile(testmodels.Perturbed(w.m, 25))
+	e := newEnv(t, dishonesty{network: func(w *world, hctx *he.Parameters) (*he.Network, error) {
+		return hctx.Compile(testmodels.Perturbed(w.m, 25), he.DefaultEvaluationSettings)
 	}})
 	_, out := e.round(t, 0)
 	if out.Accept || !strings.Contains(out.Reason, "differ from the committed model") {
@@ -251,7 +251,7 @@ func TestBlockSelectiveServerIsCaughtAtTheExpectedRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hctx, err := he.NewContext(he.DefaultParameters)
+	hctx, err := he.NewParameters(he.DefaultParametersLiteral)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestBlockSelectiveServerIsCaughtAtTheExpectedRate(t *testing.T) {
 			ms[b] = w.m
 		}
 		ms[j] = bad
-		if nets[j], err = hctx.CompilePerBlock(ms); err != nil {
+		if nets[j], err = hctx.CompilePerBlock(ms, he.DefaultEvaluationSettings); err != nil {
 			t.Fatal(err)
 		}
 	}
