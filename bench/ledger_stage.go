@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -11,12 +12,20 @@ import (
 	"time"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/internal/stats"
+	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/embedded"
-	"github.com/veil-project/veil/ledger/ledgertest"
 	"github.com/veil-project/veil/ledger/zkverify"
 )
 
 const benchChain = "veil-bench"
+
+// benchKey derives the benchmark's ed25519 keys from labels, so that runs
+// are reproducible.
+func benchKey(label string) ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte("veil bench key " + label))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
 
 func (r *runner) costLedger() float64 {
 	return 1 + float64(r.s.Ledger.Requests)*0.01
@@ -38,19 +47,25 @@ func (r *runner) runLedger(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	node, err := embedded.Open(embedded.Config{Path: filepath.Join(dir, "ledger.db"), ChainID: benchChain, Verifier: zkverify.New(), SigningKey: ledgertest.Key("bench node")})
+	node, err := embedded.Open(embedded.Config{Path: filepath.Join(dir, "ledger.db"), ChainID: benchChain, Verifier: zkverify.New(), SigningKey: benchKey("node")})
 	if err != nil {
 		return err
 	}
 	defer node.Close()
 
-	f := ledgertest.NewFixture(benchChain, "bench")
-	f.VK, f.Commitment, f.Verifier = art.vk, art.commitment[:], zkverify.New()
 	const modelID = "bench-model"
-	reg := f.Sign(f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: &ledgerv1.RegisterModel{
-		ModelId: modelID, Architecture: art.modelName, Commitment: f.Commitment, VerifyingKey: f.VK,
-		ServerKey: f.Server.Public().(ed25519.PublicKey), OutputsPerChallenge: 10,
+	owner, server, client := benchKey("owner"), benchKey("server"), benchKey("client")
+	sign := func(key ed25519.PrivateKey, body *ledgerv1.TxBody) ([]byte, error) {
+		body.ChainId = benchChain
+		return ledger.SignTx(key, body)
+	}
+	reg, err := sign(owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: &ledgerv1.RegisterModel{
+		ModelId: modelID, Architecture: art.modelName, Commitment: art.commitment[:], VerifyingKey: art.vk,
+		ServerKey: server.Public().(ed25519.PublicKey), OutputsPerChallenge: 10,
 	}}})
+	if err != nil {
+		return err
+	}
 	if _, err := node.Submit(ctx, reg); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
@@ -59,17 +74,41 @@ func (r *runner) runLedger(ctx context.Context) error {
 	var outputs []int64
 	for i, img := range art.images {
 		challenges = append(challenges, append([]byte(nil), img[:]...))
-		positions = append(positions, uint32(i+1))
+		positions = append(positions, uint32(i+1)) // block 0 holds the real image
 		outputs = append(outputs, art.outputs[i]...)
 	}
+	k := uint32(len(challenges) + 1)
 	var receipts, reveals, proofs [][]byte
 	for i := 0; i < s.Requests; i++ {
-		req := &ledgertest.Request{ID: fmt.Sprintf("req-%05d", i), ModelID: modelID, Challenges: challenges, Positions: positions, Salt: []byte(fmt.Sprintf("salt %d", i))}
-		receipts = append(receipts, f.Receipt(req))
-		reveals = append(reveals, f.Reveal(req))
-		proofs = append(proofs, f.Sign(f.Server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeProof{ChallengeProof: &ledgerv1.ChallengeProof{
-			ModelId: modelID, RequestIds: []string{req.ID}, Outputs: outputs, Proof: art.proofFile,
-		}}}))
+		id, salt := fmt.Sprintf("req-%05d", i), []byte(fmt.Sprintf("salt %d", i))
+		commitment := ledger.ChallengeCommitment(challenges, positions, salt)
+		in := sha256.Sum256([]byte("input ciphertext " + id))
+		out := sha256.Sum256([]byte("output ciphertext " + id))
+		digest := ledger.ClientRequestDigest(modelID, "session-1", id, in[:], commitment[:], k)
+		bodies := []struct {
+			key  ed25519.PrivateKey
+			body *ledgerv1.TxBody
+			into *[][]byte
+		}{
+			{server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_InferenceReceipt{InferenceReceipt: &ledgerv1.InferenceReceipt{
+				ModelId: modelID, SessionId: "session-1", RequestId: id, InputDigest: in[:], OutputDigest: out[:],
+				ChallengeCommitment: commitment[:], NumBlocks: k, ClientKey: client.Public().(ed25519.PublicKey),
+				ClientSignature: ed25519.Sign(client, digest[:]),
+			}}}, &receipts},
+			{client, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeReveal{ChallengeReveal: &ledgerv1.ChallengeReveal{
+				RequestId: id, Challenges: challenges, Positions: positions, Salt: salt,
+			}}}, &reveals},
+			{server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeProof{ChallengeProof: &ledgerv1.ChallengeProof{
+				ModelId: modelID, RequestIds: []string{id}, Outputs: outputs, Proof: art.proofFile,
+			}}}, &proofs},
+		}
+		for _, b := range bodies {
+			tx, err := sign(b.key, b.body)
+			if err != nil {
+				return err
+			}
+			*b.into = append(*b.into, tx)
+		}
 	}
 	for _, phase := range []struct {
 		name string
@@ -117,7 +156,7 @@ func submitAll(ctx context.Context, node *embedded.Node, txs [][]byte, n int) (T
 			for tx := range next {
 				t0 := time.Now()
 				_, err := node.Submit(ctx, tx)
-				d := ms(time.Since(t0))
+				d := stats.Milliseconds(time.Since(t0))
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -137,6 +176,6 @@ func submitAll(ctx context.Context, node *embedded.Node, txs [][]byte, n int) (T
 	}
 	return Throughput{
 		Stage: StageLedger, Params: Params{Clients: n}, PerSecond: float64(len(lat)) / el, Unit: "tx/s",
-		Operations: len(lat), Seconds: el, Latency: Summarize(lat),
+		Operations: len(lat), Seconds: el, Latency: stats.Summarize(lat),
 	}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
 )
 
@@ -292,7 +293,7 @@ func (r *runner) runSeal(ctx context.Context, res *PeerResult) error {
 	}
 	pp := Params{LogN: p.LogN, Hidden: DefaultHidden, Images: out.Images, Workers: 1, Model: "default"}
 	for name, xs := range out.Timings {
-		res.Latencies = append(res.Latencies, Latency{Stage: StagePeer, Name: name, Params: pp, Unit: "ms", Summary: Summarize(xs)})
+		res.Latencies = append(res.Latencies, Latency{Stage: StagePeer, Name: name, Params: pp, Unit: "ms", Summary: stats.Summarize(xs)})
 	}
 	sortLatencies(res.Latencies)
 	for _, name := range []string{"evaluation_keys", "galois_keys", "galois_keys_expanded", "galois_keys_zstd", "input_ciphertext", "output_ciphertext"} {

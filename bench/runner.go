@@ -51,7 +51,7 @@ type runner struct {
 	def    *model.Model // the committed default model
 	done   float64
 	total  float64
-	defFix *heFixture // keys and network at the default parameters and model
+	defFix *he.LocalSession // keys and network at the default parameters and model
 	zkArt  *zkArtifact
 }
 
@@ -172,15 +172,6 @@ func (r *runner) plan() float64 {
 		t += r.costPeer()
 	}
 	return t
-}
-
-// heFixture is a compiled network with a client's keys.
-type heFixture struct {
-	ctx    *he.Parameters
-	net    *he.Network
-	sk     *he.SecretKey
-	keys   *he.EvaluationKeys // as the server decodes them
-	bundle []byte
 }
 
 // images returns n MNIST test images (or random ones without MNIST) as

@@ -17,6 +17,7 @@ import (
 
 	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/internal/stats"
 )
 
 func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }
@@ -230,10 +231,8 @@ func (c *Classifier) classify(ctx context.Context, images [][]uint8, verifiable 
 	}
 	t3 := time.Now()
 	return &Result{
-		Scores: scores, EncryptMS: msf(t1.Sub(t0)), RoundTripMS: msf(t2.Sub(t1)), DecryptMS: msf(t3.Sub(t2)),
+		Scores: scores, EncryptMS: stats.Milliseconds(t1.Sub(t0)), RoundTripMS: stats.Milliseconds(t2.Sub(t1)), DecryptMS: stats.Milliseconds(t3.Sub(t2)),
 		Server: resp.GetTiming(), InputBytes: len(in), OutputBytes: len(resp.GetCiphertext()), RequestID: resp.GetRequestId(),
 		Input: in, Output: resp.GetCiphertext(), Response: resp,
 	}, nil
 }
-
-func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -154,3 +154,21 @@ func (s *Set) At(i int) (pixels.Image, uint8, error) {
 	}
 	return s.Images[i], s.Labels[i], nil
 }
+
+// MNISTTest finds the MNIST files and reads the test set.
+func MNISTTest() (*Set, error) {
+	dir, err := FindMNISTDir()
+	if err != nil {
+		return nil, err
+	}
+	return LoadTest(dir)
+}
+
+// MNISTTrain finds the MNIST files and reads the training set.
+func MNISTTrain() (*Set, error) {
+	dir, err := FindMNISTDir()
+	if err != nil {
+		return nil, err
+	}
+	return LoadTrain(dir)
+}

@@ -16,6 +16,7 @@ import (
 
 	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
 )
 
@@ -421,13 +422,13 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	}
 	s.log.Info("inference", "request_id", rid, "session", sess.id, "model", sess.modelID,
 		"in_bytes", len(req.GetCiphertext()), "out_bytes", len(wire),
-		"queue_ms", msf(tStart.Sub(tDecoded)), "evaluate_ms", msf(tEval.Sub(tStart)))
+		"queue_ms", stats.Milliseconds(tStart.Sub(tDecoded)), "evaluate_ms", stats.Milliseconds(tEval.Sub(tStart)))
 	resp := &inferencev1.InferResponse{
 		Ciphertext: wire,
 		RequestId:  rid,
 		Timing: &inferencev1.Timing{
-			DecodeMs: msf(tDecoded.Sub(t0)), QueueMs: msf(tStart.Sub(tDecoded)),
-			EvaluateMs: msf(tEval.Sub(tStart)), EncodeMs: msf(tEnc.Sub(tEval)),
+			DecodeMs: stats.Milliseconds(tDecoded.Sub(t0)), QueueMs: stats.Milliseconds(tStart.Sub(tDecoded)),
+			EvaluateMs: stats.Milliseconds(tEval.Sub(tStart)), EncodeMs: stats.Milliseconds(tEnc.Sub(tEval)),
 		},
 	}
 	if receipt != nil {
@@ -435,8 +436,6 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	}
 	return resp, nil
 }
-
-func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Sweep expires idle sessions until ctx is done.
 func (s *Server) Sweep(ctx context.Context, every time.Duration) {

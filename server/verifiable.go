@@ -16,6 +16,7 @@ import (
 	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/zk"
 )
@@ -249,7 +250,7 @@ func (p *ProofService) prove(ctx context.Context, modelID string, mp ModelProver
 		return fmt.Errorf("submit proof for %v: %w", cp.RequestIds, err)
 	}
 	if p.Log != nil {
-		p.Log.Info("proof recorded", "model", modelID, "requests", cp.RequestIds, "index", res.GetIndex(), "prove_ms", msf(time.Since(t0)))
+		p.Log.Info("proof recorded", "model", modelID, "requests", cp.RequestIds, "index", res.GetIndex(), "prove_ms", stats.Milliseconds(time.Since(t0)))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package zk
 
 import (
+	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/internal/testmodels"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
@@ -10,4 +11,4 @@ import (
 // that tests solve in seconds.
 func tinyModel(seed uint64) *model.Model { return testmodels.Tiny(seed) }
 
-func randomImages(seed uint64, n int) []pixels.Image { return testmodels.RandomImages(seed, n) }
+func randomImages(seed uint64, n int) []pixels.Image { return dataset.RandomImages(seed, n) }

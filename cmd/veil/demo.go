@@ -20,6 +20,7 @@ import (
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/embedded"
 	"github.com/veil-project/veil/ledger/query"
@@ -202,7 +203,7 @@ func runDemo(ctx context.Context, g *globalOptions, w io.Writer, idx []int, dir 
 		return err
 	}
 	say("server %s: client keys made in %.0f ms, %.1f MB of evaluation keys uploaded in %.0f ms\n\n",
-		lis.Addr(), ms(cl.KeyGen), float64(cl.KeyBytes)/1e6, ms(cl.Upload))
+		lis.Addr(), stats.Milliseconds(cl.KeyGen), float64(cl.KeyBytes)/1e6, stats.Milliseconds(cl.Upload))
 	_, clientKey, _ := ed25519.GenerateKey(nil)
 	v := &client.Verifier{Classifier: cl, Ledger: ledgerConn, ChainID: ledger.DefaultChainID, Key: clientKey, Pool: pool, Blocks: k, Poll: 50 * time.Millisecond}
 

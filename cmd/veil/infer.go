@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/dataset"
-	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/model"
@@ -68,36 +66,7 @@ func (s *imageSource) load() (pixels.Image, int, error) {
 }
 
 // inferResult is the JSON printed by `veil infer --json`.
-type inferResult struct {
-	Class     int       `json:"class"`
-	Scores    []float64 `json:"scores"`
-	Label     *int      `json:"label,omitempty"`
-	Model     string    `json:"model"`
-	Plaintext *struct {
-		Class int `json:"class"`
-	} `json:"plaintext,omitempty"`
-	LatencyMS struct {
-		Encrypt  float64 `json:"encrypt"`
-		Evaluate float64 `json:"evaluate"`
-		Decrypt  float64 `json:"decrypt"`
-		Total    float64 `json:"total"`
-		Network  float64 `json:"network,omitempty"`
-		KeyGen   float64 `json:"keygen,omitempty"`
-	} `json:"latency_ms"`
-	CiphertextBytes struct {
-		Input  int `json:"input"`
-		Output int `json:"output"`
-	} `json:"ciphertext_bytes"`
-	Keys struct {
-		GaloisKeys int  `json:"galois_keys"`
-		Bytes      int  `json:"bytes"`
-		Reused     bool `json:"reused"`
-	} `json:"keys"`
-	Block      int    `json:"block"`
-	Blocks     int    `json:"blocks"`
-	Parameters string `json:"parameters"`
-	Server     string `json:"server,omitempty"`
-}
+type inferResult = client.Inference
 
 func newInferCmd(g *globalOptions) *cobra.Command {
 	var (
@@ -272,121 +241,13 @@ func inferRemote(ctx context.Context, g *globalOptions, addr, tlsCA, modelID str
 		return nil, err
 	}
 	defer conn.Close()
-	layout := cl.Layout()
-	res := &inferResult{Model: modelID, Server: addr, Blocks: layout.Blocks, Block: rand.IntN(layout.Blocks)}
-	lit := cl.Parameters().Literal()
-	sec, err := lit.SecurityBits()
-	if err != nil {
-		return nil, err
-	}
-	res.Parameters = fmt.Sprintf("%s; %d-bit security", lit, sec)
-	res.Keys.GaloisKeys = len(cl.Info.GetGaloisElements())
-	res.Keys.Bytes = cl.KeyBytes
-	res.Keys.Reused = cl.SessionReused
-	res.LatencyMS.KeyGen = ms(cl.KeyGen)
-	images := make([][]uint8, layout.Blocks)
-	images[res.Block] = img[:]
-	r, err := cl.Classify(ctx, images)
-	if err != nil {
-		return nil, err
-	}
-	res.Scores = r.Scores[res.Block]
-	res.Class = model.Class(res.Scores)
-	res.LatencyMS.Encrypt = r.EncryptMS
-	res.LatencyMS.Evaluate = r.Server.GetEvaluateMs()
-	res.LatencyMS.Network = r.RoundTripMS - r.Server.GetEvaluateMs()
-	res.LatencyMS.Decrypt = r.DecryptMS
-	res.LatencyMS.Total = r.EncryptMS + r.RoundTripMS + r.DecryptMS
-	res.CiphertextBytes.Input = r.InputBytes
-	res.CiphertextBytes.Output = r.OutputBytes
-	return res, nil
+	return cl.ClassifyImage(ctx, img)
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // inferLocal runs the whole client and server path in this process, through
 // the same wire encodings a remote server would see.
 func inferLocal(ctx context.Context, m *model.Model, img pixels.Image) (*inferResult, error) {
-	hctx, err := he.NewParameters(he.DefaultParametersLiteral)
-	if err != nil {
-		return nil, err
-	}
-	net, err := hctx.Compile(m, he.DefaultEvaluationSettings)
-	if err != nil {
-		return nil, err
-	}
-	res := &inferResult{Model: m.Name, Parameters: hctx.Literal().String() + "; " + net.Settings().String()}
-	t0 := time.Now()
-	sk := hctx.GenSecretKey()
-	keys, err := sk.GenEvaluationKeys(net.GaloisElements())
-	if err != nil {
-		return nil, err
-	}
-	wire, err := keys.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	res.LatencyMS.KeyGen = ms(time.Since(t0))
-	res.Keys.GaloisKeys = len(net.GaloisElements())
-	res.Keys.Bytes = len(wire)
-	serverKeys, err := hctx.UnmarshalEvaluationKeys(wire, net.GaloisElements())
-	if err != nil {
-		return nil, err
-	}
-	layout := net.Layout()
-	res.Blocks = layout.Blocks
-	res.Block = rand.IntN(layout.Blocks)
-	images := make([][]uint8, layout.Blocks)
-	images[res.Block] = img[:]
-
-	start := time.Now()
-	ct, err := sk.Encrypt(layout, images)
-	if err != nil {
-		return nil, err
-	}
-	in, err := ct.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	tEnc := time.Now()
-	serverCt, err := hctx.UnmarshalCiphertext(in)
-	if err != nil {
-		return nil, err
-	}
-	outCt, err := net.Evaluate(ctx, serverCt, serverKeys)
-	if err != nil {
-		return nil, err
-	}
-	out, err := outCt.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	tEval := time.Now()
-	back, err := hctx.UnmarshalCiphertext(out)
-	if err != nil {
-		return nil, err
-	}
-	scores, err := sk.Decrypt(layout, back)
-	if err != nil {
-		return nil, err
-	}
-	tDec := time.Now()
-	res.Scores = scores[res.Block]
-	res.Class = model.Class(res.Scores)
-	res.LatencyMS.Encrypt = ms(tEnc.Sub(start))
-	res.LatencyMS.Evaluate = ms(tEval.Sub(tEnc))
-	res.LatencyMS.Decrypt = ms(tDec.Sub(tEval))
-	res.LatencyMS.Total = ms(tDec.Sub(start))
-	res.CiphertextBytes.Input = len(in)
-	res.CiphertextBytes.Output = len(out)
-	plain, err := m.Forward(img[:])
-	if err != nil {
-		return nil, err
-	}
-	res.Plaintext = &struct {
-		Class int `json:"class"`
-	}{model.Class(plain)}
-	return res, nil
+	return client.ClassifyLocally(ctx, m, img)
 }
 
 func printInfer(w io.Writer, r *inferResult, asJSON bool) error {

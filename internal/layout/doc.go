@@ -4,5 +4,6 @@
 //
 //   - the consensus path (circuits, zk, ledger and its node packages) links
 //     no image decoder, no MNIST loader, no training code and no Lattigo;
-//   - only he imports Lattigo.
+//   - only he imports Lattigo;
+//   - the veil binary links no test double (ledgertest, testmodels).
 package layout

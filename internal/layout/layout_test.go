@@ -71,3 +71,14 @@ func TestOnlyHEImportsLattigo(t *testing.T) {
 		}
 	}
 }
+
+// The shipped binary links no test double: no fake verifier, no fixture
+// keys, no test models.
+func TestBinaryLinksNoTestDoubles(t *testing.T) {
+	deny := []string{module + "/ledger/ledgertest", module + "/internal/testmodels"}
+	for _, dep := range goList(t, "-deps", module+"/cmd/veil") {
+		if p, bad := forbidden(dep, deny); bad {
+			t.Errorf("cmd/veil links %s", p)
+		}
+	}
+}

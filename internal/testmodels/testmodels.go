@@ -63,25 +63,13 @@ func Small() (*model.Model, error) {
 // meaningful and can be large: use Small for encrypted evaluation.
 func Tiny(seed uint64) *model.Model {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	dense := func(in, out, bb, shift int) model.Layer {
-		l := model.Layer{Kind: model.KindDense, In: in, Out: out, WeightBits: 8, WeightFrac: 7, BiasBits: bb, Shift: shift}
-		l.W = make([]int32, in*out)
-		for i := range l.W {
-			l.W[i] = int32(rng.IntN(256)) - 128
-		}
-		l.B = make([]int64, out)
-		for i := range l.B {
-			l.B[i] = rng.Int64N(1<<(bb-1)) - 1<<(bb-2)
-		}
-		return l
-	}
 	m := &model.Model{
 		Name:    "tiny",
 		Classes: 10,
 		Layers: []model.Layer{
-			dense(pixels.Count, 4, 17, 7),
+			model.RandomDense(rng, pixels.Count, 4, 7, 17, 7),
 			{Kind: model.KindSquare, In: 4, Out: 4, Shift: 16},
-			dense(4, 10, 13, 0),
+			model.RandomDense(rng, 4, 10, 7, 13, 0),
 		},
 	}
 	if err := m.Validate(); err != nil {
@@ -106,20 +94,4 @@ func Perturbed(m *model.Model, delta int32) *model.Model {
 		}
 	}
 	return &c
-}
-
-// RandomImages returns n deterministic MNIST-like images drawn from seed:
-// mostly dark, a quarter of the pixels random (strokes), for tests and runs
-// that do not need the MNIST files.
-func RandomImages(seed uint64, n int) []pixels.Image {
-	rng := rand.New(rand.NewPCG(seed, 2))
-	out := make([]pixels.Image, n)
-	for k := range out {
-		for i := range out[k] {
-			if rng.IntN(4) == 0 {
-				out[k][i] = uint8(rng.IntN(256))
-			}
-		}
-	}
-	return out
 }
