@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/veil-project/veil/circuits"
-	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -20,7 +21,7 @@ type zkArtifact struct {
 	modelName  string
 	vk         []byte
 	commitment zk.Commitment
-	images     []dataset.Image
+	images     []pixels.Image
 	outputs    [][]int64
 	proofFile  []byte
 }
@@ -136,7 +137,7 @@ func (r *runner) runZK(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("batch %d: %w", batch, err)
 			}
-			prove = append(prove, ms(time.Since(t0)))
+			prove = append(prove, stats.Milliseconds(time.Since(t0)))
 		}
 		r.addLatency(StageZK, "prove", p, prove)
 		pb, err := proof.MarshalBinary()
@@ -152,7 +153,7 @@ func (r *runner) runZK(ctx context.Context) error {
 				return fmt.Errorf("batch %d: own proof rejected: %w", batch, err)
 			}
 			if rep > 0 {
-				verify = append(verify, ms(time.Since(t0)))
+				verify = append(verify, stats.Milliseconds(time.Since(t0)))
 			}
 		}
 		r.addLatency(StageZK, "verify", p, verify)
@@ -194,7 +195,7 @@ func (r *runner) zkKeys(ctx context.Context, spec *circuits.Spec, id zk.ModelID,
 	if err != nil {
 		return nil, err
 	}
-	r.addLatency(StageZK, "setup", p, []float64{ms(time.Since(t0))})
+	r.addLatency(StageZK, "setup", p, []float64{stats.Milliseconds(time.Since(t0))})
 	if err := pk.Save(zk.KeyDir(root, id, batch)); err != nil {
 		return nil, fmt.Errorf("cache keys: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // MaxSlotBits bounds the bits of one packed accumulator (the sum of the
@@ -111,7 +112,7 @@ func (s *Spec) validate() error {
 	if len(s.Layers) == 0 {
 		return errors.New("spec: no layers")
 	}
-	in := model.InputSize
+	in := pixels.Count
 	for i, l := range s.Layers {
 		if l.In != in {
 			return fmt.Errorf("spec: layer %d: input size %d, want %d", i, l.In, in)

@@ -19,6 +19,7 @@ import (
 
 	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
 )
 
@@ -28,7 +29,7 @@ func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }
 type Classifier struct {
 	conn       *Conn
 	Info       *inferencev1.ModelInfo
-	hctx       *he.Context
+	params     *he.Parameters
 	layout     he.Layout
 	sk         *he.SecretKey
 	dir        string
@@ -72,39 +73,30 @@ type ClassifierOptions struct {
 // checks them: they must compile to the same primes as the server's, and
 // the security level is computed here, from the HE standard's table, not
 // taken from the server: anything below 128 bits is refused.
-func ParametersFor(info *inferencev1.ModelInfo) (*he.Context, he.Layout, error) {
+func ParametersFor(info *inferencev1.ModelInfo) (*he.Parameters, he.Layout, error) {
 	ck, lay := info.GetCkks(), info.GetLayout()
 	if ck == nil || lay == nil {
 		return nil, he.Layout{}, errors.New("model info lacks CKKS parameters or layout")
 	}
-	p := he.DefaultParameters
-	p.LogN = int(ck.GetLogN())
-	p.LogQ, p.LogP = nil, nil
-	for _, q := range ck.GetLogQ() {
-		p.LogQ = append(p.LogQ, int(q))
-	}
-	for _, q := range ck.GetLogP() {
-		p.LogP = append(p.LogP, int(q))
-	}
-	p.LogInputScale = int(ck.GetLogInputScale())
-	p.BlockSize = int(lay.GetBlockSize())
-	// The server-side scales do not matter to the client but must validate.
-	p.LogWeightScale, p.LogOutputWeightScale = 10, 10
-	if err := p.Validate(); err != nil {
-		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters: %w", err)
-	}
-	if bits, err := p.SecurityBits(); err != nil || bits < 128 {
-		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters are not 128-bit secure: %v", err)
-	}
-	hctx, err := he.NewContext(p)
+	lit, err := he.UnmarshalParametersLiteral(ck.GetLiteral())
 	if err != nil {
 		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters: %w", err)
 	}
-	if hctx.Fingerprint() != ck.GetFingerprint() {
-		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters compile to %q here but %q there", hctx.Fingerprint(), ck.GetFingerprint())
+	if bits, err := lit.SecurityBits(); err != nil || bits < 128 {
+		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters are not 128-bit secure: %v", err)
+	}
+	params, err := he.NewParameters(lit)
+	if err != nil {
+		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters: %w", err)
+	}
+	if params.Fingerprint() != ck.GetFingerprint() {
+		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters compile to %q here but %q there", params.Fingerprint(), ck.GetFingerprint())
 	}
 	layout := he.Layout{BlockSize: int(lay.GetBlockSize()), Blocks: int(lay.GetBlocks()), InputOffset: int(lay.GetInputOffset()), Outputs: int(lay.GetOutputs())}
-	return hctx, layout, nil
+	if err := layout.Validate(lit); err != nil {
+		return nil, he.Layout{}, fmt.Errorf("server's slot layout: %w", err)
+	}
+	return params, layout, nil
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
@@ -133,12 +125,12 @@ func NewClassifier(ctx context.Context, conn *Conn, o ClassifierOptions) (*Class
 	if info.GetId() != o.ModelID {
 		return nil, fmt.Errorf("asked the server for model %q, it described %q", o.ModelID, info.GetId())
 	}
-	hctx, layout, err := ParametersFor(info)
+	params, layout, err := ParametersFor(info)
 	if err != nil {
 		return nil, err
 	}
 	if o.Architecture != nil {
-		want, err := hctx.LayoutFor(o.Architecture)
+		want, err := params.LayoutFor(o.Architecture)
 		if err != nil {
 			return nil, fmt.Errorf("model %s: %w", o.ModelID, err)
 		}
@@ -146,8 +138,8 @@ func NewClassifier(ctx context.Context, conn *Conn, o ClassifierOptions) (*Class
 			return nil, fmt.Errorf("the server announces slot layout %+v, the registered model needs %+v", layout, want)
 		}
 	}
-	c := &Classifier{conn: conn, Info: info, hctx: hctx, layout: layout, opts: o}
-	c.dir = keyDir(o.DataDir, conn.Addr, o.ModelID, hctx.Fingerprint())
+	c := &Classifier{conn: conn, Info: info, params: params, layout: layout, opts: o}
+	c.dir = keyDir(o.DataDir, conn.Addr, o.ModelID, params.Fingerprint())
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("key directory: %w", err)
 	}
@@ -184,7 +176,7 @@ func (c *Classifier) resume(ctx context.Context) error {
 	if err != nil || n < 0 || n >= c.opts.MaxRequestsPerKey {
 		return nil
 	}
-	sk, err := c.hctx.UnmarshalSecretKey(skData)
+	sk, err := c.params.UnmarshalSecretKey(skData)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.path("secret.key"), err)
 	}
@@ -209,7 +201,7 @@ func (c *Classifier) rotate(ctx context.Context) error {
 		_ = os.Remove(c.path(f))
 	}
 	t0 := time.Now()
-	sk := c.hctx.GenSecretKey()
+	sk := c.params.GenSecretKey()
 	keys, err := sk.GenEvaluationKeys(c.Info.GetGaloisElements())
 	if err != nil {
 		return err
@@ -264,8 +256,8 @@ func (c *Classifier) Layout() he.Layout { return c.layout }
 // SessionID returns the server session in use.
 func (c *Classifier) SessionID() string { return c.session }
 
-// Context returns the CKKS context.
-func (c *Classifier) Context() *he.Context { return c.hctx }
+// Parameters returns the compiled CKKS parameters.
+func (c *Classifier) Parameters() *he.Parameters { return c.params }
 
 // SecretKey returns the client's secret key (it never leaves the client).
 func (c *Classifier) SecretKey() *he.SecretKey { return c.sk }
@@ -328,7 +320,7 @@ func (c *Classifier) ClassifyWith(ctx context.Context, images [][]uint8, verifia
 		return nil, err
 	}
 	t2 := time.Now()
-	out, err := c.hctx.UnmarshalCiphertext(resp.GetCiphertext())
+	out, err := c.params.UnmarshalCiphertext(resp.GetCiphertext())
 	if err != nil {
 		return nil, fmt.Errorf("server's result: %w", err)
 	}
@@ -338,10 +330,8 @@ func (c *Classifier) ClassifyWith(ctx context.Context, images [][]uint8, verifia
 	}
 	t3 := time.Now()
 	return &Result{
-		Scores: scores, EncryptMS: msf(t1.Sub(t0)), RoundTripMS: msf(t2.Sub(t1)), DecryptMS: msf(t3.Sub(t2)),
+		Scores: scores, EncryptMS: stats.Milliseconds(t1.Sub(t0)), RoundTripMS: stats.Milliseconds(t2.Sub(t1)), DecryptMS: stats.Milliseconds(t3.Sub(t2)),
 		Server: resp.GetTiming(), InputBytes: len(in), OutputBytes: len(resp.GetCiphertext()), RequestID: resp.GetRequestId(),
 		Input: in, Output: resp.GetCiphertext(), Response: resp,
 	}, nil
 }
-
-func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

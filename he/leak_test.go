@@ -15,9 +15,9 @@ import (
 // a client (or anyone with its key) could read from the output ciphertext.
 func decryptAllSlots(t *testing.T, sk *SecretKey, ct *Ciphertext) []float64 {
 	t.Helper()
-	pt := rlwe.NewDecryptor(sk.ctx.cp, sk.sk).DecryptNew(ct.ct)
-	v := make([]float64, sk.ctx.p.Slots())
-	if err := ckks.NewEncoder(sk.ctx.cp).Decode(pt, v); err != nil {
+	pt := rlwe.NewDecryptor(sk.params.cp, sk.sk).DecryptNew(ct.ct)
+	v := make([]float64, sk.params.lit.Slots())
+	if err := ckks.NewEncoder(sk.params.cp).Decode(pt, v); err != nil {
 		t.Fatal(err)
 	}
 	return v
@@ -36,14 +36,14 @@ func TestOutputRevealsOnlyTheScores(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, imgs := testImages(t, 8)
-	for _, flood := range []float64{0, DefaultParameters.LogFloodSigma} {
-		p := DefaultParameters
-		p.LogFloodSigma = flood
-		c, err := NewContext(p)
+	for _, flood := range []float64{0, DefaultEvaluationSettings.LogFloodSigma} {
+		settings := DefaultEvaluationSettings
+		settings.LogFloodSigma = flood
+		c, err := NewParameters(DefaultParametersLiteral)
 		if err != nil {
 			t.Fatal(err)
 		}
-		net, err := c.Compile(m.Model)
+		net, err := c.Compile(m.Model, settings)
 		if err != nil {
 			t.Fatal(err)
 		}

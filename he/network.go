@@ -15,6 +15,7 @@ import (
 	"github.com/tuneinsight/lattigo/v6/utils/sampling"
 
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Layout tells a client where a network reads its input and writes its
@@ -24,6 +25,22 @@ type Layout struct {
 	Blocks      int // blocks per ciphertext
 	InputOffset int // slot of pixel 0 within a block; pixel p is at InputOffset+p
 	Outputs     int // the scores are at slots 0..Outputs-1 of each block
+}
+
+// Validate checks that a layout fits parameters: a client checks the
+// layout a server announces before it places pixels or reads scores by it.
+func (l Layout) Validate(p ParametersLiteral) error {
+	switch {
+	case l.BlockSize != p.BlockSize:
+		return fmt.Errorf("layout: blocks of %d slots, the parameters have %d", l.BlockSize, p.BlockSize)
+	case l.Blocks < 1 || l.Blocks > p.Blocks():
+		return fmt.Errorf("layout: %d blocks, the parameters have %d", l.Blocks, p.Blocks())
+	case l.InputOffset < 0 || l.InputOffset+pixels.Count > l.BlockSize:
+		return fmt.Errorf("layout: %d pixels from slot %d do not fit a block of %d", pixels.Count, l.InputOffset, l.BlockSize)
+	case l.Outputs < 1 || l.Outputs > l.BlockSize:
+		return fmt.Errorf("layout: %d scores per block of %d slots", l.Outputs, l.BlockSize)
+	}
+	return nil
 }
 
 // Affine is a dense map y = W·x + b in float64, W Rows×Cols, row-major.
@@ -92,8 +109,8 @@ func Fold(m *model.Model) (first, last Affine, err error) {
 // LayoutFor is the slot layout Compile gives a model of architecture arch
 // under these parameters. A client computes it from the model's registered
 // spec instead of taking the layout a server announces.
-func (c *Context) LayoutFor(arch model.Architecture) (Layout, error) {
-	hidden, out, squares, width := 0, 0, 0, model.InputSize
+func (c *Parameters) LayoutFor(arch model.Architecture) (Layout, error) {
+	hidden, out, squares, width := 0, 0, 0, pixels.Count
 	for _, l := range arch {
 		switch l.Kind {
 		case model.KindDense:
@@ -110,10 +127,10 @@ func (c *Context) LayoutFor(arch model.Architecture) (Layout, error) {
 		return Layout{}, errors.New("layout: the encrypted evaluation needs dense layers, one square activation, then dense layers")
 	}
 	M1 := nextPow2(hidden)
-	if M1+model.InputSize > c.p.BlockSize {
-		return Layout{}, fmt.Errorf("layout: %d hidden units padded to %d plus %d pixels do not fit a block of %d slots", hidden, M1, model.InputSize, c.p.BlockSize)
+	if M1+pixels.Count > c.lit.BlockSize {
+		return Layout{}, fmt.Errorf("layout: %d hidden units padded to %d plus %d pixels do not fit a block of %d slots", hidden, M1, pixels.Count, c.lit.BlockSize)
 	}
-	return Layout{BlockSize: c.p.BlockSize, Blocks: c.p.Blocks(), InputOffset: M1, Outputs: out}, nil
+	return Layout{BlockSize: c.lit.BlockSize, Blocks: c.lit.Blocks(), InputOffset: M1, Outputs: out}, nil
 }
 
 func nextPow2(n int) int {
@@ -128,7 +145,8 @@ func nextPow2(n int) int {
 // encoded as plaintext diagonals once, and evaluated on any number of
 // client ciphertexts concurrently.
 type Network struct {
-	ctx        *Context
+	params     *Parameters
+	settings   EvaluationSettings
 	layout     Layout
 	m1, m2     int // true output sizes of the two affine maps
 	M1, M2     int // padded to powers of two
@@ -140,19 +158,24 @@ type Network struct {
 	noRerandomize bool
 }
 
-// Compile maps a model onto the slots and encodes its diagonals.
-func (c *Context) Compile(m *model.Model) (*Network, error) {
-	return c.CompilePerBlock([]*model.Model{m})
+// Compile maps a model onto the slots and encodes its diagonals as the
+// settings say.
+func (c *Parameters) Compile(m *model.Model, s EvaluationSettings) (*Network, error) {
+	return c.CompilePerBlock([]*model.Model{m}, s)
 }
 
 // CompilePerBlock compiles a network that evaluates models[b mod len(models)]
 // in block b. The models must have the same shape. An honest server never
 // needs it: Veil's protocol tests use it to play a server that runs another
 // model on some blocks, which the hidden challenges must expose.
-func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
+func (c *Parameters) CompilePerBlock(models []*model.Model, s EvaluationSettings) (*Network, error) {
 	if len(models) == 0 {
 		return nil, errors.New("compile: no model")
 	}
+	if err := s.Validate(c.lit); err != nil {
+		return nil, fmt.Errorf("compile: evaluation settings: %w", err)
+	}
+	s.Workers = max(1, s.Workers)
 	m := models[0]
 	folded := make([][2]Affine, len(models))
 	for i, mi := range models {
@@ -169,17 +192,17 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 		folded[i] = [2]Affine{first, last}
 	}
 	first, last := folded[0][0], folded[0][1]
-	B := c.p.BlockSize
-	n := &Network{ctx: c, m1: first.Rows, m2: last.Rows, M1: nextPow2(first.Rows), M2: nextPow2(last.Rows)}
-	if first.Cols != model.InputSize {
-		return nil, fmt.Errorf("compile %s: first layer has %d inputs, want %d", m.Name, first.Cols, model.InputSize)
+	B := c.lit.BlockSize
+	n := &Network{params: c, settings: s, m1: first.Rows, m2: last.Rows, M1: nextPow2(first.Rows), M2: nextPow2(last.Rows)}
+	if first.Cols != pixels.Count {
+		return nil, fmt.Errorf("compile %s: first layer has %d inputs, want %d", m.Name, first.Cols, pixels.Count)
 	}
-	if n.M1+model.InputSize > B {
+	if n.M1+pixels.Count > B {
 		return nil, fmt.Errorf("compile %s: %d hidden units padded to %d plus %d pixels do not fit a block of %d slots",
-			m.Name, n.m1, n.M1, model.InputSize, B)
+			m.Name, n.m1, n.M1, pixels.Count, B)
 	}
-	n.layout = Layout{BlockSize: B, Blocks: c.p.Blocks(), InputOffset: n.M1, Outputs: n.m2}
-	slots := c.p.Slots()
+	n.layout = Layout{BlockSize: B, Blocks: c.lit.Blocks(), InputOffset: n.M1, Outputs: n.m2}
+	slots := c.lit.Slots()
 	d1 := lintrans.Diagonals[float64]{}
 	d2 := lintrans.Diagonals[float64]{}
 	bias1 := make([]float64, slots)
@@ -192,8 +215,8 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 		// for the M1 diagonals i; stage 2 adds the 1024/M1 partial sums of
 		// each row.
 		for r := 0; r < n.m1; r++ {
-			for p := 0; p < model.InputSize; p++ {
-				w := first.W[r*model.InputSize+p]
+			for p := 0; p < pixels.Count; p++ {
+				w := first.W[r*pixels.Count+p]
 				if w == 0 {
 					continue
 				}
@@ -220,8 +243,8 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 	var err error
 	level := c.MaxLevel()
 	enc := ckks.NewEncoder(c.cp)
-	wScale := rlwe.NewScale(float64(uint64(1) << c.p.LogWeightScale))
-	oScale := rlwe.NewScale(float64(uint64(1) << c.p.LogOutputWeightScale))
+	wScale := rlwe.NewScale(float64(uint64(1) << s.LogWeightScale))
+	oScale := rlwe.NewScale(float64(uint64(1) << s.LogOutputWeightScale))
 	mk := func(d lintrans.Diagonals[float64], level int, scale rlwe.Scale, ratio int) (splitTransform, error) {
 		lt := lintrans.NewTransformation(c.cp, lintrans.Parameters{
 			DiagonalsIndexList:        d.DiagonalsIndexList(),
@@ -234,12 +257,12 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 		if err := lintrans.Encode(enc, d, lt); err != nil {
 			return splitTransform{}, err
 		}
-		return newSplitTransform(common.LinearTransformation(lt), c.p.Workers), nil
+		return newSplitTransform(common.LinearTransformation(lt), s.Workers), nil
 	}
-	if n.lt1, err = mk(d1, level, wScale, c.p.LogBSGSRatio); err != nil {
+	if n.lt1, err = mk(d1, level, wScale, s.LogBSGSRatio); err != nil {
 		return nil, fmt.Errorf("compile %s: encode first matrix: %w", m.Name, err)
 	}
-	if n.lt2, err = mk(d2, level-1, oScale, c.p.LogBSGSRatio); err != nil {
+	if n.lt2, err = mk(d2, level-1, oScale, s.LogBSGSRatio); err != nil {
 		return nil, fmt.Errorf("compile %s: encode last matrix: %w", m.Name, err)
 	}
 	// Biases, at the scale the ciphertext has when they are added.
@@ -290,7 +313,7 @@ func setDiag(d lintrans.Diagonals[float64], i, slots, j int, w float64) {
 }
 
 // encodeVector encodes a vector of slots at a given scale.
-func encodeVector(enc *ckks.Encoder, c *Context, level int, scale rlwe.Scale, v []float64) (*rlwe.Plaintext, error) {
+func encodeVector(enc *ckks.Encoder, c *Parameters, level int, scale rlwe.Scale, v []float64) (*rlwe.Plaintext, error) {
 	pt := ckks.NewPlaintext(c.cp, level)
 	pt.Scale = scale
 	if err := enc.Encode(v, pt); err != nil {
@@ -305,8 +328,11 @@ func (n *Network) Layout() Layout { return n.layout }
 // GaloisElements lists the rotation keys the evaluation needs, sorted.
 func (n *Network) GaloisElements() []uint64 { return slices.Clone(n.galEls) }
 
-// Context returns the network's CKKS context.
-func (n *Network) Context() *Context { return n.ctx }
+// Parameters returns the network's CKKS parameters.
+func (n *Network) Parameters() *Parameters { return n.params }
+
+// Settings returns the settings the network evaluates with.
+func (n *Network) Settings() EvaluationSettings { return n.settings }
 
 // ErrInput is wrapped by errors about a client's ciphertext (wrong level or
 // scale), as opposed to server faults.
@@ -341,17 +367,17 @@ func (n *Network) EvaluateTraced(ctx context.Context, in *Ciphertext, keys *Eval
 			last = now
 		}
 	}
-	c := n.ctx
-	if in.ctx.Fingerprint() != c.Fingerprint() || keys.ctx.Fingerprint() != c.Fingerprint() {
+	c := n.params
+	if in.params.Fingerprint() != c.Fingerprint() || keys.params.Fingerprint() != c.Fingerprint() {
 		return nil, fmt.Errorf("%w: made for other parameters", ErrInput)
 	}
 	if in.ct.Level() != c.MaxLevel() {
 		return nil, fmt.Errorf("%w: level %d, want a fresh ciphertext at level %d", ErrInput, in.ct.Level(), c.MaxLevel())
 	}
 	if in.ct.Scale.Cmp(c.inputScale()) != 0 {
-		return nil, fmt.Errorf("%w: scale 2^%.2f, want 2^%d", ErrInput, in.ct.LogScale(), c.p.LogInputScale)
+		return nil, fmt.Errorf("%w: scale 2^%.2f, want 2^%d", ErrInput, in.ct.LogScale(), c.lit.LogInputScale)
 	}
-	evs := keys.getEvaluators(max(1, c.p.Workers))
+	evs := keys.getEvaluators(max(1, n.settings.Workers))
 	defer keys.putEvaluators(evs)
 	eval := evs[0]
 	ct := ckks.NewCiphertext(c.cp, 1, c.MaxLevel())
@@ -398,12 +424,12 @@ func (n *Network) EvaluateTraced(ctx context.Context, in *Ciphertext, keys *Eval
 		}
 	}
 	mark(StageRerandomize)
-	return &Ciphertext{ctx: c, ct: out}, nil
+	return &Ciphertext{params: c, ct: out}, nil
 }
 
 // rotateAndAdd computes ct += rot_s(ct) for each step s.
 func (n *Network) rotateAndAdd(eval *ckks.Evaluator, ct *rlwe.Ciphertext, steps []int) error {
-	tmp := ckks.NewCiphertext(n.ctx.cp, 1, ct.Level())
+	tmp := ckks.NewCiphertext(n.params.cp, 1, ct.Level())
 	for _, s := range steps {
 		if err := eval.Rotate(ct, s, tmp); err != nil {
 			return fmt.Errorf("rotate by %d: %w", s, err)
@@ -417,7 +443,7 @@ func (n *Network) rotateAndAdd(eval *ckks.Evaluator, ct *rlwe.Ciphertext, steps 
 
 // rerandomize adds a fresh public-key encryption of zero and flooding noise.
 func (n *Network) rerandomize(ct *rlwe.Ciphertext, keys *EvaluationKeys) error {
-	c := n.ctx
+	c := n.params
 	zero := ckks.NewCiphertext(c.cp, 1, ct.Level())
 	if err := rlwe.NewEncryptor(c.cp, keys.pk).EncryptZero(zero); err != nil {
 		return fmt.Errorf("re-randomise: %w", err)
@@ -425,7 +451,7 @@ func (n *Network) rerandomize(ct *rlwe.Ciphertext, keys *EvaluationKeys) error {
 	ringQ := c.cp.RingQ().AtLevel(ct.Level())
 	ringQ.Add(ct.Value[0], zero.Value[0], ct.Value[0])
 	ringQ.Add(ct.Value[1], zero.Value[1], ct.Value[1])
-	sigma := c.p.floodSigma()
+	sigma := n.settings.floodSigma()
 	if sigma == 0 {
 		return nil
 	}

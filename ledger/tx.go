@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/pixels"
 )
 
 // DefaultChainID is the chain id of a single embedded ledger (`veil ledger
@@ -30,8 +31,8 @@ const (
 	MaxIDLen = 128
 	// MaxTextLen bounds free text (architecture, attestation, reason).
 	MaxTextLen = 4096
-	// ChallengeImageBytes is the size of one challenge image (28x28 bytes).
-	ChallengeImageBytes = 784
+	// ChallengeImageBytes is the size of one challenge image.
+	ChallengeImageBytes = pixels.Count
 	// MaxChallenges bounds the challenges in one reveal.
 	MaxChallenges = 64
 	// MaxBlocks bounds k, the blocks in one request.

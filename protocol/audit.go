@@ -7,9 +7,9 @@ import (
 	"fmt"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/trust"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -156,7 +156,7 @@ func auditProof(ctx context.Context, r *trust.Reader, reg *Registration, index u
 		return fmt.Errorf("entry %d is not a proof of %s by its server key", index, reg.ModelID)
 	}
 	covered := false
-	var images []dataset.Image
+	var images []pixels.Image
 	for _, k := range cp.GetRequestKeys() {
 		covered = covered || bytes.Equal(k, key)
 		imgs, err := revealedChallenges(ctx, r, reg.ModelID, k, entry)

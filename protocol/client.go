@@ -21,6 +21,7 @@ import (
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -104,7 +105,7 @@ type Request struct {
 	Key        [32]byte // ledger.RequestKey(model, client key, ID)
 	RealBlock  int
 	Positions  []uint32 // block of each challenge
-	Challenges []dataset.Image
+	Challenges []pixels.Image
 	Salt       []byte
 	Commitment [32]byte
 	// Scores and Class of the real image (decrypted, real units).
@@ -182,7 +183,7 @@ func newRNG() (*mrand.Rand, error) {
 // the ciphertext, checks the server's signed receipt and decrypts. When the
 // receipt does not match the exchange it returns the request and an error
 // wrapping ErrBadReceipt.
-func (c *Client) Classify(ctx context.Context, img dataset.Image) (*Request, error) {
+func (c *Client) Classify(ctx context.Context, img pixels.Image) (*Request, error) {
 	reg := c.Registration
 	layout := c.Classifier.Layout()
 	k := c.blocks()
@@ -516,8 +517,8 @@ func (c *Client) provenRows(ctx context.Context, req *Request, proofIndex uint64
 // and the offset of req's first challenge among them. The client's own
 // challenges come from its memory, the others' from their verified reveal
 // entries, each checked to be the reveal of the request key listed.
-func (c *Client) coveredChallenges(ctx context.Context, cp *ledgerv1.ChallengeProof, req *Request) ([]dataset.Image, int, error) {
-	var images []dataset.Image
+func (c *Client) coveredChallenges(ctx context.Context, cp *ledgerv1.ChallengeProof, req *Request) ([]pixels.Image, int, error) {
+	var images []pixels.Image
 	offset := -1
 	for _, key := range cp.GetRequestKeys() {
 		if bytes.Equal(key, req.Key[:]) {
@@ -539,11 +540,11 @@ func (c *Client) coveredChallenges(ctx context.Context, cp *ledgerv1.ChallengePr
 
 // revealedChallenges reads the challenges revealed for a request key from
 // the verified log.
-func (c *Client) revealedChallenges(ctx context.Context, key []byte) ([]dataset.Image, error) {
+func (c *Client) revealedChallenges(ctx context.Context, key []byte) ([]pixels.Image, error) {
 	return revealedChallenges(ctx, c.Ledger, c.Registration.ModelID, key, c.verifiedEntry)
 }
 
-func revealedChallenges(ctx context.Context, r *trust.Reader, modelID string, key []byte, entry func(context.Context, uint64) (*ledger.Tx, error)) ([]dataset.Image, error) {
+func revealedChallenges(ctx context.Context, r *trust.Reader, modelID string, key []byte, entry func(context.Context, uint64) (*ledger.Tx, error)) ([]pixels.Image, error) {
 	rec, err := r.API.Request(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("request %x: %w", key[:min(8, len(key))], err)
@@ -566,7 +567,7 @@ func revealedChallenges(ctx context.Context, r *trust.Reader, modelID string, ke
 // registered commitment, the digest of the covered challenges padded to
 // the batch as the ledger pads them, and the outputs the transaction
 // claims, one row per padded challenge.
-func statementOf(reg *Registration, cp *ledgerv1.ChallengeProof, images []dataset.Image) (zk.Statement, error) {
+func statementOf(reg *Registration, cp *ledgerv1.ChallengeProof, images []pixels.Image) (zk.Statement, error) {
 	if len(images) == 0 || len(images) > reg.Batch {
 		return zk.Statement{}, fmt.Errorf("the proof covers %d challenges, a proof of %s covers 1..%d", len(images), reg.ModelID, reg.Batch)
 	}

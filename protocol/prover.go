@@ -11,15 +11,15 @@ import (
 	"time"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
 )
 
 // ChallengeProver proves a committed model's outputs on a batch of
 // challenge images (zk.Prover; tests substitute dishonest ones).
 type ChallengeProver interface {
-	Prove(ctx context.Context, images []dataset.Image) (*zk.Proof, error)
+	Prove(ctx context.Context, images []pixels.Image) (*zk.Proof, error)
 }
 
 // ModelProver proves one registered model, Batch challenge images per
@@ -71,7 +71,7 @@ func (p *Prover) Run(ctx context.Context, poll time.Duration) error {
 
 type pending struct {
 	rec    *ledgerv1.RequestRecord
-	images []dataset.Image
+	images []pixels.Image
 }
 
 // ProveOnce proves what is revealed now and returns the number of proofs
@@ -195,7 +195,7 @@ func (p *Prover) fail(rec *ledgerv1.RequestRecord) {
 }
 
 // challenges reads a request's revealed challenge images from the log.
-func (p *Prover) challenges(ctx context.Context, rec *ledgerv1.RequestRecord) ([]dataset.Image, error) {
+func (p *Prover) challenges(ctx context.Context, rec *ledgerv1.RequestRecord) ([]pixels.Image, error) {
 	e, err := p.Ledger.Entry(ctx, rec.GetRevealIndex())
 	if err != nil {
 		return nil, fmt.Errorf("read reveal of %x: %w", rec.GetRequestKey()[:6], err)
@@ -213,8 +213,8 @@ func (p *Prover) challenges(ctx context.Context, rec *ledgerv1.RequestRecord) ([
 
 // imagesOf converts revealed challenge bytes (checked by the ledger's
 // stateless rules to be one image each).
-func imagesOf(raw [][]byte) ([]dataset.Image, error) {
-	out := make([]dataset.Image, len(raw))
+func imagesOf(raw [][]byte) ([]pixels.Image, error) {
+	out := make([]pixels.Image, len(raw))
 	for i, c := range raw {
 		if len(c) != len(out[i]) {
 			return nil, fmt.Errorf("challenge %d has %d bytes, want %d", i, len(c), len(out[i]))
@@ -226,7 +226,7 @@ func imagesOf(raw [][]byte) ([]dataset.Image, error) {
 
 // padImages pads a batch of challenges to the circuit's batch the way the
 // ledger does (ledger.PadChallenges): by repeating the last image.
-func padImages(images []dataset.Image, batch int) []dataset.Image {
+func padImages(images []pixels.Image, batch int) []pixels.Image {
 	out := slices.Clone(images)
 	for len(out) > 0 && len(out) < batch {
 		out = append(out, out[len(out)-1])
@@ -236,7 +236,7 @@ func padImages(images []dataset.Image, batch int) []dataset.Image {
 
 func (p *Prover) prove(ctx context.Context, modelID string, mp ModelProver, batch []pending) error {
 	t0 := time.Now()
-	var images []dataset.Image
+	var images []pixels.Image
 	cp := &ledgerv1.ChallengeProof{ModelId: modelID}
 	for _, it := range batch {
 		images = append(images, it.images...)

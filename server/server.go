@@ -20,6 +20,7 @@ import (
 
 	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
 )
 
@@ -29,8 +30,12 @@ type Config struct {
 	Models []*model.Model
 	// Commitments maps a model id to its zk commitment (optional).
 	Commitments map[string][]byte
-	// Params are the CKKS parameters (default he.DefaultParameters).
-	Params *he.Parameters
+	// Parameters are the CKKS parameters clients use (default
+	// he.DefaultParametersLiteral).
+	Parameters *he.ParametersLiteral
+	// Evaluation are the server's evaluation settings (default
+	// he.DefaultEvaluationSettings).
+	Evaluation *he.EvaluationSettings
 	// Workers is the number of concurrent evaluations (default: the number
 	// of CPUs divided by the goroutines one evaluation uses, at least 1).
 	Workers int
@@ -110,7 +115,7 @@ type servedModel struct {
 type Server struct {
 	inferencev1.UnimplementedInferenceServer
 	cfg     Config
-	hctx    *he.Context
+	params  *he.Parameters
 	models  map[string]*servedModel
 	order   []string
 	store   *sessionStore
@@ -124,12 +129,15 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Models) == 0 {
 		return nil, errors.New("server: no model to serve")
 	}
-	params := he.DefaultParameters
-	if cfg.Params != nil {
-		params = *cfg.Params
+	lit, settings := he.DefaultParametersLiteral, he.DefaultEvaluationSettings
+	if cfg.Parameters != nil {
+		lit = *cfg.Parameters
+	}
+	if cfg.Evaluation != nil {
+		settings = *cfg.Evaluation
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = max(1, runtime.NumCPU()/max(1, params.Workers))
+		cfg.Workers = max(1, runtime.NumCPU()/max(1, settings.Workers))
 	}
 	if cfg.QueueTimeout <= 0 {
 		cfg.QueueTimeout = 30 * time.Second
@@ -155,22 +163,26 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	hctx, err := he.NewContext(params)
+	params, err := he.NewParameters(lit)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, hctx: hctx, models: map[string]*servedModel{}, sem: make(chan struct{}, cfg.Workers), log: cfg.Logger}
+	s := &Server{cfg: cfg, params: params, models: map[string]*servedModel{}, sem: make(chan struct{}, cfg.Workers), log: cfg.Logger}
 	s.store = newSessionStore(cfg.MaxSessionBytes, cfg.MaxSessions, cfg.MaxSessionsPerPeer, cfg.IdleTimeout, cfg.SessionDir, cfg.Now)
 	s.metrics = newMetrics(s.store)
 	for _, m := range cfg.Models {
 		if _, dup := s.models[m.Name]; dup {
 			return nil, fmt.Errorf("server: two models named %q", m.Name)
 		}
-		net, err := hctx.Compile(m)
+		net, err := params.Compile(m, settings)
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
-		s.models[m.Name] = &servedModel{m: m, net: net, info: s.modelInfo(m, net)}
+		info, err := s.modelInfo(m, net)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.models[m.Name] = &servedModel{m: m, net: net, info: info}
 		s.order = append(s.order, m.Name)
 	}
 	if err := s.restoreSessions(); err != nil {
@@ -179,32 +191,28 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) modelInfo(m *model.Model, net *he.Network) *inferencev1.ModelInfo {
-	p := s.hctx.Parameters()
-	logQP, _ := p.LogQP()
-	secBits, _ := p.SecurityBits()
+func (s *Server) modelInfo(m *model.Model, net *he.Network) (*inferencev1.ModelInfo, error) {
+	lit := s.params.Literal()
+	encoded, err := lit.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	secBits, _ := lit.SecurityBits()
 	l := net.Layout()
-	info := &inferencev1.ModelInfo{
+	return &inferencev1.ModelInfo{
 		Id:           m.Name,
 		Architecture: model.ArchitectureOf(m).String(),
 		Description:  m.Description,
 		Classes:      int32(m.Classes),
 		OutputFrac:   int32(m.OutputFrac()),
 		Ckks: &inferencev1.CkksParameters{
-			Scheme: "CKKS, conjugate-invariant ring", LogN: int32(p.LogN), LogQp: logQP, SecurityBits: int32(secBits),
-			LogInputScale: int32(p.LogInputScale), LogFloodSigma: p.LogFloodSigma, Fingerprint: s.hctx.Fingerprint(),
+			Literal: encoded, Fingerprint: s.params.Fingerprint(), Description: lit.String(),
+			SecurityBits: int32(secBits), LogFloodSigma: net.Settings().LogFloodSigma,
 		},
 		Layout:         &inferencev1.Layout{BlockSize: int32(l.BlockSize), Blocks: int32(l.Blocks), InputOffset: int32(l.InputOffset), Outputs: int32(l.Outputs)},
 		GaloisElements: net.GaloisElements(),
 		Commitment:     s.cfg.Commitments[m.Name],
-	}
-	for _, q := range p.LogQ {
-		info.Ckks.LogQ = append(info.Ckks.LogQ, int32(q))
-	}
-	for _, q := range p.LogP {
-		info.Ckks.LogP = append(info.Ckks.LogP, int32(q))
-	}
-	return info
+	}, nil
 }
 
 // restoreSessions reloads the key bundles kept on disk.
@@ -218,7 +226,7 @@ func (s *Server) restoreSessions() error {
 		if !ok {
 			continue
 		}
-		keys, err := s.hctx.UnmarshalEvaluationKeys(v[1], sm.net.GaloisElements())
+		keys, err := s.params.UnmarshalEvaluationKeys(v[1], sm.net.GaloisElements())
 		if err != nil {
 			s.log.Warn("dropping unreadable saved session", "session", sessionTag(id), "err", err)
 			continue
@@ -311,7 +319,7 @@ func (s *Server) OpenSession(stream grpc.ClientStreamingServer[inferencev1.OpenS
 		return status.Errorf(codes.InvalidArgument, "upload truncated: %d of %d announced bytes", len(buf), total)
 	}
 	s.metrics.uploadBytes.Add(float64(len(buf)))
-	keys, err := s.hctx.UnmarshalEvaluationKeys(buf, sm.net.GaloisElements())
+	keys, err := s.params.UnmarshalEvaluationKeys(buf, sm.net.GaloisElements())
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "evaluation keys: %v", err)
 	}
@@ -370,7 +378,7 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	defer s.store.release(sess)
 	sm := s.models[sess.modelID]
 	t0 := time.Now()
-	in, err := s.hctx.UnmarshalCiphertext(req.GetCiphertext())
+	in, err := s.params.UnmarshalCiphertext(req.GetCiphertext())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
@@ -431,13 +439,13 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	}
 	s.log.Info("inference", "request_id", rid, "session", sessionTag(sess.id), "model", sess.modelID,
 		"in_bytes", len(req.GetCiphertext()), "out_bytes", len(wire),
-		"queue_ms", msf(tStart.Sub(tDecoded)), "evaluate_ms", msf(tEval.Sub(tStart)))
+		"queue_ms", stats.Milliseconds(tStart.Sub(tDecoded)), "evaluate_ms", stats.Milliseconds(tEval.Sub(tStart)))
 	resp := &inferencev1.InferResponse{
 		Ciphertext: wire,
 		RequestId:  rid,
 		Timing: &inferencev1.Timing{
-			DecodeMs: msf(tDecoded.Sub(t0)), QueueMs: msf(tStart.Sub(tDecoded)),
-			EvaluateMs: msf(tEval.Sub(tStart)), EncodeMs: msf(tEnc.Sub(tEval)),
+			DecodeMs: stats.Milliseconds(tDecoded.Sub(t0)), QueueMs: stats.Milliseconds(tStart.Sub(tDecoded)),
+			EvaluateMs: stats.Milliseconds(tEval.Sub(tStart)), EncodeMs: stats.Milliseconds(tEnc.Sub(tEval)),
 		},
 	}
 	if receipt != nil {
@@ -445,8 +453,6 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	}
 	return resp, nil
 }
-
-func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // sessionTag names a session in logs without the session id itself, which
 // is a bearer token.

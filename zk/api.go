@@ -11,8 +11,8 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	"github.com/veil-project/veil/circuits"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // CircuitVersion changes whenever the circuit or the proof encoding changes
@@ -157,7 +157,7 @@ func Commit(m *model.Model, salt Salt) (Commitment, error) {
 }
 
 // ChallengeDigest hashes a batch of challenge images, in order.
-func ChallengeDigest(images []dataset.Image) Digest {
+func ChallengeDigest(images []pixels.Image) Digest {
 	d := circuits.ChallengeDigest(images)
 	return Digest(d.Bytes())
 }

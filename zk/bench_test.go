@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/veil-project/veil/circuits"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
 )
 
@@ -24,10 +24,13 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// median is stats.Quantile's median (nearest rank) of durations.
 func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
+	xs := make([]float64, len(d))
+	for i, v := range d {
+		xs[i] = float64(v)
+	}
+	return time.Duration(stats.Quantile(xs, 0.5))
 }
 
 // BenchmarkDefaultModel runs the full-size pipeline on the default model:

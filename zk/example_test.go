@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/veil-project/veil/circuits"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -27,7 +27,7 @@ func Example() {
 		panic(err)
 	}
 	prover, _ := zk.NewProver(f.Model, salt, pk)
-	challenges := make([]dataset.Image, 3) // revealed by the client
+	challenges := make([]pixels.Image, 3) // revealed by the client
 	proof, _ := prover.Prove(ctx, challenges)
 	proofFile, _ := proof.MarshalBinary()
 

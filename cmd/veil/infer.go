@@ -5,16 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/dataset"
-	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // imageSource is the --image / --mnist-test choice shared by commands.
@@ -29,71 +27,42 @@ func (s *imageSource) register(cmd *cobra.Command) {
 }
 
 // load returns the normalised image and, for MNIST, its label (else -1).
-func (s *imageSource) load() (dataset.Image, int, error) {
+func (s *imageSource) load() (pixels.Image, int, error) {
 	switch {
 	case s.path != "" && s.mnistTest >= 0:
-		return dataset.Image{}, -1, usageError("give either --image or --mnist-test, not both")
+		return pixels.Image{}, -1, usageError("give either --image or --mnist-test, not both")
 	case s.path != "":
 		f, err := os.Open(s.path)
 		if err != nil {
-			return dataset.Image{}, -1, fmt.Errorf("open image: %w", err)
+			return pixels.Image{}, -1, fmt.Errorf("open image: %w", err)
 		}
 		defer f.Close()
 		img, err := dataset.DecodeDigit(f)
 		if err != nil {
-			return dataset.Image{}, -1, fmt.Errorf("%s: %w", s.path, err)
+			return pixels.Image{}, -1, fmt.Errorf("%s: %w", s.path, err)
 		}
 		return img, -1, nil
 	case s.mnistTest >= 0:
 		dir, err := dataset.FindMNISTDir()
 		if err != nil {
-			return dataset.Image{}, -1, err
+			return pixels.Image{}, -1, err
 		}
 		test, err := dataset.LoadTest(dir)
 		if err != nil {
-			return dataset.Image{}, -1, err
+			return pixels.Image{}, -1, err
 		}
 		img, label, err := test.At(s.mnistTest)
 		if err != nil {
-			return dataset.Image{}, -1, usageError("--mnist-test: %v", err)
+			return pixels.Image{}, -1, usageError("--mnist-test: %v", err)
 		}
 		return img, int(label), nil
 	default:
-		return dataset.Image{}, -1, usageError("give --image FILE or --mnist-test INDEX")
+		return pixels.Image{}, -1, usageError("give --image FILE or --mnist-test INDEX")
 	}
 }
 
 // inferResult is the JSON printed by `veil infer --json`.
-type inferResult struct {
-	Class     int       `json:"class"`
-	Scores    []float64 `json:"scores"`
-	Label     *int      `json:"label,omitempty"`
-	Model     string    `json:"model"`
-	Plaintext *struct {
-		Class int `json:"class"`
-	} `json:"plaintext,omitempty"`
-	LatencyMS struct {
-		Encrypt  float64 `json:"encrypt"`
-		Evaluate float64 `json:"evaluate"`
-		Decrypt  float64 `json:"decrypt"`
-		Total    float64 `json:"total"`
-		Network  float64 `json:"network,omitempty"`
-		KeyGen   float64 `json:"keygen,omitempty"`
-	} `json:"latency_ms"`
-	CiphertextBytes struct {
-		Input  int `json:"input"`
-		Output int `json:"output"`
-	} `json:"ciphertext_bytes"`
-	Keys struct {
-		GaloisKeys int  `json:"galois_keys"`
-		Bytes      int  `json:"bytes"`
-		Reused     bool `json:"reused"`
-	} `json:"keys"`
-	Block      int    `json:"block"`
-	Blocks     int    `json:"blocks"`
-	Parameters string `json:"parameters"`
-	Server     string `json:"server,omitempty"`
-}
+type inferResult = client.Inference
 
 func newInferCmd(g *globalOptions) *cobra.Command {
 	var (
@@ -178,123 +147,19 @@ func (g *globalOptions) dialClassifier(ctx context.Context, addr, tlsCA, modelID
 
 // inferRemote classifies through a server, reusing the keys and the session
 // kept under the data directory.
-func inferRemote(ctx context.Context, g *globalOptions, addr, tlsCA, modelID string, img dataset.Image) (*inferResult, error) {
+func inferRemote(ctx context.Context, g *globalOptions, addr, tlsCA, modelID string, img pixels.Image) (*inferResult, error) {
 	conn, cl, err := g.dialClassifier(ctx, addr, tlsCA, modelID)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	layout := cl.Layout()
-	res := &inferResult{Model: modelID, Server: addr, Blocks: layout.Blocks, Block: rand.IntN(layout.Blocks)}
-	res.Parameters = fmt.Sprintf("CKKS LogN=%d LogQ=%v LogP=%v, %d-bit security; %d blocks of %d slots",
-		cl.Info.GetCkks().GetLogN(), cl.Info.GetCkks().GetLogQ(), cl.Info.GetCkks().GetLogP(), cl.Info.GetCkks().GetSecurityBits(), layout.Blocks, layout.BlockSize)
-	res.Keys.GaloisKeys = len(cl.Info.GetGaloisElements())
-	res.Keys.Bytes = cl.KeyBytes
-	res.Keys.Reused = cl.SessionReused
-	res.LatencyMS.KeyGen = ms(cl.KeyGen)
-	images := make([][]uint8, layout.Blocks)
-	images[res.Block] = img[:]
-	r, err := cl.Classify(ctx, images)
-	if err != nil {
-		return nil, err
-	}
-	res.Scores = r.Scores[res.Block]
-	res.Class = model.Class(res.Scores)
-	res.LatencyMS.Encrypt = r.EncryptMS
-	res.LatencyMS.Evaluate = r.Server.GetEvaluateMs()
-	res.LatencyMS.Network = r.RoundTripMS - r.Server.GetEvaluateMs()
-	res.LatencyMS.Decrypt = r.DecryptMS
-	res.LatencyMS.Total = r.EncryptMS + r.RoundTripMS + r.DecryptMS
-	res.CiphertextBytes.Input = r.InputBytes
-	res.CiphertextBytes.Output = r.OutputBytes
-	return res, nil
+	return cl.ClassifyImage(ctx, img)
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // inferLocal runs the whole client and server path in this process, through
 // the same wire encodings a remote server would see.
-func inferLocal(ctx context.Context, m *model.Model, img dataset.Image) (*inferResult, error) {
-	hctx, err := he.NewContext(he.DefaultParameters)
-	if err != nil {
-		return nil, err
-	}
-	net, err := hctx.Compile(m)
-	if err != nil {
-		return nil, err
-	}
-	res := &inferResult{Model: m.Name, Parameters: hctx.Parameters().String()}
-	t0 := time.Now()
-	sk := hctx.GenSecretKey()
-	keys, err := sk.GenEvaluationKeys(net.GaloisElements())
-	if err != nil {
-		return nil, err
-	}
-	wire, err := keys.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	res.LatencyMS.KeyGen = ms(time.Since(t0))
-	res.Keys.GaloisKeys = len(net.GaloisElements())
-	res.Keys.Bytes = len(wire)
-	serverKeys, err := hctx.UnmarshalEvaluationKeys(wire, net.GaloisElements())
-	if err != nil {
-		return nil, err
-	}
-	layout := net.Layout()
-	res.Blocks = layout.Blocks
-	res.Block = rand.IntN(layout.Blocks)
-	images := make([][]uint8, layout.Blocks)
-	images[res.Block] = img[:]
-
-	start := time.Now()
-	ct, err := sk.Encrypt(layout, images)
-	if err != nil {
-		return nil, err
-	}
-	in, err := ct.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	tEnc := time.Now()
-	serverCt, err := hctx.UnmarshalCiphertext(in)
-	if err != nil {
-		return nil, err
-	}
-	outCt, err := net.Evaluate(ctx, serverCt, serverKeys)
-	if err != nil {
-		return nil, err
-	}
-	out, err := outCt.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	tEval := time.Now()
-	back, err := hctx.UnmarshalCiphertext(out)
-	if err != nil {
-		return nil, err
-	}
-	scores, err := sk.Decrypt(layout, back)
-	if err != nil {
-		return nil, err
-	}
-	tDec := time.Now()
-	res.Scores = scores[res.Block]
-	res.Class = model.Class(res.Scores)
-	res.LatencyMS.Encrypt = ms(tEnc.Sub(start))
-	res.LatencyMS.Evaluate = ms(tEval.Sub(tEnc))
-	res.LatencyMS.Decrypt = ms(tDec.Sub(tEval))
-	res.LatencyMS.Total = ms(tDec.Sub(start))
-	res.CiphertextBytes.Input = len(in)
-	res.CiphertextBytes.Output = len(out)
-	plain, err := m.Forward(img[:])
-	if err != nil {
-		return nil, err
-	}
-	res.Plaintext = &struct {
-		Class int `json:"class"`
-	}{model.Class(plain)}
-	return res, nil
+func inferLocal(ctx context.Context, m *model.Model, img pixels.Image) (*inferResult, error) {
+	return client.ClassifyLocally(ctx, m, img)
 }
 
 func printInfer(w io.Writer, r *inferResult, asJSON bool) error {

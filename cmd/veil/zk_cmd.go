@@ -23,6 +23,7 @@ import (
 	"github.com/veil-project/veil/circuits"
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -343,7 +344,7 @@ func parseIndices(s string) ([]int, error) {
 	return out, nil
 }
 
-func mnistTestImages(list string) ([]dataset.Image, error) {
+func mnistTestImages(list string) ([]pixels.Image, error) {
 	idx, err := parseIndices(list)
 	if err != nil {
 		return nil, usageError("--mnist-test: %v", err)
@@ -356,7 +357,7 @@ func mnistTestImages(list string) ([]dataset.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	imgs := make([]dataset.Image, len(idx))
+	imgs := make([]pixels.Image, len(idx))
 	for k, i := range idx {
 		if imgs[k], _, err = set.At(i); err != nil {
 			return nil, err
@@ -368,7 +369,7 @@ func mnistTestImages(list string) ([]dataset.Image, error) {
 // readChallenges reads a challenge directory: files in name order, each a
 // 28×28 grey PNG or 784 raw bytes. Pixels are taken exactly, never
 // resampled: the proof is about these exact integers.
-func readChallenges(dir string) ([]dataset.Image, error) {
+func readChallenges(dir string) ([]pixels.Image, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("challenges: %w", err)
@@ -383,27 +384,27 @@ func readChallenges(dir string) ([]dataset.Image, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("challenges: no files in %s", dir)
 	}
-	var out []dataset.Image
+	var out []pixels.Image
 	for _, n := range names {
 		b, err := os.ReadFile(filepath.Join(dir, n))
 		if err != nil {
 			return nil, fmt.Errorf("challenges: %w", err)
 		}
-		var img dataset.Image
-		if len(b) == dataset.Pixels && !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		var img pixels.Image
+		if len(b) == pixels.Count && !bytes.HasPrefix(b, []byte("\x89PNG")) {
 			copy(img[:], b)
 		} else {
 			p, err := png.Decode(bytes.NewReader(b))
 			if err != nil {
 				return nil, fmt.Errorf("challenges: %s: neither 784 raw bytes nor a PNG: %v", n, err)
 			}
-			if p.Bounds().Dx() != dataset.Side || p.Bounds().Dy() != dataset.Side {
+			if p.Bounds().Dx() != pixels.Side || p.Bounds().Dy() != pixels.Side {
 				return nil, fmt.Errorf("challenges: %s is %dx%d, want 28x28", n, p.Bounds().Dx(), p.Bounds().Dy())
 			}
 			r := p.Bounds()
-			for y := 0; y < dataset.Side; y++ {
-				for x := 0; x < dataset.Side; x++ {
-					img[y*dataset.Side+x] = color.GrayModel.Convert(p.At(r.Min.X+x, r.Min.Y+y)).(color.Gray).Y
+			for y := 0; y < pixels.Side; y++ {
+				for x := 0; x < pixels.Side; x++ {
+					img[y*pixels.Side+x] = color.GrayModel.Convert(p.At(r.Min.X+x, r.Min.Y+y)).(color.Gray).Y
 				}
 			}
 		}
@@ -412,12 +413,12 @@ func readChallenges(dir string) ([]dataset.Image, error) {
 	return out, nil
 }
 
-func writeChallenges(dir string, imgs []dataset.Image) error {
+func writeChallenges(dir string, imgs []pixels.Image) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for i, img := range imgs {
-		g := image.NewGray(image.Rect(0, 0, dataset.Side, dataset.Side))
+		g := image.NewGray(image.Rect(0, 0, pixels.Side, pixels.Side))
 		copy(g.Pix, img[:])
 		var b bytes.Buffer
 		if err := png.Encode(&b, g); err != nil {
@@ -445,7 +446,7 @@ it are loaded from the data directory, or made by a ceremony of one.`,
 			if (mnist == "") == (chDir == "") {
 				return usageError("give exactly one of --mnist-test and --challenges")
 			}
-			var imgs []dataset.Image
+			var imgs []pixels.Image
 			var err error
 			if mnist != "" {
 				imgs, err = mnistTestImages(mnist)
@@ -545,7 +546,7 @@ are used and only the proof's internal validity is checked.`,
 				notes = append(notes, "commitment taken from the proof file (pass --commitment to check it is the published one)")
 			}
 			if mnist != "" || chDir != "" {
-				var imgs []dataset.Image
+				var imgs []pixels.Image
 				if mnist != "" {
 					imgs, err = mnistTestImages(mnist)
 				} else {

@@ -138,11 +138,11 @@ func (e netEvaluator) Evaluate(ctx context.Context, _ string, in *he.Ciphertext,
 }
 
 func compileWith(m *model.Model) (*he.Network, error) {
-	hctx, err := he.NewContext(he.DefaultParameters)
+	hctx, err := he.NewParameters(he.DefaultParametersLiteral)
 	if err != nil {
 		return nil, err
 	}
-	return hctx.Compile(m)
+	return hctx.Compile(m, he.DefaultEvaluationSettings)
 }
 
 func newEnv(t *testing.T, o options) *env {

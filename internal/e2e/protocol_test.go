@@ -14,11 +14,11 @@ import (
 
 	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/internal/testmodels"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/server"
 	"github.com/veil-project/veil/zk"
@@ -80,7 +80,7 @@ func TestBlockSelectiveServerIsCaughtAtTheExpectedRate(t *testing.T) {
 		t.Skip("80 encrypted requests")
 	}
 	w := getWorld(t)
-	hctx, err := he.NewContext(he.DefaultParameters)
+	hctx, err := he.NewParameters(he.DefaultParametersLiteral)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestBlockSelectiveServerIsCaughtAtTheExpectedRate(t *testing.T) {
 			ms[b] = w.m
 		}
 		ms[j] = bad
-		if nets[j], err = hctx.CompilePerBlock(ms); err != nil {
+		if nets[j], err = hctx.CompilePerBlock(ms, he.DefaultEvaluationSettings); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -236,7 +236,7 @@ func TestReplayWithMatchingReceiptIsRejected(t *testing.T) {
 // outputs the model does not produce (it cannot prove them).
 type lyingProver struct{ honest protocol.ChallengeProver }
 
-func (l lyingProver) Prove(ctx context.Context, images []dataset.Image) (*zk.Proof, error) {
+func (l lyingProver) Prove(ctx context.Context, images []pixels.Image) (*zk.Proof, error) {
 	p, err := l.honest.Prove(ctx, images)
 	if err != nil {
 		return nil, err

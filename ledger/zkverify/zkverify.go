@@ -6,8 +6,8 @@ import (
 	"sync"
 
 	"github.com/veil-project/veil/circuits"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -26,12 +26,13 @@ func New() *Verifier { return &Verifier{vks: make(map[[32]byte]*zk.VerifyingKey)
 
 // ChallengeDigest implements ledger.ProofVerifier.
 func (v *Verifier) ChallengeDigest(images [][]byte) ([]byte, error) {
-	imgs := make([]dataset.Image, len(images))
+	imgs := make([]pixels.Image, len(images))
 	for i, b := range images {
-		if len(b) != dataset.Pixels {
-			return nil, fmt.Errorf("challenge %d has %d bytes, want %d", i, len(b), dataset.Pixels)
+		img, err := pixels.FromBytes(b)
+		if err != nil {
+			return nil, fmt.Errorf("challenge %d: %w", i, err)
 		}
-		copy(imgs[i][:], b)
+		imgs[i] = img
 	}
 	d := zk.ChallengeDigest(imgs)
 	return d[:], nil

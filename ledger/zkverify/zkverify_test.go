@@ -13,13 +13,13 @@ import (
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/circuits"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/internal/testmodels"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/embedded"
 	"github.com/veil-project/veil/ledger/ledgertest"
 	"github.com/veil-project/veil/ledger/zkverify"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -72,7 +72,7 @@ func doSetup() (*realProof, error) {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	imgs := make([]dataset.Image, 2)
+	imgs := make([]pixels.Image, 2)
 	for k := range imgs {
 		for i := range imgs[k] {
 			if rng.IntN(4) == 0 {

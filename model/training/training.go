@@ -1,4 +1,4 @@
-package model
+package training
 
 import (
 	"context"
@@ -10,59 +10,15 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
-// LayerSpec describes one layer of an architecture to train.
-type LayerSpec struct {
-	Kind Kind
-	Out  int // dense only
-}
-
-// Architecture is a sequence of layers applied to the 784 input pixels.
-type Architecture []LayerSpec
-
-// DefaultArchitecture is Veil's default MNIST network: a linear projection to
-// 32 features, a dense layer of 128 units, the square activation and a
-// dense output layer. The projection keeps the committed weights (and so
-// the zk-SNARK) small: 784·32 + 32·128 + 128·10 weights instead of 784·128 +
-// 128·10, while the network stays a degree-2 polynomial classifier.
-var DefaultArchitecture = Architecture{
-	{Kind: KindDense, Out: 32},
-	{Kind: KindDense, Out: 128},
-	{Kind: KindSquare},
-	{Kind: KindDense, Out: 10},
-}
-
-// ArchitectureOf returns the layer specification of a fixed-point model.
-func ArchitectureOf(m *Model) Architecture {
-	a := make(Architecture, len(m.Layers))
-	for i, l := range m.Layers {
-		a[i] = LayerSpec{Kind: l.Kind}
-		if l.Kind == KindDense {
-			a[i].Out = l.Out
-		}
-	}
-	return a
-}
-
-// String gives a compact form such as "784-32-128-sq-10".
-func (a Architecture) String() string {
-	s := fmt.Sprint(InputSize)
-	for _, l := range a {
-		if l.Kind == KindSquare {
-			s += "-sq"
-		} else {
-			s += fmt.Sprintf("-%d", l.Out)
-		}
-	}
-	return s
-}
-
-// TrainConfig controls training. Training is deterministic given Seed and
+// Config controls training. Training is deterministic given Seed and
 // the number of worker threads of the BLAS (results may differ in the last
 // bits across machines).
-type TrainConfig struct {
-	Arch         Architecture
+type Config struct {
+	Arch         model.Architecture
 	Epochs       int
 	BatchSize    int
 	LearningRate float64 // Adam step size at the start; cosine decay to 2% of it
@@ -74,10 +30,10 @@ type TrainConfig struct {
 	Progress func(done, total int, loss float64)
 }
 
-// DefaultTrainConfig returns the configuration of the committed default model.
-func DefaultTrainConfig() TrainConfig {
-	return TrainConfig{
-		Arch:         DefaultArchitecture,
+// DefaultConfig returns the configuration of the committed default model.
+func DefaultConfig() Config {
+	return Config{
+		Arch:         model.DefaultArchitecture,
 		Epochs:       50,
 		BatchSize:    128,
 		LearningRate: 3e-3,
@@ -96,7 +52,7 @@ func newParam(r, c int) param {
 }
 
 type trainLayer struct {
-	spec    LayerSpec
+	spec    model.LayerSpec
 	in, out int
 	W, B    param // W is out×in, B is 1×out
 	// Saved by the forward pass for the backward pass.
@@ -107,8 +63,8 @@ type trainLayer struct {
 
 // Train fits a float network on the training set with mini-batch Adam and
 // softmax cross-entropy.
-func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, error) {
-	if len(cfg.Arch) == 0 || cfg.Arch[len(cfg.Arch)-1].Kind != KindDense || cfg.Arch[len(cfg.Arch)-1].Out != 10 {
+func Train(ctx context.Context, train *dataset.Set, cfg Config) (*model.Float, error) {
+	if len(cfg.Arch) == 0 || cfg.Arch[len(cfg.Arch)-1].Kind != model.KindDense || cfg.Arch[len(cfg.Arch)-1].Out != 10 {
 		return nil, errors.New("train: the last layer must be dense with 10 outputs")
 	}
 	if cfg.Epochs <= 0 || cfg.BatchSize <= 0 || cfg.LearningRate <= 0 {
@@ -119,19 +75,19 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7665696c))
 	layers := make([]*trainLayer, len(cfg.Arch))
-	in := InputSize
+	in := pixels.Count
 	for i, s := range cfg.Arch {
 		out := s.Out
-		if s.Kind == KindSquare {
+		if s.Kind == model.KindSquare {
 			out = in
 		}
 		l := &trainLayer{spec: s, in: in, out: out}
-		if s.Kind == KindDense {
+		if s.Kind == model.KindDense {
 			l.W, l.B = newParam(out, in), newParam(1, out)
 			// Glorot-uniform initialisation, halved after a square layer's
 			// input so that squares start small.
 			lim := math.Sqrt(6 / float64(in+out))
-			if i+1 < len(cfg.Arch) && cfg.Arch[i+1].Kind == KindSquare {
+			if i+1 < len(cfg.Arch) && cfg.Arch[i+1].Kind == model.KindSquare {
 				lim /= 2
 			}
 			raw := l.W.w.RawMatrix().Data
@@ -150,7 +106,7 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 	for i := range order {
 		order[i] = i
 	}
-	xb := mat.NewDense(cfg.BatchSize, InputSize, nil)
+	xb := mat.NewDense(cfg.BatchSize, pixels.Count, nil)
 	labels := make([]uint8, cfg.BatchSize)
 	step := 0
 	const beta1, beta2, eps = 0.9, 0.999, 1e-8
@@ -168,7 +124,7 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 					img = dataset.Augment(img, rng)
 				}
 				for k, p := range img {
-					raw[r*InputSize+k] = float64(p) / (1 << InputFrac)
+					raw[r*pixels.Count+k] = float64(p) / (1 << model.InputFrac)
 				}
 				labels[r] = train.Labels[idx]
 			}
@@ -177,7 +133,7 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 			for _, l := range layers {
 				l.x = x
 				switch l.spec.Kind {
-				case KindDense:
+				case model.KindDense:
 					z := mat.NewDense(x.RawMatrix().Rows, l.out, nil)
 					z.Mul(x, l.W.w.T())
 					bias := l.B.w.RawRowView(0)
@@ -189,7 +145,7 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 					}
 					l.z = z
 					x = z
-				case KindSquare:
+				case model.KindSquare:
 					z := mat.NewDense(x.RawMatrix().Rows, l.out, nil)
 					z.MulElem(x, x)
 					l.z = z
@@ -228,7 +184,7 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 			for i := len(layers) - 1; i >= 0; i-- {
 				l := layers[i]
 				switch l.spec.Kind {
-				case KindDense:
+				case model.KindDense:
 					l.gW.Mul(grad.T(), l.x)
 					gb := l.gB.RawRowView(0)
 					for k := range gb {
@@ -245,7 +201,7 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 						next.Mul(grad, l.W.w)
 						grad = next
 					}
-				case KindSquare:
+				case model.KindSquare:
 					next := mat.NewDense(grad.RawMatrix().Rows, l.in, nil)
 					next.MulElem(grad, l.x)
 					next.Scale(2, next)
@@ -258,7 +214,7 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 			c1 := 1 - math.Pow(beta1, float64(step))
 			c2 := 1 - math.Pow(beta2, float64(step))
 			for _, l := range layers {
-				if l.spec.Kind != KindDense {
+				if l.spec.Kind != model.KindDense {
 					continue
 				}
 				for _, pg := range []struct {
@@ -286,10 +242,10 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 			}
 		}
 	}
-	f := &Float{}
+	f := &model.Float{}
 	for _, l := range layers {
-		fl := FloatLayer{Kind: l.spec.Kind, In: l.in, Out: l.out}
-		if l.spec.Kind == KindDense {
+		fl := model.FloatLayer{Kind: l.spec.Kind, In: l.in, Out: l.out}
+		if l.spec.Kind == model.KindDense {
 			fl.W = append([]float64(nil), l.W.w.RawMatrix().Data...)
 			fl.B = append([]float64(nil), l.B.w.RawMatrix().Data...)
 		}
@@ -298,25 +254,25 @@ func Train(ctx context.Context, train *dataset.Set, cfg TrainConfig) (*Float, er
 	return f, nil
 }
 
-// Accuracy returns the fraction of images the float network classifies
+// FloatAccuracy returns the fraction of images the float network classifies
 // correctly.
-func (f *Float) Accuracy(s *dataset.Set) float64 {
+func FloatAccuracy(f *model.Float, s *dataset.Set) float64 {
 	correct := 0
 	for i, img := range s.Images {
-		if Class(f.Forward(PixelsToInput(img[:]))) == int(s.Labels[i]) {
+		if model.Class(f.Forward(model.PixelsToInput(img[:]))) == int(s.Labels[i]) {
 			correct++
 		}
 	}
 	return float64(correct) / float64(s.Len())
 }
 
-// Accuracy returns the fraction of images the fixed-point model classifies
-// correctly.
-func (m *Model) Accuracy(s *dataset.Set) float64 {
+// FixedAccuracy returns the fraction of images the fixed-point model
+// classifies correctly.
+func FixedAccuracy(m *model.Model, s *dataset.Set) float64 {
 	correct := 0
 	for i, img := range s.Images {
 		y, err := m.Forward(img[:])
-		if err == nil && Class(y) == int(s.Labels[i]) {
+		if err == nil && model.Class(y) == int(s.Labels[i]) {
 			correct++
 		}
 	}

@@ -1,10 +1,11 @@
-package model
+package training
 
 import (
 	"context"
 	"testing"
 
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/model"
 )
 
 func smallTrainSet(t *testing.T, n int) *dataset.Set {
@@ -22,7 +23,7 @@ func smallTrainSet(t *testing.T, n int) *dataset.Set {
 
 func TestTrainIsDeterministicAndLearns(t *testing.T) {
 	set := smallTrainSet(t, 2000)
-	cfg := TrainConfig{Arch: Architecture{{KindDense, 16}, {KindSquare, 0}, {KindDense, 10}},
+	cfg := Config{Arch: model.Architecture{{Kind: model.KindDense, Out: 16}, {Kind: model.KindSquare}, {Kind: model.KindDense, Out: 10}},
 		Epochs: 3, BatchSize: 50, LearningRate: 3e-3, Seed: 7, Augment: true}
 	a, err := Train(context.Background(), set, cfg)
 	if err != nil {
@@ -40,26 +41,26 @@ func TestTrainIsDeterministicAndLearns(t *testing.T) {
 		}
 	}
 	// 10 classes: chance is 10%. Three epochs on 2,000 images reach far more.
-	if acc := a.Accuracy(set); acc < 0.8 {
+	if acc := FloatAccuracy(a, set); acc < 0.8 {
 		t.Fatalf("training accuracy %.3f < 0.8", acc)
 	}
-	m, err := Quantize(a, "tiny", QuantizeOptions{WeightBits: 8, ActivationBits: 14, Calibration: [][]uint8{set.Images[0][:], set.Images[1][:]}})
+	m, err := model.Quantize(a, "tiny", model.QuantizeOptions{WeightBits: 8, ActivationBits: 14, Calibration: [][]uint8{set.Images[0][:], set.Images[1][:]}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fa, qa := a.Accuracy(set), m.Accuracy(set); qa < fa-0.02 {
+	if fa, qa := FloatAccuracy(a, set), FixedAccuracy(m, set); qa < fa-0.02 {
 		t.Fatalf("quantisation lost too much: float %.3f, fixed %.3f", fa, qa)
 	}
 }
 
 func TestTrainRejectsBadConfig(t *testing.T) {
 	set := smallTrainSet(t, 100)
-	if _, err := Train(context.Background(), set, TrainConfig{Arch: Architecture{{KindDense, 5}}, Epochs: 1, BatchSize: 10, LearningRate: 1}); err == nil {
+	if _, err := Train(context.Background(), set, Config{Arch: model.Architecture{{Kind: model.KindDense, Out: 5}}, Epochs: 1, BatchSize: 10, LearningRate: 1}); err == nil {
 		t.Fatal("accepted a last layer of 5")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Train(ctx, set, TrainConfig{Arch: Architecture{{KindDense, 10}}, Epochs: 1, BatchSize: 10, LearningRate: 1e-3}); err == nil {
+	if _, err := Train(ctx, set, Config{Arch: model.Architecture{{Kind: model.KindDense, Out: 10}}, Epochs: 1, BatchSize: 10, LearningRate: 1e-3}); err == nil {
 		t.Fatal("a cancelled context did not stop training")
 	}
 }
