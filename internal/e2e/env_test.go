@@ -27,6 +27,7 @@ import (
 	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/server"
 	"github.com/veil-project/veil/zk"
+	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
 const chainID = "veil-e2e"
@@ -71,7 +72,7 @@ var theWorld = sync.OnceValues(func() (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	pk, _, err := zk.SetupOfOne(context.Background(), spec, 3, "", nil)
+	pk, _, err := mpcsetup.SetupOfOne(context.Background(), spec, 3, "", nil)
 	if err != nil {
 		return nil, err
 	}

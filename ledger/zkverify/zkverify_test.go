@@ -21,6 +21,7 @@ import (
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
+	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
 const chain = "zk-ledger-test"
@@ -63,7 +64,7 @@ func doSetup() (*realProof, error) {
 	if err != nil {
 		return nil, err
 	}
-	pk, _, err := zk.SetupOfOne(ctx, spec, 2, "", nil)
+	pk, _, err := mpcsetup.SetupOfOne(ctx, spec, 2, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
