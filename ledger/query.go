@@ -367,4 +367,3 @@ func VerifyConsistency(old *ledgerv1.Checkpoint, p *ledgerv1.ConsistencyProof, t
 	}
 	return proof.VerifyConsistency(hasher, old.Size, p.Checkpoint.Size, p.Hashes, old.RootHash, p.Checkpoint.RootHash)
 }
-
