@@ -310,3 +310,12 @@ func openLaxLedger(t *testing.T) *embedded.Node {
 	t.Cleanup(func() { n.Close() })
 	return n
 }
+
+func keyPair(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, priv
+}
