@@ -11,8 +11,10 @@ import (
 	"github.com/veil-project/veil/circuits"
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/zk"
+	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
 // Go benchmarks of every stage, for `go test -bench`:
@@ -28,7 +30,7 @@ import (
 type benchFixture struct {
 	r   *runner
 	m   *model.Model
-	fix *heFixture
+	fix *he.LocalSession
 }
 
 // fixOnce caches fixtures across benchmark runs of one test binary.
@@ -56,34 +58,28 @@ func heBench(b *testing.B, workers int) *benchFixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := he.DefaultParameters
-	p.LogN, p.Workers = logN, workers
-	c, err := he.NewContext(p)
+	p, settings := he.DefaultParametersLiteral, he.DefaultEvaluationSettings
+	p.LogN, settings.Workers = logN, workers
+	c, err := he.NewParameters(p)
 	if err != nil {
 		b.Fatal(err)
 	}
-	net, err := c.Compile(m)
+	net, err := c.Compile(m, settings)
 	if err != nil {
 		b.Fatal(err)
 	}
-	sk := c.GenSecretKey()
-	keys, err := sk.GenEvaluationKeys(net.GaloisElements())
+	sess, err := he.NewLocalSession(net)
 	if err != nil {
 		b.Fatal(err)
 	}
-	bundle, _ := keys.MarshalBinary()
-	skeys, err := c.UnmarshalEvaluationKeys(bundle, net.GaloisElements())
-	if err != nil {
-		b.Fatal(err)
-	}
-	f := &benchFixture{r: r, m: m, fix: &heFixture{ctx: c, net: net, sk: sk, keys: skeys, bundle: bundle}}
+	f := &benchFixture{r: r, m: m, fix: sess}
 	fixOnce.Store(key, f)
 	return f
 }
 
 func (f *benchFixture) wire(b *testing.B) []byte {
-	layout := f.fix.net.Layout()
-	ct, err := f.fix.sk.Encrypt(layout, f.r.images(0, layout.Blocks))
+	layout := f.fix.Network.Layout()
+	ct, err := f.fix.SecretKey.Encrypt(layout, f.r.images(0, layout.Blocks))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,10 +88,10 @@ func (f *benchFixture) wire(b *testing.B) []byte {
 }
 
 func BenchmarkKeyGen(b *testing.B) {
-	f := heBench(b, he.DefaultParameters.Workers)
-	gal := f.fix.net.GaloisElements()
+	f := heBench(b, he.DefaultEvaluationSettings.Workers)
+	gal := f.fix.Network.GaloisElements()
 	for b.Loop() {
-		sk := f.fix.ctx.GenSecretKey()
+		sk := f.fix.Network.Parameters().GenSecretKey()
 		keys, err := sk.GenEvaluationKeys(gal)
 		if err != nil {
 			b.Fatal(err)
@@ -104,28 +100,28 @@ func BenchmarkKeyGen(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(len(f.fix.bundle)), "key-bytes")
+	b.ReportMetric(float64(len(f.fix.Bundle)), "key-bytes")
 	b.ReportMetric(float64(len(gal)), "rotation-keys")
 }
 
 func BenchmarkLoadKeys(b *testing.B) {
-	f := heBench(b, he.DefaultParameters.Workers)
+	f := heBench(b, he.DefaultEvaluationSettings.Workers)
 	for b.Loop() {
-		if _, err := f.fix.ctx.UnmarshalEvaluationKeys(f.fix.bundle, f.fix.net.GaloisElements()); err != nil {
+		if _, err := f.fix.Network.Parameters().UnmarshalEvaluationKeys(f.fix.Bundle, f.fix.Network.GaloisElements()); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkEncrypt(b *testing.B) {
-	f := heBench(b, he.DefaultParameters.Workers)
-	layout := f.fix.net.Layout()
+	f := heBench(b, he.DefaultEvaluationSettings.Workers)
+	layout := f.fix.Network.Layout()
 	for _, n := range []int{1, layout.Blocks} {
 		b.Run(fmt.Sprintf("images=%d", n), func(b *testing.B) {
 			imgs := f.r.images(0, n)
 			var size int
 			for b.Loop() {
-				ct, err := f.fix.sk.Encrypt(layout, imgs)
+				ct, err := f.fix.SecretKey.Encrypt(layout, imgs)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -146,39 +142,39 @@ func BenchmarkEvaluate(b *testing.B) {
 		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
 			f := heBench(b, w)
 			wire := f.wire(b)
-			in, err := f.fix.ctx.UnmarshalCiphertext(wire)
+			in, err := f.fix.Network.Parameters().UnmarshalCiphertext(wire)
 			if err != nil {
 				b.Fatal(err)
 			}
 			total := map[string]time.Duration{}
 			n := 0
 			for b.Loop() {
-				if _, err := f.fix.net.EvaluateTraced(context.Background(), in, f.fix.keys, func(s string, d time.Duration) { total[s] += d }); err != nil {
+				if _, err := f.fix.Network.EvaluateTraced(context.Background(), in, f.fix.Keys, func(s string, d time.Duration) { total[s] += d }); err != nil {
 					b.Fatal(err)
 				}
 				n++
 			}
 			for _, s := range heStages {
-				b.ReportMetric(ms(total[s])/float64(n), s+"-ms")
+				b.ReportMetric(stats.Milliseconds(total[s])/float64(n), s+"-ms")
 			}
 		})
 	}
 }
 
 func BenchmarkDecrypt(b *testing.B) {
-	f := heBench(b, he.DefaultParameters.Workers)
-	in, _ := f.fix.ctx.UnmarshalCiphertext(f.wire(b))
-	out, err := f.fix.net.Evaluate(context.Background(), in, f.fix.keys)
+	f := heBench(b, he.DefaultEvaluationSettings.Workers)
+	in, _ := f.fix.Network.Parameters().UnmarshalCiphertext(f.wire(b))
+	out, err := f.fix.Network.Evaluate(context.Background(), in, f.fix.Keys)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ow, _ := out.MarshalBinary()
 	for b.Loop() {
-		back, err := f.fix.ctx.UnmarshalCiphertext(ow)
+		back, err := f.fix.Network.Parameters().UnmarshalCiphertext(ow)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := f.fix.sk.Decrypt(f.fix.net.Layout(), back); err != nil {
+		if _, err := f.fix.SecretKey.Decrypt(f.fix.Network.Layout(), back); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -187,15 +183,15 @@ func BenchmarkDecrypt(b *testing.B) {
 
 // BenchmarkSerialization is decoding an uploaded ciphertext on the server.
 func BenchmarkSerialization(b *testing.B) {
-	f := heBench(b, he.DefaultParameters.Workers)
+	f := heBench(b, he.DefaultEvaluationSettings.Workers)
 	wire := f.wire(b)
 	for b.Loop() {
-		if _, err := f.fix.ctx.UnmarshalCiphertext(wire); err != nil {
+		if _, err := f.fix.Network.Parameters().UnmarshalCiphertext(wire); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(len(wire)), "input-bytes")
-	b.ReportMetric(float64(len(f.fix.bundle)), "key-bytes")
+	b.ReportMetric(float64(len(f.fix.Bundle)), "key-bytes")
 }
 
 func BenchmarkPlaintextForward(b *testing.B) {
@@ -218,8 +214,8 @@ func BenchmarkPlaintextForward(b *testing.B) {
 
 // BenchmarkGRPCRoundTrip is one Infer RPC (8 images) over loopback.
 func BenchmarkGRPCRoundTrip(b *testing.B) {
-	f := heBench(b, he.DefaultParameters.Workers)
-	if f.m != f.r.def || f.fix.ctx.Parameters().LogN != he.DefaultParameters.LogN {
+	f := heBench(b, he.DefaultEvaluationSettings.Workers)
+	if f.m != f.r.def || f.fix.Network.Parameters().Literal().LogN != he.DefaultParametersLiteral.LogN {
 		b.Skip("the service runs the default model and parameters")
 	}
 	lb, err := f.r.startServer(context.Background())
@@ -232,7 +228,7 @@ func BenchmarkGRPCRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	s, err := conn.OpenSession(context.Background(), f.r.def.Name, f.fix.bundle)
+	s, err := conn.OpenSession(context.Background(), f.r.def.Name, f.fix.Bundle)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -274,7 +270,7 @@ func zkBench(b *testing.B, batch int) *zkBenchFix {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pk, _, err := zk.SetupOfOne(context.Background(), spec, batch, "", nil)
+	pk, _, err := mpcsetup.SetupOfOne(context.Background(), spec, batch, "", nil)
 	if err != nil {
 		b.Fatal(err)
 	}

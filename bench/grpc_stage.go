@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/veil-project/veil/client"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/server"
 )
@@ -74,16 +75,16 @@ func (r *runner) runGRPC(ctx context.Context) (err error) {
 	defer conn.Close()
 	p := Params{Model: s.model()}
 	t0 := time.Now()
-	sess, err := conn.OpenSession(ctx, r.def.Name, fix.bundle)
+	sess, err := conn.OpenSession(ctx, r.def.Name, fix.Bundle)
 	if err != nil {
 		return err
 	}
-	r.addLatency(StageGRPC, "open_session", p, []float64{ms(time.Since(t0))})
-	r.addSize(StageGRPC, "key_upload", p, len(fix.bundle))
+	r.addLatency(StageGRPC, "open_session", p, []float64{stats.Milliseconds(time.Since(t0))})
+	r.addSize(StageGRPC, "key_upload", p, len(fix.Bundle))
 	lb.session = sess.GetSessionId()
 
-	layout := fix.net.Layout()
-	ct, err := fix.sk.Encrypt(layout, r.images(0, layout.Blocks))
+	layout := fix.Network.Layout()
+	ct, err := fix.SecretKey.Encrypt(layout, r.images(0, layout.Blocks))
 	if err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func (r *runner) runGRPC(ctx context.Context) (err error) {
 		if rep == 0 {
 			continue
 		}
-		rtt = append(rtt, ms(time.Since(t0)))
+		rtt = append(rtt, stats.Milliseconds(time.Since(t0)))
 		if t := resp.GetTiming(); t != nil && t.GetEvaluateMs() > 0 {
 			evalMS = append(evalMS, t.GetEvaluateMs())
 		}
@@ -151,7 +152,7 @@ func (r *runner) throughput(ctx context.Context, lb *loopback, wire []byte, c, i
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t0 := time.Now()
 				_, err := cn.Infer(ctx, lb.session, wire)
-				d := ms(time.Since(t0))
+				d := stats.Milliseconds(time.Since(t0))
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {
@@ -177,6 +178,6 @@ func (r *runner) throughput(ctx context.Context, lb *loopback, wire []byte, c, i
 	return Throughput{
 		Stage: StageGRPC, Name: "infer", Params: Params{Clients: c, Images: imagesPerCT, Model: r.s.GRPC.model()},
 		PerSecond: per, Unit: "ciphertexts/s", ImagesPerSecond: per * float64(imagesPerCT),
-		Operations: len(lat), Seconds: el, Latency: Summarize(lat),
+		Operations: len(lat), Seconds: el, Latency: stats.Summarize(lat),
 	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
 )
 
@@ -35,7 +36,7 @@ func (r *runner) addLatency(stage, name string, p Params, samples []float64) {
 	if len(samples) == 0 {
 		return
 	}
-	r.res.Latencies = append(r.res.Latencies, Latency{Stage: stage, Name: name, Params: p, Unit: "ms", Summary: Summarize(samples)})
+	r.res.Latencies = append(r.res.Latencies, Latency{Stage: stage, Name: name, Params: p, Unit: "ms", Summary: stats.Summarize(samples)})
 }
 
 func (r *runner) addSize(stage, name string, p Params, n int) {
@@ -74,75 +75,59 @@ func (r *runner) heModel(ctx context.Context, logN, hidden int) error {
 		return err
 	}
 	kp := Params{LogN: logN, Hidden: hidden, Model: s.modelName(hidden)}
-	p := he.DefaultParameters
+	p := he.DefaultParametersLiteral
 	p.LogN = logN
-	base, err := he.NewContext(p)
+	settings := he.DefaultEvaluationSettings
+	base, err := he.NewParameters(p)
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
-	net, err := base.Compile(m)
+	net, err := base.Compile(m, settings)
 	if err != nil {
 		return err
 	}
-	r.addLatency(StageHE, "compile", Params{LogN: logN, Hidden: hidden, Workers: p.Workers, Model: kp.Model}, []float64{ms(time.Since(t0))})
+	r.addLatency(StageHE, "compile", Params{LogN: logN, Hidden: hidden, Workers: settings.Workers, Model: kp.Model}, []float64{stats.Milliseconds(time.Since(t0))})
 	r.tick(costCompile(logN), fmt.Sprintf("compile %v", kp))
 	galEls := net.GaloisElements()
 
 	// Client: key generation; server: decoding the uploaded bundle.
 	var gen, load []float64
-	var fix heFixture
-	fix.ctx, fix.net = base, net
+	var fix *he.LocalSession
 	for i := 0; i < s.KeygenReps; i++ {
-		t0 := time.Now()
-		sk := base.GenSecretKey()
-		keys, err := sk.GenEvaluationKeys(galEls)
-		if err != nil {
+		if fix, err = he.NewLocalSession(net); err != nil {
 			return err
 		}
-		bundle, err := keys.MarshalBinary()
-		if err != nil {
-			return err
-		}
-		gen = append(gen, ms(time.Since(t0)))
-		t1 := time.Now()
-		skeys, err := base.UnmarshalEvaluationKeys(bundle, galEls)
-		if err != nil {
-			return err
-		}
-		load = append(load, ms(time.Since(t1)))
-		fix.sk, fix.keys, fix.bundle = sk, skeys, bundle
+		gen = append(gen, stats.Milliseconds(fix.KeyGen))
+		load = append(load, stats.Milliseconds(fix.KeyLoad))
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
 	r.addLatency(StageHE, "keygen", kp, gen)
 	r.addLatency(StageHE, "load_keys", kp, load)
-	r.addSize(StageHE, "evaluation_keys", kp, len(fix.bundle))
-	r.addSize(StageHE, "server_key_memory", kp, fix.keys.MemoryBytes())
+	r.addSize(StageHE, "evaluation_keys", kp, len(fix.Bundle))
+	r.addSize(StageHE, "server_key_memory", kp, fix.Keys.MemoryBytes())
 	r.addCount(StageHE, "rotation_keys", kp, len(galEls))
 	r.tick(costKeygen(logN, s.KeygenReps), fmt.Sprintf("keygen %v", kp))
-	if logN == he.DefaultParameters.LogN && hidden == DefaultHidden {
-		f := fix
-		r.defFix = &f
+	if logN == he.DefaultParametersLiteral.LogN && hidden == DefaultHidden {
+		r.defFix = fix
 	}
 
 	first := true
 	for _, w := range s.Workers {
-		pw := p
-		pw.Workers = w
-		cw, err := he.NewContext(pw)
-		if err != nil {
-			return err
-		}
-		wnet, err := cw.Compile(m)
+		sw := settings
+		sw.Workers = w
+		wnet, err := base.Compile(m, sw)
 		if err != nil {
 			return err
 		}
 		r.tick(costCompile(logN), fmt.Sprintf("compile %v workers=%d", kp, w))
 		for _, img := range s.Images {
 			pp := Params{LogN: logN, Hidden: hidden, Images: img, Workers: w, Model: kp.Model}
-			in, out, err := r.hePoint(ctx, m, &fix, wnet, pp)
+			sess := *fix
+			sess.Network = wnet
+			in, out, err := r.hePoint(ctx, m, &sess, pp)
 			if err != nil {
 				return fmt.Errorf("%v: %w", pp, err)
 			}
@@ -158,73 +143,35 @@ func (r *runner) heModel(ctx context.Context, logN, hidden int) error {
 }
 
 // hePoint times encryption, evaluation (per stage) and decryption at one
-// grid point, after one untimed warm-up, and checks the decrypted scores
-// against the float model. It returns the wire sizes of the input and
-// output ciphertexts.
-func (r *runner) hePoint(ctx context.Context, m *model.Model, fix *heFixture, net *he.Network, pp Params) (inBytes, outBytes int, err error) {
-	s := r.s.HE
-	layout := net.Layout()
+// point of the grid, and returns the sizes of the input and output
+// ciphertexts.
+func (r *runner) hePoint(ctx context.Context, m *model.Model, sess *he.LocalSession, pp Params) (inBytes, outBytes int, err error) {
 	imgs := r.images(0, pp.Images)
-	var enc, dec, eval, e2e []float64
+	var enc, dec, eval, e2e, per []float64
 	stageMS := map[string][]float64{}
-	for rep := 0; rep <= s.Reps; rep++ {
+	for rep := 0; rep <= r.s.HE.Reps; rep++ {
 		if err := ctx.Err(); err != nil {
 			return 0, 0, err
 		}
-		// Client: encrypt and encode.
-		t0 := time.Now()
-		ct, err := fix.sk.Encrypt(layout, imgs)
+		rt, err := sess.RoundTrip(ctx, imgs)
 		if err != nil {
 			return 0, 0, err
 		}
-		wire, err := ct.MarshalBinary()
-		if err != nil {
-			return 0, 0, err
-		}
-		tEnc := time.Since(t0)
-		// Server: decode, evaluate, encode.
-		t1 := time.Now()
-		in, err := fix.ctx.UnmarshalCiphertext(wire)
-		if err != nil {
-			return 0, 0, err
-		}
-		cur := map[string]float64{}
-		t2 := time.Now()
-		out, err := net.EvaluateTraced(ctx, in, fix.keys, func(stage string, d time.Duration) { cur[stage] = ms(d) })
-		if err != nil {
-			return 0, 0, err
-		}
-		tEval := time.Since(t2)
-		ow, err := out.MarshalBinary()
-		if err != nil {
-			return 0, 0, err
-		}
-		tServer := time.Since(t1)
-		// Client: decode and decrypt.
-		t3 := time.Now()
-		back, err := fix.ctx.UnmarshalCiphertext(ow)
-		if err != nil {
-			return 0, 0, err
-		}
-		scores, err := fix.sk.Decrypt(layout, back)
-		if err != nil {
-			return 0, 0, err
-		}
-		tDec := time.Since(t3)
 		if rep == 0 {
 			// Warm-up: check the result instead of timing it.
-			if err := checkScores(m, imgs, scores); err != nil {
+			if err := checkScores(m, imgs, rt.Scores); err != nil {
 				return 0, 0, err
 			}
-			inBytes, outBytes = len(wire), len(ow)
+			inBytes, outBytes = rt.InputBytes, rt.OutputBytes
 			continue
 		}
-		enc = append(enc, ms(tEnc))
-		eval = append(eval, ms(tEval))
-		dec = append(dec, ms(tDec))
-		e2e = append(e2e, ms(tEnc+tServer+tDec))
+		enc = append(enc, stats.Milliseconds(rt.Encrypt))
+		eval = append(eval, stats.Milliseconds(rt.Evaluate))
+		dec = append(dec, stats.Milliseconds(rt.Decrypt))
+		e2e = append(e2e, stats.Milliseconds(rt.Total()))
+		per = append(per, stats.Milliseconds(rt.Total())/float64(pp.Images))
 		for _, st := range heStages {
-			stageMS[st] = append(stageMS[st], cur[st])
+			stageMS[st] = append(stageMS[st], stats.Milliseconds(rt.Stages[st]))
 		}
 	}
 	r.addLatency(StageHE, "encrypt", pp, enc)
@@ -234,10 +181,6 @@ func (r *runner) hePoint(ctx context.Context, m *model.Model, fix *heFixture, ne
 	}
 	r.addLatency(StageHE, "decrypt", pp, dec)
 	r.addLatency(StageHE, "end_to_end", pp, e2e)
-	per := make([]float64, len(e2e))
-	for i, v := range e2e {
-		per[i] = v / float64(pp.Images)
-	}
 	r.addLatency(StageHE, "end_to_end_per_image", pp, per)
 	return inBytes, outBytes, nil
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -11,12 +12,20 @@ import (
 	"time"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/internal/stats"
+	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/embedded"
-	"github.com/veil-project/veil/ledger/ledgertest"
 	"github.com/veil-project/veil/ledger/zkverify"
 )
 
 const benchChain = "veil-bench"
+
+// benchKey derives the benchmark's ed25519 keys from labels, so that runs
+// are reproducible.
+func benchKey(label string) ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte("veil bench key " + label))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
 
 func (r *runner) costLedger() float64 {
 	return 1 + float64(r.s.Ledger.Requests)*0.01
@@ -38,19 +47,23 @@ func (r *runner) runLedger(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	node, err := embedded.Open(embedded.Config{Path: filepath.Join(dir, "ledger.db"), ChainID: benchChain, Verifier: zkverify.New(), SigningKey: ledgertest.Key("bench node")})
+	node, err := embedded.Open(embedded.Config{Path: filepath.Join(dir, "ledger.db"), ChainID: benchChain, Verifier: zkverify.New(), SigningKey: benchKey("node")})
 	if err != nil {
 		return err
 	}
 	defer node.Close()
 
-	f := ledgertest.NewFixture(benchChain, "bench")
-	f.VK, f.Commitment, f.Verifier = art.vk, art.commitment[:], zkverify.New()
 	const modelID = "bench-model"
-	reg := f.Sign(f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: &ledgerv1.RegisterModel{
-		ModelId: modelID, Architecture: art.modelName, Commitment: f.Commitment, VerifyingKey: f.VK,
-		ServerKey: f.Server.Public().(ed25519.PublicKey), OutputsPerChallenge: 10,
-	}}})
+	owner := ledger.Signer{ChainID: benchChain, Key: benchKey("owner")}
+	server := ledger.Signer{ChainID: benchChain, Key: benchKey("server")}
+	client := ledger.Signer{ChainID: benchChain, Key: benchKey("client")}
+	reg, err := owner.RegisterModel(&ledgerv1.RegisterModel{
+		ModelId: modelID, Architecture: art.modelName, Commitment: art.commitment[:], VerifyingKey: art.vk,
+		OutputsPerChallenge: 10, Spec: art.spec, ProofBatch: uint32(len(art.images)),
+	}, server.Key)
+	if err != nil {
+		return err
+	}
 	if _, err := node.Submit(ctx, reg); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
@@ -59,17 +72,30 @@ func (r *runner) runLedger(ctx context.Context) error {
 	var outputs []int64
 	for i, img := range art.images {
 		challenges = append(challenges, append([]byte(nil), img[:]...))
-		positions = append(positions, uint32(i+1))
+		positions = append(positions, uint32(i+1)) // block 0 holds the real image
 		outputs = append(outputs, art.outputs[i]...)
 	}
+	k := uint32(len(challenges) + 1)
+	keys := sha256.Sum256([]byte("evaluation keys"))
 	var receipts, reveals, proofs [][]byte
 	for i := 0; i < s.Requests; i++ {
-		req := &ledgertest.Request{ID: fmt.Sprintf("req-%05d", i), ModelID: modelID, Challenges: challenges, Positions: positions, Salt: []byte(fmt.Sprintf("salt %d", i))}
-		receipts = append(receipts, f.Receipt(req))
-		reveals = append(reveals, f.Reveal(req))
-		proofs = append(proofs, f.Sign(f.Server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeProof{ChallengeProof: &ledgerv1.ChallengeProof{
-			ModelId: modelID, RequestIds: []string{req.ID}, Outputs: outputs, Proof: art.proofFile,
-		}}}))
+		id, salt := fmt.Sprintf("req-%05d", i), []byte(fmt.Sprintf("salt %d", i))
+		commitment := ledger.ChallengeCommitment(challenges, positions, salt)
+		in := sha256.Sum256([]byte("input ciphertext " + id))
+		out := sha256.Sum256([]byte("output ciphertext " + id))
+		digest := ledger.ClientRequestDigest(benchChain, modelID, id, keys[:], in[:], commitment[:], k)
+		rkey := ledger.RequestKey(modelID, client.Public(), id)
+		rc, err1 := server.Receipt(&ledgerv1.InferenceReceipt{
+			ModelId: modelID, RequestId: id, KeysDigest: keys[:], InputDigest: in[:], OutputDigest: out[:],
+			ChallengeCommitment: commitment[:], NumBlocks: k, ClientKey: client.Public(),
+			ClientSignature: ed25519.Sign(client.Key, digest[:]),
+		})
+		rv, err2 := client.Reveal(&ledgerv1.ChallengeReveal{ModelId: modelID, RequestId: id, Challenges: challenges, Positions: positions, Salt: salt})
+		pf, err3 := server.Proof(&ledgerv1.ChallengeProof{ModelId: modelID, RequestKeys: [][]byte{rkey[:]}, Outputs: outputs, Proof: art.proofFile})
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return err
+		}
+		receipts, reveals, proofs = append(receipts, rc), append(reveals, rv), append(proofs, pf)
 	}
 	for _, phase := range []struct {
 		name string
@@ -117,7 +143,7 @@ func submitAll(ctx context.Context, node *embedded.Node, txs [][]byte, n int) (T
 			for tx := range next {
 				t0 := time.Now()
 				_, err := node.Submit(ctx, tx)
-				d := ms(time.Since(t0))
+				d := stats.Milliseconds(time.Since(t0))
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -137,6 +163,6 @@ func submitAll(ctx context.Context, node *embedded.Node, txs [][]byte, n int) (T
 	}
 	return Throughput{
 		Stage: StageLedger, Params: Params{Clients: n}, PerSecond: float64(len(lat)) / el, Unit: "tx/s",
-		Operations: len(lat), Seconds: el, Latency: Summarize(lat),
+		Operations: len(lat), Seconds: el, Latency: stats.Summarize(lat),
 	}, nil
 }

@@ -6,8 +6,8 @@ import (
 
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
-	"github.com/veil-project/veil/internal/testmodels"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // randomModel is 784 -dense-> hidden -square-> -dense-> 10 with random 8-bit
@@ -17,26 +17,14 @@ import (
 // the matrix shapes.
 func randomModel(hidden int, seed uint64) (*model.Model, error) {
 	rng := rand.New(rand.NewPCG(seed, uint64(hidden)))
-	dense := func(in, out, biasBits, shift int) model.Layer {
-		l := model.Layer{Kind: model.KindDense, In: in, Out: out, WeightBits: 8, WeightFrac: 9, BiasBits: biasBits, Shift: shift}
-		l.W = make([]int32, in*out)
-		for i := range l.W {
-			l.W[i] = int32(rng.IntN(256)) - 128
-		}
-		l.B = make([]int64, out)
-		for i := range l.B {
-			l.B[i] = rng.Int64N(1<<(biasBits-1)) - 1<<(biasBits-2)
-		}
-		return l
-	}
 	m := &model.Model{
-		Name:        fmt.Sprintf("random-784-%d-sq-10", hidden),
+		Name:        fmt.Sprintf("random-%d-%d-sq-10", pixels.Count, hidden),
 		Description: "random 8-bit weights for latency benchmarks",
 		Classes:     10,
 		Layers: []model.Layer{
-			dense(model.InputSize, hidden, 16, 8),
+			model.RandomDense(rng, pixels.Count, hidden, 9, 16, 8),
 			{Kind: model.KindSquare, In: hidden, Out: hidden, Shift: 9},
-			dense(hidden, 10, 16, 0),
+			model.RandomDense(rng, hidden, 10, 9, 16, 0),
 		},
 	}
 	if err := m.Validate(); err != nil {
@@ -46,11 +34,23 @@ func randomModel(hidden int, seed uint64) (*model.Model, error) {
 }
 
 // tinyModel is 784 -dense-> 4 -square-> -dense-> 10 with random weights
-// (testmodels.Tiny): the default model's layer kinds in a circuit whose
-// Groth16 setup takes seconds (the quick suite's proofs).
+// (the same weights as the tests' testmodels.Tiny(7)): the default model's
+// layer kinds in a circuit whose Groth16 setup takes seconds (the quick
+// suite's proofs).
 func tinyModel() (*model.Model, error) {
-	m := testmodels.Tiny(7)
-	m.Name = "tiny-784-4-sq-10"
+	rng := rand.New(rand.NewPCG(7, 1))
+	m := &model.Model{
+		Name:    fmt.Sprintf("tiny-%d-4-sq-10", pixels.Count),
+		Classes: 10,
+		Layers: []model.Layer{
+			model.RandomDense(rng, pixels.Count, 4, 7, 17, 7),
+			{Kind: model.KindSquare, In: 4, Out: 4, Shift: 16},
+			model.RandomDense(rng, 4, 10, 7, 13, 0),
+		},
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("tiny model: %w", err)
+	}
 	return m, nil
 }
 
@@ -74,4 +74,4 @@ func foldModel(m *model.Model) (first, last affine, err error) {
 
 // randomImages returns n deterministic MNIST-like images, for runs without
 // the MNIST files.
-func randomImages(n int) []dataset.Image { return testmodels.RandomImages(1, n) }
+func randomImages(n int) []pixels.Image { return dataset.RandomImages(1, n) }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
 )
 
@@ -224,7 +225,7 @@ func (r *runner) runSeal(ctx context.Context, res *PeerResult) error {
 	if err := writeSealFiles(dir); err != nil {
 		return err
 	}
-	p := he.DefaultParameters
+	p, settings := he.DefaultParametersLiteral, he.DefaultEvaluationSettings
 	first, last, err := foldModel(r.def)
 	if err != nil {
 		return err
@@ -232,7 +233,7 @@ func (r *runner) runSeal(ctx context.Context, res *PeerResult) error {
 	in := sealInput{
 		Reps: r.s.Peer.Reps, KeygenReps: max(1, min(3, r.s.HE.KeygenReps)),
 		LogN: p.LogN, LogQ: p.LogQ, LogP: p.LogP, BlockSize: p.BlockSize,
-		InputScaleBits: p.LogInputScale, WeightScaleBits: p.LogWeightScale, OutputWeightScaleBits: p.LogOutputWeightScale,
+		InputScaleBits: p.LogInputScale, WeightScaleBits: settings.LogWeightScale, OutputWeightScaleBits: settings.LogOutputWeightScale,
 		M1: nextPow2(first.Rows), M2: nextPow2(last.Rows), N1First: 16, N1Last: 8,
 		First: first, Last: last,
 	}
@@ -284,7 +285,7 @@ func (r *runner) runSeal(ctx context.Context, res *PeerResult) error {
 	}
 	res.Differences = []string{
 		fmt.Sprintf("SEAL has no conjugate-invariant ring: N = 2^%d gives %d complex slots (real parts used), so a ciphertext holds %d image blocks where Veil's holds %d", p.LogN, out.Slots, out.Blocks, p.Blocks()),
-		fmt.Sprintf("same modulus chain (Q = %v bits, P = %v bits), same scales (2^%d input, 2^%d and 2^%d weights), same single rescale after the square (the last matrix at level 0)", p.LogQ, p.LogP, p.LogInputScale, p.LogWeightScale, p.LogOutputWeightScale),
+		fmt.Sprintf("same modulus chain (Q = %v bits, P = %v bits), same scales (2^%d input, 2^%d and 2^%d weights), same single rescale after the square (the last matrix at level 0)", p.LogQ, p.LogP, p.LogInputScale, settings.LogWeightScale, settings.LogOutputWeightScale),
 		"same diagonal method and baby-step giant-step split (16 baby steps for the first matrix, 8 for the last), but node-seal exposes no hoisted rotations: every baby step is a full key switch",
 		"single-threaded WebAssembly (Node.js); compare with Veil's workers=1 points for one core",
 		"re-randomisation adds a fresh public-key encryption of zero but no flooding noise (SEAL has no call for it)",
@@ -292,7 +293,7 @@ func (r *runner) runSeal(ctx context.Context, res *PeerResult) error {
 	}
 	pp := Params{LogN: p.LogN, Hidden: DefaultHidden, Images: out.Images, Workers: 1, Model: "default"}
 	for name, xs := range out.Timings {
-		res.Latencies = append(res.Latencies, Latency{Stage: StagePeer, Name: name, Params: pp, Unit: "ms", Summary: Summarize(xs)})
+		res.Latencies = append(res.Latencies, Latency{Stage: StagePeer, Name: name, Params: pp, Unit: "ms", Summary: stats.Summarize(xs)})
 	}
 	sortLatencies(res.Latencies)
 	for _, name := range []string{"evaluation_keys", "galois_keys", "galois_keys_expanded", "galois_keys_zstd", "input_ciphertext", "output_ciphertext"} {
@@ -326,7 +327,7 @@ func (r *runner) peerRatios(res *PeerResult, peerImages int) {
 		}
 	}
 	for _, w := range r.s.HE.Workers {
-		vp := Params{LogN: he.DefaultParameters.LogN, Hidden: DefaultHidden, Images: veilImages, Workers: w, Model: "default"}
+		vp := Params{LogN: he.DefaultParametersLiteral.LogN, Hidden: DefaultHidden, Images: veilImages, Workers: w, Model: "default"}
 		for _, name := range []string{"evaluate", "end_to_end", "encrypt", "decrypt"} {
 			pl, ok1 := peer(name)
 			vl, ok2 := r.res.LatencyOf(StageHE, name, vp)
@@ -340,7 +341,7 @@ func (r *runner) peerRatios(res *PeerResult, peerImages int) {
 			}
 		}
 	}
-	kp := Params{LogN: he.DefaultParameters.LogN, Hidden: DefaultHidden, Model: "default"}
+	kp := Params{LogN: he.DefaultParametersLiteral.LogN, Hidden: DefaultHidden, Model: "default"}
 	if pl, ok := peer("keygen"); ok {
 		if vl, ok := r.res.LatencyOf(StageHE, "keygen", kp); ok {
 			res.Ratios = append(res.Ratios, Ratio{Name: "seal_over_veil_keygen", Numerator: fmt.Sprintf("SEAL keygen (median %.1f ms)", pl.Median), Denominator: fmt.Sprintf("Veil he/keygen %v (median %.1f ms)", kp, vl.Median), Value: pl.Median / vl.Median})

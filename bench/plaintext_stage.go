@@ -3,11 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/model/training"
 )
 
 func (r *runner) costPlaintext() float64 {
@@ -18,7 +19,7 @@ func (r *runner) costPlaintext() float64 {
 // defaultPoint is the grid point of the default configuration with images
 // packed per ciphertext.
 func defaultPoint(images int) Params {
-	return Params{LogN: he.DefaultParameters.LogN, Hidden: DefaultHidden, Images: images, Workers: he.DefaultParameters.Workers, Model: "default"}
+	return Params{LogN: he.DefaultParametersLiteral.LogN, Hidden: DefaultHidden, Images: images, Workers: he.DefaultEvaluationSettings.Workers, Model: "default"}
 }
 
 // runPlaintext times the default model in the clear (exact fixed point and
@@ -48,69 +49,34 @@ func (r *runner) runPlaintext(ctx context.Context) error {
 		}
 		tFloat := time.Since(t1)
 		if rep > 0 {
-			fixed = append(fixed, ms(tFixed)/float64(len(imgs)))
-			float = append(float, ms(tFloat)/float64(len(imgs)))
+			fixed = append(fixed, stats.Milliseconds(tFixed)/float64(len(imgs)))
+			float = append(float, stats.Milliseconds(tFloat)/float64(len(imgs)))
 		}
 	}
 	r.addLatency(StagePlaintext, "forward_fixed", p, fixed)
 	r.addLatency(StagePlaintext, "forward_float", p, float)
 
 	acc := Accuracy{Model: m.Name, PlaintextImages: r.mnist.Len()}
-	acc.PlaintextFixed = m.Accuracy(r.mnist)
-	acc.PlaintextFloat = f.Accuracy(r.mnist)
+	acc.PlaintextFixed = training.FixedAccuracy(m, r.mnist)
+	acc.PlaintextFloat = training.FloatAccuracy(f, r.mnist)
 	r.tick(1.5+float64(s.Reps*s.ImagesPerSample)*1e-4, "plaintext forward and accuracy")
 
 	// Encrypted accuracy at the default parameters, 8 images per ciphertext.
 	fix := r.defFix
 	if fix == nil {
-		return fmt.Errorf("the HE grid has no default point (LogN %d, hidden %d)", he.DefaultParameters.LogN, DefaultHidden)
+		return fmt.Errorf("the HE grid has no default point (LogN %d, hidden %d)", he.DefaultParametersLiteral.LogN, DefaultHidden)
 	}
-	layout := fix.net.Layout()
 	n := min(s.EncryptedImages, r.mnist.Len())
-	correct, agree := 0, 0
-	for from := 0; from < n; from += layout.Blocks {
-		k := min(layout.Blocks, n-from)
-		batch := r.images(from, k)
-		ct, err := fix.sk.Encrypt(layout, batch)
-		if err != nil {
-			return err
-		}
-		wire, _ := ct.MarshalBinary()
-		in, err := fix.ctx.UnmarshalCiphertext(wire)
-		if err != nil {
-			return err
-		}
-		out, err := fix.net.Evaluate(ctx, in, fix.keys)
-		if err != nil {
-			return err
-		}
-		ow, _ := out.MarshalBinary()
-		back, err := fix.ctx.UnmarshalCiphertext(ow)
-		if err != nil {
-			return err
-		}
-		scores, err := fix.sk.Decrypt(layout, back)
-		if err != nil {
-			return err
-		}
-		for i, img := range batch {
-			got := model.Class(scores[i])
-			if got == int(r.mnist.Labels[from+i]) {
-				correct++
-			}
-			y, err := m.Forward(img)
-			if err != nil {
-				return err
-			}
-			if got == model.Class(y) {
-				agree++
-			}
-			for j, w := range f.Forward(model.PixelsToInput(img)) {
-				acc.MaxAbsError = math.Max(acc.MaxAbsError, math.Abs(scores[i][j]-w))
-			}
-		}
-		r.tick(0.2, "encrypted accuracy")
+	ref, err := plaintextReference(m, r.mnist, n)
+	if err != nil {
+		return err
 	}
+	run, err := runEncrypted(ctx, fix, r.mnist, ref, fix.Network.Layout().Blocks, func(int, int) { r.tick(0.2, "encrypted accuracy") })
+	if err != nil {
+		return err
+	}
+	correct, agree := run.correct, run.agree
+	acc.MaxAbsError = run.maxErrVsFloat
 	acc.EncryptedImages = n
 	acc.Encrypted = float64(correct) / float64(n)
 	acc.Agreement = float64(agree) / float64(n)

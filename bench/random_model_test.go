@@ -3,9 +3,11 @@ package bench
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/internal/testmodels"
 	"github.com/veil-project/veil/model"
 )
 
@@ -33,11 +35,11 @@ func TestRandomModelEncrypted(t *testing.T) {
 	if peak < 0.5 || peak > 100 {
 		t.Fatalf("largest score %.3g: want scores of order 1", peak)
 	}
-	c, err := he.NewContext(he.DefaultParameters)
+	c, err := he.NewParameters(he.DefaultParametersLiteral)
 	if err != nil {
 		t.Fatal(err)
 	}
-	net, err := c.Compile(m)
+	net, err := c.Compile(m, he.DefaultEvaluationSettings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,5 +73,25 @@ func TestRandomModelEncrypted(t *testing.T) {
 	scores[3][2] += 0.5 + 0.05*peak
 	if err := checkScores(m, pix, scores); err == nil {
 		t.Fatal("checkScores accepted a wrong score")
+	}
+}
+
+// The quick suite's tiny model is the tests' tiny model: the same circuit
+// and the same weights, so that proofs measured here are the ones tested.
+func TestTinyModelIsTheTestsTinyModel(t *testing.T) {
+	m, err := tinyModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := testmodels.Tiny(7)
+	if len(m.Layers) != len(want.Layers) {
+		t.Fatalf("%d layers, want %d", len(m.Layers), len(want.Layers))
+	}
+	for i, l := range m.Layers {
+		w := want.Layers[i]
+		if l.Kind != w.Kind || l.In != w.In || l.Out != w.Out || l.Shift != w.Shift || l.BiasBits != w.BiasBits ||
+			!slices.Equal(l.W, w.W) || !slices.Equal(l.B, w.B) {
+			t.Fatalf("layer %d differs from testmodels.Tiny(7)", i)
+		}
 	}
 }

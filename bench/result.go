@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/veil-project/veil/internal/stats"
 )
 
 // SchemaVersion names the layout of results.json. It changes whenever a
@@ -93,7 +95,7 @@ type Latency struct {
 	Name   string `json:"name"`
 	Params Params `json:"params"`
 	Unit   string `json:"unit"` // always "ms"
-	Summary
+	stats.Summary
 }
 
 // Size is a serialised size in bytes.
@@ -128,7 +130,7 @@ type Throughput struct {
 	Operations      int     `json:"operations"`
 	Seconds         float64 `json:"seconds"`
 	// Latency of each operation as its client saw it, in milliseconds.
-	Latency Summary `json:"latency_ms"`
+	Latency stats.Summary `json:"latency_ms"`
 }
 
 // Accuracy compares encrypted and plaintext classification of MNIST test
@@ -321,7 +323,7 @@ func hasThroughput(r *Result, stage, name string, clients int) bool {
 	return false
 }
 
-func checkSummary(s Summary) error {
+func checkSummary(s stats.Summary) error {
 	switch {
 	case s.N <= 0:
 		return fmt.Errorf("no samples")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
 )
 
@@ -33,7 +34,7 @@ func syntheticResult(t *testing.T) *Result {
 		r.Environment.Libraries["github.com/tuneinsight/lattigo/v6"] = "v6.1.1"
 	}
 	lat := func(stage, name string, p Params) {
-		r.Latencies = append(r.Latencies, Latency{Stage: stage, Name: name, Params: p, Unit: "ms", Summary: Summarize([]float64{1, 2, 3})})
+		r.Latencies = append(r.Latencies, Latency{Stage: stage, Name: name, Params: p, Unit: "ms", Summary: stats.Summarize([]float64{1, 2, 3})})
 	}
 	for _, st := range []string{StageHE, StagePlaintext, StageGRPC, StageZK, StageLedger} {
 		r.Stages = append(r.Stages, StageResult{Name: st, Status: StatusOK, Seconds: 1})
@@ -61,7 +62,7 @@ func syntheticResult(t *testing.T) *Result {
 	r.Ratios = []Ratio{{Name: "a", Numerator: "x", Denominator: "y", Value: 500}, {Name: "b", Numerator: "x", Denominator: "y", Value: 600}}
 	lat(StageGRPC, "infer_round_trip", Params{Model: "default"})
 	tp := func(stage, name string, clients int) {
-		r.Throughput = append(r.Throughput, Throughput{Stage: stage, Name: name, Params: Params{Clients: clients}, PerSecond: 5, Unit: "x/s", Operations: 10, Seconds: 2, Latency: Summarize([]float64{100, 200})})
+		r.Throughput = append(r.Throughput, Throughput{Stage: stage, Name: name, Params: Params{Clients: clients}, PerSecond: 5, Unit: "x/s", Operations: 10, Seconds: 2, Latency: stats.Summarize([]float64{100, 200})})
 	}
 	for _, c := range s.GRPC.Clients {
 		tp(StageGRPC, "infer", c)
@@ -126,7 +127,7 @@ func TestValidateRejects(t *testing.T) {
 		{"peer without ratios", "no ratio", func(r *Result) {
 			r.Peer = &PeerResult{Name: "seal", Status: StatusOK, Agreement: 1}
 			for _, n := range []string{"keygen", "encrypt", "evaluate", "decrypt"} {
-				r.Peer.Latencies = append(r.Peer.Latencies, Latency{Stage: StagePeer, Name: n, Unit: "ms", Summary: Summarize([]float64{1})})
+				r.Peer.Latencies = append(r.Peer.Latencies, Latency{Stage: StagePeer, Name: n, Unit: "ms", Summary: stats.Summarize([]float64{1})})
 			}
 		}},
 	}

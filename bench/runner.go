@@ -11,6 +11,7 @@ import (
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Options configure a run.
@@ -50,7 +51,7 @@ type runner struct {
 	def    *model.Model // the committed default model
 	done   float64
 	total  float64
-	defFix *heFixture // keys and network at the default parameters and model
+	defFix *he.LocalSession // keys and network at the default parameters and model
 	zkArt  *zkArtifact
 }
 
@@ -173,15 +174,6 @@ func (r *runner) plan() float64 {
 	return t
 }
 
-// heFixture is a compiled network with a client's keys.
-type heFixture struct {
-	ctx    *he.Context
-	net    *he.Network
-	sk     *he.SecretKey
-	keys   *he.EvaluationKeys // as the server decodes them
-	bundle []byte
-}
-
 // images returns n MNIST test images (or random ones without MNIST) as
 // pixel slices, starting at image `from`.
 func (r *runner) images(from, n int) [][]uint8 {
@@ -193,9 +185,9 @@ func (r *runner) images(from, n int) [][]uint8 {
 	return out
 }
 
-func (r *runner) imageArrays(from, n int) []dataset.Image {
+func (r *runner) imageArrays(from, n int) []pixels.Image {
 	if r.mnist != nil && from+n <= r.mnist.Len() {
-		return append([]dataset.Image(nil), r.mnist.Images[from:from+n]...)
+		return append([]pixels.Image(nil), r.mnist.Images[from:from+n]...)
 	}
 	return randomImages(n)
 }

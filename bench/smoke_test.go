@@ -15,6 +15,7 @@ import (
 
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // TestQuickSuiteSmoke is the CI smoke test of `veil bench --quick --json`:
@@ -87,8 +88,8 @@ func TestQuickSuiteSmoke(t *testing.T) {
 	}
 
 	// Sizes are the he package's, for the same parameters and model.
-	p := he.DefaultParameters
-	hctx, err := he.NewContext(p)
+	p := he.DefaultParametersLiteral
+	hctx, err := he.NewParameters(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestQuickSuiteSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	net, err := hctx.Compile(f.Model)
+	net, err := hctx.Compile(f.Model, he.DefaultEvaluationSettings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestQuickSuiteSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	bundle, _ := keys.MarshalBinary()
-	ct, err := sk.Encrypt(net.Layout(), [][]uint8{make([]uint8, model.InputSize)})
+	ct, err := sk.Encrypt(net.Layout(), [][]uint8{make([]uint8, pixels.Count)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Suite is the fixed definition of a benchmark run. It is recorded in
@@ -46,7 +47,7 @@ func (s HESuite) modelName(hidden int) string {
 	if hidden == DefaultHidden {
 		return "default"
 	}
-	return fmt.Sprintf("random-784-%d-sq-10", hidden)
+	return fmt.Sprintf("random-%d-%d-sq-10", pixels.Count, hidden)
 }
 
 // PlaintextSuite measures the same model in the clear and the accuracy of
@@ -139,7 +140,7 @@ func (s Suite) Check() error {
 		return fmt.Errorf("suite %s: empty HE grid or no repetitions", s.Name)
 	}
 	for _, logN := range h.LogN {
-		p := he.DefaultParameters
+		p := he.DefaultParametersLiteral
 		p.LogN = logN
 		if err := p.Validate(); err != nil {
 			return fmt.Errorf("suite %s: LogN %d: %w", s.Name, logN, err)
@@ -151,16 +152,16 @@ func (s Suite) Check() error {
 		}
 	}
 	for _, hid := range h.Hidden {
-		if hid < 10 || nextPow2(hid)+784 > he.DefaultParameters.BlockSize {
-			return fmt.Errorf("suite %s: hidden size %d out of range [10, %d]", s.Name, hid, he.DefaultParameters.BlockSize-784)
+		if hid < 10 || nextPow2(hid)+pixels.Count > he.DefaultParametersLiteral.BlockSize {
+			return fmt.Errorf("suite %s: hidden size %d out of range [10, %d]", s.Name, hid, he.DefaultParametersLiteral.BlockSize-pixels.Count)
 		}
 	}
 	// The default point anchors the accuracy check, the gRPC stage, the
 	// ratios and the peer comparison.
-	if !slices.Contains(h.LogN, he.DefaultParameters.LogN) || !slices.Contains(h.Hidden, DefaultHidden) ||
-		!slices.Contains(h.Workers, he.DefaultParameters.Workers) || !slices.Contains(h.Images, 1) {
+	if !slices.Contains(h.LogN, he.DefaultParametersLiteral.LogN) || !slices.Contains(h.Hidden, DefaultHidden) ||
+		!slices.Contains(h.Workers, he.DefaultEvaluationSettings.Workers) || !slices.Contains(h.Images, 1) {
 		return fmt.Errorf("suite %s: the HE grid must contain the default point (LogN %d, hidden %d, workers %d, 1 image)",
-			s.Name, he.DefaultParameters.LogN, DefaultHidden, he.DefaultParameters.Workers)
+			s.Name, he.DefaultParametersLiteral.LogN, DefaultHidden, he.DefaultEvaluationSettings.Workers)
 	}
 	if s.Plaintext.Reps < 1 || s.Plaintext.ImagesPerSample < 1 || s.Plaintext.EncryptedImages < 1 {
 		return fmt.Errorf("suite %s: empty plaintext stage", s.Name)

@@ -7,6 +7,7 @@ import (
 	"github.com/consensys/gnark/frontend"
 
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Circuit is the statement "the model committed to by Commitment maps the
@@ -43,7 +44,7 @@ func NewCircuit(spec *Spec, batch int) *Circuit {
 	c.Images = make([][]frontend.Variable, batch)
 	c.Outputs = make([][]frontend.Variable, batch)
 	for i := range c.Images {
-		c.Images[i] = make([]frontend.Variable, model.InputSize)
+		c.Images[i] = make([]frontend.Variable, pixels.Count)
 		c.Outputs[i] = make([]frontend.Variable, spec.Classes)
 	}
 	return c

@@ -11,8 +11,8 @@ import (
 	"github.com/consensys/gnark/frontend/cs/r1cs"
 	"github.com/consensys/gnark/test"
 
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 type spongeCircuit struct {
@@ -77,11 +77,11 @@ func TestCircuitAcceptsHonestWitness(t *testing.T) {
 	salt.SetUint64(12345)
 	imgs := randomImages(3, 2)
 	// Extremes: the bounds must hold for any image.
-	var white dataset.Image
+	var white pixels.Image
 	for i := range white {
 		white[i] = 255
 	}
-	imgs = append(imgs, white, dataset.Image{})
+	imgs = append(imgs, white, pixels.Image{})
 	a, outs, err := Assign(spec, m, salt, imgs)
 	if err != nil {
 		t.Fatal(err)

@@ -7,8 +7,8 @@ import (
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // PackBits is the capacity of one packed field element: items (weights,
@@ -95,7 +95,7 @@ func Commit(m *model.Model, salt fr.Element) (fr.Element, error) {
 
 // pixelWidths is 784 eights.
 func pixelWidths() []int {
-	w := make([]int, model.InputSize)
+	w := make([]int, pixels.Count)
 	for i := range w {
 		w[i] = model.InputBits
 	}
@@ -105,10 +105,10 @@ func pixelWidths() []int {
 // ChallengeDigest hashes the challenge images, in order:
 // Sponge(DomainDigest; packed pixels of image 0, of image 1, ...), each
 // image starting a new element.
-func ChallengeDigest(images []dataset.Image) fr.Element {
+func ChallengeDigest(images []pixels.Image) fr.Element {
 	var in []fr.Element
 	pw := pixelWidths()
-	items := make([]uint64, model.InputSize)
+	items := make([]uint64, pixels.Count)
 	for _, img := range images {
 		for i, p := range img {
 			items[i] = uint64(p)
@@ -120,7 +120,7 @@ func ChallengeDigest(images []dataset.Image) fr.Element {
 
 // Assign builds the full witness (public and secret) for m, salt and the
 // challenge images, and returns the outputs the model gives them.
-func Assign(spec *Spec, m *model.Model, salt fr.Element, images []dataset.Image) (*Circuit, [][]int64, error) {
+func Assign(spec *Spec, m *model.Model, salt fr.Element, images []pixels.Image) (*Circuit, [][]int64, error) {
 	ms, err := SpecOf(m)
 	if err != nil {
 		return nil, nil, err

@@ -3,13 +3,15 @@ package dataset
 import (
 	"math"
 	"math/rand/v2"
+
+	"github.com/veil-project/veil/pixels"
 )
 
 // Augment applies a random small affine distortion: rotation within ±12°,
 // scaling within ±10%, shear within ±0.15 and translation within ±2 pixels,
 // with bilinear resampling. Training uses it for data augmentation, and
 // clients to make challenge images that a server cannot predict.
-func Augment(img Image, rng *rand.Rand) Image {
+func Augment(img pixels.Image, rng *rand.Rand) pixels.Image {
 	if rng.IntN(4) == 0 {
 		return shift(img, rng.IntN(5)-2, rng.IntN(5)-2)
 	}
@@ -19,10 +21,10 @@ func Augment(img Image, rng *rand.Rand) Image {
 	tx, ty := (rng.Float64()*2-1)*2, (rng.Float64()*2-1)*2
 	// Inverse map: output pixel -> source pixel, around the image centre.
 	c, s := math.Cos(th)/sc, math.Sin(th)/sc
-	const mid = (Side - 1) / 2.0
-	var out Image
-	for y := 0; y < Side; y++ {
-		for x := 0; x < Side; x++ {
+	const mid = (pixels.Side - 1) / 2.0
+	var out pixels.Image
+	for y := 0; y < pixels.Side; y++ {
+		for x := 0; x < pixels.Side; x++ {
 			u, v := float64(x)-mid-tx, float64(y)-mid-ty
 			u -= sh * v
 			sx := c*u + s*v + mid
@@ -35,33 +37,33 @@ func Augment(img Image, rng *rand.Rand) Image {
 				w      float64
 			}{{0, 0, (1 - fx) * (1 - fy)}, {1, 0, fx * (1 - fy)}, {0, 1, (1 - fx) * fy}, {1, 1, fx * fy}} {
 				X, Y := x0+t.dx, y0+t.dy
-				if X >= 0 && Y >= 0 && X < Side && Y < Side {
-					acc += t.w * float64(img[Y*Side+X])
+				if X >= 0 && Y >= 0 && X < pixels.Side && Y < pixels.Side {
+					acc += t.w * float64(img[Y*pixels.Side+X])
 				}
 			}
-			out[y*Side+x] = uint8(math.Round(math.Min(255, acc)))
+			out[y*pixels.Side+x] = uint8(math.Round(math.Min(255, acc)))
 		}
 	}
 	return out
 }
 
 // shift translates an image by (dx, dy) pixels, filling with black.
-func shift(img Image, dx, dy int) Image {
+func shift(img pixels.Image, dx, dy int) pixels.Image {
 	if dx == 0 && dy == 0 {
 		return img
 	}
-	var out Image
-	for y := 0; y < Side; y++ {
+	var out pixels.Image
+	for y := 0; y < pixels.Side; y++ {
 		sy := y - dy
-		if sy < 0 || sy >= Side {
+		if sy < 0 || sy >= pixels.Side {
 			continue
 		}
-		for x := 0; x < Side; x++ {
+		for x := 0; x < pixels.Side; x++ {
 			sx := x - dx
-			if sx < 0 || sx >= Side {
+			if sx < 0 || sx >= pixels.Side {
 				continue
 			}
-			out[y*Side+x] = img[sy*Side+sx]
+			out[y*pixels.Side+x] = img[sy*pixels.Side+sx]
 		}
 	}
 	return out

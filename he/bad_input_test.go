@@ -10,12 +10,13 @@ import (
 	"testing"
 
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // fixture is shared by the bad-input tests: compiling the network and making
 // keys takes about half a second.
 type fixture struct {
-	ctx  *Context
+	ctx  *Parameters
 	net  *Network
 	sk   *SecretKey
 	keys *EvaluationKeys
@@ -28,11 +29,11 @@ var fix = sync.OnceValues(func() (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := NewContext(DefaultParameters)
+	c, err := NewParameters(DefaultParametersLiteral)
 	if err != nil {
 		return nil, err
 	}
-	net, err := c.Compile(f.Model)
+	net, err := c.Compile(f.Model, DefaultEvaluationSettings)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +50,7 @@ var fix = sync.OnceValues(func() (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	ct, err := sk.Encrypt(net.Layout(), [][]uint8{make([]uint8, model.InputSize)})
+	ct, err := sk.Encrypt(net.Layout(), [][]uint8{make([]uint8, pixels.Count)})
 	if err != nil {
 		return nil, err
 	}
@@ -70,16 +71,16 @@ func getFix(t testing.TB) *fixture {
 }
 
 func TestDefaultParametersAre128Bit(t *testing.T) {
-	bitsSec, err := DefaultParameters.SecurityBits()
+	bitsSec, err := DefaultParametersLiteral.SecurityBits()
 	if err != nil {
 		t.Fatal(err)
 	}
-	logQP, _ := DefaultParameters.LogQP()
+	logQP, _ := DefaultParametersLiteral.LogQP()
 	if bitsSec != 128 || logQP > 218 {
 		t.Fatalf("security %d bits, log2(QP) = %.1f", bitsSec, logQP)
 	}
 	// The same moduli on a ring of half the degree are not 128-bit secure.
-	small := DefaultParameters
+	small := DefaultParametersLiteral
 	small.LogN = 12
 	small.BlockSize = 1024
 	if _, err := small.SecurityBits(); err == nil || !strings.Contains(err.Error(), "exceeds 109") {
@@ -132,11 +133,12 @@ func TestUnmarshalCiphertextRejects(t *testing.T) {
 // these parameters.
 func TestCiphertextAtOtherParameters(t *testing.T) {
 	f := getFix(t)
-	other, err := NewContext(otherParameters())
+	lit, settings := otherParameters()
+	other, err := NewParameters(lit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	net, err := other.Compile(mustDefault(t))
+	net, err := other.Compile(mustDefault(t), settings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,12 +152,14 @@ func TestCiphertextAtOtherParameters(t *testing.T) {
 	}
 }
 
-// otherParameters differ from the defaults in their primes.
-func otherParameters() Parameters {
-	p := DefaultParameters
+// otherParameters differ from the defaults in their primes (and the
+// settings leave the same headroom below the smaller modulus).
+func otherParameters() (ParametersLiteral, EvaluationSettings) {
+	p := DefaultParametersLiteral
 	p.LogQ = []int{58, 58}
-	p.LogOutputWeightScale = 14
-	return p
+	s := DefaultEvaluationSettings
+	s.LogOutputWeightScale = 14
+	return p, s
 }
 
 func mustDefault(t testing.TB) *model.Model {
@@ -208,7 +212,8 @@ func TestUnmarshalEvaluationKeysRejects(t *testing.T) {
 		t.Fatalf("missing key: %v", err)
 	}
 	// Keys for other parameters.
-	other, err := NewContext(otherParameters())
+	lit, _ := otherParameters()
+	other, err := NewParameters(lit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +243,7 @@ func TestSecretKeyRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A ciphertext encrypted by the original decrypts under the copy.
-	img := make([]uint8, model.InputSize)
+	img := make([]uint8, pixels.Count)
 	for i := range img {
 		img[i] = uint8(i % 251)
 	}

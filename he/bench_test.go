@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Benchmarks of every stage of one encrypted inference with the default
@@ -22,7 +22,7 @@ func BenchmarkKeyGen(b *testing.B) {
 
 func BenchmarkEncrypt(b *testing.B) {
 	f := getFix(b)
-	img := [][]uint8{make([]uint8, model.InputSize)}
+	img := [][]uint8{make([]uint8, pixels.Count)}
 	for b.Loop() {
 		ct, err := f.sk.Encrypt(f.net.Layout(), img)
 		if err != nil {
@@ -38,13 +38,9 @@ func BenchmarkEvaluate(b *testing.B) {
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			f := getFix(b)
-			p := DefaultParameters
-			p.Workers = workers
-			c, err := NewContext(p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			net, err := c.Compile(mustDefault(b))
+			s := DefaultEvaluationSettings
+			s.Workers = workers
+			net, err := f.ctx.Compile(mustDefault(b), s)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -84,7 +80,7 @@ func BenchmarkDecrypt(b *testing.B) {
 // evaluate, encode, decode on the client, decrypt (keys already made).
 func BenchmarkEndToEnd(b *testing.B) {
 	f := getFix(b)
-	img := [][]uint8{make([]uint8, model.InputSize)}
+	img := [][]uint8{make([]uint8, pixels.Count)}
 	for b.Loop() {
 		ct, _ := f.sk.Encrypt(f.net.Layout(), img)
 		w, _ := ct.MarshalBinary()

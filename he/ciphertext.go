@@ -16,8 +16,8 @@ import (
 
 // Ciphertext is an encrypted vector of slots.
 type Ciphertext struct {
-	ctx *Context
-	ct  *rlwe.Ciphertext
+	params *Parameters
+	ct     *rlwe.Ciphertext
 	// seed, when set, generated the uniform second component of a fresh
 	// secret-key encryption: the wire form then carries the seed instead of
 	// the polynomial, halving the upload.
@@ -63,7 +63,7 @@ func (c *Ciphertext) MarshalBinary() ([]byte, error) {
 		buf = append(buf, c.seed...)
 		polys = 1
 	}
-	q := c.ctx.ModuliQ()
+	q := c.params.ModuliQ()
 	for k := 0; k < polys; k++ {
 		for i := 0; i <= level; i++ {
 			buf = appendPacked(buf, c.ct.Value[k].Coeffs[i], bitLen(q[i]))
@@ -80,7 +80,7 @@ func (c *Ciphertext) wireSize() int {
 		polys = 1
 	}
 	for i := 0; i <= c.ct.Level(); i++ {
-		n += polys * packedLen(c.ctx.N(), bitLen(c.ctx.ModuliQ()[i]))
+		n += polys * packedLen(c.params.N(), bitLen(c.params.ModuliQ()[i]))
 	}
 	return n
 }
@@ -91,7 +91,7 @@ var ErrCiphertext = errors.New("invalid ciphertext")
 // UnmarshalCiphertext decodes a ciphertext in Veil's wire format and checks
 // it against these parameters: exact length, level, scale finite and
 // positive, every coefficient below its modulus.
-func (c *Context) UnmarshalCiphertext(data []byte) (*Ciphertext, error) {
+func (c *Parameters) UnmarshalCiphertext(data []byte) (*Ciphertext, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrCiphertext, fmt.Sprintf(format, a...))
 	}
@@ -112,7 +112,7 @@ func (c *Context) UnmarshalCiphertext(data []byte) (*Ciphertext, error) {
 	if math.IsNaN(scale) || math.IsInf(scale, 0) || scale < 1 || scale > math.Exp2(200) {
 		return nil, bad("scale %g out of range", scale)
 	}
-	out := &Ciphertext{ctx: c, ct: ckks.NewCiphertext(c.cp, 1, level)}
+	out := &Ciphertext{params: c, ct: ckks.NewCiphertext(c.cp, 1, level)}
 	out.ct.Scale = rlwe.NewScale(scale)
 	rest := data[ctHeaderLen:]
 	polys := 2

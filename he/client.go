@@ -8,26 +8,27 @@ import (
 	"github.com/tuneinsight/lattigo/v6/utils/sampling"
 
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Encrypt places images[b] in block b (a nil image leaves its block at
 // zero) and encrypts them with the secret key. The result is in seeded form:
 // its wire size is half a full ciphertext.
 func (s *SecretKey) Encrypt(layout Layout, images [][]uint8) (*Ciphertext, error) {
-	c := s.ctx
+	c := s.params
+	if err := layout.Validate(c.lit); err != nil {
+		return nil, fmt.Errorf("encrypt: %w", err)
+	}
 	if len(images) > layout.Blocks {
 		return nil, fmt.Errorf("encrypt: %d images, a ciphertext holds %d blocks", len(images), layout.Blocks)
 	}
-	if layout.BlockSize != c.p.BlockSize || layout.InputOffset+model.InputSize > layout.BlockSize {
-		return nil, fmt.Errorf("encrypt: layout %+v does not fit these parameters", layout)
-	}
-	v := make([]float64, c.p.Slots())
+	v := make([]float64, c.lit.Slots())
 	for b, img := range images {
 		if img == nil {
 			continue
 		}
-		if len(img) != model.InputSize {
-			return nil, fmt.Errorf("encrypt: image %d has %d pixels, want %d", b, len(img), model.InputSize)
+		if len(img) != pixels.Count {
+			return nil, fmt.Errorf("encrypt: image %d has %d pixels, want %d", b, len(img), pixels.Count)
 		}
 		base := b*layout.BlockSize + layout.InputOffset
 		for p, px := range img {
@@ -51,21 +52,24 @@ func (s *SecretKey) Encrypt(layout Layout, images [][]uint8) (*Ciphertext, error
 	if err := rlwe.NewEncryptor(c.cp, s.sk).WithPRNG(prng).Encrypt(pt, ct); err != nil {
 		return nil, fmt.Errorf("encrypt: %w", err)
 	}
-	return &Ciphertext{ctx: c, ct: ct, seed: seed}, nil
+	return &Ciphertext{params: c, ct: ct, seed: seed}, nil
 }
 
 // Decrypt returns the scores of every block: out[b][r] is score r of block b,
 // in real units (the fixed-point score times 2^-OutputFrac of the model).
 func (s *SecretKey) Decrypt(layout Layout, ct *Ciphertext) ([][]float64, error) {
-	c := s.ctx
-	if ct.ctx.Fingerprint() != c.Fingerprint() {
+	c := s.params
+	if err := layout.Validate(c.lit); err != nil {
+		return nil, fmt.Errorf("decrypt: %w", err)
+	}
+	if ct.params.Fingerprint() != c.Fingerprint() {
 		return nil, fmt.Errorf("decrypt: ciphertext made for other parameters")
 	}
 	if ct.ct.Level() != 0 {
 		return nil, fmt.Errorf("decrypt: result at level %d, want 0", ct.ct.Level())
 	}
 	pt := rlwe.NewDecryptor(c.cp, s.sk).DecryptNew(ct.ct)
-	v := make([]float64, c.p.Slots())
+	v := make([]float64, c.lit.Slots())
 	if err := ckks.NewEncoder(c.cp).Decode(pt, v); err != nil {
 		return nil, fmt.Errorf("decrypt: decode: %w", err)
 	}

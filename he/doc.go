@@ -16,9 +16,21 @@
 // same rank N is as hard (Kim, Song: "Approximate homomorphic encryption over
 // the conjugate-invariant ring", 2018), which is the usual assumption.
 //
+// # Parameters, the Lattigo way
+//
+// [ParametersLiteral] is what a client and a server share: ring degree,
+// prime sizes, input scale and block size. It has a canonical binary
+// encoding ([ParametersLiteral.MarshalBinary]) that the server publishes in
+// its model description; a client decodes it, checks its security level
+// ([ParametersLiteral.SecurityBits]) and compiles it with [NewParameters]
+// into [Parameters], which hold the generated primes and make keys,
+// ciphertexts and networks. [EvaluationSettings] are the server's own:
+// weight scales, the baby-step giant-step ratio, goroutines per evaluation
+// and flooding; [Parameters.Compile] takes them with the model.
+//
 // # Packing
 //
-// The 8192 slots are split into blocks of [Parameters.BlockSize] = 1024 slots,
+// The 8192 slots are split into blocks of [ParametersLiteral.BlockSize] = 1024 slots,
 // one image per block, so that one ciphertext carries up to 8 independent
 // images and the evaluation treats them all at once (SIMD): a client hides
 // its real image among challenge images at no extra latency. In a block, the

@@ -34,12 +34,12 @@ func TestEncryptedInferenceMatchesPlaintext(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := f.Model
-	c, err := NewContext(DefaultParameters)
+	c, err := NewParameters(DefaultParametersLiteral)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	net, err := c.Compile(m)
+	net, err := c.Compile(m, DefaultEvaluationSettings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestCompilePerBlock(t *testing.T) {
 	f := getFix(t)
 	m := mustDefault(t)
 	other := testmodels.Perturbed(m, 20)
-	net, err := f.ctx.CompilePerBlock([]*model.Model{m, other})
+	net, err := f.ctx.CompilePerBlock([]*model.Model{m, other}, DefaultEvaluationSettings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestCompilePerBlock(t *testing.T) {
 			}
 		}
 	}
-	if _, err := f.ctx.CompilePerBlock(nil); err == nil {
+	if _, err := f.ctx.CompilePerBlock(nil, DefaultEvaluationSettings); err == nil {
 		t.Fatal("compiled no model")
 	}
 }

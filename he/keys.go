@@ -17,13 +17,13 @@ import (
 // SecretKey is a client's CKKS secret key. It never leaves the client: keep
 // it in a 0600 file (see MarshalBinary).
 type SecretKey struct {
-	ctx *Context
-	sk  *rlwe.SecretKey
+	params *Parameters
+	sk     *rlwe.SecretKey
 }
 
 // GenSecretKey draws a fresh uniform ternary secret key.
-func (c *Context) GenSecretKey() *SecretKey {
-	return &SecretKey{ctx: c, sk: rlwe.NewKeyGenerator(c.cp).GenSecretKeyNew()}
+func (c *Parameters) GenSecretKey() *SecretKey {
+	return &SecretKey{params: c, sk: rlwe.NewKeyGenerator(c.cp).GenSecretKeyNew()}
 }
 
 // MaxGaloisKeys bounds the rotation keys a client may upload (the default
@@ -35,8 +35,8 @@ const MaxGaloisKeys = 64
 // the relinearisation key and the rotation (Galois) keys. On the wire each
 // key carries a 32-byte seed instead of its uniform half.
 type EvaluationKeys struct {
-	ctx *Context
-	pk  *rlwe.PublicKey
+	params *Parameters
+	pk     *rlwe.PublicKey
 	// pkSeed generated the uniform half of pk.
 	pkSeed []byte
 	rlk    *rlwe.RelinearizationKey
@@ -75,10 +75,10 @@ func (s *SecretKey) GenEvaluationKeys(galEls []uint64) (*EvaluationKeys, error) 
 	galEls = slices.Clone(galEls)
 	slices.Sort(galEls)
 	galEls = slices.Compact(galEls)
-	cp := s.ctx.cp
+	cp := s.params.cp
 	kgen := rlwe.NewKeyGenerator(cp)
 	compressed := rlwe.EvaluationKeyParameters{Compressed: true}
-	k := &EvaluationKeys{ctx: s.ctx}
+	k := &EvaluationKeys{params: s.params}
 	seed, err := newSeed()
 	if err != nil {
 		return nil, err
@@ -127,22 +127,22 @@ func (k *EvaluationKeys) MarshalBinary() ([]byte, error) {
 	if k.rlk.IsCompressed() == false {
 		return nil, errors.New("encode keys: only compressed keys can be sent")
 	}
-	fp := k.ctx.Fingerprint()
+	fp := k.params.Fingerprint()
 	buf := []byte(ekMagic)
 	buf = binary.LittleEndian.AppendUint16(buf, uint16(len(fp)))
 	buf = append(buf, fp...)
 	buf = append(buf, k.pkSeed...)
-	buf = k.ctx.appendQP(buf, k.pk.Value[0])
-	buf = k.ctx.appendGadget(buf, &k.rlk.EvaluationKey)
+	buf = k.params.appendQP(buf, k.pk.Value[0])
+	buf = k.params.appendGadget(buf, &k.rlk.EvaluationKey)
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(k.gks)))
 	for _, g := range k.gks {
 		buf = binary.LittleEndian.AppendUint64(buf, g.GaloisElement)
-		buf = k.ctx.appendGadget(buf, &g.EvaluationKey)
+		buf = k.params.appendGadget(buf, &g.EvaluationKey)
 	}
 	return buf, nil
 }
 
-func (c *Context) appendQP(buf []byte, p ringqp.Poly) []byte {
+func (c *Parameters) appendQP(buf []byte, p ringqp.Poly) []byte {
 	for i, q := range c.ModuliQ()[:p.Q.Level()+1] {
 		buf = appendPacked(buf, p.Q.Coeffs[i], bitLen(q))
 	}
@@ -152,7 +152,7 @@ func (c *Context) appendQP(buf []byte, p ringqp.Poly) []byte {
 	return buf
 }
 
-func (c *Context) readQP(src []byte, p ringqp.Poly) ([]byte, error) {
+func (c *Parameters) readQP(src []byte, p ringqp.Poly) ([]byte, error) {
 	var err error
 	for i, q := range c.ModuliQ()[:p.Q.Level()+1] {
 		if src, err = readPacked(src, p.Q.Coeffs[i], bitLen(q), q); err != nil {
@@ -167,7 +167,7 @@ func (c *Context) readQP(src []byte, p ringqp.Poly) ([]byte, error) {
 	return src, nil
 }
 
-func (c *Context) appendGadget(buf []byte, evk *rlwe.EvaluationKey) []byte {
+func (c *Parameters) appendGadget(buf []byte, evk *rlwe.EvaluationKey) []byte {
 	buf = append(buf, evk.Seed...)
 	for i := range evk.Value {
 		for j := range evk.Value[i] {
@@ -177,7 +177,7 @@ func (c *Context) appendGadget(buf []byte, evk *rlwe.EvaluationKey) []byte {
 	return buf
 }
 
-func (c *Context) readGadget(src []byte, evk *rlwe.EvaluationKey) ([]byte, error) {
+func (c *Parameters) readGadget(src []byte, evk *rlwe.EvaluationKey) ([]byte, error) {
 	if len(src) < seedLen {
 		return nil, errTruncated
 	}
@@ -203,7 +203,7 @@ var ErrKeys = errors.New("invalid evaluation keys")
 
 // UnmarshalEvaluationKeys decodes a key bundle, checks that it was made for
 // these parameters and that it holds exactly the required rotation keys.
-func (c *Context) UnmarshalEvaluationKeys(data []byte, required []uint64) (*EvaluationKeys, error) {
+func (c *Parameters) UnmarshalEvaluationKeys(data []byte, required []uint64) (*EvaluationKeys, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrKeys, fmt.Sprintf(format, a...))
 	}
@@ -218,7 +218,7 @@ func (c *Context) UnmarshalEvaluationKeys(data []byte, required []uint64) (*Eval
 		return nil, bad("made for other parameters (%q, want %q)", fp, c.Fingerprint())
 	}
 	src := data[6+fl:]
-	k := &EvaluationKeys{ctx: c}
+	k := &EvaluationKeys{params: c}
 	if len(src) < seedLen {
 		return nil, bad("truncated public key")
 	}
@@ -285,15 +285,15 @@ const skMagic = "VSK1"
 
 // MarshalBinary encodes the secret key. Store it with mode 0600.
 func (s *SecretKey) MarshalBinary() ([]byte, error) {
-	fp := s.ctx.Fingerprint()
+	fp := s.params.Fingerprint()
 	buf := []byte(skMagic)
 	buf = binary.LittleEndian.AppendUint16(buf, uint16(len(fp)))
 	buf = append(buf, fp...)
-	return s.ctx.appendQP(buf, s.sk.Value), nil
+	return s.params.appendQP(buf, s.sk.Value), nil
 }
 
 // UnmarshalSecretKey decodes a secret key made for these parameters.
-func (c *Context) UnmarshalSecretKey(data []byte) (*SecretKey, error) {
+func (c *Parameters) UnmarshalSecretKey(data []byte) (*SecretKey, error) {
 	if len(data) < 6 || !bytes.Equal(data[:4], []byte(skMagic)) {
 		return nil, errors.New("secret key: bad format")
 	}
@@ -312,7 +312,7 @@ func (c *Context) UnmarshalSecretKey(data []byte) (*SecretKey, error) {
 	if len(rest) != 0 {
 		return nil, errors.New("secret key: trailing bytes")
 	}
-	return &SecretKey{ctx: c, sk: sk}, nil
+	return &SecretKey{params: c, sk: sk}, nil
 }
 
 // getEvaluators returns n CKKS evaluators bound to the client's keys, safe
@@ -322,7 +322,7 @@ func (k *EvaluationKeys) getEvaluators(n int) []*ckks.Evaluator {
 		return evs
 	}
 	evs := make([]*ckks.Evaluator, n)
-	evs[0] = ckks.NewEvaluator(k.ctx.cp, k.set)
+	evs[0] = ckks.NewEvaluator(k.params.cp, k.set)
 	for w := 1; w < n; w++ {
 		evs[w] = evs[0].ShallowCopy()
 	}

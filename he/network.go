@@ -15,6 +15,7 @@ import (
 	"github.com/tuneinsight/lattigo/v6/utils/sampling"
 
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Layout tells a client where a network reads its input and writes its
@@ -24,6 +25,22 @@ type Layout struct {
 	Blocks      int // blocks per ciphertext
 	InputOffset int // slot of pixel 0 within a block; pixel p is at InputOffset+p
 	Outputs     int // the scores are at slots 0..Outputs-1 of each block
+}
+
+// Validate checks that a layout fits parameters: a client checks the
+// layout a server announces before it places pixels or reads scores by it.
+func (l Layout) Validate(p ParametersLiteral) error {
+	switch {
+	case l.BlockSize != p.BlockSize:
+		return fmt.Errorf("layout: blocks of %d slots, the parameters have %d", l.BlockSize, p.BlockSize)
+	case l.Blocks < 1 || l.Blocks > p.Blocks():
+		return fmt.Errorf("layout: %d blocks, the parameters have %d", l.Blocks, p.Blocks())
+	case l.InputOffset < 0 || l.InputOffset+pixels.Count > l.BlockSize:
+		return fmt.Errorf("layout: %d pixels from slot %d do not fit a block of %d", pixels.Count, l.InputOffset, l.BlockSize)
+	case l.Outputs < 1 || l.Outputs > l.BlockSize:
+		return fmt.Errorf("layout: %d scores per block of %d slots", l.Outputs, l.BlockSize)
+	}
+	return nil
 }
 
 // Affine is a dense map y = W·x + b in float64, W Rows×Cols, row-major.
@@ -89,6 +106,33 @@ func Fold(m *model.Model) (first, last Affine, err error) {
 	return first, *cur, nil
 }
 
+// LayoutFor is the slot layout Compile gives a model of architecture arch
+// under these parameters. A client computes it from the model's registered
+// spec instead of taking the layout a server announces.
+func (c *Parameters) LayoutFor(arch model.Architecture) (Layout, error) {
+	hidden, out, squares, width := 0, 0, 0, pixels.Count
+	for _, l := range arch {
+		switch l.Kind {
+		case model.KindDense:
+			width = l.Out
+		case model.KindSquare:
+			squares++
+			hidden = width
+		default:
+			return Layout{}, fmt.Errorf("layout: unknown layer kind %q", l.Kind)
+		}
+	}
+	out = width
+	if squares != 1 || hidden == 0 || out == 0 {
+		return Layout{}, errors.New("layout: the encrypted evaluation needs dense layers, one square activation, then dense layers")
+	}
+	M1 := nextPow2(hidden)
+	if M1+pixels.Count > c.lit.BlockSize {
+		return Layout{}, fmt.Errorf("layout: %d hidden units padded to %d plus %d pixels do not fit a block of %d slots", hidden, M1, pixels.Count, c.lit.BlockSize)
+	}
+	return Layout{BlockSize: c.lit.BlockSize, Blocks: c.lit.Blocks(), InputOffset: M1, Outputs: out}, nil
+}
+
 func nextPow2(n int) int {
 	p := 1
 	for p < n {
@@ -101,31 +145,37 @@ func nextPow2(n int) int {
 // encoded as plaintext diagonals once, and evaluated on any number of
 // client ciphertexts concurrently.
 type Network struct {
-	ctx        *Context
-	layout     Layout
-	m1, m2     int // true output sizes of the two affine maps
-	M1, M2     int // padded to powers of two
-	lt1, lt2   splitTransform
-	b1, b2     *rlwe.Plaintext
-	sum1, sum2 []int // rotate-and-add steps
-	galEls     []uint64
+	params   *Parameters
+	settings EvaluationSettings
+	layout   Layout
+	m1, m2   int // true output sizes of the two affine maps
+	M1, M2   int // padded to powers of two
+	lt1, lt2 splitTransform
+	b1, b2   *rlwe.Plaintext
+	sum1     []int // rotate-and-add steps of the first matrix
+	galEls   []uint64
 	// noRerandomize skips the re-randomisation (noise measurements only).
 	noRerandomize bool
 }
 
-// Compile maps a model onto the slots and encodes its diagonals.
-func (c *Context) Compile(m *model.Model) (*Network, error) {
-	return c.CompilePerBlock([]*model.Model{m})
+// Compile maps a model onto the slots and encodes its diagonals as the
+// settings say.
+func (c *Parameters) Compile(m *model.Model, s EvaluationSettings) (*Network, error) {
+	return c.CompilePerBlock([]*model.Model{m}, s)
 }
 
 // CompilePerBlock compiles a network that evaluates models[b mod len(models)]
 // in block b. The models must have the same shape. An honest server never
 // needs it: Veil's protocol tests use it to play a server that runs another
 // model on some blocks, which the hidden challenges must expose.
-func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
+func (c *Parameters) CompilePerBlock(models []*model.Model, s EvaluationSettings) (*Network, error) {
 	if len(models) == 0 {
 		return nil, errors.New("compile: no model")
 	}
+	if err := s.Validate(c.lit); err != nil {
+		return nil, fmt.Errorf("compile: evaluation settings: %w", err)
+	}
+	s.Workers = max(1, s.Workers)
 	m := models[0]
 	folded := make([][2]Affine, len(models))
 	for i, mi := range models {
@@ -142,17 +192,17 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 		folded[i] = [2]Affine{first, last}
 	}
 	first, last := folded[0][0], folded[0][1]
-	B := c.p.BlockSize
-	n := &Network{ctx: c, m1: first.Rows, m2: last.Rows, M1: nextPow2(first.Rows), M2: nextPow2(last.Rows)}
-	if first.Cols != model.InputSize {
-		return nil, fmt.Errorf("compile %s: first layer has %d inputs, want %d", m.Name, first.Cols, model.InputSize)
+	B := c.lit.BlockSize
+	n := &Network{params: c, settings: s, m1: first.Rows, m2: last.Rows, M1: nextPow2(first.Rows), M2: nextPow2(last.Rows)}
+	if first.Cols != pixels.Count {
+		return nil, fmt.Errorf("compile %s: first layer has %d inputs, want %d", m.Name, first.Cols, pixels.Count)
 	}
-	if n.M1+model.InputSize > B {
+	if n.M1+pixels.Count > B {
 		return nil, fmt.Errorf("compile %s: %d hidden units padded to %d plus %d pixels do not fit a block of %d slots",
-			m.Name, n.m1, n.M1, model.InputSize, B)
+			m.Name, n.m1, n.M1, pixels.Count, B)
 	}
-	n.layout = Layout{BlockSize: B, Blocks: c.p.Blocks(), InputOffset: n.M1, Outputs: n.m2}
-	slots := c.p.Slots()
+	n.layout = Layout{BlockSize: B, Blocks: c.lit.Blocks(), InputOffset: n.M1, Outputs: n.m2}
+	slots := c.lit.Slots()
 	d1 := lintrans.Diagonals[float64]{}
 	d2 := lintrans.Diagonals[float64]{}
 	bias1 := make([]float64, slots)
@@ -165,8 +215,8 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 		// for the M1 diagonals i; stage 2 adds the 1024/M1 partial sums of
 		// each row.
 		for r := 0; r < n.m1; r++ {
-			for p := 0; p < model.InputSize; p++ {
-				w := first.W[r*model.InputSize+p]
+			for p := 0; p < pixels.Count; p++ {
+				w := first.W[r*pixels.Count+p]
 				if w == 0 {
 					continue
 				}
@@ -176,21 +226,16 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 			}
 			bias1[base+r] = first.B[r]
 		}
-		// Last matrix: out[r] = Σ_c W2[r][c]·h[c] for c < M1, with diagonals
-		// i in (-M2, M2) so that every column is reached from slot r+M2·t
-		// (when M1 ≤ M2, from slot r with diagonals in (-M2, M1)).
+		// Last matrix: out[r] = Σ_c W2[r][c]·h[c], by the plain diagonal
+		// method: diagonal δ = c-r holds W2[r][c] at slot r only. No
+		// rotate-and-add follows, so every slot but the m2 scores of each
+		// block is zero before flooding: the output reveals the scores and
+		// nothing else (partial sums, hidden units) of the evaluation.
 		for r := 0; r < n.m2; r++ {
 			for col := 0; col < n.m1; col++ {
-				w := last.W[r*n.m1+col]
-				if w == 0 {
-					continue
+				if w := last.W[r*n.m1+col]; w != 0 {
+					setDiag(d2, col-r, slots, base+r, w)
 				}
-				delta := col - r
-				t, i := 0, delta
-				if delta >= 0 && n.M1 > n.M2 {
-					t, i = delta/n.M2, delta%n.M2
-				}
-				setDiag(d2, i, slots, base+r+n.M2*t, w)
 			}
 			bias2[base+r] = last.B[r]
 		}
@@ -198,8 +243,8 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 	var err error
 	level := c.MaxLevel()
 	enc := ckks.NewEncoder(c.cp)
-	wScale := rlwe.NewScale(float64(uint64(1) << c.p.LogWeightScale))
-	oScale := rlwe.NewScale(float64(uint64(1) << c.p.LogOutputWeightScale))
+	wScale := rlwe.NewScale(float64(uint64(1) << s.LogWeightScale))
+	oScale := rlwe.NewScale(float64(uint64(1) << s.LogOutputWeightScale))
 	mk := func(d lintrans.Diagonals[float64], level int, scale rlwe.Scale, ratio int) (splitTransform, error) {
 		lt := lintrans.NewTransformation(c.cp, lintrans.Parameters{
 			DiagonalsIndexList:        d.DiagonalsIndexList(),
@@ -212,12 +257,12 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 		if err := lintrans.Encode(enc, d, lt); err != nil {
 			return splitTransform{}, err
 		}
-		return newSplitTransform(common.LinearTransformation(lt), c.p.Workers), nil
+		return newSplitTransform(common.LinearTransformation(lt), s.Workers), nil
 	}
-	if n.lt1, err = mk(d1, level, wScale, c.p.LogBSGSRatio); err != nil {
+	if n.lt1, err = mk(d1, level, wScale, s.LogBSGSRatio); err != nil {
 		return nil, fmt.Errorf("compile %s: encode first matrix: %w", m.Name, err)
 	}
-	if n.lt2, err = mk(d2, level-1, oScale, c.p.LogBSGSRatio); err != nil {
+	if n.lt2, err = mk(d2, level-1, oScale, s.LogBSGSRatio); err != nil {
 		return nil, fmt.Errorf("compile %s: encode last matrix: %w", m.Name, err)
 	}
 	// Biases, at the scale the ciphertext has when they are added.
@@ -234,9 +279,6 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 	for s := B / 2; s >= n.M1; s /= 2 {
 		n.sum1 = append(n.sum1, s)
 	}
-	for s := n.M1 / 2; s >= n.M2; s /= 2 {
-		n.sum2 = append(n.sum2, s)
-	}
 	set := map[uint64]bool{}
 	for _, g := range n.lt1.full.GaloisElements(c.cp) {
 		set[g] = true
@@ -244,7 +286,7 @@ func (c *Context) CompilePerBlock(models []*model.Model) (*Network, error) {
 	for _, g := range n.lt2.full.GaloisElements(c.cp) {
 		set[g] = true
 	}
-	for _, s := range append(slices.Clone(n.sum1), n.sum2...) {
+	for _, s := range n.sum1 {
 		set[c.rotationGaloisElement(s)] = true
 	}
 	for g := range set {
@@ -271,7 +313,7 @@ func setDiag(d lintrans.Diagonals[float64], i, slots, j int, w float64) {
 }
 
 // encodeVector encodes a vector of slots at a given scale.
-func encodeVector(enc *ckks.Encoder, c *Context, level int, scale rlwe.Scale, v []float64) (*rlwe.Plaintext, error) {
+func encodeVector(enc *ckks.Encoder, c *Parameters, level int, scale rlwe.Scale, v []float64) (*rlwe.Plaintext, error) {
 	pt := ckks.NewPlaintext(c.cp, level)
 	pt.Scale = scale
 	if err := enc.Encode(v, pt); err != nil {
@@ -286,8 +328,11 @@ func (n *Network) Layout() Layout { return n.layout }
 // GaloisElements lists the rotation keys the evaluation needs, sorted.
 func (n *Network) GaloisElements() []uint64 { return slices.Clone(n.galEls) }
 
-// Context returns the network's CKKS context.
-func (n *Network) Context() *Context { return n.ctx }
+// Parameters returns the network's CKKS parameters.
+func (n *Network) Parameters() *Parameters { return n.params }
+
+// Settings returns the settings the network evaluates with.
+func (n *Network) Settings() EvaluationSettings { return n.settings }
 
 // ErrInput is wrapped by errors about a client's ciphertext (wrong level or
 // scale), as opposed to server faults.
@@ -300,7 +345,7 @@ const (
 	StageSquare      = "square"      // ciphertext multiplication and relinearisation
 	StageRescale     = "rescale"     // the single rescale, after the square
 	StageMatrix2     = "matrix2"     // last matrix: diagonals
-	StageSum2        = "sum2"        // last matrix: rotate-and-add, bias
+	StageSum2        = "sum2"        // last matrix: bias
 	StageRerandomize = "rerandomize" // encryption of zero and flooding noise
 )
 
@@ -322,17 +367,17 @@ func (n *Network) EvaluateTraced(ctx context.Context, in *Ciphertext, keys *Eval
 			last = now
 		}
 	}
-	c := n.ctx
-	if in.ctx.Fingerprint() != c.Fingerprint() || keys.ctx.Fingerprint() != c.Fingerprint() {
+	c := n.params
+	if in.params.Fingerprint() != c.Fingerprint() || keys.params.Fingerprint() != c.Fingerprint() {
 		return nil, fmt.Errorf("%w: made for other parameters", ErrInput)
 	}
 	if in.ct.Level() != c.MaxLevel() {
 		return nil, fmt.Errorf("%w: level %d, want a fresh ciphertext at level %d", ErrInput, in.ct.Level(), c.MaxLevel())
 	}
 	if in.ct.Scale.Cmp(c.inputScale()) != 0 {
-		return nil, fmt.Errorf("%w: scale 2^%.2f, want 2^%d", ErrInput, in.ct.LogScale(), c.p.LogInputScale)
+		return nil, fmt.Errorf("%w: scale 2^%.2f, want 2^%d", ErrInput, in.ct.LogScale(), c.lit.LogInputScale)
 	}
-	evs := keys.getEvaluators(max(1, c.p.Workers))
+	evs := keys.getEvaluators(max(1, n.settings.Workers))
 	defer keys.putEvaluators(evs)
 	eval := evs[0]
 	ct := ckks.NewCiphertext(c.cp, 1, c.MaxLevel())
@@ -369,9 +414,6 @@ func (n *Network) EvaluateTraced(ctx context.Context, in *Ciphertext, keys *Eval
 		return nil, fmt.Errorf("evaluate last matrix: %w", err)
 	}
 	mark(StageMatrix2)
-	if err := n.rotateAndAdd(eval, out, n.sum2); err != nil {
-		return nil, fmt.Errorf("evaluate last matrix: %w", err)
-	}
 	if err := eval.Add(out, n.b2, out); err != nil {
 		return nil, fmt.Errorf("add last bias: %w", err)
 	}
@@ -382,12 +424,12 @@ func (n *Network) EvaluateTraced(ctx context.Context, in *Ciphertext, keys *Eval
 		}
 	}
 	mark(StageRerandomize)
-	return &Ciphertext{ctx: c, ct: out}, nil
+	return &Ciphertext{params: c, ct: out}, nil
 }
 
 // rotateAndAdd computes ct += rot_s(ct) for each step s.
 func (n *Network) rotateAndAdd(eval *ckks.Evaluator, ct *rlwe.Ciphertext, steps []int) error {
-	tmp := ckks.NewCiphertext(n.ctx.cp, 1, ct.Level())
+	tmp := ckks.NewCiphertext(n.params.cp, 1, ct.Level())
 	for _, s := range steps {
 		if err := eval.Rotate(ct, s, tmp); err != nil {
 			return fmt.Errorf("rotate by %d: %w", s, err)
@@ -401,7 +443,7 @@ func (n *Network) rotateAndAdd(eval *ckks.Evaluator, ct *rlwe.Ciphertext, steps 
 
 // rerandomize adds a fresh public-key encryption of zero and flooding noise.
 func (n *Network) rerandomize(ct *rlwe.Ciphertext, keys *EvaluationKeys) error {
-	c := n.ctx
+	c := n.params
 	zero := ckks.NewCiphertext(c.cp, 1, ct.Level())
 	if err := rlwe.NewEncryptor(c.cp, keys.pk).EncryptZero(zero); err != nil {
 		return fmt.Errorf("re-randomise: %w", err)
@@ -409,7 +451,7 @@ func (n *Network) rerandomize(ct *rlwe.Ciphertext, keys *EvaluationKeys) error {
 	ringQ := c.cp.RingQ().AtLevel(ct.Level())
 	ringQ.Add(ct.Value[0], zero.Value[0], ct.Value[0])
 	ringQ.Add(ct.Value[1], zero.Value[1], ct.Value[1])
-	sigma := c.p.floodSigma()
+	sigma := n.settings.floodSigma()
 	if sigma == 0 {
 		return nil
 	}

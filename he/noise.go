@@ -38,13 +38,13 @@ func (n *Network) MeasureNoise(sk *SecretKey, a, b *Ciphertext, keys *Evaluation
 		if err != nil {
 			return nil, fmt.Errorf("measure noise: %w", err)
 		}
-		polys[i] = rlwe.NewDecryptor(n.ctx.cp, sk.sk).DecryptNew(out.ct)
+		polys[i] = rlwe.NewDecryptor(n.params.cp, sk.sk).DecryptNew(out.ct)
 	}
-	ringQ := n.ctx.cp.RingQ().AtLevel(0)
+	ringQ := n.params.cp.RingQ().AtLevel(0)
 	d := ringQ.NewPoly()
 	ringQ.Sub(polys[0].Value, polys[1].Value, d)
 	ringQ.INTT(d, d)
-	q := n.ctx.cp.Q()[0]
+	q := n.params.cp.Q()[0]
 	var sum, mx float64
 	for _, c := range d.Coeffs[0] {
 		v := float64(c)
@@ -55,7 +55,7 @@ func (n *Network) MeasureNoise(sk *SecretKey, a, b *Ciphertext, keys *Evaluation
 		mx = math.Max(mx, v)
 		sum += v * v
 	}
-	r := &NoiseReport{MaxCoeff: mx, RMSCoeff: math.Sqrt(sum / float64(len(d.Coeffs[0]))), FloodSigma: n.ctx.p.floodSigma()}
+	r := &NoiseReport{MaxCoeff: mx, RMSCoeff: math.Sqrt(sum / float64(len(d.Coeffs[0]))), FloodSigma: n.settings.floodSigma()}
 	if r.FloodSigma > 0 {
 		r.KL = sum / (2 * r.FloodSigma * r.FloodSigma)
 		r.StatDistance = math.Sqrt(r.KL / 2)

@@ -4,7 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // The flooding noise must dominate the weight-dependent noise of a result:
@@ -12,7 +12,7 @@ import (
 // query below 0.05 nats (documented in docs/he.md).
 func TestFloodingDrownsEvaluationNoise(t *testing.T) {
 	f := getFix(t)
-	img := make([]uint8, model.InputSize)
+	img := make([]uint8, pixels.Count)
 	for i := range img {
 		img[i] = uint8((i * 7) % 256)
 	}

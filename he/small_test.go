@@ -17,7 +17,7 @@ func TestSmallModelMatchesPlaintext(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := getFix(t)
-	net, err := f.ctx.Compile(m)
+	net, err := f.ctx.Compile(m, DefaultEvaluationSettings)
 	if err != nil {
 		t.Fatal(err)
 	}

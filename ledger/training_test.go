@@ -101,9 +101,13 @@ func (tf *trainingFixture) result(round uint32, decryptors ...uint32) []byte {
 func commitmentOf(id string, round uint32) []byte { return d32(fmt.Sprint("commitment", id, round)) }
 
 func (tf *trainingFixture) register(modelID string, commitment []byte) []byte {
-	return tf.f.Sign(tf.coordinator, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: &ledgerv1.RegisterModel{
-		ModelId: modelID, Architecture: "784-32-128-sq-10", Commitment: commitment, VerifyingKey: tf.f.VK, OutputsPerChallenge: 10,
-	}}})
+	body := tf.f.RegisterBody(modelID)
+	body.Commitment = commitment
+	raw, err := ledger.Signer{ChainID: chain, Key: tf.coordinator}.RegisterModel(body, tf.f.Server)
+	if err != nil {
+		panic(err)
+	}
+	return raw
 }
 
 func (tf *trainingFixture) link(signer ed25519.PrivateKey, modelID string, shares ...uint32) []byte {

@@ -1,5 +1,7 @@
-// Package model defines Veil's neural networks: their architecture, their
-// training, and the fixed-point form that is committed to and proven.
+// Package model defines Veil's neural networks: their architecture and the
+// fixed-point form that is committed to and proven (training is in
+// model/training, so that the consensus path, which imports this package,
+// links no training code).
 //
 // A network is a sequence of layers of two kinds, both friendly to
 // homomorphic encryption and to arithmetic circuits: dense (affine) layers and
@@ -8,7 +10,7 @@
 //
 // Three forms of the same network exist:
 //
-//   - [Float]: float64 weights, used by training.
+//   - [Float]: float64 weights, what training produces.
 //   - [Model]: the fixed-point network. Weights are small signed integers
 //     with a power-of-two scale per layer; every layer's output is rounded to
 //     an integer by an arithmetic shift. Its integer semantics, implemented by

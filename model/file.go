@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/veil-project/veil/pixels"
 )
 
 // FormatVersion identifies the model file format.
@@ -163,7 +165,7 @@ func Decode(r io.Reader) (*File, error) {
 	if fm.SHA256 != sum {
 		return nil, fmt.Errorf("read model %q: %w (file says %.16s…, content hashes to %.16s…)", fm.Name, ErrChecksum, fm.SHA256, sum)
 	}
-	if fm.Input.Bits != InputBits || fm.Input.Frac != InputFrac || len(fm.Input.Shape) != 2 || fm.Input.Shape[0]*fm.Input.Shape[1] != InputSize {
+	if fm.Input.Bits != InputBits || fm.Input.Frac != InputFrac || len(fm.Input.Shape) != 2 || fm.Input.Shape[0]*fm.Input.Shape[1] != pixels.Count {
 		return nil, fmt.Errorf("read model %q: unsupported input %+v", fm.Name, fm.Input)
 	}
 	m := &Model{Name: fm.Name, Description: fm.Description, Classes: fm.Classes}

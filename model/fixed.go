@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+
+	"github.com/veil-project/veil/pixels"
 )
 
 // Kind names a layer type.
@@ -70,7 +72,7 @@ func (m *Model) Validate() error {
 	if len(m.Layers) == 0 {
 		return errors.New("model has no layers")
 	}
-	in := InputSize
+	in := pixels.Count
 	for i, l := range m.Layers {
 		if l.In != in {
 			return fmt.Errorf("layer %d: input size %d, previous layer gives %d", i, l.In, in)
@@ -140,9 +142,6 @@ func (m *Model) Validate() error {
 	return nil
 }
 
-// InputSize is the number of inputs of every model: one 28x28 image.
-const InputSize = 28 * 28
-
 // Frac returns the fraction bits of layer i's output (i = -1: the input).
 func (m *Model) Frac(i int) int {
 	f := InputFrac
@@ -173,12 +172,12 @@ func round(v int64, s int) int64 {
 
 // Forward runs the exact fixed-point network on one image and returns the
 // integer scores (see OutputFrac for their scale).
-func (m *Model) Forward(pixels []uint8) ([]int64, error) {
-	if len(pixels) != InputSize {
-		return nil, fmt.Errorf("input has %d pixels, want %d", len(pixels), InputSize)
+func (m *Model) Forward(image []uint8) ([]int64, error) {
+	if len(image) != pixels.Count {
+		return nil, fmt.Errorf("input has %d pixels, want %d", len(image), pixels.Count)
 	}
-	x := make([]int64, InputSize)
-	for i, p := range pixels {
+	x := make([]int64, pixels.Count)
+	for i, p := range image {
 		x[i] = int64(p)
 	}
 	for _, l := range m.Layers {
@@ -189,12 +188,12 @@ func (m *Model) Forward(pixels []uint8) ([]int64, error) {
 
 // Trace runs the network and returns every layer's output (index 0 is the
 // first layer's output). The circuit prover uses it to build the witness.
-func (m *Model) Trace(pixels []uint8) ([][]int64, error) {
-	if len(pixels) != InputSize {
-		return nil, fmt.Errorf("input has %d pixels, want %d", len(pixels), InputSize)
+func (m *Model) Trace(image []uint8) ([][]int64, error) {
+	if len(image) != pixels.Count {
+		return nil, fmt.Errorf("input has %d pixels, want %d", len(image), pixels.Count)
 	}
-	x := make([]int64, InputSize)
-	for i, p := range pixels {
+	x := make([]int64, pixels.Count)
+	for i, p := range image {
 		x[i] = int64(p)
 	}
 	out := make([][]int64, len(m.Layers))
@@ -236,7 +235,7 @@ type LayerBounds struct {
 // output over all possible inputs. The circuit sizes its range checks with
 // them, so that any image, not only the training data, can be proven.
 func (m *Model) Bounds() []LayerBounds {
-	in := make([]Interval, InputSize)
+	in := make([]Interval, pixels.Count)
 	for i := range in {
 		in[i] = Interval{0, 255}
 	}

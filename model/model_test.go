@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/veil-project/veil/pixels"
 )
 
 func TestDefaultModelLoads(t *testing.T) {
@@ -93,7 +95,7 @@ func TestDequantizeMatchesFixed(t *testing.T) {
 	m := f.Model
 	deq := m.Dequantize()
 	scale := m.Scale()
-	var img [InputSize]uint8
+	var img [pixels.Count]uint8
 	for i := range img {
 		img[i] = uint8((i * 37) % 256)
 		if i%5 != 0 {
@@ -121,7 +123,7 @@ func TestBoundsContainTrace(t *testing.T) {
 	m := f.Model
 	b := m.Bounds()
 	for _, fill := range []uint8{0, 128, 255} {
-		var img [InputSize]uint8
+		var img [pixels.Count]uint8
 		for i := range img {
 			img[i] = fill
 		}

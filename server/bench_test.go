@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // BenchmarkInProcess is the evaluation alone, as the server runs it.
@@ -18,7 +19,7 @@ func BenchmarkInProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	wire := k.encrypt(b, make([]uint8, model.InputSize))
+	wire := k.encrypt(b, make([]uint8, pixels.Count))
 	for b.Loop() {
 		ct, err := k.hctx.UnmarshalCiphertext(wire)
 		if err != nil {
@@ -44,7 +45,7 @@ func BenchmarkLoopback(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	wire := k.encrypt(b, make([]uint8, model.InputSize))
+	wire := k.encrypt(b, make([]uint8, pixels.Count))
 	for b.Loop() {
 		if _, err := env.conn.Infer(context.Background(), r.GetSessionId(), wire); err != nil {
 			b.Fatal(err)
@@ -64,7 +65,7 @@ func BenchmarkConcurrentClients(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			wire := k.encrypt(b, make([]uint8, model.InputSize))
+			wire := k.encrypt(b, make([]uint8, pixels.Count))
 			var mu sync.Mutex
 			var lat []float64
 			b.ResetTimer()

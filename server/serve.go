@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+
+	"github.com/veil-project/veil/internal/stats"
 )
 
 type ctxKey int
@@ -57,7 +59,7 @@ func (s *Server) UnaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 	resp, err := handler(ctx, req)
 	code := status.Code(err)
 	s.metrics.requests.WithLabelValues(info.FullMethod, code.String()).Inc()
-	s.log.Debug("rpc", "method", info.FullMethod, "request_id", id, "code", code.String(), "ms", msf(time.Since(t0)))
+	s.log.Debug("rpc", "method", info.FullMethod, "request_id", id, "code", code.String(), "ms", stats.Milliseconds(time.Since(t0)))
 	if err != nil {
 		s.log.Info("rpc failed", "method", info.FullMethod, "request_id", id, "code", code.String(), "err", status.Convert(err).Message())
 	}

@@ -2,20 +2,25 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"slices"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
 )
 
@@ -25,8 +30,12 @@ type Config struct {
 	Models []*model.Model
 	// Commitments maps a model id to its zk commitment (optional).
 	Commitments map[string][]byte
-	// Params are the CKKS parameters (default he.DefaultParameters).
-	Params *he.Parameters
+	// Parameters are the CKKS parameters clients use (default
+	// he.DefaultParametersLiteral).
+	Parameters *he.ParametersLiteral
+	// Evaluation are the server's evaluation settings (default
+	// he.DefaultEvaluationSettings).
+	Evaluation *he.EvaluationSettings
 	// Workers is the number of concurrent evaluations (default: the number
 	// of CPUs divided by the goroutines one evaluation uses, at least 1).
 	Workers int
@@ -48,24 +57,32 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now); tests replace it.
 	Now func() time.Time
-	// Networks, when set for a model id, is evaluated instead of the
-	// compiled model. Only tests use it, to play a dishonest server that
-	// evaluates something other than the model it committed to.
-	Networks map[string]*he.Network
-	// PerRequest, when set, picks the network each request is evaluated
-	// with (nil: the usual one). Only tests use it, to play a server that
-	// changes what it computes from one request to the next.
-	PerRequest func(modelID string) *he.Network
+	// MaxSessionsPerPeer caps the sessions one peer (client IP address)
+	// holds (default 16). When the server is full, the sessions of the peer
+	// holding the most are evicted first, so one client cannot flush the
+	// others' sessions by opening many.
+	MaxSessionsPerPeer int
+	// Evaluator, when set, evaluates requests instead of the compiled
+	// models (tests use it to play a dishonest server).
+	Evaluator Evaluator
 	// Recorder, when set, records verifiable requests (requests that carry
 	// a client's challenge commitment) on the verifier ledger. Without it,
 	// verifiable requests are refused.
 	Recorder Recorder
 }
 
+// Evaluator evaluates one served model on an input ciphertext under a
+// session's evaluation keys.
+type Evaluator interface {
+	Evaluate(ctx context.Context, modelID string, in *he.Ciphertext, keys *he.EvaluationKeys) (*he.Ciphertext, error)
+}
+
 // InferEvent describes one evaluation of a verifiable request.
 type InferEvent struct {
-	SessionID  string
-	ModelID    string
+	ModelID string
+	// KeysDigest is the SHA-256 of the session's evaluation-key bundle: it
+	// names the keys the evaluation used without revealing the session.
+	KeysDigest [32]byte
 	Input      []byte
 	Output     []byte
 	Verifiable *inferencev1.VerifiableRequest
@@ -81,7 +98,7 @@ type Receipt struct {
 // Recorder records receipts of verifiable requests. Check runs before the
 // evaluation (to refuse a malformed request early); Record after it.
 type Recorder interface {
-	Check(ctx context.Context, modelID, sessionID string, input []byte, v *inferencev1.VerifiableRequest) error
+	Check(ctx context.Context, ev InferEvent) error
 	Record(ctx context.Context, ev InferEvent) (*Receipt, error)
 }
 
@@ -98,7 +115,7 @@ type servedModel struct {
 type Server struct {
 	inferencev1.UnimplementedInferenceServer
 	cfg     Config
-	hctx    *he.Context
+	params  *he.Parameters
 	models  map[string]*servedModel
 	order   []string
 	store   *sessionStore
@@ -112,12 +129,15 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Models) == 0 {
 		return nil, errors.New("server: no model to serve")
 	}
-	params := he.DefaultParameters
-	if cfg.Params != nil {
-		params = *cfg.Params
+	lit, settings := he.DefaultParametersLiteral, he.DefaultEvaluationSettings
+	if cfg.Parameters != nil {
+		lit = *cfg.Parameters
+	}
+	if cfg.Evaluation != nil {
+		settings = *cfg.Evaluation
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = max(1, runtime.NumCPU()/max(1, params.Workers))
+		cfg.Workers = max(1, runtime.NumCPU()/max(1, settings.Workers))
 	}
 	if cfg.QueueTimeout <= 0 {
 		cfg.QueueTimeout = 30 * time.Second
@@ -134,30 +154,35 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxKeyBytes <= 0 {
 		cfg.MaxKeyBytes = 32 << 20
 	}
+	if cfg.MaxSessionsPerPeer <= 0 {
+		cfg.MaxSessionsPerPeer = 16
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	hctx, err := he.NewContext(params)
+	params, err := he.NewParameters(lit)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, hctx: hctx, models: map[string]*servedModel{}, sem: make(chan struct{}, cfg.Workers), log: cfg.Logger}
-	s.store = newSessionStore(cfg.MaxSessionBytes, cfg.MaxSessions, cfg.IdleTimeout, cfg.SessionDir, cfg.Now)
+	s := &Server{cfg: cfg, params: params, models: map[string]*servedModel{}, sem: make(chan struct{}, cfg.Workers), log: cfg.Logger}
+	s.store = newSessionStore(cfg.MaxSessionBytes, cfg.MaxSessions, cfg.MaxSessionsPerPeer, cfg.IdleTimeout, cfg.SessionDir, cfg.Now)
 	s.metrics = newMetrics(s.store)
 	for _, m := range cfg.Models {
 		if _, dup := s.models[m.Name]; dup {
 			return nil, fmt.Errorf("server: two models named %q", m.Name)
 		}
-		net, ok := cfg.Networks[m.Name]
-		if !ok {
-			if net, err = hctx.Compile(m); err != nil {
-				return nil, fmt.Errorf("server: %w", err)
-			}
+		net, err := params.Compile(m, settings)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
 		}
-		s.models[m.Name] = &servedModel{m: m, net: net, info: s.modelInfo(m, net)}
+		info, err := s.modelInfo(m, net)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.models[m.Name] = &servedModel{m: m, net: net, info: info}
 		s.order = append(s.order, m.Name)
 	}
 	if err := s.restoreSessions(); err != nil {
@@ -166,32 +191,28 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) modelInfo(m *model.Model, net *he.Network) *inferencev1.ModelInfo {
-	p := s.hctx.Parameters()
-	logQP, _ := p.LogQP()
-	secBits, _ := p.SecurityBits()
+func (s *Server) modelInfo(m *model.Model, net *he.Network) (*inferencev1.ModelInfo, error) {
+	lit := s.params.Literal()
+	encoded, err := lit.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	secBits, _ := lit.SecurityBits()
 	l := net.Layout()
-	info := &inferencev1.ModelInfo{
+	return &inferencev1.ModelInfo{
 		Id:           m.Name,
 		Architecture: model.ArchitectureOf(m).String(),
 		Description:  m.Description,
 		Classes:      int32(m.Classes),
 		OutputFrac:   int32(m.OutputFrac()),
 		Ckks: &inferencev1.CkksParameters{
-			Scheme: "CKKS, conjugate-invariant ring", LogN: int32(p.LogN), LogQp: logQP, SecurityBits: int32(secBits),
-			LogInputScale: int32(p.LogInputScale), LogFloodSigma: p.LogFloodSigma, Fingerprint: s.hctx.Fingerprint(),
+			Literal: encoded, Fingerprint: s.params.Fingerprint(), Description: lit.String(),
+			SecurityBits: int32(secBits), LogFloodSigma: net.Settings().LogFloodSigma,
 		},
 		Layout:         &inferencev1.Layout{BlockSize: int32(l.BlockSize), Blocks: int32(l.Blocks), InputOffset: int32(l.InputOffset), Outputs: int32(l.Outputs)},
 		GaloisElements: net.GaloisElements(),
 		Commitment:     s.cfg.Commitments[m.Name],
-	}
-	for _, q := range p.LogQ {
-		info.Ckks.LogQ = append(info.Ckks.LogQ, int32(q))
-	}
-	for _, q := range p.LogP {
-		info.Ckks.LogP = append(info.Ckks.LogP, int32(q))
-	}
-	return info
+	}, nil
 }
 
 // restoreSessions reloads the key bundles kept on disk.
@@ -205,13 +226,13 @@ func (s *Server) restoreSessions() error {
 		if !ok {
 			continue
 		}
-		keys, err := s.hctx.UnmarshalEvaluationKeys(v[1], sm.net.GaloisElements())
+		keys, err := s.params.UnmarshalEvaluationKeys(v[1], sm.net.GaloisElements())
 		if err != nil {
-			s.log.Warn("dropping unreadable saved session", "session", id, "err", err)
+			s.log.Warn("dropping unreadable saved session", "session", sessionTag(id), "err", err)
 			continue
 		}
-		if err := s.store.add(&session{id: id, modelID: sm.m.Name, keys: keys, bytes: keys.MemoryBytes()}); err != nil {
-			s.log.Warn("dropping saved session", "session", id, "err", err)
+		if err := s.store.add(&session{id: id, modelID: sm.m.Name, keys: keys, keysDigest: sha256.Sum256(v[1]), bytes: keys.MemoryBytes()}); err != nil {
+			s.log.Warn("dropping saved session", "session", sessionTag(id), "err", err)
 		}
 	}
 	return nil
@@ -269,7 +290,9 @@ func (s *Server) OpenSession(stream grpc.ClientStreamingServer[inferencev1.OpenS
 	if total == 0 || total > uint64(s.cfg.MaxKeyBytes) {
 		return status.Errorf(codes.InvalidArgument, "announced key bundle of %d bytes: must be in [1, %d]", total, s.cfg.MaxKeyBytes)
 	}
-	buf := make([]byte, 0, total)
+	// The buffer grows with what actually arrives: a header announcing 32
+	// MiB reserves nothing.
+	var buf []byte
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -296,7 +319,7 @@ func (s *Server) OpenSession(stream grpc.ClientStreamingServer[inferencev1.OpenS
 		return status.Errorf(codes.InvalidArgument, "upload truncated: %d of %d announced bytes", len(buf), total)
 	}
 	s.metrics.uploadBytes.Add(float64(len(buf)))
-	keys, err := s.hctx.UnmarshalEvaluationKeys(buf, sm.net.GaloisElements())
+	keys, err := s.params.UnmarshalEvaluationKeys(buf, sm.net.GaloisElements())
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "evaluation keys: %v", err)
 	}
@@ -304,16 +327,17 @@ func (s *Server) OpenSession(stream grpc.ClientStreamingServer[inferencev1.OpenS
 	if err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
-	sess := &session{id: id, modelID: sm.m.Name, keys: keys, bytes: keys.MemoryBytes()}
+	digest := sha256.Sum256(buf)
+	sess := &session{id: id, modelID: sm.m.Name, keys: keys, keysDigest: digest, bytes: keys.MemoryBytes(), peer: peerOf(stream.Context())}
 	if err := s.store.add(sess); err != nil {
 		return status.Error(codes.ResourceExhausted, err.Error())
 	}
 	if err := s.store.persist(id, sm.m.Name, buf); err != nil {
-		s.log.Warn("session not persisted", "session", id, "err", err)
+		s.log.Warn("session not persisted", "session", sessionTag(id), "err", err)
 	}
-	s.log.Info("session opened", "request_id", requestID(stream.Context()), "session", id, "model", sm.m.Name, "key_bytes", len(buf))
+	s.log.Info("session opened", "request_id", requestID(stream.Context()), "session", sessionTag(id), "model", sm.m.Name, "key_bytes", len(buf))
 	return stream.SendAndClose(&inferencev1.OpenSessionResponse{
-		SessionId: id, IdleTimeoutSeconds: int64(s.cfg.IdleTimeout / time.Second), KeyBytes: uint64(len(buf)),
+		SessionId: id, IdleTimeoutSeconds: int64(s.cfg.IdleTimeout / time.Second), KeyBytes: uint64(len(buf)), KeysDigest: digest[:],
 	})
 }
 
@@ -354,15 +378,16 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	defer s.store.release(sess)
 	sm := s.models[sess.modelID]
 	t0 := time.Now()
-	in, err := s.hctx.UnmarshalCiphertext(req.GetCiphertext())
+	in, err := s.params.UnmarshalCiphertext(req.GetCiphertext())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
+	event := InferEvent{ModelID: sess.modelID, KeysDigest: sess.keysDigest, Input: req.GetCiphertext(), Verifiable: req.GetVerifiable()}
 	if v := req.GetVerifiable(); v != nil {
 		if s.cfg.Recorder == nil {
 			return nil, status.Error(codes.FailedPrecondition, "this server does not record verifiable requests")
 		}
-		if err := s.cfg.Recorder.Check(ctx, sess.modelID, sess.id, req.GetCiphertext(), v); err != nil {
+		if err := s.cfg.Recorder.Check(ctx, event); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "verifiable request: %v", err)
 		}
 	}
@@ -379,13 +404,12 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	}
 	tStart := time.Now()
 	s.metrics.queueSeconds.Observe(tStart.Sub(tDecoded).Seconds())
-	net := sm.net
-	if s.cfg.PerRequest != nil {
-		if n := s.cfg.PerRequest(sm.m.Name); n != nil {
-			net = n
-		}
+	var out *he.Ciphertext
+	if s.cfg.Evaluator != nil {
+		out, err = s.cfg.Evaluator.Evaluate(ctx, sm.m.Name, in, sess.keys)
+	} else {
+		out, err = sm.net.Evaluate(ctx, in, sess.keys)
 	}
-	out, err := net.Evaluate(ctx, in, sess.keys)
 	<-s.sem
 	tEval := time.Now()
 	if err != nil {
@@ -406,21 +430,22 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	rid := requestID(ctx)
 	var receipt *Receipt
 	if v := req.GetVerifiable(); v != nil {
-		receipt, err = s.cfg.Recorder.Record(ctx, InferEvent{SessionID: sess.id, ModelID: sess.modelID, Input: req.GetCiphertext(), Output: wire, Verifiable: v})
+		event.Output = wire
+		receipt, err = s.cfg.Recorder.Record(ctx, event)
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "record receipt: %v", err)
 		}
 		rid = v.GetRequestId()
 	}
-	s.log.Info("inference", "request_id", rid, "session", sess.id, "model", sess.modelID,
+	s.log.Info("inference", "request_id", rid, "session", sessionTag(sess.id), "model", sess.modelID,
 		"in_bytes", len(req.GetCiphertext()), "out_bytes", len(wire),
-		"queue_ms", msf(tStart.Sub(tDecoded)), "evaluate_ms", msf(tEval.Sub(tStart)))
+		"queue_ms", stats.Milliseconds(tStart.Sub(tDecoded)), "evaluate_ms", stats.Milliseconds(tEval.Sub(tStart)))
 	resp := &inferencev1.InferResponse{
 		Ciphertext: wire,
 		RequestId:  rid,
 		Timing: &inferencev1.Timing{
-			DecodeMs: msf(tDecoded.Sub(t0)), QueueMs: msf(tStart.Sub(tDecoded)),
-			EvaluateMs: msf(tEval.Sub(tStart)), EncodeMs: msf(tEnc.Sub(tEval)),
+			DecodeMs: stats.Milliseconds(tDecoded.Sub(t0)), QueueMs: stats.Milliseconds(tStart.Sub(tDecoded)),
+			EvaluateMs: stats.Milliseconds(tEval.Sub(tStart)), EncodeMs: stats.Milliseconds(tEnc.Sub(tEval)),
 		},
 	}
 	if receipt != nil {
@@ -429,7 +454,26 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	return resp, nil
 }
 
-func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+// sessionTag names a session in logs without the session id itself, which
+// is a bearer token.
+func sessionTag(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:4])
+}
+
+// peerOf is the client's address without its port: sessions are capped
+// per peer.
+func peerOf(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return p.Addr.String()
+	}
+	return host
+}
 
 // Sweep expires idle sessions until ctx is done.
 func (s *Server) Sweep(ctx context.Context, every time.Duration) {

@@ -34,6 +34,7 @@ import (
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 type testEnv struct {
@@ -105,18 +106,18 @@ func defaultModel(t testing.TB) *model.Model {
 
 // clientKeys is one client's key material for the default model.
 type clientKeys struct {
-	hctx   *he.Context
+	hctx   *he.Parameters
 	net    *he.Network
 	sk     *he.SecretKey
 	bundle []byte
 }
 
-func newClientKeys(t testing.TB, p he.Parameters) *clientKeys {
-	hctx, err := he.NewContext(p)
+func newClientKeys(t testing.TB, p he.ParametersLiteral, s he.EvaluationSettings) *clientKeys {
+	hctx, err := he.NewParameters(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	net, err := hctx.Compile(defaultModel(t))
+	net, err := hctx.Compile(defaultModel(t), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,9 @@ func newClientKeys(t testing.TB, p he.Parameters) *clientKeys {
 	return &clientKeys{hctx, net, sk, b}
 }
 
-var sharedKeys = sync.OnceValue(func() *clientKeys { return newClientKeys(&testing.T{}, he.DefaultParameters) })
+var sharedKeys = sync.OnceValue(func() *clientKeys {
+	return newClientKeys(&testing.T{}, he.DefaultParametersLiteral, he.DefaultEvaluationSettings)
+})
 
 func mnist(t testing.TB) *dataset.Set {
 	dir, err := dataset.FindMNISTDir()
@@ -178,7 +181,7 @@ func TestIntegrationClassifyMatchesPlaintext(t *testing.T) {
 	env := start(t, Config{}, Options{MetricsAddr: "127.0.0.1:0"})
 	ctx := context.Background()
 	dir := t.TempDir()
-	cl, err := client.NewClassifier(ctx, env.conn, model.DefaultName, dir)
+	cl, err := client.NewClassifier(ctx, env.conn, client.ClassifierOptions{ModelID: model.DefaultName, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +229,7 @@ func TestIntegrationClassifyMatchesPlaintext(t *testing.T) {
 		checked++
 	}
 	// A second client run with the same data directory reuses everything.
-	cl2, err := client.NewClassifier(ctx, env.conn, model.DefaultName, dir)
+	cl2, err := client.NewClassifier(ctx, env.conn, client.ClassifierOptions{ModelID: model.DefaultName, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +326,7 @@ func TestBadInputs(t *testing.T) {
 	k := sharedKeys()
 	ctx := context.Background()
 	sess := openSession(t, env, k.bundle)
-	good := k.encrypt(t, make([]uint8, model.InputSize))
+	good := k.encrypt(t, make([]uint8, pixels.Count))
 
 	t.Run("unknown session", func(t *testing.T) {
 		_, err := env.conn.Infer(ctx, "0123", good)
@@ -355,7 +358,7 @@ func TestBadInputs(t *testing.T) {
 	})
 	other := otherKeys(t)
 	t.Run("ciphertext at other parameters", func(t *testing.T) {
-		_, err := env.conn.Infer(ctx, sess, other.encrypt(t, make([]uint8, model.InputSize)))
+		_, err := env.conn.Infer(ctx, sess, other.encrypt(t, make([]uint8, pixels.Count)))
 		wantStatus(t, err, codes.InvalidArgument, "invalid ciphertext")
 	})
 	t.Run("keys for other parameters", func(t *testing.T) {
@@ -430,10 +433,10 @@ func TestBadInputs(t *testing.T) {
 }
 
 func otherKeys(t *testing.T) *clientKeys {
-	p := he.DefaultParameters
+	p, s := he.DefaultParametersLiteral, he.DefaultEvaluationSettings
 	p.LogQ = []int{58, 58}
-	p.LogOutputWeightScale = 14
-	return newClientKeys(t, p)
+	s.LogOutputWeightScale = 14
+	return newClientKeys(t, p, s)
 }
 
 // 50 clients at once on 5 sessions: every request is answered correctly.
@@ -489,7 +492,7 @@ func TestBusyServerRefuses(t *testing.T) {
 	env := start(t, Config{Workers: 1, QueueTimeout: time.Millisecond}, Options{})
 	k := sharedKeys()
 	sess := openSession(t, env, k.bundle)
-	ct := k.encrypt(t, make([]uint8, model.InputSize))
+	ct := k.encrypt(t, make([]uint8, pixels.Count))
 	var wg sync.WaitGroup
 	var busy, ok atomic.Int32
 	for i := 0; i < 6; i++ {
@@ -540,7 +543,7 @@ func TestGracefulShutdown(t *testing.T) {
 	env := start(t, Config{}, Options{})
 	k := sharedKeys()
 	sess := openSession(t, env, k.bundle)
-	ct := k.encrypt(t, make([]uint8, model.InputSize))
+	ct := k.encrypt(t, make([]uint8, pixels.Count))
 	res := make(chan error, 1)
 	go func() {
 		_, err := env.conn.Infer(context.Background(), sess, ct)
@@ -583,7 +586,7 @@ func TestPersistedSessionsSurviveRestart(t *testing.T) {
 		t.Fatalf("session file mode %v", info.Mode().Perm())
 	}
 	env2 := start(t, Config{SessionDir: dir}, Options{})
-	if _, err := env2.conn.Infer(context.Background(), sess, k.encrypt(t, make([]uint8, model.InputSize))); err != nil {
+	if _, err := env2.conn.Infer(context.Background(), sess, k.encrypt(t, make([]uint8, pixels.Count))); err != nil {
 		t.Fatalf("session lost across a restart: %v", err)
 	}
 }

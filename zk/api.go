@@ -1,7 +1,6 @@
 package zk
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,8 +10,8 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	"github.com/veil-project/veil/circuits"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // CircuitVersion changes whenever the circuit or the proof encoding changes
@@ -157,7 +156,7 @@ func Commit(m *model.Model, salt Salt) (Commitment, error) {
 }
 
 // ChallengeDigest hashes a batch of challenge images, in order.
-func ChallengeDigest(images []dataset.Image) Digest {
+func ChallengeDigest(images []pixels.Image) Digest {
 	d := circuits.ChallengeDigest(images)
 	return Digest(d.Bytes())
 }
@@ -169,13 +168,4 @@ func ModelIDOf(m *model.Model) (ModelID, error) {
 		return ModelID{}, err
 	}
 	return ModelID(s.ID()), nil
-}
-
-// random bytes for beacons.
-func randomBytes(n int) ([]byte, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return nil, err
-	}
-	return b, nil
 }

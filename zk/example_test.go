@@ -6,9 +6,10 @@ import (
 	"fmt"
 
 	"github.com/veil-project/veil/circuits"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
+	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
 // The whole flow: the owner commits, keys are made (here by a ceremony of
@@ -22,12 +23,12 @@ func Example() {
 	commitment, _ := zk.Commit(f.Model, salt) // published
 
 	spec, _ := circuits.SpecOf(f.Model)
-	pk, _, err := zk.SetupOfOne(ctx, spec, 3, "/tmp/veil-data", nil)
+	pk, _, err := mpcsetup.SetupOfOne(ctx, spec, 3, "/tmp/veil-data", nil) // INSECURE: a ceremony of one
 	if err != nil {
 		panic(err)
 	}
 	prover, _ := zk.NewProver(f.Model, salt, pk)
-	challenges := make([]dataset.Image, 3) // revealed by the client
+	challenges := make([]pixels.Image, 3) // revealed by the client
 	proof, _ := prover.Prove(ctx, challenges)
 	proofFile, _ := proof.MarshalBinary()
 

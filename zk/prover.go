@@ -13,8 +13,8 @@ import (
 	"github.com/consensys/gnark/frontend"
 
 	"github.com/veil-project/veil/circuits"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Prover proves statements about one committed model. A Prover is safe for
@@ -48,7 +48,7 @@ func (p *Prover) Commitment() Commitment { return p.commitment }
 
 // Prove runs the model on images (exactly the key's batch size) and proves
 // the outputs.
-func (p *Prover) Prove(ctx context.Context, images []dataset.Image) (*Proof, error) {
+func (p *Prover) Prove(ctx context.Context, images []pixels.Image) (*Proof, error) {
 	return p.prove(ctx, images, nil)
 }
 
@@ -56,14 +56,14 @@ func (p *Prover) Prove(ctx context.Context, images []dataset.Image) (*Proof, err
 // without producing a proof, unless claimed are exactly the committed
 // model's outputs: it exists to show that a dishonest server cannot prove
 // other outputs.
-func (p *Prover) ProveClaim(ctx context.Context, images []dataset.Image, claimed [][]int64) (*Proof, error) {
+func (p *Prover) ProveClaim(ctx context.Context, images []pixels.Image, claimed [][]int64) (*Proof, error) {
 	if claimed == nil {
 		return nil, errors.New("prove: no claimed outputs")
 	}
 	return p.prove(ctx, images, claimed)
 }
 
-func (p *Prover) prove(ctx context.Context, images []dataset.Image, claimed [][]int64) (*Proof, error) {
+func (p *Prover) prove(ctx context.Context, images []pixels.Image, claimed [][]int64) (*Proof, error) {
 	if len(images) != p.pk.Batch() {
 		return nil, fmt.Errorf("prove: %d images, the keys prove batches of %d", len(images), p.pk.Batch())
 	}

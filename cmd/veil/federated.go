@@ -21,6 +21,7 @@ import (
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/protocol/federated"
+	"github.com/veil-project/veil/zk"
 )
 
 // fedOptions are the training flags shared by 'veil federated' and its
@@ -160,12 +161,8 @@ The same roles as separate processes: 'veil federated aggregate' and
 				},
 			}
 			if !noRegister {
-				lc.VerifyingKey = func(ctx context.Context, m *model.Model) ([]byte, error) {
-					pk, err := g.keys(ctx, m, proofBatch, true)
-					if err != nil {
-						return nil, err
-					}
-					return pk.VK.MarshalBinary()
+				lc.ProvingKey = func(ctx context.Context, m *model.Model) (*zk.ProvingKey, error) {
+					return g.keys(ctx, m, proofBatch, true)
 				}
 			}
 			res, err := federated.RunLocal(cmd.Context(), lc)

@@ -5,19 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/dataset"
-	"github.com/veil-project/veil/he"
-	"github.com/veil-project/veil/ledger"
-	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // imageSource is the --image / --mnist-test choice shared by commands.
@@ -32,71 +27,42 @@ func (s *imageSource) register(cmd *cobra.Command) {
 }
 
 // load returns the normalised image and, for MNIST, its label (else -1).
-func (s *imageSource) load() (dataset.Image, int, error) {
+func (s *imageSource) load() (pixels.Image, int, error) {
 	switch {
 	case s.path != "" && s.mnistTest >= 0:
-		return dataset.Image{}, -1, usageError("give either --image or --mnist-test, not both")
+		return pixels.Image{}, -1, usageError("give either --image or --mnist-test, not both")
 	case s.path != "":
 		f, err := os.Open(s.path)
 		if err != nil {
-			return dataset.Image{}, -1, fmt.Errorf("open image: %w", err)
+			return pixels.Image{}, -1, fmt.Errorf("open image: %w", err)
 		}
 		defer f.Close()
 		img, err := dataset.DecodeDigit(f)
 		if err != nil {
-			return dataset.Image{}, -1, fmt.Errorf("%s: %w", s.path, err)
+			return pixels.Image{}, -1, fmt.Errorf("%s: %w", s.path, err)
 		}
 		return img, -1, nil
 	case s.mnistTest >= 0:
 		dir, err := dataset.FindMNISTDir()
 		if err != nil {
-			return dataset.Image{}, -1, err
+			return pixels.Image{}, -1, err
 		}
 		test, err := dataset.LoadTest(dir)
 		if err != nil {
-			return dataset.Image{}, -1, err
+			return pixels.Image{}, -1, err
 		}
 		img, label, err := test.At(s.mnistTest)
 		if err != nil {
-			return dataset.Image{}, -1, usageError("--mnist-test: %v", err)
+			return pixels.Image{}, -1, usageError("--mnist-test: %v", err)
 		}
 		return img, int(label), nil
 	default:
-		return dataset.Image{}, -1, usageError("give --image FILE or --mnist-test INDEX")
+		return pixels.Image{}, -1, usageError("give --image FILE or --mnist-test INDEX")
 	}
 }
 
 // inferResult is the JSON printed by `veil infer --json`.
-type inferResult struct {
-	Class     int       `json:"class"`
-	Scores    []float64 `json:"scores"`
-	Label     *int      `json:"label,omitempty"`
-	Model     string    `json:"model"`
-	Plaintext *struct {
-		Class int `json:"class"`
-	} `json:"plaintext,omitempty"`
-	LatencyMS struct {
-		Encrypt  float64 `json:"encrypt"`
-		Evaluate float64 `json:"evaluate"`
-		Decrypt  float64 `json:"decrypt"`
-		Total    float64 `json:"total"`
-		Network  float64 `json:"network,omitempty"`
-		KeyGen   float64 `json:"keygen,omitempty"`
-	} `json:"latency_ms"`
-	CiphertextBytes struct {
-		Input  int `json:"input"`
-		Output int `json:"output"`
-	} `json:"ciphertext_bytes"`
-	Keys struct {
-		GaloisKeys int  `json:"galois_keys"`
-		Bytes      int  `json:"bytes"`
-		Reused     bool `json:"reused"`
-	} `json:"keys"`
-	Block      int    `json:"block"`
-	Blocks     int    `json:"blocks"`
-	Parameters string `json:"parameters"`
-	Server     string `json:"server,omitempty"`
-}
+type inferResult = client.Inference
 
 func newInferCmd(g *globalOptions) *cobra.Command {
 	var (
@@ -107,7 +73,7 @@ func newInferCmd(g *globalOptions) *cobra.Command {
 		tlsCA     string
 		modelID   string
 		verify    bool
-		ledgerAt  string
+		lf        ledgerFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "infer",
@@ -127,7 +93,8 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 					return usageError("--model is for local inference; with --server use --model-id")
 				}
 				if verify {
-					return inferVerifiable(cmd.Context(), g, cmd.OutOrStdout(), addr, tlsCA, ledgerAt, modelID, img, label, asJSON)
+					return inferVerifiable(cmd.Context(), g, cmd.OutOrStdout(), verifiableOptions{
+						server: addr, tlsCA: tlsCA, modelID: modelID, ledger: lf, img: img, label: label, asJSON: asJSON})
 				}
 				res, err = inferRemote(cmd.Context(), g, addr, tlsCA, modelID, img)
 			} else {
@@ -153,7 +120,7 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 	cmd.Flags().StringVar(&tlsCA, "tls-ca", "", "CA certificate (PEM) to verify the server; enables TLS")
 	cmd.Flags().StringVar(&modelID, "model-id", model.DefaultName, "model to use on the server")
 	cmd.Flags().BoolVar(&verify, "verify", false, "with --server: hide challenge images beside yours, have the answer proven on the ledger and record a verdict")
-	cmd.Flags().StringVar(&ledgerAt, "ledger", "", "with --verify: ledger node gRPC address (default: the server's)")
+	lf.register(cmd.Flags())
 	return cmd
 }
 
@@ -170,7 +137,7 @@ func (g *globalOptions) dialClassifier(ctx context.Context, addr, tlsCA, modelID
 		conn.Close()
 		return nil, nil, err
 	}
-	cl, err := client.NewClassifier(ctx, conn, modelID, dir)
+	cl, err := client.NewClassifier(ctx, conn, client.ClassifierOptions{ModelID: modelID, DataDir: dir})
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
@@ -178,210 +145,21 @@ func (g *globalOptions) dialClassifier(ctx context.Context, addr, tlsCA, modelID
 	return conn, cl, nil
 }
 
-// inferVerifiable runs the whole protocol for one image through a server
-// started with --verifiable.
-func inferVerifiable(ctx context.Context, g *globalOptions, w io.Writer, addr, tlsCA, ledgerAddr, modelID string, img dataset.Image, label int, asJSON bool) error {
-	conn, cl, err := g.dialClassifier(ctx, addr, tlsCA, modelID)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if ledgerAddr == "" {
-		ledgerAddr = addr
-	}
-	lc, err := query.Dial(ledgerAddr)
-	if err != nil {
-		return err
-	}
-	defer lc.Close()
-	cdir, err := g.ensureDataDir("client")
-	if err != nil {
-		return err
-	}
-	key, err := client.LoadOrCreateIdentity(filepath.Join(cdir, "identity.key"))
-	if err != nil {
-		return err
-	}
-	mnist, err := dataset.FindMNISTDir()
-	if err != nil {
-		return err
-	}
-	pool, err := dataset.LoadTrain(mnist)
-	if err != nil {
-		return err
-	}
-	chain := ledger.DefaultChainID
-	v := &client.Verifier{Classifier: cl, Ledger: lc, ChainID: chain, Key: key, Pool: pool}
-	req, err := v.Classify(ctx, img)
-	if err != nil {
-		return err
-	}
-	receipt, reveal, err := v.Reveal(ctx, req)
-	if err != nil {
-		return err
-	}
-	out, err := v.Settle(ctx, req, 5*time.Minute)
-	if err != nil {
-		return err
-	}
-	res := struct {
-		Class        int       `json:"class"`
-		Scores       []float64 `json:"scores"`
-		Label        *int      `json:"label,omitempty"`
-		RequestID    string    `json:"request_id"`
-		ReceiptIndex uint64    `json:"receipt_index"`
-		RevealIndex  uint64    `json:"reveal_index"`
-		ProofIndex   uint64    `json:"proof_index"`
-		VerdictIndex uint64    `json:"verdict_index"`
-		Accept       bool      `json:"accept"`
-		Reason       string    `json:"reason"`
-		LatencyMS    float64   `json:"latency_ms"`
-		ProtocolMS   float64   `json:"protocol_overhead_ms"`
-	}{Class: req.Class, Scores: req.Scores, RequestID: req.ID, ReceiptIndex: receipt, RevealIndex: reveal, ProofIndex: out.ProofIndex,
-		VerdictIndex: out.VerdictIndex, Accept: out.Accept, Reason: out.Reason, ProtocolMS: req.ProtocolMS,
-		LatencyMS: req.Result.EncryptMS + req.Result.RoundTripMS + req.Result.DecryptMS}
-	if label >= 0 {
-		res.Label = &label
-	}
-	if asJSON {
-		return json.NewEncoder(w).Encode(res)
-	}
-	fmt.Fprintf(w, "class %d", res.Class)
-	if label >= 0 {
-		fmt.Fprintf(w, " (MNIST label %d)", label)
-	}
-	fmt.Fprintf(w, ", %.0f ms (protocol overhead %.2f ms)\n", res.LatencyMS, res.ProtocolMS)
-	fmt.Fprintf(w, "request %s: receipt #%d, reveal #%d, proof #%d, verdict #%d\n", res.RequestID, receipt, reveal, out.ProofIndex, out.VerdictIndex)
-	verdict := "ACCEPT"
-	if !out.Accept {
-		verdict = "REJECT"
-	}
-	fmt.Fprintf(w, "verdict %s: %s\n", verdict, out.Reason)
-	if !out.Accept {
-		return fmt.Errorf("the server's answer was rejected")
-	}
-	return nil
-}
-
 // inferRemote classifies through a server, reusing the keys and the session
 // kept under the data directory.
-func inferRemote(ctx context.Context, g *globalOptions, addr, tlsCA, modelID string, img dataset.Image) (*inferResult, error) {
+func inferRemote(ctx context.Context, g *globalOptions, addr, tlsCA, modelID string, img pixels.Image) (*inferResult, error) {
 	conn, cl, err := g.dialClassifier(ctx, addr, tlsCA, modelID)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	layout := cl.Layout()
-	res := &inferResult{Model: modelID, Server: addr, Blocks: layout.Blocks, Block: rand.IntN(layout.Blocks)}
-	res.Parameters = fmt.Sprintf("CKKS LogN=%d LogQ=%v LogP=%v, %d-bit security; %d blocks of %d slots",
-		cl.Info.GetCkks().GetLogN(), cl.Info.GetCkks().GetLogQ(), cl.Info.GetCkks().GetLogP(), cl.Info.GetCkks().GetSecurityBits(), layout.Blocks, layout.BlockSize)
-	res.Keys.GaloisKeys = len(cl.Info.GetGaloisElements())
-	res.Keys.Bytes = cl.KeyBytes
-	res.Keys.Reused = cl.SessionReused
-	res.LatencyMS.KeyGen = ms(cl.KeyGen)
-	images := make([][]uint8, layout.Blocks)
-	images[res.Block] = img[:]
-	r, err := cl.Classify(ctx, images)
-	if err != nil {
-		return nil, err
-	}
-	res.Scores = r.Scores[res.Block]
-	res.Class = model.Class(res.Scores)
-	res.LatencyMS.Encrypt = r.EncryptMS
-	res.LatencyMS.Evaluate = r.Server.GetEvaluateMs()
-	res.LatencyMS.Network = r.RoundTripMS - r.Server.GetEvaluateMs()
-	res.LatencyMS.Decrypt = r.DecryptMS
-	res.LatencyMS.Total = r.EncryptMS + r.RoundTripMS + r.DecryptMS
-	res.CiphertextBytes.Input = r.InputBytes
-	res.CiphertextBytes.Output = r.OutputBytes
-	return res, nil
+	return cl.ClassifyImage(ctx, img)
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // inferLocal runs the whole client and server path in this process, through
 // the same wire encodings a remote server would see.
-func inferLocal(ctx context.Context, m *model.Model, img dataset.Image) (*inferResult, error) {
-	hctx, err := he.NewContext(he.DefaultParameters)
-	if err != nil {
-		return nil, err
-	}
-	net, err := hctx.Compile(m)
-	if err != nil {
-		return nil, err
-	}
-	res := &inferResult{Model: m.Name, Parameters: hctx.Parameters().String()}
-	t0 := time.Now()
-	sk := hctx.GenSecretKey()
-	keys, err := sk.GenEvaluationKeys(net.GaloisElements())
-	if err != nil {
-		return nil, err
-	}
-	wire, err := keys.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	res.LatencyMS.KeyGen = ms(time.Since(t0))
-	res.Keys.GaloisKeys = len(net.GaloisElements())
-	res.Keys.Bytes = len(wire)
-	serverKeys, err := hctx.UnmarshalEvaluationKeys(wire, net.GaloisElements())
-	if err != nil {
-		return nil, err
-	}
-	layout := net.Layout()
-	res.Blocks = layout.Blocks
-	res.Block = rand.IntN(layout.Blocks)
-	images := make([][]uint8, layout.Blocks)
-	images[res.Block] = img[:]
-
-	start := time.Now()
-	ct, err := sk.Encrypt(layout, images)
-	if err != nil {
-		return nil, err
-	}
-	in, err := ct.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	tEnc := time.Now()
-	serverCt, err := hctx.UnmarshalCiphertext(in)
-	if err != nil {
-		return nil, err
-	}
-	outCt, err := net.Evaluate(ctx, serverCt, serverKeys)
-	if err != nil {
-		return nil, err
-	}
-	out, err := outCt.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	tEval := time.Now()
-	back, err := hctx.UnmarshalCiphertext(out)
-	if err != nil {
-		return nil, err
-	}
-	scores, err := sk.Decrypt(layout, back)
-	if err != nil {
-		return nil, err
-	}
-	tDec := time.Now()
-	res.Scores = scores[res.Block]
-	res.Class = model.Class(res.Scores)
-	res.LatencyMS.Encrypt = ms(tEnc.Sub(start))
-	res.LatencyMS.Evaluate = ms(tEval.Sub(tEnc))
-	res.LatencyMS.Decrypt = ms(tDec.Sub(tEval))
-	res.LatencyMS.Total = ms(tDec.Sub(start))
-	res.CiphertextBytes.Input = len(in)
-	res.CiphertextBytes.Output = len(out)
-	plain, err := m.Forward(img[:])
-	if err != nil {
-		return nil, err
-	}
-	res.Plaintext = &struct {
-		Class int `json:"class"`
-	}{model.Class(plain)}
-	return res, nil
+func inferLocal(ctx context.Context, m *model.Model, img pixels.Image) (*inferResult, error) {
+	return client.ClassifyLocally(ctx, m, img)
 }
 
 func printInfer(w io.Writer, r *inferResult, asJSON bool) error {

@@ -9,10 +9,12 @@ import (
 
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/model/training"
+	"github.com/veil-project/veil/pixels"
 )
 
 func newTrainCmd(g *globalOptions) *cobra.Command {
-	cfg := model.DefaultTrainConfig()
+	cfg := training.DefaultConfig()
 	var (
 		out, arch, name  string
 		weightBits, actB int
@@ -53,7 +55,7 @@ The committed default model was made with:
 					_ = bar.Set(done)
 				}
 			}
-			f, err := model.Train(cmd.Context(), train, cfg)
+			f, err := training.Train(cmd.Context(), train, cfg)
 			if err != nil {
 				return err
 			}
@@ -69,7 +71,7 @@ The committed default model was made with:
 			m.Description = fmt.Sprintf("%s, square activation, %d-bit weights; trained on MNIST by veil train", a, weightBits)
 			info := &model.TrainingInfo{
 				Seed: cfg.Seed, Epochs: cfg.Epochs, BatchSize: cfg.BatchSize, LearningRate: cfg.LearningRate,
-				Augment: cfg.Augment, FloatAccuracy: f.Accuracy(test), FixedAccuracy: m.Accuracy(test),
+				Augment: cfg.Augment, FloatAccuracy: training.FloatAccuracy(f, test), FixedAccuracy: training.FixedAccuracy(m, test),
 				TestImages: test.Len(), CalibrationImages: len(cal),
 			}
 			file := &model.File{Model: m, Training: info}
@@ -84,7 +86,7 @@ The committed default model was made with:
 	fl := cmd.Flags()
 	fl.StringVar(&out, "out", "model.json", "output model file")
 	fl.StringVar(&name, "name", model.DefaultName, "model name")
-	fl.StringVar(&arch, "arch", "32,128,sq,10", "layers after the 784 inputs: sizes of dense layers and 'sq' for the square activation")
+	fl.StringVar(&arch, "arch", "32,128,sq,10", "layers after the "+fmt.Sprint(pixels.Count)+" inputs: sizes of dense layers and 'sq' for the square activation")
 	fl.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "training epochs")
 	fl.IntVar(&cfg.BatchSize, "batch", cfg.BatchSize, "mini-batch size")
 	fl.Float64Var(&cfg.LearningRate, "lr", cfg.LearningRate, "Adam learning rate")

@@ -11,6 +11,8 @@ import (
 
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/model/training"
+	"github.com/veil-project/veil/pixels"
 )
 
 var small = sync.OnceValues(func() (*model.Model, error) {
@@ -23,7 +25,7 @@ var small = sync.OnceValues(func() (*model.Model, error) {
 		return nil, err
 	}
 	set := &dataset.Set{Images: test.Images[5000:8000], Labels: test.Labels[5000:8000]}
-	f, err := model.Train(context.Background(), set, model.TrainConfig{
+	f, err := training.Train(context.Background(), set, training.Config{
 		Arch:   model.Architecture{{Kind: model.KindDense, Out: 8}, {Kind: model.KindSquare}, {Kind: model.KindDense, Out: 10}},
 		Epochs: 4, BatchSize: 50, LearningRate: 3e-3, Seed: 3, Augment: false,
 	})
@@ -61,25 +63,13 @@ func Small() (*model.Model, error) {
 // meaningful and can be large: use Small for encrypted evaluation.
 func Tiny(seed uint64) *model.Model {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	dense := func(in, out, bb, shift int) model.Layer {
-		l := model.Layer{Kind: model.KindDense, In: in, Out: out, WeightBits: 8, WeightFrac: 7, BiasBits: bb, Shift: shift}
-		l.W = make([]int32, in*out)
-		for i := range l.W {
-			l.W[i] = int32(rng.IntN(256)) - 128
-		}
-		l.B = make([]int64, out)
-		for i := range l.B {
-			l.B[i] = rng.Int64N(1<<(bb-1)) - 1<<(bb-2)
-		}
-		return l
-	}
 	m := &model.Model{
 		Name:    "tiny",
 		Classes: 10,
 		Layers: []model.Layer{
-			dense(784, 4, 17, 7),
+			model.RandomDense(rng, pixels.Count, 4, 7, 17, 7),
 			{Kind: model.KindSquare, In: 4, Out: 4, Shift: 16},
-			dense(4, 10, 13, 0),
+			model.RandomDense(rng, 4, 10, 7, 13, 0),
 		},
 	}
 	if err := m.Validate(); err != nil {
@@ -104,20 +94,4 @@ func Perturbed(m *model.Model, delta int32) *model.Model {
 		}
 	}
 	return &c
-}
-
-// RandomImages returns n deterministic MNIST-like images drawn from seed:
-// mostly dark, a quarter of the pixels random (strokes), for tests and runs
-// that do not need the MNIST files.
-func RandomImages(seed uint64, n int) []dataset.Image {
-	rng := rand.New(rand.NewPCG(seed, 2))
-	out := make([]dataset.Image, n)
-	for k := range out {
-		for i := range out[k] {
-			if rng.IntN(4) == 0 {
-				out[k][i] = uint8(rng.IntN(256))
-			}
-		}
-	}
-	return out
 }

@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	cfg "github.com/cometbft/cometbft/config"
-
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/ledgertest"
@@ -43,7 +41,7 @@ func TestMain(m *testing.M) {
 func runHelperNode(home string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	n, err := StartNode(ctx, home, NodeOptions{Verifier: ledgertest.FakeVerifier{}, configure: fastConsensus})
+	n, err := StartNode(ctx, home, NodeOptions{Verifier: ledgertest.FakeVerifier{}, Configure: fastConsensus})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper node:", err)
 		return 1
@@ -56,15 +54,7 @@ func runHelperNode(home string) int {
 	return 0
 }
 
-// fastConsensus shortens CometBFT's timeouts so the test runs in seconds.
-func fastConsensus(c *cfg.Config) {
-	c.Consensus.TimeoutCommit = 300 * time.Millisecond
-	c.Consensus.TimeoutPropose = 1500 * time.Millisecond
-	c.Consensus.TimeoutPrevote = 300 * time.Millisecond
-	c.Consensus.TimeoutPrecommit = 300 * time.Millisecond
-	c.P2P.DialTimeout = time.Second
-	c.P2P.HandshakeTimeout = 3 * time.Second
-}
+var fastConsensus = FastConsensus
 
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
@@ -155,7 +145,7 @@ func TestFourValidators(t *testing.T) {
 	logw := writerFunc(func(p []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return logs.Write(p) })
 	nodes := make([]*Node, 3)
 	for i := 0; i < 3; i++ {
-		o := NodeOptions{Verifier: ledgertest.FakeVerifier{}, configure: fastConsensus, Log: logw}
+		o := NodeOptions{Verifier: ledgertest.FakeVerifier{}, Configure: fastConsensus, Log: logw}
 		if i == 0 {
 			o.mutateProposal = func(txs [][]byte) [][]byte { return append(txs, badProof) }
 		}
@@ -362,7 +352,7 @@ func TestFourValidators(t *testing.T) {
 		}
 	}
 	for _, r := range reqs {
-		rec, err := s3.Request(ctx, r.ID)
+		rec, err := s3.Request(ctx, f.Key(r.ID))
 		if err != nil || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN {
 			t.Fatalf("%s on node 3: %v %v", r.ID, rec, err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/model/training"
 )
 
 // Config is a training's public configuration. The coordinator publishes it
@@ -94,15 +95,15 @@ func (c Config) Validate() error {
 
 // trainConfig is an owner's local training configuration for a round.
 // With DP, the sampling and noise come from a fresh secret seed.
-func (c Config) trainConfig(owner, round int, init *model.Float, state *model.AdamState, control *model.Control) model.TrainConfig {
-	var dp *model.DPSGD
+func (c Config) trainConfig(owner, round int, init *model.Float, state *training.AdamState, control *training.Control) training.Config {
+	var dp *training.DPSGD
 	if c.DP != nil {
-		dp = &model.DPSGD{Clip: c.DP.Clip, NoiseMultiplier: c.DP.NoiseMultiplier}
+		dp = &training.DPSGD{Clip: c.DP.Clip, NoiseMultiplier: c.DP.NoiseMultiplier}
 		if _, err := rand.Read(dp.Seed[:]); err != nil {
 			panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on supported platforms
 		}
 	}
-	return model.TrainConfig{DP: dp,
+	return training.Config{DP: dp,
 		Arch: model.DefaultArchitecture, Steps: c.LocalSteps, BatchSize: c.BatchSize, LearningRate: c.LearningRate, WeightDecay: c.WeightDecay,
 		Augment: c.Augment, Seed: c.Seed*1_000_003 + uint64(round)*101 + uint64(owner), Init: init, State: state, Control: control,
 		ScheduleOffset: (round - 1) * c.LocalSteps, ScheduleTotal: c.Rounds * c.LocalSteps,
@@ -140,7 +141,7 @@ func (c Config) Epsilon(n int) (float64, error) {
 		return 0, nil
 	}
 	q := math.Min(1, float64(c.BatchSize)/float64(n))
-	eps, _, err := model.DPEpsilon(q, c.DP.NoiseMultiplier, c.Rounds*c.LocalSteps, c.DP.Delta)
+	eps, _, err := training.DPEpsilon(q, c.DP.NoiseMultiplier, c.Rounds*c.LocalSteps, c.DP.Delta)
 	return eps, err
 }
 

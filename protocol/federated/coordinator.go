@@ -22,6 +22,7 @@ import (
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/model/training"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -150,7 +151,7 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 // (model.Train's initialisation, no training step).
 func InitialModel(seed uint64) (*model.Float, error) {
 	one := &dataset.Set{Images: make([]dataset.Image, 1), Labels: []uint8{0}}
-	f, err := model.Train(context.Background(), one, model.TrainConfig{
+	f, err := training.Train(context.Background(), one, training.Config{
 		Arch: model.DefaultArchitecture, Steps: 1, BatchSize: 1, LearningRate: 1e-300, Seed: seed,
 	})
 	if err != nil {
@@ -399,7 +400,7 @@ func (c *Coordinator) round(ctx context.Context, r int) (RoundStats, error) {
 		return st, err
 	}
 	md := ModelDigest(next)
-	st.Validation = fixed.Accuracy(c.cfg.Validation)
+	st.Validation = training.FixedAccuracy(fixed, c.cfg.Validation)
 	d32 := make([]uint32, len(decryptors))
 	for i, o := range decryptors {
 		d32[i] = uint32(o)

@@ -22,7 +22,7 @@ import (
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/embedded"
 	"github.com/veil-project/veil/ledger/ledgertest"
-	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/model/training"
 )
 
 const testChain = "federated-test"
@@ -121,7 +121,7 @@ func TestHonestTraining(t *testing.T) {
 		}
 		t.Logf("round %d: %.2f s, HE overhead %.3f s, owner 0 sent %d B received %d B", r.Round, r.Seconds, r.HEOverheadSeconds, r.Owners[0].BytesSent, r.Owners[0].BytesReceived)
 	}
-	acc := res.Fixed.Accuracy(s.Validation)
+	acc := training.FixedAccuracy(res.Fixed, s.Validation)
 	t.Logf("validation accuracy after 3 rounds of 15 steps: %.3f", acc)
 	if acc < 0.35 {
 		t.Fatalf("validation accuracy %.3f: the model did not learn", acc)
@@ -149,8 +149,8 @@ func TestEncryptedRoundMatchesPlaintextFedAvg(t *testing.T) {
 	}
 	sum := make([]float64, NumParams(init))
 	for i, sh := range s.Shards {
-		var st model.AdamState
-		next, err := model.Train(context.Background(), sh, s.Config.trainConfig(i, 1, init, &st, &model.Control{}))
+		var st training.AdamState
+		next, err := training.Train(context.Background(), sh, s.Config.trainConfig(i, 1, init, &st, &training.Control{}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -455,7 +455,17 @@ func TestTraceServedModel(t *testing.T) {
 	if _, err := TraceModel(ctx, node, "fl-trace", nil); !errors.Is(err, ErrUntraced) {
 		t.Fatalf("trace before the link: %v", err)
 	}
-	if err := linkModel(ctx, node, testChain, s.Coordinator, res.Fixed, res.Commitment, []byte("fake vk"), "fl-trace", []uint32{4000, 3000, 2000, 1000}, "test", nil, 0); err != nil {
+	spec := ledgertest.FakeSpec(10)
+	reg, err := ledger.Signer{ChainID: testChain, Key: s.Coordinator}.RegisterModel(&ledgerv1.RegisterModel{
+		ModelId: "fl-trace", Architecture: "784-32-128-sq-10", Commitment: res.Commitment[:], VerifyingKey: ledgertest.FakeVK(spec, 3),
+		OutputsPerChallenge: 10, Spec: spec, ProofBatch: 3}, s.Coordinator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Submit(ctx, reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := linkModel(ctx, node, testChain, s.Coordinator, "fl-trace", "fl-trace", []uint32{4000, 3000, 2000, 1000}, "test", nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	tr, err := TraceModel(ctx, node, "fl-trace", node.PublicKey())

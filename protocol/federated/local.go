@@ -19,6 +19,8 @@ import (
 	"github.com/veil-project/veil/ledger/embedded"
 	"github.com/veil-project/veil/ledger/zkverify"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/model/training"
+	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -46,9 +48,9 @@ type LocalConfig struct {
 	// Baseline also trains the same model centrally on the pooled shards
 	// (model.DefaultTrainConfig, as `veil train`).
 	Baseline bool
-	// VerifyingKey returns the Groth16 verifying key of the final model for
-	// its registration (nil: the model is neither registered nor linked).
-	VerifyingKey func(context.Context, *model.Model) ([]byte, error)
+	// ProvingKey returns the Groth16 keys of the final model, to register
+	// it (protocol.Deploy; nil: the model is neither registered nor linked).
+	ProvingKey func(context.Context, *model.Model) (*zk.ProvingKey, error)
 	// Verifier is the ledger's proof verifier (nil: zkverify).
 	Verifier ledger.ProofVerifier
 	// Faults plays misbehaving owners (tests and demonstrations).
@@ -218,7 +220,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	main.Fixed.Name = cfg.ModelName
 	main.Fixed.Description = fmt.Sprintf("%s, square activation, 8-bit weights; trained by %d data owners under multiparty CKKS (veil federated, training %s)",
 		model.DefaultArchitecture, c.Owners, c.TrainingID)
-	res.FixedAccuracy = main.Fixed.Accuracy(cfg.Test)
+	res.FixedAccuracy = training.FixedAccuracy(main.Fixed, cfg.Test)
 	res.Commitment = main.Commitment.String()
 	res.Salt = main.Salt
 	for i, o := range main.Owners {
@@ -242,7 +244,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		if rounds <= 0 {
 			rounds = c.Rounds
 		}
-		full := main.Fixed.Accuracy(validation)
+		full := training.FixedAccuracy(main.Fixed, validation)
 		if rounds != c.Rounds {
 			conf := c
 			conf.Rounds = rounds
@@ -251,7 +253,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 			if err != nil {
 				return nil, fmt.Errorf("leave-one-out reference: %w", err)
 			}
-			full = ref.Fixed.Accuracy(validation)
+			full = training.FixedAccuracy(ref.Fixed, validation)
 			res.LOOTrainingIDs = append(res.LOOTrainingIDs, c.TrainingID+"-loo-all")
 		}
 		res.FullValidation = full
@@ -267,7 +269,7 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 			if err != nil {
 				return nil, fmt.Errorf("leave-one-out without owner %d: %w", i, err)
 			}
-			res.LOOValidation = append(res.LOOValidation, r.Fixed.Accuracy(validation))
+			res.LOOValidation = append(res.LOOValidation, training.FixedAccuracy(r.Fixed, validation))
 			res.LOOTrainingIDs = append(res.LOOTrainingIDs, id)
 		}
 		shares, res.ShareMethod = LOOShares(full, res.LOOValidation, samples)
@@ -289,13 +291,13 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 	if cfg.Baseline {
 		stage("central baseline on the pooled shards (veil train's configuration)")
 		t0 := time.Now()
-		bc := model.DefaultTrainConfig()
+		bc := training.DefaultConfig()
 		pool := &dataset.Set{}
 		for _, sh := range shards {
 			pool.Images = append(pool.Images, sh.Images...)
 			pool.Labels = append(pool.Labels, sh.Labels...)
 		}
-		f, err := model.Train(ctx, pool, bc)
+		f, err := training.Train(ctx, pool, bc)
 		if err != nil {
 			return nil, fmt.Errorf("central baseline: %w", err)
 		}
@@ -303,16 +305,24 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		res.Baseline = &BaselineResult{Epochs: bc.Epochs, FloatAccuracy: Accuracy(f, cfg.Test), FixedAccuracy: m.Accuracy(cfg.Test), Seconds: time.Since(t0).Seconds()}
+		res.Baseline = &BaselineResult{Epochs: bc.Epochs, FloatAccuracy: Accuracy(f, cfg.Test), FixedAccuracy: training.FixedAccuracy(m, cfg.Test), Seconds: time.Since(t0).Seconds()}
 	}
 
-	if cfg.VerifyingKey != nil {
+	if cfg.ProvingKey != nil {
 		stage("registering the model and linking it to its training")
-		vk, err := cfg.VerifyingKey(ctx, main.Fixed)
+		pk, err := cfg.ProvingKey(ctx, main.Fixed)
 		if err != nil {
-			return nil, fmt.Errorf("verifying key: %w", err)
+			return nil, fmt.Errorf("proving keys: %w", err)
 		}
-		if err := linkModel(ctx, node, cfg.ChainID, coordKey[0], main.Fixed, main.Commitment, vk, c.TrainingID, shares, res.ShareMethod, looBp, fullBp); err != nil {
+		dep, err := protocol.Deploy(ctx, protocol.DeployOptions{Model: main.Fixed, Salt: main.Salt, Keys: pk, Ledger: node, ChainID: cfg.ChainID,
+			Owner: coordKey[0], Server: coordKey[0], Log: cfg.Log})
+		if err != nil {
+			return nil, err
+		}
+		if dep.Commitment != main.Commitment {
+			return nil, fmt.Errorf("the registered commitment %s is not the last round's %s", dep.Commitment, main.Commitment)
+		}
+		if err := linkModel(ctx, node, cfg.ChainID, coordKey[0], cfg.ModelName, c.TrainingID, shares, res.ShareMethod, looBp, fullBp); err != nil {
 			return nil, err
 		}
 		if res.Trace, err = TraceModel(ctx, node, cfg.ModelName, nodeKey.Public().(ed25519.PublicKey)); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/model/training"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -83,7 +84,7 @@ type Owner struct {
 	layout  updateLayout
 	model   *model.Float
 	salt    zk.Salt
-	state   model.AdamState
+	state   training.AdamState
 	// SCAFFOLD: the owner's control variate c_i and the global one c, as
 	// flat parameter vectors (zero at the start).
 	ci, c   []float64
@@ -348,15 +349,15 @@ func (o *Owner) round(ctx context.Context, r int) error {
 	}
 	// Local training from the current model.
 	t0 := time.Now()
-	var control *model.Control
+	var control *training.Control
 	if o.train.Scaffold {
 		off := make([]float64, len(o.c))
 		for i := range off {
 			off[i] = o.c[i] - o.ci[i]
 		}
-		control = &model.Control{Offset: splitParams(o.model, off)}
+		control = &training.Control{Offset: splitParams(o.model, off)}
 	}
-	next, err := model.Train(ctx, o.cfg.Shard, o.train.trainConfig(me, r, o.model, &o.state, control))
+	next, err := training.Train(ctx, o.cfg.Shard, o.train.trainConfig(me, r, o.model, &o.state, control))
 	if err != nil {
 		return err
 	}

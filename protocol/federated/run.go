@@ -193,21 +193,11 @@ func newKeys(n int) ([]ed25519.PrivateKey, error) {
 	return out, nil
 }
 
-// linkModel registers the final model (if it is not yet) and links it to
-// its training with the owners' shares.
-func linkModel(ctx context.Context, api ledger.API, chainID string, key ed25519.PrivateKey, fixed *model.Model, com zk.Commitment, vk []byte, trainingID string, shares []uint32, method string, loo []uint32, full uint32) error {
-	if _, err := api.Model(ctx, fixed.Name, false); errors.Is(err, ledger.ErrNotFound) {
-		if _, err := submit(ctx, api, chainID, key, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: &ledgerv1.RegisterModel{
-			ModelId: fixed.Name, Architecture: model.ArchitectureOf(fixed).String(), Commitment: com[:], VerifyingKey: vk,
-			OutputsPerChallenge: uint32(fixed.Classes),
-		}}}); err != nil {
-			return fmt.Errorf("register model: %w", err)
-		}
-	} else if err != nil {
-		return err
-	}
+// linkModel links a registered model to its training with the owners'
+// shares (LinkModelTraining, signed by the model's owner key).
+func linkModel(ctx context.Context, api ledger.API, chainID string, key ed25519.PrivateKey, modelID, trainingID string, shares []uint32, method string, loo []uint32, full uint32) error {
 	if _, err := submit(ctx, api, chainID, key, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_LinkModelTraining{LinkModelTraining: &ledgerv1.LinkModelTraining{
-		ModelId: fixed.Name, TrainingId: trainingID, ShareBp: shares, ShareMethod: method, LooAccuracyBp: loo, FullAccuracyBp: full,
+		ModelId: modelID, TrainingId: trainingID, ShareBp: shares, ShareMethod: method, LooAccuracyBp: loo, FullAccuracyBp: full,
 	}}}); err != nil {
 		return fmt.Errorf("link model to training: %w", err)
 	}

@@ -9,12 +9,13 @@ import (
 
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
 )
 
 // Parameters of a float network as one vector: every dense layer's weights
 // (row-major) then its biases, in layer order (the order of
-// model.AdamState).
+// training.AdamState).
 
 // NumParams returns the number of weights and biases of f.
 func NumParams(f *model.Float) int {
@@ -53,7 +54,7 @@ func Unflatten(f *model.Float, v []float64) (*model.Float, error) {
 }
 
 // splitParams cuts a flat parameter vector of f into per-parameter slices
-// (the order of model.AdamState and model.Control).
+// (the order of training.AdamState and training.Control).
 func splitParams(f *model.Float, v []float64) [][]float64 {
 	var out [][]float64
 	for _, l := range f.Layers {
@@ -139,7 +140,7 @@ func ParseModel(b []byte, arch model.Architecture) (*model.Float, error) {
 		return nil, bad("%d layers, want %d", n, len(arch))
 	}
 	f := &model.Float{}
-	in := model.InputSize
+	in := pixels.Count
 	for i := range n {
 		kl, err := u32()
 		if err != nil || kl > len(b) || kl > 16 {

@@ -150,16 +150,16 @@ func (x *GetModelRequest) GetModelId() string {
 }
 
 type CkksParameters struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Scheme        string                 `protobuf:"bytes,1,opt,name=scheme,proto3" json:"scheme,omitempty"` // "CKKS, conjugate-invariant ring"
-	LogN          int32                  `protobuf:"varint,2,opt,name=log_n,json=logN,proto3" json:"log_n,omitempty"`
-	LogQ          []int32                `protobuf:"varint,3,rep,packed,name=log_q,json=logQ,proto3" json:"log_q,omitempty"`
-	LogP          []int32                `protobuf:"varint,4,rep,packed,name=log_p,json=logP,proto3" json:"log_p,omitempty"`
-	LogQp         float64                `protobuf:"fixed64,5,opt,name=log_qp,json=logQp,proto3" json:"log_qp,omitempty"`
-	SecurityBits  int32                  `protobuf:"varint,6,opt,name=security_bits,json=securityBits,proto3" json:"security_bits,omitempty"` // by the HE standard's table
-	LogInputScale int32                  `protobuf:"varint,7,opt,name=log_input_scale,json=logInputScale,proto3" json:"log_input_scale,omitempty"`
-	LogFloodSigma float64                `protobuf:"fixed64,8,opt,name=log_flood_sigma,json=logFloodSigma,proto3" json:"log_flood_sigma,omitempty"`
-	Fingerprint   string                 `protobuf:"bytes,9,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"` // exact identity of the parameters (primes included)
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The canonical encoding of he.ParametersLiteral (he/params.go): ring
+	// degree, prime sizes, input scale and block size, everything a client
+	// needs to make keys and encrypt. Clients decode and compile it, check
+	// its security level themselves and compare the result with fingerprint.
+	Literal       []byte  `protobuf:"bytes,10,opt,name=literal,proto3" json:"literal,omitempty"`
+	Fingerprint   string  `protobuf:"bytes,9,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`                              // exact identity of the compiled parameters (primes included)
+	Description   string  `protobuf:"bytes,11,opt,name=description,proto3" json:"description,omitempty"`                             // the literal in words, for people (grpcurl)
+	SecurityBits  int32   `protobuf:"varint,6,opt,name=security_bits,json=securityBits,proto3" json:"security_bits,omitempty"`       // by the HE standard's table, as the server computes it (clients recompute it)
+	LogFloodSigma float64 `protobuf:"fixed64,8,opt,name=log_flood_sigma,json=logFloodSigma,proto3" json:"log_flood_sigma,omitempty"` // the server's flooding noise: its own setting, which a client cannot check
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -194,39 +194,25 @@ func (*CkksParameters) Descriptor() ([]byte, []int) {
 	return file_veil_inference_v1_inference_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *CkksParameters) GetScheme() string {
+func (x *CkksParameters) GetLiteral() []byte {
 	if x != nil {
-		return x.Scheme
+		return x.Literal
+	}
+	return nil
+}
+
+func (x *CkksParameters) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
 	}
 	return ""
 }
 
-func (x *CkksParameters) GetLogN() int32 {
+func (x *CkksParameters) GetDescription() string {
 	if x != nil {
-		return x.LogN
+		return x.Description
 	}
-	return 0
-}
-
-func (x *CkksParameters) GetLogQ() []int32 {
-	if x != nil {
-		return x.LogQ
-	}
-	return nil
-}
-
-func (x *CkksParameters) GetLogP() []int32 {
-	if x != nil {
-		return x.LogP
-	}
-	return nil
-}
-
-func (x *CkksParameters) GetLogQp() float64 {
-	if x != nil {
-		return x.LogQp
-	}
-	return 0
+	return ""
 }
 
 func (x *CkksParameters) GetSecurityBits() int32 {
@@ -236,25 +222,11 @@ func (x *CkksParameters) GetSecurityBits() int32 {
 	return 0
 }
 
-func (x *CkksParameters) GetLogInputScale() int32 {
-	if x != nil {
-		return x.LogInputScale
-	}
-	return 0
-}
-
 func (x *CkksParameters) GetLogFloodSigma() float64 {
 	if x != nil {
 		return x.LogFloodSigma
 	}
 	return 0
-}
-
-func (x *CkksParameters) GetFingerprint() string {
-	if x != nil {
-		return x.Fingerprint
-	}
-	return ""
 }
 
 type Layout struct {
@@ -576,10 +548,14 @@ func (*OpenSessionChunk_Header) isOpenSessionChunk_Part() {}
 func (*OpenSessionChunk_Keys) isOpenSessionChunk_Part() {}
 
 type OpenSessionResponse struct {
-	state              protoimpl.MessageState `protogen:"open.v1"`
-	SessionId          string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	IdleTimeoutSeconds int64                  `protobuf:"varint,2,opt,name=idle_timeout_seconds,json=idleTimeoutSeconds,proto3" json:"idle_timeout_seconds,omitempty"`
-	KeyBytes           uint64                 `protobuf:"varint,3,opt,name=key_bytes,json=keyBytes,proto3" json:"key_bytes,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// session_id is a secret token: whoever holds it can use or close the
+	// session. It is never published (receipts name the key bundle by its
+	// digest instead) nor logged by the server.
+	SessionId          string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	IdleTimeoutSeconds int64  `protobuf:"varint,2,opt,name=idle_timeout_seconds,json=idleTimeoutSeconds,proto3" json:"idle_timeout_seconds,omitempty"`
+	KeyBytes           uint64 `protobuf:"varint,3,opt,name=key_bytes,json=keyBytes,proto3" json:"key_bytes,omitempty"`
+	KeysDigest         []byte `protobuf:"bytes,4,opt,name=keys_digest,json=keysDigest,proto3" json:"keys_digest,omitempty"` // SHA-256 of the key bundle the server holds for this session
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -633,6 +609,13 @@ func (x *OpenSessionResponse) GetKeyBytes() uint64 {
 		return x.KeyBytes
 	}
 	return 0
+}
+
+func (x *OpenSessionResponse) GetKeysDigest() []byte {
+	if x != nil {
+		return x.KeysDigest
+	}
+	return nil
 }
 
 type GetSessionRequest struct {
@@ -884,11 +867,12 @@ func (x *InferRequest) GetVerifiable() *VerifiableRequest {
 
 type VerifiableRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	RequestId           string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`                               // chosen by the client, unique on the ledger
+	RequestId           string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`                               // chosen by the client, unique per (model, client key) on the ledger
 	ChallengeCommitment []byte                 `protobuf:"bytes,2,opt,name=challenge_commitment,json=challengeCommitment,proto3" json:"challenge_commitment,omitempty"` // 32 bytes
 	NumBlocks           uint32                 `protobuf:"varint,3,opt,name=num_blocks,json=numBlocks,proto3" json:"num_blocks,omitempty"`                              // k: blocks used (1 real + k-1 challenges)
 	ClientKey           []byte                 `protobuf:"bytes,4,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`                               // ed25519 public key
-	ClientSignature     []byte                 `protobuf:"bytes,5,opt,name=client_signature,json=clientSignature,proto3" json:"client_signature,omitempty"`             // over ledger.ClientRequestDigest
+	ClientSignature     []byte                 `protobuf:"bytes,5,opt,name=client_signature,json=clientSignature,proto3" json:"client_signature,omitempty"`             // over ledger.ClientRequestDigest (chain id, model, request, key bundle, input, commitment, k)
+	ChainId             string                 `protobuf:"bytes,6,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`                                     // the ledger the receipt is for
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -956,6 +940,13 @@ func (x *VerifiableRequest) GetClientSignature() []byte {
 		return x.ClientSignature
 	}
 	return nil
+}
+
+func (x *VerifiableRequest) GetChainId() string {
+	if x != nil {
+		return x.ChainId
+	}
+	return ""
 }
 
 type Timing struct {
@@ -1123,16 +1114,13 @@ const file_veil_inference_v1_inference_proto_rawDesc = "" +
 	"\x06models\x18\x01 \x03(\v2\x1c.veil.inference.v1.ModelInfoR\x06models\",\n" +
 	"\x0fGetModelRequest\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\"\x95\x02\n" +
-	"\x0eCkksParameters\x12\x16\n" +
-	"\x06scheme\x18\x01 \x01(\tR\x06scheme\x12\x13\n" +
-	"\x05log_n\x18\x02 \x01(\x05R\x04logN\x12\x13\n" +
-	"\x05log_q\x18\x03 \x03(\x05R\x04logQ\x12\x13\n" +
-	"\x05log_p\x18\x04 \x03(\x05R\x04logP\x12\x15\n" +
-	"\x06log_qp\x18\x05 \x01(\x01R\x05logQp\x12#\n" +
+	"\x0eCkksParameters\x12\x18\n" +
+	"\aliteral\x18\n" +
+	" \x01(\fR\aliteral\x12 \n" +
+	"\vfingerprint\x18\t \x01(\tR\vfingerprint\x12 \n" +
+	"\vdescription\x18\v \x01(\tR\vdescription\x12#\n" +
 	"\rsecurity_bits\x18\x06 \x01(\x05R\fsecurityBits\x12&\n" +
-	"\x0flog_input_scale\x18\a \x01(\x05R\rlogInputScale\x12&\n" +
-	"\x0flog_flood_sigma\x18\b \x01(\x01R\rlogFloodSigma\x12 \n" +
-	"\vfingerprint\x18\t \x01(\tR\vfingerprint\"|\n" +
+	"\x0flog_flood_sigma\x18\b \x01(\x01R\rlogFloodSigmaJ\x04\b\x01\x10\x02J\x04\b\x02\x10\x03J\x04\b\x03\x10\x04J\x04\b\x04\x10\x05J\x04\b\x05\x10\x06J\x04\b\a\x10\bR\x06schemeR\x05log_nR\x05log_qR\x05log_pR\x06log_qpR\x0flog_input_scale\"|\n" +
 	"\x06Layout\x12\x1d\n" +
 	"\n" +
 	"block_size\x18\x01 \x01(\x05R\tblockSize\x12\x16\n" +
@@ -1161,12 +1149,14 @@ const file_veil_inference_v1_inference_proto_rawDesc = "" +
 	"\x10OpenSessionChunk\x12:\n" +
 	"\x06header\x18\x01 \x01(\v2 .veil.inference.v1.SessionHeaderH\x00R\x06header\x12\x14\n" +
 	"\x04keys\x18\x02 \x01(\fH\x00R\x04keysB\x06\n" +
-	"\x04part\"\x83\x01\n" +
+	"\x04part\"\xa4\x01\n" +
 	"\x13OpenSessionResponse\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x120\n" +
 	"\x14idle_timeout_seconds\x18\x02 \x01(\x03R\x12idleTimeoutSeconds\x12\x1b\n" +
-	"\tkey_bytes\x18\x03 \x01(\x04R\bkeyBytes\"2\n" +
+	"\tkey_bytes\x18\x03 \x01(\x04R\bkeyBytes\x12\x1f\n" +
+	"\vkeys_digest\x18\x04 \x01(\fR\n" +
+	"keysDigest\"2\n" +
 	"\x11GetSessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"y\n" +
@@ -1187,7 +1177,7 @@ const file_veil_inference_v1_inference_proto_rawDesc = "" +
 	"ciphertext\x12D\n" +
 	"\n" +
 	"verifiable\x18\x03 \x01(\v2$.veil.inference.v1.VerifiableRequestR\n" +
-	"verifiable\"\xce\x01\n" +
+	"verifiable\"\xe9\x01\n" +
 	"\x11VerifiableRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x121\n" +
@@ -1196,7 +1186,8 @@ const file_veil_inference_v1_inference_proto_rawDesc = "" +
 	"num_blocks\x18\x03 \x01(\rR\tnumBlocks\x12\x1d\n" +
 	"\n" +
 	"client_key\x18\x04 \x01(\fR\tclientKey\x12)\n" +
-	"\x10client_signature\x18\x05 \x01(\fR\x0fclientSignature\"~\n" +
+	"\x10client_signature\x18\x05 \x01(\fR\x0fclientSignature\x12\x19\n" +
+	"\bchain_id\x18\x06 \x01(\tR\achainId\"~\n" +
 	"\x06Timing\x12\x19\n" +
 	"\bqueue_ms\x18\x01 \x01(\x01R\aqueueMs\x12\x1b\n" +
 	"\tdecode_ms\x18\x02 \x01(\x01R\bdecodeMs\x12\x1f\n" +

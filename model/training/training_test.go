@@ -1,0 +1,107 @@
+package training
+
+import (
+	"context"
+	"testing"
+
+	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/model"
+)
+
+func smallTrainSet(t *testing.T, n int) *dataset.Set {
+	t.Helper()
+	dir, err := dataset.FindMNISTDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := dataset.LoadTest(dir) // the smaller file loads faster
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &dataset.Set{Images: s.Images[:n], Labels: s.Labels[:n]}
+}
+
+func TestTrainIsDeterministicAndLearns(t *testing.T) {
+	set := smallTrainSet(t, 2000)
+	cfg := Config{Arch: model.Architecture{{Kind: model.KindDense, Out: 16}, {Kind: model.KindSquare}, {Kind: model.KindDense, Out: 10}},
+		Epochs: 3, BatchSize: 50, LearningRate: 3e-3, Seed: 7, Augment: true}
+	a, err := Train(context.Background(), set, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Train(context.Background(), set, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a.Layers {
+		for k := range a.Layers[i].W {
+			if a.Layers[i].W[k] != b.Layers[i].W[k] {
+				t.Fatalf("layer %d weight %d differs between two runs with the same seed", i, k)
+			}
+		}
+	}
+	// 10 classes: chance is 10%. Three epochs on 2,000 images reach far more.
+	if acc := FloatAccuracy(a, set); acc < 0.8 {
+		t.Fatalf("training accuracy %.3f < 0.8", acc)
+	}
+	m, err := model.Quantize(a, "tiny", model.QuantizeOptions{WeightBits: 8, ActivationBits: 14, Calibration: [][]uint8{set.Images[0][:], set.Images[1][:]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fa, qa := FloatAccuracy(a, set), FixedAccuracy(m, set); qa < fa-0.02 {
+		t.Fatalf("quantisation lost too much: float %.3f, fixed %.3f", fa, qa)
+	}
+}
+
+func TestTrainRejectsBadConfig(t *testing.T) {
+	set := smallTrainSet(t, 100)
+	if _, err := Train(context.Background(), set, Config{Arch: model.Architecture{{Kind: model.KindDense, Out: 5}}, Epochs: 1, BatchSize: 10, LearningRate: 1}); err == nil {
+		t.Fatal("accepted a last layer of 5")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Train(ctx, set, Config{Arch: model.Architecture{{Kind: model.KindDense, Out: 10}}, Epochs: 1, BatchSize: 10, LearningRate: 1e-3}); err == nil {
+		t.Fatal("a cancelled context did not stop training")
+	}
+}
+
+// Training from an initial network with a step budget continues from its
+// weights: zero steps of work would be refused, one step moves the weights
+// a little, and a network of another shape is refused.
+func TestTrainFromInitWithSteps(t *testing.T) {
+	set := smallTrainSet(t, 1000)
+	arch := model.Architecture{{Kind: model.KindDense, Out: 16}, {Kind: model.KindSquare}, {Kind: model.KindDense, Out: 10}}
+	base, err := Train(context.Background(), set, Config{Arch: arch, Epochs: 2, BatchSize: 50, LearningRate: 3e-3, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	cfg := Config{Arch: arch, Steps: 7, BatchSize: 50, LearningRate: 1e-4, Seed: 2, Init: base,
+		ScheduleOffset: 10, ScheduleTotal: 100, Progress: func(done, _ int, _ float64) { steps = done }}
+	next, err := Train(context.Background(), set, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps != 7 {
+		t.Fatalf("%d steps run, want 7", steps)
+	}
+	var moved, maxMove float64
+	for i, l := range next.Layers {
+		for k, w := range l.W {
+			d := w - base.Layers[i].W[k]
+			moved += d * d
+			maxMove = max(maxMove, d, -d)
+		}
+	}
+	// Adam moves each weight by at most about lr per step.
+	if moved == 0 || maxMove > 7*1e-4*1.5 {
+		t.Fatalf("weights moved by %g (largest %g) in 7 steps of lr 1e-4", moved, maxMove)
+	}
+	if acc := FloatAccuracy(next, set); acc < FloatAccuracy(base, set)-0.05 {
+		t.Fatalf("a few small steps from a trained network lost accuracy: %.3f from %.3f", acc, FloatAccuracy(base, set))
+	}
+	cfg.Init = &model.Float{Layers: base.Layers[:2]}
+	if _, err := Train(context.Background(), set, cfg); err == nil {
+		t.Fatal("an initial network of another shape was accepted")
+	}
+}
