@@ -14,6 +14,7 @@ import (
 	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/zk"
+	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
 // Go benchmarks of every stage, for `go test -bench`:
@@ -269,7 +270,7 @@ func zkBench(b *testing.B, batch int) *zkBenchFix {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pk, _, err := zk.SetupOfOne(context.Background(), spec, batch, "", nil)
+	pk, _, err := mpcsetup.SetupOfOne(context.Background(), spec, batch, "", nil)
 	if err != nil {
 		b.Fatal(err)
 	}

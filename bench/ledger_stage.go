@@ -54,15 +54,13 @@ func (r *runner) runLedger(ctx context.Context) error {
 	defer node.Close()
 
 	const modelID = "bench-model"
-	owner, server, client := benchKey("owner"), benchKey("server"), benchKey("client")
-	sign := func(key ed25519.PrivateKey, body *ledgerv1.TxBody) ([]byte, error) {
-		body.ChainId = benchChain
-		return ledger.SignTx(key, body)
-	}
-	reg, err := sign(owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: &ledgerv1.RegisterModel{
+	owner := ledger.Signer{ChainID: benchChain, Key: benchKey("owner")}
+	server := ledger.Signer{ChainID: benchChain, Key: benchKey("server")}
+	client := ledger.Signer{ChainID: benchChain, Key: benchKey("client")}
+	reg, err := owner.RegisterModel(&ledgerv1.RegisterModel{
 		ModelId: modelID, Architecture: art.modelName, Commitment: art.commitment[:], VerifyingKey: art.vk,
-		ServerKey: server.Public().(ed25519.PublicKey), OutputsPerChallenge: 10,
-	}}})
+		OutputsPerChallenge: 10, Spec: art.spec, ProofBatch: uint32(len(art.images)),
+	}, server.Key)
 	if err != nil {
 		return err
 	}
@@ -78,37 +76,26 @@ func (r *runner) runLedger(ctx context.Context) error {
 		outputs = append(outputs, art.outputs[i]...)
 	}
 	k := uint32(len(challenges) + 1)
+	keys := sha256.Sum256([]byte("evaluation keys"))
 	var receipts, reveals, proofs [][]byte
 	for i := 0; i < s.Requests; i++ {
 		id, salt := fmt.Sprintf("req-%05d", i), []byte(fmt.Sprintf("salt %d", i))
 		commitment := ledger.ChallengeCommitment(challenges, positions, salt)
 		in := sha256.Sum256([]byte("input ciphertext " + id))
 		out := sha256.Sum256([]byte("output ciphertext " + id))
-		digest := ledger.ClientRequestDigest(modelID, "session-1", id, in[:], commitment[:], k)
-		bodies := []struct {
-			key  ed25519.PrivateKey
-			body *ledgerv1.TxBody
-			into *[][]byte
-		}{
-			{server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_InferenceReceipt{InferenceReceipt: &ledgerv1.InferenceReceipt{
-				ModelId: modelID, SessionId: "session-1", RequestId: id, InputDigest: in[:], OutputDigest: out[:],
-				ChallengeCommitment: commitment[:], NumBlocks: k, ClientKey: client.Public().(ed25519.PublicKey),
-				ClientSignature: ed25519.Sign(client, digest[:]),
-			}}}, &receipts},
-			{client, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeReveal{ChallengeReveal: &ledgerv1.ChallengeReveal{
-				RequestId: id, Challenges: challenges, Positions: positions, Salt: salt,
-			}}}, &reveals},
-			{server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeProof{ChallengeProof: &ledgerv1.ChallengeProof{
-				ModelId: modelID, RequestIds: []string{id}, Outputs: outputs, Proof: art.proofFile,
-			}}}, &proofs},
+		digest := ledger.ClientRequestDigest(benchChain, modelID, id, keys[:], in[:], commitment[:], k)
+		rkey := ledger.RequestKey(modelID, client.Public(), id)
+		rc, err1 := server.Receipt(&ledgerv1.InferenceReceipt{
+			ModelId: modelID, RequestId: id, KeysDigest: keys[:], InputDigest: in[:], OutputDigest: out[:],
+			ChallengeCommitment: commitment[:], NumBlocks: k, ClientKey: client.Public(),
+			ClientSignature: ed25519.Sign(client.Key, digest[:]),
+		})
+		rv, err2 := client.Reveal(&ledgerv1.ChallengeReveal{ModelId: modelID, RequestId: id, Challenges: challenges, Positions: positions, Salt: salt})
+		pf, err3 := server.Proof(&ledgerv1.ChallengeProof{ModelId: modelID, RequestKeys: [][]byte{rkey[:]}, Outputs: outputs, Proof: art.proofFile})
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return err
 		}
-		for _, b := range bodies {
-			tx, err := sign(b.key, b.body)
-			if err != nil {
-				return err
-			}
-			*b.into = append(*b.into, tx)
-		}
+		receipts, reveals, proofs = append(receipts, rc), append(reveals, rv), append(proofs, pf)
 	}
 	for _, phase := range []struct {
 		name string

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,10 +14,12 @@ import (
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
+	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
 // zkArtifact is a real proof for the ledger stage.
 type zkArtifact struct {
+	spec       []byte // the model's canonical spec
 	modelName  string
 	vk         []byte
 	commitment zk.Commitment
@@ -157,47 +160,45 @@ func (r *runner) runZK(ctx context.Context) error {
 		}
 		r.addLatency(StageZK, "verify", p, verify)
 		if r.zkArt == nil {
-			r.zkArt = &zkArtifact{modelName: m.Name, vk: vkb, commitment: prover.Commitment(), images: imgs, outputs: proof.Outputs, proofFile: pb}
+			r.zkArt = &zkArtifact{modelName: m.Name, spec: spec.Canonical(), vk: vkb, commitment: prover.Commitment(), images: imgs, outputs: proof.Outputs, proofFile: pb}
 		}
 		r.tick(float64(s.ProveReps)*map[bool]float64{true: 0.3, false: 4}[s.Model == "tiny"]+float64(s.VerifyReps)*0.004, fmt.Sprintf("zk prove and verify, batch %d", batch))
 	}
 	return nil
 }
 
-// zkKeys loads cached keys or runs (and caches) a ceremony-of-one setup.
+// zkKeys loads cached keys (those of `veil setup`, then the benchmark's
+// own; zk.KeyStore refuses stale ones) or runs and caches a ceremony-of-one
+// setup under root.
 func (r *runner) zkKeys(ctx context.Context, spec *circuits.Spec, id zk.ModelID, batch int, root string, p Params) (*zk.ProvingKey, error) {
-	// The cache is keyed by architecture and zk.CircuitVersion; a circuit
-	// rewritten without a version bump would silently measure the old
-	// constraint system. Compiling is cheap next to a setup: compare.
-	var want int
-	for _, dir := range r.cachedKeyDirs(id, batch) {
-		pk, err := zk.LoadProvingKey(dir, spec)
-		if err == nil && want == 0 {
-			ccs, cerr := zk.Compile(spec, batch)
-			if cerr != nil {
-				return nil, cerr
-			}
-			want = ccs.GetNbConstraints()
-		}
-		if err == nil && pk.Constraints() != want {
-			err = fmt.Errorf("they hold %d constraints, the circuit now compiles to %d", pk.Constraints(), want)
-		}
-		if err == nil {
+	if r.opt.DataDir != "" {
+		if pk, err := (zk.KeyStore{DataDir: r.opt.DataDir}).Load(spec, batch, ""); err == nil {
 			r.tick(3, fmt.Sprintf("zk keys loaded, batch %d", batch))
 			return pk, nil
+		} else if !errors.Is(err, zk.ErrNoKeys) {
+			r.logf("zk: keys of veil setup unusable: %v", err)
 		}
-		r.logf("zk: cached keys in %s unusable: %v", dir, err)
 	}
-	r.logf("zk: no cached keys for batch %d: running a ceremony-of-one Groth16 setup (cached under %s for later runs)", batch, root)
-	t0 := time.Now()
-	pk, _, err := zk.SetupOfOne(ctx, spec, batch, root, nil)
+	setup := func(ctx context.Context, spec *circuits.Spec, batch int) (*zk.ProvingKey, error) {
+		r.logf("zk: no cached keys for batch %d: running a ceremony-of-one Groth16 setup (cached under %s for later runs)", batch, root)
+		t0 := time.Now()
+		pk, _, err := mpcsetup.SetupOfOne(ctx, spec, batch, root, nil)
+		if err == nil {
+			r.addLatency(StageZK, "setup", p, []float64{stats.Milliseconds(time.Since(t0))})
+		}
+		return pk, err
+	}
+	pk, made, stale, err := zk.KeyStore{DataDir: root}.LoadOrSetup(ctx, spec, batch, "", setup)
+	if stale != nil {
+		r.logf("zk: cached keys unusable: %v", stale)
+	}
 	if err != nil {
 		return nil, err
 	}
-	r.addLatency(StageZK, "setup", p, []float64{stats.Milliseconds(time.Since(t0))})
-	if err := pk.Save(zk.KeyDir(root, id, batch)); err != nil {
-		return nil, fmt.Errorf("cache keys: %w", err)
+	if made {
+		r.tick(map[bool]float64{true: 4, false: 150}[r.s.ZK.Model == "tiny"], fmt.Sprintf("zk setup, batch %d", batch))
+	} else {
+		r.tick(3, fmt.Sprintf("zk keys loaded, batch %d", batch))
 	}
-	r.tick(map[bool]float64{true: 4, false: 150}[r.s.ZK.Model == "tiny"], fmt.Sprintf("zk setup, batch %d", batch))
 	return pk, nil
 }

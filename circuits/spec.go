@@ -1,10 +1,12 @@
 package circuits
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/bits"
+	"strings"
 
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
@@ -24,17 +26,43 @@ type LayerSpec struct {
 	Kind       model.Kind
 	In, Out    int
 	WeightBits int
+	WeightFrac int // fixed-point format: a weight w stands for w / 2^WeightFrac
 	BiasBits   int
 	Shift      int
 	AccLo      int64
 	AccHi      int64
 }
 
-// Spec is the public architecture descriptor of a model: the circuit, the
-// keys and the commitment are all bound to it.
+// Spec is the public descriptor of a committed model: the circuit, the
+// keys and the commitment are all bound to it, and it is registered on the
+// ledger so that every client derives from it (not from what a server
+// says) how to read the scores: their fixed-point scale and how far a
+// decrypted score may be from the proven one.
 type Spec struct {
 	Layers  []LayerSpec
 	Classes int
+	// InputFrac is the fraction bits of an input pixel (model.InputFrac).
+	InputFrac int
+	// Tolerance is the largest difference, in integer score units, that a
+	// client accepts between a decrypted challenge score and the proven
+	// one. An answer's class is guaranteed when its decrypted margin over
+	// every other class exceeds 2·Tolerance.
+	Tolerance int64
+}
+
+// DefaultToleranceFor is the tolerance SpecOf gives a model: half a unit
+// of its real-valued scores (2^(OutputFrac-1) integer units). It covers the
+// CKKS error, flooding included, and the fixed-point roundings the
+// encrypted evaluation does not perform (at most 0.22 measured over the
+// 10,000 MNIST test images for the default model). A model whose scores
+// are scaled down to make that half unit large compared with its margins
+// gains nothing: clients see the margin against 2·Tolerance.
+func DefaultToleranceFor(m *model.Model) int64 {
+	f := m.OutputFrac()
+	if f < 1 {
+		return 1
+	}
+	return int64(1) << (f - 1)
 }
 
 // roundOut rounds v away from zero to 4 significant bits.
@@ -62,9 +90,9 @@ func SpecOf(m *model.Model) (*Spec, error) {
 		return nil, fmt.Errorf("spec: %w", err)
 	}
 	bounds := m.Bounds()
-	s := &Spec{Classes: m.Classes}
+	s := &Spec{Classes: m.Classes, InputFrac: model.InputFrac, Tolerance: DefaultToleranceFor(m)}
 	for i, l := range m.Layers {
-		ls := LayerSpec{Kind: l.Kind, In: l.In, Out: l.Out, WeightBits: l.WeightBits, BiasBits: l.BiasBits, Shift: l.Shift}
+		ls := LayerSpec{Kind: l.Kind, In: l.In, Out: l.Out, WeightBits: l.WeightBits, WeightFrac: l.WeightFrac, BiasBits: l.BiasBits, Shift: l.Shift}
 		lo, hi := int64(0), int64(0)
 		for _, iv := range bounds[i].Acc {
 			lo = min(lo, iv.Lo)
@@ -107,18 +135,98 @@ func (s *Spec) validate() error {
 	return nil
 }
 
+// maxSpecLayers bounds the layers of a parsed spec.
+const maxSpecLayers = 64
+
+// Canonical is the spec's one encoding: the text that is registered on the
+// ledger and whose SHA-256 is its ID.
+func (s *Spec) Canonical() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "veil-spec/v2 classes=%d input_frac=%d tolerance=%d layers=%d\n", s.Classes, s.InputFrac, s.Tolerance, len(s.Layers))
+	for _, l := range s.Layers {
+		fmt.Fprintf(&b, "%s in=%d out=%d wbits=%d wfrac=%d bbits=%d shift=%d acc=[%d,%d]\n",
+			l.Kind, l.In, l.Out, l.WeightBits, l.WeightFrac, l.BiasBits, l.Shift, l.AccLo, l.AccHi)
+	}
+	return []byte(b.String())
+}
+
+// ParseSpec decodes a canonical spec and validates it. Anything but the
+// exact canonical text of a valid spec is an error, so a registered spec
+// has one meaning and one ID.
+func ParseSpec(data []byte) (*Spec, error) {
+	lines := strings.Split(string(data), "\n")
+	if len(lines) < 2 || lines[len(lines)-1] != "" {
+		return nil, errors.New("spec: not newline-terminated lines")
+	}
+	s := &Spec{}
+	var n int
+	if _, err := fmt.Sscanf(lines[0], "veil-spec/v2 classes=%d input_frac=%d tolerance=%d layers=%d", &s.Classes, &s.InputFrac, &s.Tolerance, &n); err != nil {
+		return nil, fmt.Errorf("spec header: %w", err)
+	}
+	if n < 1 || n > maxSpecLayers || len(lines) != n+2 {
+		return nil, fmt.Errorf("spec: %d layers announced, %d lines", n, len(lines)-2)
+	}
+	if s.Classes < 1 || s.Classes > 1024 || s.InputFrac < 0 || s.InputFrac > 32 || s.Tolerance < 1 || s.Tolerance > 1<<60 {
+		return nil, errors.New("spec: classes, input fraction or tolerance out of range")
+	}
+	for i := 0; i < n; i++ {
+		var l LayerSpec
+		var kind string
+		if _, err := fmt.Sscanf(lines[i+1], "%s in=%d out=%d wbits=%d wfrac=%d bbits=%d shift=%d acc=[%d,%d]",
+			&kind, &l.In, &l.Out, &l.WeightBits, &l.WeightFrac, &l.BiasBits, &l.Shift, &l.AccLo, &l.AccHi); err != nil {
+			return nil, fmt.Errorf("spec layer %d: %w", i, err)
+		}
+		l.Kind = model.Kind(kind)
+		switch {
+		case l.Kind != model.KindDense && l.Kind != model.KindSquare:
+			return nil, fmt.Errorf("spec layer %d: unknown kind %q", i, kind)
+		case l.Out < 1 || l.Out > 1<<16 || l.Shift < 0 || l.Shift > 48 || l.WeightFrac < 0 || l.WeightFrac > 32:
+			return nil, fmt.Errorf("spec layer %d: size, shift or weight fraction out of range", i)
+		case l.Kind == model.KindSquare && (l.In != l.Out || l.WeightBits != 0 || l.WeightFrac != 0 || l.BiasBits != 0):
+			return nil, fmt.Errorf("spec layer %d: a square layer has no weights and keeps its size", i)
+		}
+		s.Layers = append(s.Layers, l)
+	}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(s.Canonical(), data) {
+		return nil, errors.New("spec: not in canonical form")
+	}
+	return s, nil
+}
+
 // ID is the SHA-256 of the canonical encoding of the spec: it names the
 // circuit (and so the keys) and is hashed into every commitment.
-func (s *Spec) ID() [32]byte {
-	h := sha256.New()
-	fmt.Fprintf(h, "veil-circuit/v1 classes=%d layers=%d\n", s.Classes, len(s.Layers))
+func (s *Spec) ID() [32]byte { return sha256.Sum256(s.Canonical()) }
+
+// OutputFrac is the fraction bits of the scores: an integer score y stands
+// for the real value y / 2^OutputFrac.
+func (s *Spec) OutputFrac() int {
+	f := s.InputFrac
 	for _, l := range s.Layers {
-		fmt.Fprintf(h, "%s in=%d out=%d wbits=%d bbits=%d shift=%d acc=[%d,%d]\n",
-			l.Kind, l.In, l.Out, l.WeightBits, l.BiasBits, l.Shift, l.AccLo, l.AccHi)
+		switch l.Kind {
+		case model.KindDense:
+			f += l.WeightFrac
+		case model.KindSquare:
+			f *= 2
+		}
+		f -= l.Shift
 	}
-	var id [32]byte
-	copy(id[:], h.Sum(nil))
-	return id
+	return f
+}
+
+// Architecture is the spec's layer shapes, as model describes them (what
+// an encrypted evaluation's slot layout depends on).
+func (s *Spec) Architecture() model.Architecture {
+	a := make(model.Architecture, len(s.Layers))
+	for i, l := range s.Layers {
+		a[i] = model.LayerSpec{Kind: l.Kind}
+		if l.Kind == model.KindDense {
+			a[i].Out = l.Out
+		}
+	}
+	return a
 }
 
 // Equal reports whether two specs are identical.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,19 +20,24 @@ import (
 	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/internal/stats"
+	"github.com/veil-project/veil/model"
 )
 
 func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }
 
 // Classifier classifies images privately with one model of one server.
 type Classifier struct {
-	conn    *Conn
-	Info    *inferencev1.ModelInfo
-	params  *he.Parameters
-	layout  he.Layout
-	sk      *he.SecretKey
-	dir     string
-	session string
+	conn       *Conn
+	Info       *inferencev1.ModelInfo
+	params     *he.Parameters
+	layout     he.Layout
+	sk         *he.SecretKey
+	dir        string
+	opts       ClassifierOptions
+	session    string
+	keysDigest [32]byte
+	bundle     []byte
+	uses       int // encryptions made with the current secret key
 	// KeysReused tells whether the keys and the session came from an
 	// earlier run.
 	KeysReused    bool
@@ -40,9 +47,32 @@ type Classifier struct {
 	KeyBytes       int
 }
 
-// ParametersFor decodes and compiles the CKKS parameters a model info
-// announces, checks that they compile to the primes the server named, and
-// checks the slot layout against them.
+// DefaultMaxRequestsPerKey bounds the requests one secret key serves before
+// the classifier makes new keys and a new session. Every answer a client
+// acts on tells the server a little about what the client decrypted (a
+// verdict, at least); bounding the uses of one key bounds what a server can
+// learn about that key from them (docs/protocol.md, "Verdicts").
+const DefaultMaxRequestsPerKey = 256
+
+// ClassifierOptions configure a Classifier.
+type ClassifierOptions struct {
+	ModelID string
+	// DataDir holds the client's keys and session (under client/).
+	DataDir string
+	// Architecture, when set, is the model's architecture as the client
+	// knows it from a source it trusts (the registered spec): the slot
+	// layout is computed from it and the parameters, and a server that
+	// announces another layout is refused.
+	Architecture model.Architecture
+	// MaxRequestsPerKey bounds the requests per secret key (default
+	// DefaultMaxRequestsPerKey).
+	MaxRequestsPerKey int
+}
+
+// ParametersFor rebuilds the CKKS parameters a model info announces and
+// checks them: they must compile to the same primes as the server's, and
+// the security level is computed here, from the HE standard's table, not
+// taken from the server: anything below 128 bits is refused.
 func ParametersFor(info *inferencev1.ModelInfo) (*he.Parameters, he.Layout, error) {
 	ck, lay := info.GetCkks(), info.GetLayout()
 	if ck == nil || lay == nil {
@@ -51,6 +81,9 @@ func ParametersFor(info *inferencev1.ModelInfo) (*he.Parameters, he.Layout, erro
 	lit, err := he.UnmarshalParametersLiteral(ck.GetLiteral())
 	if err != nil {
 		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters: %w", err)
+	}
+	if bits, err := lit.SecurityBits(); err != nil || bits < 128 {
+		return nil, he.Layout{}, fmt.Errorf("server's CKKS parameters are not 128-bit secure: %v", err)
 	}
 	params, err := he.NewParameters(lit)
 	if err != nil {
@@ -75,84 +108,135 @@ func keyDir(dataDir, addr, modelID, fingerprint string) string {
 		unsafeChars.ReplaceAllString(modelID, "_")+"-"+hex.EncodeToString(h[:6]))
 }
 
-// NewClassifier prepares private classification with a model: it loads the
-// client's keys from dataDir or makes them, and reuses the server session
-// if it is alive, else uploads the evaluation keys.
-func NewClassifier(ctx context.Context, conn *Conn, modelID, dataDir string) (*Classifier, error) {
-	info, err := conn.GetModel(ctx, modelID)
+// NewClassifier prepares private classification with a model: it checks
+// the server's parameters (and layout, when the architecture is known),
+// reuses the keys and the session kept under the data directory while the
+// server holds that session and the keys have uses left, and otherwise
+// makes fresh keys and opens a new session: a secret key never outlives its
+// session.
+func NewClassifier(ctx context.Context, conn *Conn, o ClassifierOptions) (*Classifier, error) {
+	if o.MaxRequestsPerKey <= 0 {
+		o.MaxRequestsPerKey = DefaultMaxRequestsPerKey
+	}
+	info, err := conn.GetModel(ctx, o.ModelID)
 	if err != nil {
 		return nil, err
+	}
+	if info.GetId() != o.ModelID {
+		return nil, fmt.Errorf("asked the server for model %q, it described %q", o.ModelID, info.GetId())
 	}
 	params, layout, err := ParametersFor(info)
 	if err != nil {
 		return nil, err
 	}
-	c := &Classifier{conn: conn, Info: info, params: params, layout: layout}
-	c.dir = keyDir(dataDir, conn.Addr, modelID, params.Fingerprint())
+	if o.Architecture != nil {
+		want, err := params.LayoutFor(o.Architecture)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", o.ModelID, err)
+		}
+		if want != layout {
+			return nil, fmt.Errorf("the server announces slot layout %+v, the registered model needs %+v", layout, want)
+		}
+	}
+	c := &Classifier{conn: conn, Info: info, params: params, layout: layout, opts: o}
+	c.dir = keyDir(o.DataDir, conn.Addr, o.ModelID, params.Fingerprint())
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("key directory: %w", err)
 	}
-	skPath := filepath.Join(c.dir, "secret.key")
-	bundlePath := filepath.Join(c.dir, "evaluation.keys")
-	sessPath := filepath.Join(c.dir, "session")
-	var bundle []byte
-	if data, err := os.ReadFile(skPath); err == nil {
-		if c.sk, err = params.UnmarshalSecretKey(data); err != nil {
-			return nil, fmt.Errorf("%s: %w", skPath, err)
-		}
-		bundle, err = os.ReadFile(bundlePath)
-		if err != nil {
-			return nil, fmt.Errorf("evaluation keys next to %s: %w", skPath, err)
-		}
-		c.KeysReused = true
-	} else if errors.Is(err, os.ErrNotExist) {
-		t0 := time.Now()
-		c.sk = params.GenSecretKey()
-		keys, err := c.sk.GenEvaluationKeys(info.GetGaloisElements())
-		if err != nil {
-			return nil, err
-		}
-		if bundle, err = keys.MarshalBinary(); err != nil {
-			return nil, err
-		}
-		c.KeyGen = time.Since(t0)
-		skBytes, err := c.sk.MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		if err := writeFile0600(skPath, skBytes); err != nil {
-			return nil, err
-		}
-		if err := writeFile0600(bundlePath, bundle); err != nil {
-			return nil, err
-		}
-		_ = os.Remove(sessPath)
-	} else {
-		return nil, fmt.Errorf("read secret key: %w", err)
-	}
-	c.KeyBytes = len(bundle)
-	if data, err := os.ReadFile(sessPath); err == nil {
-		id := strings.TrimSpace(string(data))
-		alive, err := conn.SessionAlive(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if alive {
-			c.session, c.SessionReused = id, true
-			return c, nil
-		}
-	}
-	t0 := time.Now()
-	resp, err := conn.OpenSession(ctx, modelID, bundle)
-	if err != nil {
+	if err := c.resume(ctx); err != nil {
 		return nil, err
 	}
-	c.Upload = time.Since(t0)
-	c.session = resp.GetSessionId()
-	if err := writeFile0600(sessPath, []byte(c.session+"\n")); err != nil {
-		return nil, err
+	if c.session == "" {
+		if err := c.rotate(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
+}
+
+func (c *Classifier) path(name string) string { return filepath.Join(c.dir, name) }
+
+// resume loads the keys and the session of an earlier run if the server
+// still holds that session and the keys have uses left.
+func (c *Classifier) resume(ctx context.Context) error {
+	skData, err := os.ReadFile(c.path("secret.key"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read secret key: %w", err)
+	}
+	bundle, err1 := os.ReadFile(c.path("evaluation.keys"))
+	sess, err2 := os.ReadFile(c.path("session"))
+	uses, err3 := os.ReadFile(c.path("uses"))
+	if err1 != nil || err2 != nil || err3 != nil {
+		return nil // an incomplete set: start afresh
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(uses)))
+	if err != nil || n < 0 || n >= c.opts.MaxRequestsPerKey {
+		return nil
+	}
+	sk, err := c.params.UnmarshalSecretKey(skData)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.path("secret.key"), err)
+	}
+	id := strings.TrimSpace(string(sess))
+	alive, err := c.conn.SessionAlive(ctx, id)
+	if err != nil || !alive {
+		return err
+	}
+	c.sk, c.bundle, c.session, c.uses = sk, bundle, id, n
+	c.keysDigest = sha256.Sum256(bundle)
+	c.KeysReused, c.SessionReused, c.KeyBytes = true, true, len(bundle)
+	return nil
+}
+
+// rotate makes fresh keys, opens a session with them and forgets the old
+// ones (closing their session if it is still open).
+func (c *Classifier) rotate(ctx context.Context) error {
+	if c.session != "" {
+		_ = c.conn.CloseSession(ctx, c.session)
+	}
+	for _, f := range []string{"session", "uses", "secret.key", "evaluation.keys"} {
+		_ = os.Remove(c.path(f))
+	}
+	t0 := time.Now()
+	sk := c.params.GenSecretKey()
+	keys, err := sk.GenEvaluationKeys(c.Info.GetGaloisElements())
+	if err != nil {
+		return err
+	}
+	bundle, err := keys.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	skBytes, err := sk.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	c.KeyGen = time.Since(t0)
+	if err := writeFile0600(c.path("secret.key"), skBytes); err != nil {
+		return err
+	}
+	if err := writeFile0600(c.path("evaluation.keys"), bundle); err != nil {
+		return err
+	}
+	t0 = time.Now()
+	resp, err := c.conn.OpenSession(ctx, c.opts.ModelID, bundle)
+	if err != nil {
+		return err
+	}
+	c.Upload = time.Since(t0)
+	digest := sha256.Sum256(bundle)
+	if !bytes.Equal(resp.GetKeysDigest(), digest[:]) {
+		return fmt.Errorf("the server acknowledged key bundle %x, we sent %x", resp.GetKeysDigest(), digest[:8])
+	}
+	c.sk, c.bundle, c.session, c.uses, c.keysDigest = sk, bundle, resp.GetSessionId(), 0, digest
+	c.KeysReused, c.SessionReused, c.KeyBytes = false, false, len(bundle)
+	if err := writeFile0600(c.path("session"), []byte(c.session+"\n")); err != nil {
+		return err
+	}
+	return writeFile0600(c.path("uses"), []byte("0\n"))
 }
 
 func writeFile0600(path string, data []byte) error {
@@ -172,7 +256,7 @@ func (c *Classifier) Layout() he.Layout { return c.layout }
 // SessionID returns the server session in use.
 func (c *Classifier) SessionID() string { return c.session }
 
-// Parameters returns the CKKS parameters.
+// Parameters returns the compiled CKKS parameters.
 func (c *Classifier) Parameters() *he.Parameters { return c.params }
 
 // SecretKey returns the client's secret key (it never leaves the client).
@@ -194,15 +278,30 @@ type Result struct {
 // Classify encrypts images[b] into block b (nil leaves a block empty), has
 // the server evaluate the model, and decrypts every block's scores.
 func (c *Classifier) Classify(ctx context.Context, images [][]uint8) (*Result, error) {
-	return c.classify(ctx, images, nil)
+	return c.ClassifyWith(ctx, images, nil)
 }
 
-// classify is Classify; verifiable, when set, makes the protocol fields of
-// the request from the encoded input ciphertext.
-func (c *Classifier) classify(ctx context.Context, images [][]uint8, verifiable func(in []byte) (*inferencev1.VerifiableRequest, error)) (*Result, error) {
+// KeysDigest is the SHA-256 of the evaluation-key bundle of the current
+// session: what a verifiable request names the keys by.
+func (c *Classifier) KeysDigest() [32]byte { return c.keysDigest }
+
+// ClassifyWith is Classify; verifiable, when set, makes the protocol fields
+// of the request from the encoded input ciphertext (see protocol.Client).
+// When the current key has served MaxRequestsPerKey requests, fresh keys
+// and a new session are made first.
+func (c *Classifier) ClassifyWith(ctx context.Context, images [][]uint8, verifiable func(in []byte) (*inferencev1.VerifiableRequest, error)) (*Result, error) {
+	if c.uses >= c.opts.MaxRequestsPerKey {
+		if err := c.rotate(ctx); err != nil {
+			return nil, fmt.Errorf("rotate keys: %w", err)
+		}
+	}
 	t0 := time.Now()
 	ct, err := c.sk.Encrypt(c.layout, images)
 	if err != nil {
+		return nil, err
+	}
+	c.uses++
+	if err := writeFile0600(c.path("uses"), []byte(strconv.Itoa(c.uses)+"\n")); err != nil {
 		return nil, err
 	}
 	in, err := ct.MarshalBinary()

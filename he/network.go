@@ -106,6 +106,33 @@ func Fold(m *model.Model) (first, last Affine, err error) {
 	return first, *cur, nil
 }
 
+// LayoutFor is the slot layout Compile gives a model of architecture arch
+// under these parameters. A client computes it from the model's registered
+// spec instead of taking the layout a server announces.
+func (c *Parameters) LayoutFor(arch model.Architecture) (Layout, error) {
+	hidden, out, squares, width := 0, 0, 0, pixels.Count
+	for _, l := range arch {
+		switch l.Kind {
+		case model.KindDense:
+			width = l.Out
+		case model.KindSquare:
+			squares++
+			hidden = width
+		default:
+			return Layout{}, fmt.Errorf("layout: unknown layer kind %q", l.Kind)
+		}
+	}
+	out = width
+	if squares != 1 || hidden == 0 || out == 0 {
+		return Layout{}, errors.New("layout: the encrypted evaluation needs dense layers, one square activation, then dense layers")
+	}
+	M1 := nextPow2(hidden)
+	if M1+pixels.Count > c.lit.BlockSize {
+		return Layout{}, fmt.Errorf("layout: %d hidden units padded to %d plus %d pixels do not fit a block of %d slots", hidden, M1, pixels.Count, c.lit.BlockSize)
+	}
+	return Layout{BlockSize: c.lit.BlockSize, Blocks: c.lit.Blocks(), InputOffset: M1, Outputs: out}, nil
+}
+
 func nextPow2(n int) int {
 	p := 1
 	for p < n {
@@ -125,7 +152,7 @@ type Network struct {
 	M1, M2     int // padded to powers of two
 	lt1, lt2   splitTransform
 	b1, b2     *rlwe.Plaintext
-	sum1, sum2 []int // rotate-and-add steps
+	sum1       []int // rotate-and-add steps of the first matrix
 	galEls     []uint64
 	// noRerandomize skips the re-randomisation (noise measurements only).
 	noRerandomize bool
@@ -199,21 +226,16 @@ func (c *Parameters) CompilePerBlock(models []*model.Model, s EvaluationSettings
 			}
 			bias1[base+r] = first.B[r]
 		}
-		// Last matrix: out[r] = Σ_c W2[r][c]·h[c] for c < M1, with diagonals
-		// i in (-M2, M2) so that every column is reached from slot r+M2·t
-		// (when M1 ≤ M2, from slot r with diagonals in (-M2, M1)).
+		// Last matrix: out[r] = Σ_c W2[r][c]·h[c], by the plain diagonal
+		// method: diagonal δ = c-r holds W2[r][c] at slot r only. No
+		// rotate-and-add follows, so every slot but the m2 scores of each
+		// block is zero before flooding: the output reveals the scores and
+		// nothing else (partial sums, hidden units) of the evaluation.
 		for r := 0; r < n.m2; r++ {
 			for col := 0; col < n.m1; col++ {
-				w := last.W[r*n.m1+col]
-				if w == 0 {
-					continue
+				if w := last.W[r*n.m1+col]; w != 0 {
+					setDiag(d2, col-r, slots, base+r, w)
 				}
-				delta := col - r
-				t, i := 0, delta
-				if delta >= 0 && n.M1 > n.M2 {
-					t, i = delta/n.M2, delta%n.M2
-				}
-				setDiag(d2, i, slots, base+r+n.M2*t, w)
 			}
 			bias2[base+r] = last.B[r]
 		}
@@ -257,9 +279,6 @@ func (c *Parameters) CompilePerBlock(models []*model.Model, s EvaluationSettings
 	for s := B / 2; s >= n.M1; s /= 2 {
 		n.sum1 = append(n.sum1, s)
 	}
-	for s := n.M1 / 2; s >= n.M2; s /= 2 {
-		n.sum2 = append(n.sum2, s)
-	}
 	set := map[uint64]bool{}
 	for _, g := range n.lt1.full.GaloisElements(c.cp) {
 		set[g] = true
@@ -267,7 +286,7 @@ func (c *Parameters) CompilePerBlock(models []*model.Model, s EvaluationSettings
 	for _, g := range n.lt2.full.GaloisElements(c.cp) {
 		set[g] = true
 	}
-	for _, s := range append(slices.Clone(n.sum1), n.sum2...) {
+	for _, s := range n.sum1 {
 		set[c.rotationGaloisElement(s)] = true
 	}
 	for g := range set {
@@ -326,7 +345,7 @@ const (
 	StageSquare      = "square"      // ciphertext multiplication and relinearisation
 	StageRescale     = "rescale"     // the single rescale, after the square
 	StageMatrix2     = "matrix2"     // last matrix: diagonals
-	StageSum2        = "sum2"        // last matrix: rotate-and-add, bias
+	StageSum2        = "sum2"        // last matrix: bias
 	StageRerandomize = "rerandomize" // encryption of zero and flooding noise
 )
 
@@ -395,9 +414,6 @@ func (n *Network) EvaluateTraced(ctx context.Context, in *Ciphertext, keys *Eval
 		return nil, fmt.Errorf("evaluate last matrix: %w", err)
 	}
 	mark(StageMatrix2)
-	if err := n.rotateAndAdd(eval, out, n.sum2); err != nil {
-		return nil, fmt.Errorf("evaluate last matrix: %w", err)
-	}
 	if err := eval.Add(out, n.b2, out); err != nil {
 		return nil, fmt.Errorf("add last bias: %w", err)
 	}

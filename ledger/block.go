@@ -21,7 +21,7 @@ type Result struct {
 	Code   ledgerv1.Code
 	Reason string
 	TxHash [32]byte
-	Index  uint64 // log index, when accepted
+	Index  uint64 // log index, when accepted (or of the earlier copy, for CODE_DUPLICATE_TX)
 	Height uint64
 }
 
@@ -94,9 +94,9 @@ func (b *Block) ApplyTx(tx *Tx) (res Result, err error) {
 	}
 	res = Result{TxHash: tx.Hash, Height: b.height}
 	index := b.st.size
-	write, rj := b.s.check(b.tx, tx, index)
+	write, rj := b.s.check(b.tx, tx, index, b.height)
 	if rj != nil {
-		res.Code, res.Reason = rj.Code, rj.Reason
+		res.Code, res.Reason, res.Index = rj.Code, rj.Reason, rj.Index
 		return res, nil
 	}
 	w := &writer{tx: b.tx, h: b.writes, n: &b.nwrite}
@@ -155,8 +155,9 @@ func (b *Block) Finish() (*ledgerv1.Checkpoint, error) {
 	}
 	cp := SignCheckpoint(b.s.key, b.s.origin, b.st.size, root, b.height, b.st.stateHash)
 	meta := b.tx.Bucket(bMeta)
+	head := append(append(u64(b.st.size), root...), b.st.stateHash...)
 	if err := errors.Join(meta.Put(kHeight, u64(b.height)), meta.Put(kSize, u64(b.st.size)), meta.Put(kRange, rb),
-		meta.Put(kStateHash, b.st.stateHash), putProto(meta, kCheckpoint, cp)); err != nil {
+		meta.Put(kStateHash, b.st.stateHash), putProto(meta, kCheckpoint, cp), b.tx.Bucket(bHeads).Put(u64(b.height), head)); err != nil {
 		return nil, fmt.Errorf("store block meta: %w", err)
 	}
 	b.cp = cp
@@ -217,6 +218,20 @@ func (w *writer) put(bucket, k, v []byte) error {
 	return nil
 }
 
+// del removes a state record; the deletion feeds the state hash like a
+// write (with a marker no value can take), so two nodes that disagree on
+// a deletion disagree on the state hash.
+func (w *writer) del(bucket, k []byte) error {
+	writeLP(w.h, bucket)
+	writeLP(w.h, k)
+	w.h.Write([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) // no length prefix is this large
+	*w.n++
+	if err := w.tx.Bucket(bucket).Delete(k); err != nil {
+		return fmt.Errorf("delete %s/%x: %w", bucket, k, err)
+	}
+	return nil
+}
+
 func (w *writer) putProto(bucket, k []byte, m proto.Message) error {
 	v, err := canonical.Marshal(m)
 	if err != nil {
@@ -245,9 +260,9 @@ func (s *Store) CheckTx(tx *Tx) Result {
 		if err != nil {
 			return err
 		}
-		_, rj := s.check(btx, tx, st.size)
+		_, rj := s.check(btx, tx, st.size, st.height+1)
 		if rj != nil {
-			res.Code, res.Reason = rj.Code, rj.Reason
+			res.Code, res.Reason, res.Index = rj.Code, rj.Reason, rj.Index
 		}
 		return nil
 	})
@@ -260,10 +275,12 @@ func (s *Store) CheckTx(tx *Tx) Result {
 // check runs every stateful rule for tx at log index against the state
 // visible in btx, and returns the writes to make if it is accepted. It
 // writes nothing itself, which is what makes a transaction all-or-nothing.
-func (s *Store) check(btx *bolt.Tx, tx *Tx, index uint64) (writeFn, *Rejection) {
+func (s *Store) check(btx *bolt.Tx, tx *Tx, index, height uint64) (writeFn, *Rejection) {
 	if v := get(btx, bSeen, tx.BodyHash[:]); v != nil {
 		if bytes.Equal(v[:32], tx.Hash[:]) {
-			return nil, reject(ledgerv1.Code_CODE_DUPLICATE_TX, "transaction already in the log at index %d", binary.BigEndian.Uint64(v[32:]))
+			rj := reject(ledgerv1.Code_CODE_DUPLICATE_TX, "transaction already in the log at index %d", binary.BigEndian.Uint64(v[32:]))
+			rj.Index = binary.BigEndian.Uint64(v[32:])
+			return nil, rj
 		}
 		return nil, reject(ledgerv1.Code_CODE_REPLAYED_SIGNATURE, "this signed body is already in the log at index %d", binary.BigEndian.Uint64(v[32:]))
 	}
@@ -273,13 +290,13 @@ func (s *Store) check(btx *bolt.Tx, tx *Tx, index uint64) (writeFn, *Rejection) 
 	case *ledgerv1.TxBody_SetupContribution:
 		return s.checkSetup(btx, t.SetupContribution, index)
 	case *ledgerv1.TxBody_InferenceReceipt:
-		return s.checkReceipt(btx, tx, t.InferenceReceipt, index)
+		return s.checkReceipt(btx, tx, t.InferenceReceipt, index, height)
 	case *ledgerv1.TxBody_ChallengeReveal:
-		return s.checkReveal(btx, tx, t.ChallengeReveal, index)
+		return s.checkReveal(btx, tx, t.ChallengeReveal, index, height)
 	case *ledgerv1.TxBody_ChallengeProof:
 		return s.checkProof(btx, tx, t.ChallengeProof, index)
 	case *ledgerv1.TxBody_Verdict:
-		return s.checkVerdict(btx, tx, t.Verdict, index)
+		return s.checkVerdict(btx, tx, t.Verdict, index, height)
 	}
 	return nil, reject(ledgerv1.Code_CODE_MALFORMED, "unknown transaction type")
 }
@@ -296,35 +313,50 @@ func getModel(btx *bolt.Tx, id string) (*ledgerv1.ModelRecord, *Rejection) {
 	return m, nil
 }
 
-func getRequest(btx *bolt.Tx, id string) (*ledgerv1.RequestRecord, *Rejection) {
+func getRequest(btx *bolt.Tx, key []byte) (*ledgerv1.RequestRecord, *Rejection) {
 	r := &ledgerv1.RequestRecord{}
-	ok, err := getProto(btx, bRequests, []byte(id), r)
+	ok, err := getProto(btx, bRequests, key, r)
 	if err != nil {
 		return nil, reject(ledgerv1.Code_CODE_MALFORMED, "stored request: %v", err)
 	}
 	if !ok {
-		return nil, reject(ledgerv1.Code_CODE_UNKNOWN_REQUEST, "request %q has no receipt", trunc(id))
+		return nil, reject(ledgerv1.Code_CODE_UNKNOWN_REQUEST, "request %x has no receipt", key[:min(8, len(key))])
 	}
 	return r, nil
+}
+
+// requestOf finds the request a reveal or verdict signed by signer is
+// about: its key binds the model and the client key, so a client can only
+// ever address its own requests.
+func requestOf(btx *bolt.Tx, modelID string, signer []byte, requestID string) ([]byte, *ledgerv1.RequestRecord, *Rejection) {
+	k := RequestKey(modelID, signer, requestID)
+	rec, rj := getRequest(btx, k[:])
+	if rj != nil {
+		return nil, nil, rj
+	}
+	return k[:], rec, nil
 }
 
 func (s *Store) checkRegister(btx *bolt.Tx, tx *Tx, m *ledgerv1.RegisterModel, index uint64) (writeFn, *Rejection) {
 	if get(btx, bModels, []byte(m.ModelId)) != nil {
 		return nil, reject(ledgerv1.Code_CODE_MODEL_EXISTS, "model %q is already registered", trunc(m.ModelId))
 	}
-	if kc, ok := s.opts.Verifier.(KeyChecker); ok {
-		if err := kc.CheckVerifyingKey(m.VerifyingKey); err != nil {
-			return nil, reject(ledgerv1.Code_CODE_INVALID_FIELD, "verifying key: %v", err)
-		}
+	consent := ServerConsentDigest(s.chainID, tx.Signer, m)
+	if !ed25519.Verify(m.ServerKey, consent[:], m.ServerSignature) {
+		return nil, reject(ledgerv1.Code_CODE_SERVER_NOT_CONSENTING, "the server key %x did not co-sign this registration", m.ServerKey[:8])
 	}
-	server := m.ServerKey
-	if len(server) == 0 {
-		server = tx.Signer
+	spec, err := s.verifier.CheckModel(m.Spec, m.VerifyingKey, int(m.ProofBatch))
+	if err != nil {
+		return nil, reject(ledgerv1.Code_CODE_SPEC_MISMATCH, "%v", err)
+	}
+	if int(m.OutputsPerChallenge) != spec.Classes {
+		return nil, reject(ledgerv1.Code_CODE_SPEC_MISMATCH, "outputs_per_challenge %d, the spec has %d classes", m.OutputsPerChallenge, spec.Classes)
 	}
 	vkHash := digest32(m.VerifyingKey)
 	rec := &ledgerv1.ModelRecord{
 		ModelId: m.ModelId, Architecture: m.Architecture, Commitment: m.Commitment, VerifyingKeyHash: vkHash,
-		OwnerKey: tx.Signer, ServerKey: server, OutputsPerChallenge: m.OutputsPerChallenge, CeremonyId: m.CeremonyId, Index: index,
+		OwnerKey: tx.Signer, ServerKey: m.ServerKey, OutputsPerChallenge: m.OutputsPerChallenge, CeremonyId: m.CeremonyId, Index: index,
+		SpecId: spec.ID[:], OutputFrac: int32(spec.OutputFrac), Tolerance: spec.Tolerance, ProofBatch: m.ProofBatch,
 	}
 	return func(w *writer) error {
 		if get(w.tx, bVKs, vkHash) == nil {
@@ -361,7 +393,7 @@ func byModelKey(model string, index uint64) []byte {
 	return append(k, u64(index)...)
 }
 
-func (s *Store) checkReceipt(btx *bolt.Tx, tx *Tx, r *ledgerv1.InferenceReceipt, index uint64) (writeFn, *Rejection) {
+func (s *Store) checkReceipt(btx *bolt.Tx, tx *Tx, r *ledgerv1.InferenceReceipt, index, height uint64) (writeFn, *Rejection) {
 	m, rj := getModel(btx, r.ModelId)
 	if rj != nil {
 		return nil, rj
@@ -369,33 +401,38 @@ func (s *Store) checkReceipt(btx *bolt.Tx, tx *Tx, r *ledgerv1.InferenceReceipt,
 	if !bytes.Equal(tx.Signer, m.ServerKey) {
 		return nil, reject(ledgerv1.Code_CODE_UNAUTHORIZED, "receipts for model %q must be signed by its server key", trunc(r.ModelId))
 	}
-	if get(btx, bRequests, []byte(r.RequestId)) != nil {
-		return nil, reject(ledgerv1.Code_CODE_DUPLICATE_REQUEST, "request %q already has a receipt", trunc(r.RequestId))
+	if r.NumBlocks-1 > m.ProofBatch {
+		return nil, reject(ledgerv1.Code_CODE_TOO_MANY_CHALLENGES, "%d blocks: model %q proves at most %d challenges per request, so at most %d blocks", r.NumBlocks, trunc(r.ModelId), m.ProofBatch, m.ProofBatch+1)
+	}
+	key := RequestKey(r.ModelId, r.ClientKey, r.RequestId)
+	if get(btx, bRequests, key[:]) != nil {
+		return nil, reject(ledgerv1.Code_CODE_DUPLICATE_REQUEST, "request %q of this client already has a receipt", trunc(r.RequestId))
 	}
 	rec := &ledgerv1.RequestRecord{
-		RequestId: r.RequestId, ModelId: r.ModelId, SessionId: r.SessionId, ReceiptIndex: index,
+		RequestId: r.RequestId, ModelId: r.ModelId, KeysDigest: r.KeysDigest, ReceiptIndex: index, RequestKey: key[:],
 		InputDigest: r.InputDigest, OutputDigest: r.OutputDigest, ChallengeCommitment: r.ChallengeCommitment,
 		NumBlocks: r.NumBlocks, ClientKey: r.ClientKey, Status: ledgerv1.RequestStatus_REQUEST_STATUS_RECEIPTED,
+		ReceiptHeight: height, ProofDeadline: height + s.params.ProofDeadlineBlocks,
 	}
 	m.Receipts++
 	return func(w *writer) error {
-		return errors.Join(w.putProto(bRequests, []byte(r.RequestId), rec),
-			w.put(bByModel, byModelKey(r.ModelId, index), []byte(r.RequestId)),
-			w.put(bReceipts, u64(index), []byte(r.RequestId)),
+		return errors.Join(w.putProto(bRequests, key[:], rec),
+			w.put(bByModel, byModelKey(r.ModelId, index), key[:]),
+			w.put(bReceipts, u64(index), key[:]),
 			w.putProto(bModels, []byte(m.ModelId), m))
 	}, nil
 }
 
-func (s *Store) checkReveal(btx *bolt.Tx, tx *Tx, r *ledgerv1.ChallengeReveal, index uint64) (writeFn, *Rejection) {
-	rec, rj := getRequest(btx, r.RequestId)
+func (s *Store) checkReveal(btx *bolt.Tx, tx *Tx, r *ledgerv1.ChallengeReveal, index, height uint64) (writeFn, *Rejection) {
+	key, rec, rj := requestOf(btx, r.ModelId, tx.Signer, r.RequestId)
 	if rj != nil {
 		return nil, rj
 	}
-	if !bytes.Equal(tx.Signer, rec.ClientKey) {
-		return nil, reject(ledgerv1.Code_CODE_UNAUTHORIZED, "reveals for request %q must be signed by its client key", trunc(r.RequestId))
-	}
 	if rec.Status >= ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED {
 		return nil, reject(ledgerv1.Code_CODE_ALREADY_REVEALED, "request %q was revealed at index %d", trunc(r.RequestId), rec.RevealIndex)
+	}
+	if rec.HasVerdict {
+		return nil, reject(ledgerv1.Code_CODE_DUPLICATE_VERDICT, "request %q already has a verdict", trunc(r.RequestId))
 	}
 	if uint32(len(r.Challenges)) >= rec.NumBlocks {
 		return nil, reject(ledgerv1.Code_CODE_INVALID_FIELD, "%d challenges for %d blocks: at least one block is the client's own", len(r.Challenges), rec.NumBlocks)
@@ -414,52 +451,75 @@ func (s *Store) checkReveal(btx *bolt.Tx, tx *Tx, r *ledgerv1.ChallengeReveal, i
 	rec.RevealIndex = index
 	rec.NumChallenges = uint32(len(r.Challenges))
 	rec.Positions = r.Positions
+	// The server gets a full deadline from the reveal to prove.
+	rec.ProofDeadline = height + s.params.ProofDeadlineBlocks
 	images := bytes.Join(r.Challenges, nil)
 	return func(w *writer) error {
-		return errors.Join(w.put(bReveals, []byte(r.RequestId), images), w.putProto(bRequests, []byte(r.RequestId), rec))
+		return errors.Join(w.put(bReveals, key, images), w.putProto(bRequests, key, rec),
+			w.put(bPending, byModelKey(rec.ModelId, index), key))
 	}, nil
+}
+
+// PadChallenges pads a proof's challenge images to the circuit's batch by
+// repeating the last one, so that any number of revealed challenges up to
+// the batch can be proven at once. The ledger pads the same way before it
+// computes the digest the proof must be about.
+func PadChallenges(images [][]byte, batch int) [][]byte {
+	out := images
+	for len(out) > 0 && len(out) < batch {
+		out = append(out, out[len(out)-1])
+	}
+	return out
 }
 
 // resolveProof gathers the statement a proof must satisfy from the state:
 // the model's verifying key and commitment, and the digest of the revealed
-// challenges of the listed requests, in order.
+// challenges of the listed requests, in order, padded to the model's batch.
 func (s *Store) resolveProof(btx *bolt.Tx, tx *Tx, p *ledgerv1.ChallengeProof) (*ledgerv1.ModelRecord, []*ledgerv1.RequestRecord, []byte, Statement, *Rejection) {
-	m, rj := getModel(btx, p.ModelId)
-	if rj != nil {
+	fail := func(rj *Rejection) (*ledgerv1.ModelRecord, []*ledgerv1.RequestRecord, []byte, Statement, *Rejection) {
 		return nil, nil, nil, Statement{}, rj
 	}
+	m, rj := getModel(btx, p.ModelId)
+	if rj != nil {
+		return fail(rj)
+	}
 	if !bytes.Equal(tx.Signer, m.ServerKey) {
-		return nil, nil, nil, Statement{}, reject(ledgerv1.Code_CODE_UNAUTHORIZED, "proofs for model %q must be signed by its server key", trunc(p.ModelId))
+		return fail(reject(ledgerv1.Code_CODE_UNAUTHORIZED, "proofs for model %q must be signed by its server key", trunc(p.ModelId)))
 	}
 	var recs []*ledgerv1.RequestRecord
 	var images [][]byte
-	for _, id := range p.RequestIds {
-		rec, rj := getRequest(btx, id)
+	for _, key := range p.RequestKeys {
+		rec, rj := getRequest(btx, key)
 		if rj != nil {
-			return nil, nil, nil, Statement{}, rj
+			return fail(rj)
 		}
 		if rec.ModelId != p.ModelId {
-			return nil, nil, nil, Statement{}, reject(ledgerv1.Code_CODE_INVALID_FIELD, "request %q is for model %q", trunc(id), trunc(rec.ModelId))
+			return fail(reject(ledgerv1.Code_CODE_BAD_REQUEST_KEY, "request %x is for model %q", key[:8], trunc(rec.ModelId)))
 		}
 		switch rec.Status {
 		case ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN:
-			return nil, nil, nil, Statement{}, reject(ledgerv1.Code_CODE_ALREADY_PROVEN, "request %q was proven at index %d", trunc(id), rec.ProofIndex)
+			return fail(reject(ledgerv1.Code_CODE_ALREADY_PROVEN, "request %x was proven at index %d", key[:8], rec.ProofIndex))
 		case ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED:
 		default:
-			return nil, nil, nil, Statement{}, reject(ledgerv1.Code_CODE_NOT_REVEALED, "request %q has no challenge reveal yet", trunc(id))
+			return fail(reject(ledgerv1.Code_CODE_NOT_REVEALED, "request %x has no challenge reveal yet", key[:8]))
 		}
-		blob := get(btx, bReveals, []byte(id))
+		blob := get(btx, bReveals, key)
 		if len(blob) != int(rec.NumChallenges)*ChallengeImageBytes {
-			return nil, nil, nil, Statement{}, reject(ledgerv1.Code_CODE_MALFORMED, "stored reveal of %q is damaged", trunc(id))
+			return fail(reject(ledgerv1.Code_CODE_MALFORMED, "stored reveal of %x is damaged", key[:8]))
 		}
 		for i := 0; i < len(blob); i += ChallengeImageBytes {
 			images = append(images, bytes.Clone(blob[i:i+ChallengeImageBytes]))
 		}
 		recs = append(recs, rec)
 	}
+	batch := int(m.ProofBatch)
+	if len(images) > batch {
+		return fail(reject(ledgerv1.Code_CODE_TOO_MANY_CHALLENGES, "%d challenges, one proof of model %q covers at most %d", len(images), trunc(p.ModelId), batch))
+	}
+	images = PadChallenges(images, batch)
 	per := int(m.OutputsPerChallenge)
 	if len(p.Outputs) != len(images)*per {
-		return nil, nil, nil, Statement{}, reject(ledgerv1.Code_CODE_BAD_OUTPUTS, "%d outputs for %d challenges x %d scores", len(p.Outputs), len(images), per)
+		return fail(reject(ledgerv1.Code_CODE_BAD_OUTPUTS, "%d outputs for %d (padded) challenges x %d scores", len(p.Outputs), len(images), per))
 	}
 	outputs := make([][]int64, len(images))
 	for i := range outputs {
@@ -467,11 +527,11 @@ func (s *Store) resolveProof(btx *bolt.Tx, tx *Tx, p *ledgerv1.ChallengeProof) (
 	}
 	digest, err := s.verifier.ChallengeDigest(images)
 	if err != nil {
-		return nil, nil, nil, Statement{}, reject(ledgerv1.Code_CODE_PROOF_INVALID, "challenge digest: %v", err)
+		return fail(reject(ledgerv1.Code_CODE_PROOF_INVALID, "challenge digest: %v", err))
 	}
 	vk := get(btx, bVKs, m.VerifyingKeyHash)
 	if vk == nil {
-		return nil, nil, nil, Statement{}, reject(ledgerv1.Code_CODE_MALFORMED, "verifying key of model %q is missing from the store", trunc(p.ModelId))
+		return fail(reject(ledgerv1.Code_CODE_MALFORMED, "verifying key of model %q is missing from the store", trunc(p.ModelId)))
 	}
 	return m, recs, bytes.Clone(vk), Statement{Commitment: m.Commitment, ChallengeDigest: digest, Outputs: outputs}, nil
 }
@@ -486,8 +546,10 @@ func (s *Store) checkProof(btx *bolt.Tx, tx *Tx, p *ledgerv1.ChallengeProof, ind
 	}
 	per := int(m.OutputsPerChallenge)
 	row := 0
-	for _, rec := range recs {
+	pending := make([][]byte, len(recs))
+	for i, rec := range recs {
 		n := int(rec.NumChallenges) * per
+		pending[i] = byModelKey(rec.ModelId, rec.RevealIndex)
 		rec.Status = ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN
 		rec.ProofIndex = index
 		rec.Outputs = p.Outputs[row : row+n]
@@ -495,8 +557,8 @@ func (s *Store) checkProof(btx *bolt.Tx, tx *Tx, p *ledgerv1.ChallengeProof, ind
 	}
 	m.Proofs++
 	return func(w *writer) error {
-		for _, rec := range recs {
-			if err := w.putProto(bRequests, []byte(rec.RequestId), rec); err != nil {
+		for i, rec := range recs {
+			if err := errors.Join(w.putProto(bRequests, rec.RequestKey, rec), w.del(bPending, pending[i])); err != nil {
 				return err
 			}
 		}
@@ -523,19 +585,29 @@ func (s *Store) Prewarm(tx *Tx) {
 	})
 }
 
-func (s *Store) checkVerdict(btx *bolt.Tx, tx *Tx, v *ledgerv1.Verdict, index uint64) (writeFn, *Rejection) {
-	rec, rj := getRequest(btx, v.RequestId)
+// checkVerdict records the client's verdict. It is accepted only once the
+// request is proven or its proof deadline has passed: a client cannot
+// reject a request before the server had its chance to prove it.
+func (s *Store) checkVerdict(btx *bolt.Tx, tx *Tx, v *ledgerv1.Verdict, index, height uint64) (writeFn, *Rejection) {
+	key, rec, rj := requestOf(btx, v.ModelId, tx.Signer, v.RequestId)
 	if rj != nil {
 		return nil, rj
-	}
-	if !bytes.Equal(tx.Signer, rec.ClientKey) {
-		return nil, reject(ledgerv1.Code_CODE_UNAUTHORIZED, "verdicts for request %q must be signed by its client key", trunc(v.RequestId))
 	}
 	if rec.HasVerdict {
 		return nil, reject(ledgerv1.Code_CODE_DUPLICATE_VERDICT, "request %q has a verdict at index %d", trunc(v.RequestId), rec.VerdictIndex)
 	}
+	if rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN && height <= rec.ProofDeadline {
+		return nil, reject(ledgerv1.Code_CODE_VERDICT_TOO_EARLY, "request %q is not proven and its proof deadline (height %d) has not passed (height %d)", trunc(v.RequestId), rec.ProofDeadline, height)
+	}
 	rec.HasVerdict, rec.VerdictIndex, rec.VerdictAccept, rec.VerdictReason = true, index, v.Accept, v.Reason
-	return func(w *writer) error { return w.putProto(bRequests, []byte(v.RequestId), rec) }, nil
+	return func(w *writer) error {
+		if err := w.putProto(bRequests, key, rec); err != nil {
+			return err
+		}
+		if rec.Status == ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED {
+			// Judged without a proof: it is no longer the prover's to do.
+			return w.del(bPending, byModelKey(rec.ModelId, rec.RevealIndex))
+		}
+		return nil
+	}, nil
 }
-
-var _ = ed25519.PublicKeySize

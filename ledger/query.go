@@ -28,6 +28,13 @@ type API interface {
 	// Entry returns logged transaction index with an inclusion proof
 	// against the latest checkpoint.
 	Entry(ctx context.Context, index uint64) (*ledgerv1.Entry, error)
+	// EntryAt returns logged transaction index with an inclusion proof in
+	// the tree of treeSize leaves (for a checkpoint the caller holds, such
+	// as a quorum checkpoint); the entry's Checkpoint is then nil.
+	EntryAt(ctx context.Context, index, treeSize uint64) (*ledgerv1.Entry, error)
+	// ChainInfo describes the chain: its id, parameters, this node's key
+	// and, when replicated, the genesis validators.
+	ChainInfo(ctx context.Context) (*ledgerv1.ChainInfo, error)
 	// Consistency proves that the log of size from is a prefix of the log
 	// of size to (0 = the latest).
 	Consistency(ctx context.Context, from, to uint64) (*ledgerv1.ConsistencyProof, error)
@@ -35,8 +42,9 @@ type API interface {
 	Model(ctx context.Context, modelID string, withKey bool) (*ledgerv1.GetModelResponse, error)
 	// Models lists the registered models by id.
 	Models(ctx context.Context) ([]*ledgerv1.ModelRecord, error)
-	// Request returns a request's receipt, reveal, proof and verdict status.
-	Request(ctx context.Context, requestID string) (*ledgerv1.RequestRecord, error)
+	// Request returns a request's receipt, reveal, proof and verdict
+	// status, by its key (RequestKey).
+	Request(ctx context.Context, key []byte) (*ledgerv1.RequestRecord, error)
 	// Requests lists requests, newest first (see ListRequestsRequest).
 	Requests(ctx context.Context, q *ledgerv1.ListRequestsRequest) ([]*ledgerv1.RequestRecord, error)
 	// Setup returns a setup ceremony phase's contribution chain.
@@ -65,25 +73,72 @@ func (s *Store) Entry(_ context.Context, index uint64) (e *ledgerv1.Entry, err e
 		if err != nil {
 			return err
 		}
-		if index >= cp.Size {
-			return fmt.Errorf("log entry %d: %w (log size %d)", index, ErrNotFound, cp.Size)
-		}
-		raw := tx.Bucket(bTxs).Get(u64(index))
-		if raw == nil {
-			return fmt.Errorf("%w: log entry %d missing", ErrCorrupt, index)
-		}
-		nodes, err := proof.Inclusion(index, cp.Size)
-		if err != nil {
+		if e, err = entryIn(tx, index, cp.Size); err != nil {
 			return err
 		}
-		hashes, err := fetchProof(tx, nodes)
-		if err != nil {
-			return err
-		}
-		e = &ledgerv1.Entry{Index: index, Tx: bytes.Clone(raw), LeafHash: hasher.HashLeaf(raw), Inclusion: hashes, Checkpoint: cp}
+		e.Checkpoint = cp
 		return nil
 	})
 	return e, err
+}
+
+// EntryAt returns a logged transaction and its inclusion proof in the tree
+// of treeSize leaves (at most the current size).
+func (s *Store) EntryAt(_ context.Context, index, treeSize uint64) (e *ledgerv1.Entry, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		st, err := readState(tx)
+		if err != nil {
+			return err
+		}
+		if treeSize == 0 || treeSize > st.size {
+			return fmt.Errorf("tree size %d: the log has %d entries", treeSize, st.size)
+		}
+		e, err = entryIn(tx, index, treeSize)
+		return err
+	})
+	return e, err
+}
+
+func entryIn(tx *bolt.Tx, index, size uint64) (*ledgerv1.Entry, error) {
+	if index >= size {
+		return nil, fmt.Errorf("log entry %d: %w (log size %d)", index, ErrNotFound, size)
+	}
+	raw := tx.Bucket(bTxs).Get(u64(index))
+	if raw == nil {
+		return nil, fmt.Errorf("%w: log entry %d missing", ErrCorrupt, index)
+	}
+	nodes, err := proof.Inclusion(index, size)
+	if err != nil {
+		return nil, err
+	}
+	hashes, err := fetchProof(tx, nodes)
+	if err != nil {
+		return nil, err
+	}
+	return &ledgerv1.Entry{Index: index, Tx: bytes.Clone(raw), LeafHash: hasher.HashLeaf(raw), Inclusion: hashes}, nil
+}
+
+// CheckpointAt returns the log head after block height, signed by this
+// node (the history is node-local; the replicated part is its content).
+func (s *Store) CheckpointAt(height uint64) (cp *ledgerv1.Checkpoint, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bHeads).Get(u64(height))
+		if len(v) != 8+32+32 {
+			return fmt.Errorf("checkpoint at height %d: %w", height, ErrNotFound)
+		}
+		cp = SignCheckpoint(s.key, s.origin, binary.BigEndian.Uint64(v[:8]), bytes.Clone(v[8:40]), height, bytes.Clone(v[40:]))
+		return nil
+	})
+	return cp, err
+}
+
+// ChainInfo implements API for a single node (no validators).
+func (s *Store) ChainInfo(context.Context) (*ledgerv1.ChainInfo, error) {
+	h, _, _, err := s.Head()
+	if err != nil {
+		return nil, err
+	}
+	return &ledgerv1.ChainInfo{ChainId: s.chainID, Origin: s.origin, NodeKey: s.PublicKey(), Height: h, Params: s.params.Proto()}, nil
 }
 
 // Consistency returns a consistency proof between two log sizes.
@@ -166,13 +221,16 @@ func (s *Store) Models(context.Context) (out []*ledgerv1.ModelRecord, err error)
 }
 
 // Request returns one request's record.
-func (s *Store) Request(_ context.Context, id string) (r *ledgerv1.RequestRecord, err error) {
+func (s *Store) Request(_ context.Context, key []byte) (r *ledgerv1.RequestRecord, err error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("request key of %d bytes, want 32: %w", len(key), ErrNotFound)
+	}
 	err = s.view(func(tx *bolt.Tx) error {
 		var rj *Rejection
-		r, rj = getRequest(tx, id)
+		r, rj = getRequest(tx, key)
 		if rj != nil {
 			if rj.Code == ledgerv1.Code_CODE_UNKNOWN_REQUEST {
-				return fmt.Errorf("request %q: %w", id, ErrNotFound)
+				return fmt.Errorf("request %x: %w", key[:8], ErrNotFound)
 			}
 			return rj
 		}
@@ -181,56 +239,48 @@ func (s *Store) Request(_ context.Context, id string) (r *ledgerv1.RequestRecord
 	return r, err
 }
 
-// Requests lists requests newest first, optionally for one model.
+// Requests lists requests newest first, optionally for one model and in
+// one status. Revealed requests of one model (what a prover pages through)
+// come from an index of exactly those, ordered by reveal index, and
+// before_index then bounds the reveal index.
 func (s *Store) Requests(_ context.Context, q *ledgerv1.ListRequestsRequest) (out []*ledgerv1.RequestRecord, err error) {
 	limit := int(q.GetLimit())
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
 	before := q.GetBeforeIndex()
+	want := q.GetStatus()
 	err = s.view(func(tx *bolt.Tx) error {
-		add := func(id []byte) error {
-			r, rj := getRequest(tx, string(id))
+		add := func(key []byte) error {
+			r, rj := getRequest(tx, key)
 			if rj != nil {
 				return rj
 			}
-			out = append(out, r)
+			if want == ledgerv1.RequestStatus_REQUEST_STATUS_UNSPECIFIED || r.Status == want {
+				out = append(out, r)
+			}
 			return nil
 		}
+		bucket, prefix := bReceipts, []byte(nil)
 		if q.GetModelId() != "" {
-			prefix := byModelKey(q.GetModelId(), 0)
+			bucket, prefix = bByModel, byModelKey(q.GetModelId(), 0)
 			prefix = prefix[:len(prefix)-8]
-			c := tx.Bucket(bByModel).Cursor()
-			var k, v []byte
-			if before == 0 {
-				k, v = c.Seek(append(bytes.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
-				if k == nil {
-					k, v = c.Last()
-				} else {
-					k, v = c.Prev()
-				}
-			} else if k, _ = c.Seek(byModelKey(q.GetModelId(), before)); k == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
+			if want == ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED {
+				bucket = bPending
 			}
-			for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
-				if err := add(unseal(v)); err != nil {
-					return err
-				}
-			}
-			return nil
 		}
-		c := tx.Bucket(bReceipts).Cursor()
-		var k, v []byte
-		if before == 0 {
+		c := tx.Bucket(bucket).Cursor()
+		start := append(bytes.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+		if before != 0 {
+			start = append(bytes.Clone(prefix), u64(before)...)
+		}
+		k, v := c.Seek(start)
+		if k == nil {
 			k, v = c.Last()
-		} else if k, _ = c.Seek(u64(before)); k == nil {
-			k, v = c.Last() // before is past every receipt
 		} else {
 			k, v = c.Prev()
 		}
-		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
 			if err := add(unseal(v)); err != nil {
 				return err
 			}
@@ -318,4 +368,3 @@ func VerifyConsistency(old *ledgerv1.Checkpoint, p *ledgerv1.ConsistencyProof, t
 	return proof.VerifyConsistency(hasher, old.Size, p.Checkpoint.Size, p.Hashes, old.RootHash, p.Checkpoint.RootHash)
 }
 
-var _ = binary.BigEndian

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -41,7 +42,7 @@ func TestRestartRecoversEverything(t *testing.T) {
 	}
 	// The state is live: the proof is accepted after the restart.
 	mustOK(t, applyBlock(t, s, f.Proof(rs, false)))
-	if rec, _ := s.Request(ctx, "r2"); rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN {
+	if rec, _ := s.Request(ctx, f.Key("r2")); rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN {
 		t.Fatalf("r2 after proof: %v", rec.Status)
 	}
 }
@@ -84,7 +85,7 @@ func TestCrashBeforeFsyncLosesOnlyTheUnacknowledgedBlock(t *testing.T) {
 	if h1 != h0 || size1 != size0 || !bytes.Equal(app0, app1) {
 		t.Fatalf("after crash: height %d size %d, want %d %d", h1, size1, h0, size0)
 	}
-	if rec, _ := s.Request(context.Background(), "r1"); rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED {
+	if rec, _ := s.Request(context.Background(), f.Key("r1")); rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED {
 		t.Fatalf("r1 status after crash %v, want REVEALED", rec.Status)
 	}
 	res := applyBlock(t, s, proofTx)
@@ -205,7 +206,8 @@ func TestCorruptDatabaseIsAnError(t *testing.T) {
 	})
 	t.Run("flipped byte in a state record", func(t *testing.T) {
 		path, _ := build(t)
-		flipAll(t, path, []byte("session-1")) // in request records (and in the logged receipts)
+		keys := sha256.Sum256([]byte("evaluation keys"))
+		flipAll(t, path, keys[:]) // in request records (and in the logged receipts)
 		if err := open(path); !errors.Is(err, ledger.ErrCorrupt) {
 			t.Fatalf("open: %v, want ErrCorrupt", err)
 		}

@@ -78,15 +78,18 @@ func Describe(raw []byte) (kind, summary string) {
 		return "ChallengeReveal", fmt.Sprintf("request %s, %d challenges", trunc(r.RequestId), len(r.Challenges))
 	case *ledgerv1.TxBody_ChallengeProof:
 		p := t.ChallengeProof
-		ids := p.RequestIds
-		more := ""
-		if len(ids) > 8 {
-			ids, more = ids[:8], fmt.Sprintf(" and %d more", len(p.RequestIds)-8)
+		var ids []string
+		for i, k := range p.RequestKeys {
+			if i == 8 {
+				ids = append(ids, fmt.Sprintf("and %d more", len(p.RequestKeys)-8))
+				break
+			}
+			ids = append(ids, fmt.Sprintf("%x", k[:min(6, len(k))]))
 		}
-		return "ChallengeProof", fmt.Sprintf("model %s, requests %s%s, %d outputs, %d-byte proof", trunc(p.ModelId), strings.Join(ids, ", "), more, len(p.Outputs), len(p.Proof))
+		return "ChallengeProof", fmt.Sprintf("model %s, requests %s, %d outputs, %d-byte proof", trunc(p.ModelId), strings.Join(ids, ", "), len(p.Outputs), len(p.Proof))
 	case *ledgerv1.TxBody_Verdict:
 		v := t.Verdict
-		return "Verdict", fmt.Sprintf("request %s: accept=%v (%s)", trunc(v.RequestId), v.Accept, trunc(v.Reason))
+		return "Verdict", fmt.Sprintf("request %s of model %s: accept=%v (%s)", trunc(v.RequestId), trunc(v.ModelId), v.Accept, v.Reason)
 	}
 	return "unknown", ""
 }

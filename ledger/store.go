@@ -30,13 +30,15 @@ var (
 	bSeen     = []byte("seen")     // body hash -> tx hash || log index
 	bModels   = []byte("models")   // model id -> ModelRecord
 	bVKs      = []byte("vks")      // verifying key hash -> verifying key
-	bRequests = []byte("requests") // request id -> RequestRecord
-	bReveals  = []byte("reveals")  // request id -> concatenated challenge images
-	bByModel  = []byte("bymodel")  // len(model id) || model id || receipt index -> request id
-	bReceipts = []byte("receipts") // receipt log index -> request id
+	bRequests = []byte("requests") // request key -> RequestRecord
+	bReveals  = []byte("reveals")  // request key -> concatenated challenge images
+	bByModel  = []byte("bymodel")  // len(model id) || model id || receipt index -> request key
+	bReceipts = []byte("receipts") // receipt log index -> request key
+	bPending  = []byte("pending")  // len(model id) || model id || reveal index -> request key, revealed and not proven
 	bSetup    = []byte("setup")    // ceremony id || 0 || phase -> SetupRecord
+	bHeads    = []byte("heads")    // height -> log size || root || state hash (node-local history for old checkpoints)
 
-	allBuckets = [][]byte{bMeta, bTxs, bNodes, bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bReceipts, bSetup}
+	allBuckets = [][]byte{bMeta, bTxs, bNodes, bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bReceipts, bPending, bSetup, bHeads}
 
 	kChainID    = []byte("chain_id")
 	kHeight     = []byte("height")
@@ -44,6 +46,7 @@ var (
 	kRange      = []byte("range")
 	kStateHash  = []byte("state_hash")
 	kCheckpoint = []byte("checkpoint")
+	kParams     = []byte("params")
 )
 
 var hasher = rfc6962.New(crypto.SHA256)
@@ -61,6 +64,11 @@ type Options struct {
 	Verifier ProofVerifier
 	// SigningKey signs checkpoints (the node key).
 	SigningKey ed25519.PrivateKey
+	// Params are the chain's consensus parameters. They are stored when
+	// the store is created; the zero value means DefaultParams for a new
+	// store and the stored ones for an existing store, and non-zero
+	// parameters that differ from the stored ones are an error.
+	Params Params
 	// SkipLogCheck skips re-hashing every logged transaction at Open (the
 	// bbolt structure check still runs). Only for very large logs.
 	SkipLogCheck bool
@@ -79,6 +87,7 @@ type Store struct {
 	key      ed25519.PrivateKey
 	verifier *VerifyCache
 	opts     Options
+	params   Params
 
 	blockMu sync.Mutex // held from Begin until Commit or Discard
 }
@@ -134,12 +143,35 @@ func (s *Store) init() error {
 			if string(c) != s.chainID {
 				return fmt.Errorf("ledger database %s belongs to chain %q, not %q", s.path, c, s.chainID)
 			}
+			raw := meta.Get(kParams)
+			if raw == nil {
+				return fmt.Errorf("ledger database %s was made by an older version of Veil (it has no chain parameters): start a new ledger", s.path)
+			}
+			stored := &ledgerv1.ChainParams{}
+			if err := proto.Unmarshal(raw, stored); err != nil {
+				return fmt.Errorf("%w: %s: chain parameters: %v", ErrCorrupt, s.path, err)
+			}
+			p, err := ParamsFromProto(stored)
+			if err != nil {
+				return fmt.Errorf("%w: %s: chain parameters: %v", ErrCorrupt, s.path, err)
+			}
+			if s.opts.Params != (Params{}) && s.opts.Params != p {
+				return fmt.Errorf("ledger database %s has chain parameters %+v, not %+v", s.path, p, s.opts.Params)
+			}
+			s.params = p
 			return nil
 		}
 		if meta.Get(kSize) != nil {
 			return fmt.Errorf("%w: %s: meta has a log but no chain id", ErrCorrupt, s.path)
 		}
-		if err := meta.Put(kChainID, []byte(s.chainID)); err != nil {
+		s.params = s.opts.Params
+		if s.params == (Params{}) {
+			s.params = DefaultParams
+		}
+		if err := s.params.Validate(); err != nil {
+			return fmt.Errorf("ledger: %w", err)
+		}
+		if err := errors.Join(meta.Put(kChainID, []byte(s.chainID)), putProto(meta, kParams, s.params.Proto())); err != nil {
 			return err
 		}
 		empty := hasher.EmptyRoot()
@@ -236,6 +268,9 @@ func (s *Store) Path() string { return s.path }
 
 // Verifier returns the store's (caching) proof verifier.
 func (s *Store) Verifier() *VerifyCache { return s.verifier }
+
+// Params returns the chain's consensus parameters.
+func (s *Store) Params() Params { return s.params }
 
 // PublicKey returns the checkpoint signing key.
 func (s *Store) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
@@ -351,7 +386,7 @@ func get(tx *bolt.Tx, bucket, k []byte) []byte {
 type corruptPanic struct{ err error }
 
 // stateBuckets are the sealed ones.
-var stateBuckets = [][]byte{bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bReceipts, bSetup}
+var stateBuckets = [][]byte{bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bReceipts, bPending, bSetup}
 
 func (s *Store) checkpointIn(tx *bolt.Tx) (*ledgerv1.Checkpoint, error) {
 	v := tx.Bucket(bMeta).Get(kCheckpoint)

@@ -87,7 +87,7 @@ func TestProtocolFlowAndProofs(t *testing.T) {
 		t.Fatalf("proof logged at %d, want 5", res[2].Index)
 	}
 
-	rec, err := s.Request(ctx, "req-1")
+	rec, err := s.Request(ctx, f.Key("req-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestProtocolFlowAndProofs(t *testing.T) {
 	if len(rec.Outputs) != 30 || rec.Outputs[0] != ledgertest.Outputs(r1.Challenges[0], 10)[0] {
 		t.Fatalf("req-1 outputs: %v", rec.Outputs)
 	}
-	rec2, _ := s.Request(ctx, "req-2")
+	rec2, _ := s.Request(ctx, f.Key("req-2"))
 	if want := ledgertest.Outputs(r2.Challenges[1], 10); len(rec2.Outputs) != 20 || rec2.Outputs[10] != want[0] {
 		t.Fatalf("req-2 outputs %v, want second row to start with %d", rec2.Outputs, want[0])
 	}
@@ -190,8 +190,7 @@ func TestRejections(t *testing.T) {
 	unknownModelReq := f.NewRequest("no-such-model", "req-x", 3)
 	tooManyOutputs := f.ProofBody([]*ledgertest.Request{r1}, false)
 	tooManyOutputs.Outputs = append(tooManyOutputs.Outputs, 1)
-	huge := f.Sign(f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: &ledgerv1.RegisterModel{
-		ModelId: "huge", Commitment: f.Commitment, VerifyingKey: make([]byte, 10), OutputsPerChallenge: 10}}})
+	huge := f.Sign(f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: f.RegisterBody("huge")}})
 	huge = append(huge, make([]byte, ledger.MaxTxBytes)...)
 	setup0 := f.Sign(f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_SetupContribution{SetupContribution: &ledgerv1.SetupContribution{
 		CeremonyId: "c", Phase: 1, Index: 1, PreviousHash: make([]byte, 32), ContributionHash: bytes.Repeat([]byte{1}, 32)}}})
@@ -213,7 +212,29 @@ func TestRejections(t *testing.T) {
 		{"receipt signed by the client", f.Sign(f.Client, mustBody(t, f.Receipt(f.NewRequest("mnist", "req-3", 3)), nil)), ledgerv1.Code_CODE_UNAUTHORIZED},
 		{"duplicate request id", f.Receipt(&ledgertest.Request{ID: "req-1", ModelID: "mnist", Challenges: r2.Challenges, Positions: r2.Positions, Salt: []byte("s")}), ledgerv1.Code_CODE_DUPLICATE_REQUEST},
 		{"reveal that does not open the commitment", f.Reveal(&wrongSalt), ledgerv1.Code_CODE_COMMITMENT_MISMATCH},
-		{"reveal signed by the server", f.Sign(f.Server, mustBody(t, f.Reveal(r1), nil)), ledgerv1.Code_CODE_UNAUTHORIZED},
+		// A reveal addresses the signer's own request (the key binds the
+		// client key): signed by anyone else it names a request that does
+		// not exist.
+		{"reveal signed by the server", f.Sign(f.Server, mustBody(t, f.Reveal(r1), nil)), ledgerv1.Code_CODE_UNKNOWN_REQUEST},
+		{"registration the server key did not co-sign", f.Sign(f.Owner, mustBody(t, f.Register("hijack"), func(b *ledgerv1.TxBody) {
+			b.GetRegisterModel().ServerKey = ledgertest.Key("victim server").Public().(ed25519.PublicKey)
+		})), ledgerv1.Code_CODE_SERVER_NOT_CONSENTING},
+		{"registration whose key is not the spec's circuit's", mustSigned(ledger.Signer{ChainID: chain, Key: f.Owner}.RegisterModel(func() *ledgerv1.RegisterModel {
+			m := f.RegisterBody("wrong-key")
+			m.VerifyingKey = ledgertest.FakeVK(ledgertest.FakeSpec(10), 3)
+			return m
+		}(), f.Server)), ledgerv1.Code_CODE_SPEC_MISMATCH},
+		{"registration whose outputs disagree with the spec", mustSigned(ledger.Signer{ChainID: chain, Key: f.Owner}.RegisterModel(func() *ledgerv1.RegisterModel {
+			m := f.RegisterBody("wrong-outputs")
+			m.OutputsPerChallenge = 12
+			return m
+		}(), f.Server)), ledgerv1.Code_CODE_SPEC_MISMATCH},
+		{"receipt with more challenges than a proof covers", f.Receipt(f.NewRequest("mnist", "req-too-big", f.Batch+2)), ledgerv1.Code_CODE_TOO_MANY_CHALLENGES},
+		{"verdict before the proof and its deadline", f.Verdict("req-1", false), ledgerv1.Code_CODE_VERDICT_TOO_EARLY},
+		{"accepting verdict with a rejecting reason", mustSigned(ledger.Signer{ChainID: chain, Key: f.Client}.Verdict(&ledgerv1.Verdict{
+			ModelId: "mnist", RequestId: "req-1", Accept: true, Reason: ledgerv1.VerdictReason_VERDICT_REASON_NO_PROOF})), ledgerv1.Code_CODE_INVALID_FIELD},
+		{"verdict with an unknown reason code", mustSigned(ledger.Signer{ChainID: chain, Key: f.Client}.Verdict(&ledgerv1.Verdict{
+			ModelId: "mnist", RequestId: "req-1", Accept: false, Reason: 99})), ledgerv1.Code_CODE_INVALID_FIELD},
 		{"reveal for unknown request", f.Reveal(f.NewRequest("mnist", "nope", 3)), ledgerv1.Code_CODE_UNKNOWN_REQUEST},
 		{"proof before reveal", f.Proof([]*ledgertest.Request{r1}, false), ledgerv1.Code_CODE_NOT_REVEALED},
 		{"setup contribution out of order", setup0, ledgerv1.Code_CODE_SETUP_OUT_OF_ORDER},
@@ -257,9 +278,9 @@ func TestRejections(t *testing.T) {
 	mustOK(t, applyBlock(t, s, f.Proof([]*ledgertest.Request{r1}, false), f.Verdict("req-1", false)))
 	check(f.Proof([]*ledgertest.Request{r1, r2}, false), ledgerv1.Code_CODE_ALREADY_PROVEN, "proof covering a proven request")
 	check(f.Sign(f.Client, mustBody(t, f.Verdict("req-1", true), nil)), ledgerv1.Code_CODE_DUPLICATE_VERDICT, "second verdict")
-	check(f.Sign(f.Server, mustBody(t, f.Verdict("req-2", true), nil)), ledgerv1.Code_CODE_UNAUTHORIZED, "verdict signed by the server")
+	check(f.Sign(f.Server, mustBody(t, f.Verdict("req-2", true), nil)), ledgerv1.Code_CODE_UNKNOWN_REQUEST, "verdict signed by the server")
 
-	rec, _ := s.Request(ctx, "req-1")
+	rec, _ := s.Request(ctx, f.Key("req-1"))
 	if rec.VerdictAccept || !rec.HasVerdict {
 		t.Fatalf("req-1 verdict: %v", rec)
 	}
@@ -337,3 +358,82 @@ func mustBody(t *testing.T, raw []byte, change func(*ledgerv1.TxBody)) *ledgerv1
 }
 
 var _ = os.Remove
+
+func mustSigned(raw []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return raw
+}
+
+// TestVerdictWaitsForTheProofOrItsDeadline: a client cannot reject a
+// request before the server had its chance to prove it; once the deadline
+// (in blocks, counted from the reveal) has passed it can, and the request
+// leaves the prover's queue.
+func TestVerdictWaitsForTheProofOrItsDeadline(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, filepath.Join(t.TempDir(), "ledger.db"), func(o *ledger.Options) { o.Params = ledger.Params{ProofDeadlineBlocks: 3} })
+	defer s.Close()
+	f := ledgertest.NewFixture(chain, "deadline")
+	r := f.NewRequest("m", "r", 4)
+	mustOK(t, applyBlock(t, s, f.Register("m"), f.Receipt(r))) // height 1
+	mustOK(t, applyBlock(t, s, f.Reveal(r)))                    // height 2: deadline 5
+	pending, err := s.Requests(ctx, &ledgerv1.ListRequestsRequest{ModelId: "m", Status: ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED})
+	if err != nil || len(pending) != 1 || pending[0].ProofDeadline != 5 {
+		t.Fatalf("revealed requests: %v %v", pending, err)
+	}
+	for h := 3; h <= 5; h++ {
+		rs := applyBlock(t, s, f.Verdict("r", false))
+		if rs[0].Code != ledgerv1.Code_CODE_VERDICT_TOO_EARLY {
+			t.Fatalf("verdict at height %d: %v %s, want VERDICT_TOO_EARLY", h, rs[0].Code, rs[0].Reason)
+		}
+	}
+	mustOK(t, applyBlock(t, s, f.Verdict("r", false))) // height 6
+	rec, err := s.Request(ctx, f.Key("r"))
+	if err != nil || !rec.HasVerdict || rec.VerdictReason != ledgerv1.VerdictReason_VERDICT_REASON_OUTPUTS_DIFFER {
+		t.Fatalf("record after the late verdict: %v %v", rec, err)
+	}
+	if pending, _ := s.Requests(ctx, &ledgerv1.ListRequestsRequest{ModelId: "m", Status: ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED}); len(pending) != 0 {
+		t.Fatalf("a judged request is still in the prover's queue: %v", pending)
+	}
+	// The parameters are the chain's: reopening with others is refused.
+	s.Close()
+	if _, err := ledger.Open(s.Path(), ledger.Options{ChainID: chain, Verifier: ledgertest.FakeVerifier{}, SigningKey: ledgertest.Key("node"), Params: ledger.Params{ProofDeadlineBlocks: 9}}); err == nil {
+		t.Fatal("reopened with other chain parameters")
+	}
+	s2 := openStore(t, s.Path())
+	defer s2.Close()
+	if s2.Params().ProofDeadlineBlocks != 3 {
+		t.Fatalf("reopened store has parameters %+v", s2.Params())
+	}
+}
+
+// TestRequestIDsCannotBeSquatted: a request is keyed by (model, client
+// key, request id). An attacker who front-runs a victim's request id gets
+// a record of its own, and the victim's receipt is still accepted.
+func TestRequestIDsCannotBeSquatted(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, filepath.Join(t.TempDir(), "ledger.db"))
+	defer s.Close()
+	victim := ledgertest.NewFixture(chain, "squat")
+	attacker := *victim
+	attacker.Client = ledgertest.Key("attacker")
+	r := victim.NewRequest("m", "the-id", 4)
+	stolen := &ledgertest.Request{ID: r.ID, ModelID: r.ModelID, Challenges: r.Challenges[:1], Positions: r.Positions[:1], Salt: []byte("mine")}
+	mustOK(t, applyBlock(t, s, victim.Register("m"), attacker.Receipt(stolen)))
+	mustOK(t, applyBlock(t, s, victim.Receipt(r)))
+	mine, err := s.Request(ctx, victim.Key("the-id"))
+	theirs, err2 := s.Request(ctx, attacker.KeyOf("m", "the-id"))
+	if err != nil || err2 != nil || !bytes.Equal(mine.ClientKey, victim.Client.Public().(ed25519.PublicKey)) || mine.NumBlocks != 4 || theirs.NumBlocks != 2 {
+		t.Fatalf("victim %v (%v), attacker %v (%v)", mine, err, theirs, err2)
+	}
+	// The attacker's reveal of the victim's request lands on its own
+	// record (and fails there); the victim's record is untouched.
+	rs := applyBlock(t, s, attacker.Reveal(r))
+	if rs[0].OK() {
+		t.Fatal("the attacker revealed the victim's request")
+	}
+	if mine, _ := s.Request(ctx, victim.Key("the-id")); mine.Status != ledgerv1.RequestStatus_REQUEST_STATUS_RECEIPTED {
+		t.Fatalf("victim's request after the attacker's reveal: %v", mine)
+	}
+}

@@ -43,14 +43,18 @@ const (
 	MaxOutputsPerChallenge = 1024
 	// MaxSaltBytes bounds the reveal salt.
 	MaxSaltBytes = 64
+	// MaxSpecBytes bounds a registered model spec.
+	MaxSpecBytes = 16 << 10
 )
 
 // Domain-separation prefixes: a signature or hash made for one purpose can
 // never be reused for another.
 const (
 	txSigDomain         = "veil/ledger/v1/tx\x00"
-	clientRequestDomain = "veil/ledger/v1/client-request\x00"
+	clientRequestDomain = "veil/ledger/v2/client-request\x00"
 	commitmentDomain    = "veil/ledger/v1/challenge-commitment\x00"
+	requestKeyDomain    = "veil/ledger/v1/request-key\x00"
+	serverConsentDomain = "veil/ledger/v1/server-consent\x00"
 )
 
 // Tx is a decoded transaction whose encoding, size and signature have been
@@ -67,6 +71,9 @@ type Tx struct {
 type Rejection struct {
 	Code   ledgerv1.Code
 	Reason string
+	// Index is, for CODE_DUPLICATE_TX, the log index of the transaction
+	// already recorded, so that submitting twice is harmless.
+	Index uint64
 }
 
 func (r *Rejection) Error() string {
@@ -231,8 +238,14 @@ func checkFields(body *ledgerv1.TxBody) *Rejection {
 		if len(m.VerifyingKey) == 0 {
 			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "verifying_key is empty")
 		}
-		if len(m.ServerKey) != 0 && len(m.ServerKey) != ed25519.PublicKeySize {
-			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "server_key must be empty or %d bytes", ed25519.PublicKeySize)
+		if len(m.Spec) == 0 || len(m.Spec) > MaxSpecBytes {
+			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "spec must be 1..%d bytes", MaxSpecBytes)
+		}
+		if m.ProofBatch == 0 || m.ProofBatch > MaxChallenges {
+			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "proof_batch must be 1..%d", MaxChallenges)
+		}
+		if len(m.ServerKey) != ed25519.PublicKeySize || len(m.ServerSignature) != ed25519.SignatureSize {
+			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "server_key must be %d bytes and server_signature %d", ed25519.PublicKeySize, ed25519.SignatureSize)
 		}
 		if m.OutputsPerChallenge == 0 || m.OutputsPerChallenge > MaxOutputsPerChallenge {
 			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "outputs_per_challenge must be 1..%d", MaxOutputsPerChallenge)
@@ -250,7 +263,7 @@ func checkFields(body *ledgerv1.TxBody) *Rejection {
 		}
 	case *ledgerv1.TxBody_InferenceReceipt:
 		r := t.InferenceReceipt
-		if rj := firstRejection(checkID("model_id", r.ModelId), checkID("session_id", r.SessionId), checkID("request_id", r.RequestId),
+		if rj := firstRejection(checkID("model_id", r.ModelId), checkID("request_id", r.RequestId), check32("keys_digest", r.KeysDigest),
 			check32("input_digest", r.InputDigest), check32("output_digest", r.OutputDigest), check32("challenge_commitment", r.ChallengeCommitment)); rj != nil {
 			return rj
 		}
@@ -260,13 +273,13 @@ func checkFields(body *ledgerv1.TxBody) *Rejection {
 		if len(r.ClientKey) != ed25519.PublicKeySize || len(r.ClientSignature) != ed25519.SignatureSize {
 			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "client_key must be %d bytes and client_signature %d", ed25519.PublicKeySize, ed25519.SignatureSize)
 		}
-		d := ClientRequestDigest(r.ModelId, r.SessionId, r.RequestId, r.InputDigest, r.ChallengeCommitment, r.NumBlocks)
+		d := ClientRequestDigest(body.ChainId, r.ModelId, r.RequestId, r.KeysDigest, r.InputDigest, r.ChallengeCommitment, r.NumBlocks)
 		if !ed25519.Verify(r.ClientKey, d[:], r.ClientSignature) {
 			return reject(ledgerv1.Code_CODE_BAD_SIGNATURE, "client signature on the request does not verify")
 		}
 	case *ledgerv1.TxBody_ChallengeReveal:
 		r := t.ChallengeReveal
-		if rj := checkID("request_id", r.RequestId); rj != nil {
+		if rj := firstRejection(checkID("model_id", r.ModelId), checkID("request_id", r.RequestId)); rj != nil {
 			return rj
 		}
 		n := len(r.Challenges)
@@ -286,26 +299,32 @@ func checkFields(body *ledgerv1.TxBody) *Rejection {
 		if rj := checkID("model_id", p.ModelId); rj != nil {
 			return rj
 		}
-		if len(p.RequestIds) == 0 || len(p.RequestIds) > MaxProofRequests {
+		if len(p.RequestKeys) == 0 || len(p.RequestKeys) > MaxProofRequests {
 			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "a proof covers 1..%d requests", MaxProofRequests)
 		}
-		seen := make(map[string]bool, len(p.RequestIds))
-		for _, id := range p.RequestIds {
-			if rj := checkID("request_id", id); rj != nil {
-				return rj
+		seen := make(map[string]bool, len(p.RequestKeys))
+		for _, k := range p.RequestKeys {
+			if len(k) != 32 {
+				return reject(ledgerv1.Code_CODE_BAD_REQUEST_KEY, "request keys are 32 bytes, got %d", len(k))
 			}
-			if seen[id] {
-				return reject(ledgerv1.Code_CODE_INVALID_FIELD, "request %q listed twice", trunc(id))
+			if seen[string(k)] {
+				return reject(ledgerv1.Code_CODE_INVALID_FIELD, "request %x listed twice", k[:8])
 			}
-			seen[id] = true
+			seen[string(k)] = true
 		}
 		if len(p.Proof) == 0 {
 			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "proof is empty")
 		}
 	case *ledgerv1.TxBody_Verdict:
 		v := t.Verdict
-		if rj := firstRejection(checkID("request_id", v.RequestId), checkText("reason", v.Reason)); rj != nil {
+		if rj := firstRejection(checkID("model_id", v.ModelId), checkID("request_id", v.RequestId)); rj != nil {
 			return rj
+		}
+		if _, ok := ledgerv1.VerdictReason_name[int32(v.Reason)]; !ok || v.Reason == ledgerv1.VerdictReason_VERDICT_REASON_UNSPECIFIED {
+			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "verdict reason %d is not a known reason code", v.Reason)
+		}
+		if v.Accept != (v.Reason == ledgerv1.VerdictReason_VERDICT_REASON_MATCH) {
+			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "an accepting verdict has reason MATCH and a rejecting one any other reason")
 		}
 	default:
 		return reject(ledgerv1.Code_CODE_MALFORMED, "transaction body has no known transaction type")
@@ -314,19 +333,56 @@ func checkFields(body *ledgerv1.TxBody) *Rejection {
 }
 
 // ClientRequestDigest is what the client signs when it sends a request, so
-// that a receipt cannot claim a commitment or input the client did not send.
-// The encoding is fixed-width or length-prefixed field by field, so it is
-// unambiguous and easy to reproduce outside Go.
-func ClientRequestDigest(modelID, sessionID, requestID string, inputDigest, challengeCommitment []byte, numBlocks uint32) [32]byte {
+// that a receipt cannot claim a chain, key bundle, input or commitment the
+// client did not send. The encoding is fixed-width or length-prefixed field
+// by field, so it is unambiguous and easy to reproduce outside Go.
+func ClientRequestDigest(chainID, modelID, requestID string, keysDigest, inputDigest, challengeCommitment []byte, numBlocks uint32) [32]byte {
 	h := sha256.New()
 	h.Write([]byte(clientRequestDomain))
+	writeLP(h, []byte(chainID))
 	writeLP(h, []byte(modelID))
-	writeLP(h, []byte(sessionID))
 	writeLP(h, []byte(requestID))
+	writeLP(h, keysDigest)
 	writeLP(h, inputDigest)
 	writeLP(h, challengeCommitment)
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], numBlocks)
+	h.Write(n[:])
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// RequestKey identifies a request on the ledger: the client chooses the
+// request id, but the key also binds the model and the client's key, so
+// nobody can take (squat) another client's request id.
+func RequestKey(modelID string, clientKey []byte, requestID string) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(requestKeyDomain))
+	writeLP(h, []byte(modelID))
+	writeLP(h, clientKey)
+	writeLP(h, []byte(requestID))
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// ServerConsentDigest is what a model's server key signs to agree to serve
+// the model registered by owner: without it anyone could register a model
+// under somebody else's server key.
+func ServerConsentDigest(chainID string, owner []byte, m *ledgerv1.RegisterModel) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(serverConsentDomain))
+	writeLP(h, []byte(chainID))
+	writeLP(h, owner)
+	writeLP(h, []byte(m.GetModelId()))
+	writeLP(h, m.GetCommitment())
+	writeLP(h, digest32(m.GetVerifyingKey()))
+	writeLP(h, digest32(m.GetSpec()))
+	writeLP(h, m.GetServerKey())
+	var n [8]byte
+	binary.BigEndian.PutUint32(n[:4], m.GetProofBatch())
+	binary.BigEndian.PutUint32(n[4:], m.GetOutputsPerChallenge())
 	h.Write(n[:])
 	var d [32]byte
 	h.Sum(d[:0])

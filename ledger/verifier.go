@@ -15,8 +15,17 @@ type Statement struct {
 	Outputs         [][]int64
 }
 
-// ProofVerifier is what the ledger needs from the zk package. Both methods
-// must be deterministic functions of their arguments (they are consensus
+// ModelSpec is what the ledger learns from a registered model spec (see
+// ProofVerifier.CheckModel).
+type ModelSpec struct {
+	ID         [32]byte // the circuit id: SHA-256 of the canonical spec
+	Classes    int      // outputs per challenge
+	OutputFrac int      // scores are integers / 2^OutputFrac
+	Tolerance  int64    // comparison tolerance, in integer score units
+}
+
+// ProofVerifier is what the ledger needs from the zk package. Every method
+// must be a deterministic function of its arguments (they are consensus
 // rules) and safe for concurrent use.
 type ProofVerifier interface {
 	// ChallengeDigest is the statement's digest of the challenge images.
@@ -24,13 +33,11 @@ type ProofVerifier interface {
 	// VerifyChallengeProof returns nil if proof is a valid proof of st under
 	// the verifying key vk, and an error saying why not otherwise.
 	VerifyChallengeProof(vk []byte, st Statement, proof []byte) error
-}
-
-// KeyChecker is optionally implemented by a ProofVerifier that can tell
-// whether a verifying key is well formed; RegisterModel then rejects a key
-// that no proof could ever verify against (CODE_INVALID_FIELD).
-type KeyChecker interface {
-	CheckVerifyingKey(vk []byte) error
+	// CheckModel parses a registered spec and checks that vk is a
+	// verifying key for the circuit the spec determines, proving batch
+	// challenge images per proof. RegisterModel is refused
+	// (CODE_SPEC_MISMATCH) when it fails.
+	CheckModel(spec, vk []byte, batch int) (ModelSpec, error)
 }
 
 // VerifyCache remembers the results of proof verifications, so a proof
@@ -85,6 +92,11 @@ func (c *VerifyCache) ChallengeDigest(images [][]byte) ([]byte, error) {
 	c.digests[k] = d
 	c.mu.Unlock()
 	return d, nil
+}
+
+// CheckModel implements ProofVerifier (uncached: registrations are rare).
+func (c *VerifyCache) CheckModel(spec, vk []byte, batch int) (ModelSpec, error) {
+	return c.v.CheckModel(spec, vk, batch)
 }
 
 // VerifyChallengeProof implements ProofVerifier.

@@ -2,16 +2,20 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"slices"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
@@ -53,24 +57,32 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now); tests replace it.
 	Now func() time.Time
-	// Networks, when set for a model id, is evaluated instead of the
-	// compiled model. Only tests use it, to play a dishonest server that
-	// evaluates something other than the model it committed to.
-	Networks map[string]*he.Network
-	// PerRequest, when set, picks the network each request is evaluated
-	// with (nil: the usual one). Only tests use it, to play a server that
-	// changes what it computes from one request to the next.
-	PerRequest func(modelID string) *he.Network
+	// MaxSessionsPerPeer caps the sessions one peer (client IP address)
+	// holds (default 16). When the server is full, the sessions of the peer
+	// holding the most are evicted first, so one client cannot flush the
+	// others' sessions by opening many.
+	MaxSessionsPerPeer int
+	// Evaluator, when set, evaluates requests instead of the compiled
+	// models (tests use it to play a dishonest server).
+	Evaluator Evaluator
 	// Recorder, when set, records verifiable requests (requests that carry
 	// a client's challenge commitment) on the verifier ledger. Without it,
 	// verifiable requests are refused.
 	Recorder Recorder
 }
 
+// Evaluator evaluates one served model on an input ciphertext under a
+// session's evaluation keys.
+type Evaluator interface {
+	Evaluate(ctx context.Context, modelID string, in *he.Ciphertext, keys *he.EvaluationKeys) (*he.Ciphertext, error)
+}
+
 // InferEvent describes one evaluation of a verifiable request.
 type InferEvent struct {
-	SessionID  string
-	ModelID    string
+	ModelID string
+	// KeysDigest is the SHA-256 of the session's evaluation-key bundle: it
+	// names the keys the evaluation used without revealing the session.
+	KeysDigest [32]byte
 	Input      []byte
 	Output     []byte
 	Verifiable *inferencev1.VerifiableRequest
@@ -86,7 +98,7 @@ type Receipt struct {
 // Recorder records receipts of verifiable requests. Check runs before the
 // evaluation (to refuse a malformed request early); Record after it.
 type Recorder interface {
-	Check(ctx context.Context, modelID, sessionID string, input []byte, v *inferencev1.VerifiableRequest) error
+	Check(ctx context.Context, ev InferEvent) error
 	Record(ctx context.Context, ev InferEvent) (*Receipt, error)
 }
 
@@ -142,6 +154,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxKeyBytes <= 0 {
 		cfg.MaxKeyBytes = 32 << 20
 	}
+	if cfg.MaxSessionsPerPeer <= 0 {
+		cfg.MaxSessionsPerPeer = 16
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -153,17 +168,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{cfg: cfg, params: params, models: map[string]*servedModel{}, sem: make(chan struct{}, cfg.Workers), log: cfg.Logger}
-	s.store = newSessionStore(cfg.MaxSessionBytes, cfg.MaxSessions, cfg.IdleTimeout, cfg.SessionDir, cfg.Now)
+	s.store = newSessionStore(cfg.MaxSessionBytes, cfg.MaxSessions, cfg.MaxSessionsPerPeer, cfg.IdleTimeout, cfg.SessionDir, cfg.Now)
 	s.metrics = newMetrics(s.store)
 	for _, m := range cfg.Models {
 		if _, dup := s.models[m.Name]; dup {
 			return nil, fmt.Errorf("server: two models named %q", m.Name)
 		}
-		net, ok := cfg.Networks[m.Name]
-		if !ok {
-			if net, err = params.Compile(m, settings); err != nil {
-				return nil, fmt.Errorf("server: %w", err)
-			}
+		net, err := params.Compile(m, settings)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
 		}
 		info, err := s.modelInfo(m, net)
 		if err != nil {
@@ -215,11 +228,11 @@ func (s *Server) restoreSessions() error {
 		}
 		keys, err := s.params.UnmarshalEvaluationKeys(v[1], sm.net.GaloisElements())
 		if err != nil {
-			s.log.Warn("dropping unreadable saved session", "session", id, "err", err)
+			s.log.Warn("dropping unreadable saved session", "session", sessionTag(id), "err", err)
 			continue
 		}
-		if err := s.store.add(&session{id: id, modelID: sm.m.Name, keys: keys, bytes: keys.MemoryBytes()}); err != nil {
-			s.log.Warn("dropping saved session", "session", id, "err", err)
+		if err := s.store.add(&session{id: id, modelID: sm.m.Name, keys: keys, keysDigest: sha256.Sum256(v[1]), bytes: keys.MemoryBytes()}); err != nil {
+			s.log.Warn("dropping saved session", "session", sessionTag(id), "err", err)
 		}
 	}
 	return nil
@@ -277,7 +290,9 @@ func (s *Server) OpenSession(stream grpc.ClientStreamingServer[inferencev1.OpenS
 	if total == 0 || total > uint64(s.cfg.MaxKeyBytes) {
 		return status.Errorf(codes.InvalidArgument, "announced key bundle of %d bytes: must be in [1, %d]", total, s.cfg.MaxKeyBytes)
 	}
-	buf := make([]byte, 0, total)
+	// The buffer grows with what actually arrives: a header announcing 32
+	// MiB reserves nothing.
+	var buf []byte
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -312,16 +327,17 @@ func (s *Server) OpenSession(stream grpc.ClientStreamingServer[inferencev1.OpenS
 	if err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
-	sess := &session{id: id, modelID: sm.m.Name, keys: keys, bytes: keys.MemoryBytes()}
+	digest := sha256.Sum256(buf)
+	sess := &session{id: id, modelID: sm.m.Name, keys: keys, keysDigest: digest, bytes: keys.MemoryBytes(), peer: peerOf(stream.Context())}
 	if err := s.store.add(sess); err != nil {
 		return status.Error(codes.ResourceExhausted, err.Error())
 	}
 	if err := s.store.persist(id, sm.m.Name, buf); err != nil {
-		s.log.Warn("session not persisted", "session", id, "err", err)
+		s.log.Warn("session not persisted", "session", sessionTag(id), "err", err)
 	}
-	s.log.Info("session opened", "request_id", requestID(stream.Context()), "session", id, "model", sm.m.Name, "key_bytes", len(buf))
+	s.log.Info("session opened", "request_id", requestID(stream.Context()), "session", sessionTag(id), "model", sm.m.Name, "key_bytes", len(buf))
 	return stream.SendAndClose(&inferencev1.OpenSessionResponse{
-		SessionId: id, IdleTimeoutSeconds: int64(s.cfg.IdleTimeout / time.Second), KeyBytes: uint64(len(buf)),
+		SessionId: id, IdleTimeoutSeconds: int64(s.cfg.IdleTimeout / time.Second), KeyBytes: uint64(len(buf)), KeysDigest: digest[:],
 	})
 }
 
@@ -366,11 +382,12 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
+	event := InferEvent{ModelID: sess.modelID, KeysDigest: sess.keysDigest, Input: req.GetCiphertext(), Verifiable: req.GetVerifiable()}
 	if v := req.GetVerifiable(); v != nil {
 		if s.cfg.Recorder == nil {
 			return nil, status.Error(codes.FailedPrecondition, "this server does not record verifiable requests")
 		}
-		if err := s.cfg.Recorder.Check(ctx, sess.modelID, sess.id, req.GetCiphertext(), v); err != nil {
+		if err := s.cfg.Recorder.Check(ctx, event); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "verifiable request: %v", err)
 		}
 	}
@@ -387,13 +404,12 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	}
 	tStart := time.Now()
 	s.metrics.queueSeconds.Observe(tStart.Sub(tDecoded).Seconds())
-	net := sm.net
-	if s.cfg.PerRequest != nil {
-		if n := s.cfg.PerRequest(sm.m.Name); n != nil {
-			net = n
-		}
+	var out *he.Ciphertext
+	if s.cfg.Evaluator != nil {
+		out, err = s.cfg.Evaluator.Evaluate(ctx, sm.m.Name, in, sess.keys)
+	} else {
+		out, err = sm.net.Evaluate(ctx, in, sess.keys)
 	}
-	out, err := net.Evaluate(ctx, in, sess.keys)
 	<-s.sem
 	tEval := time.Now()
 	if err != nil {
@@ -414,13 +430,14 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	rid := requestID(ctx)
 	var receipt *Receipt
 	if v := req.GetVerifiable(); v != nil {
-		receipt, err = s.cfg.Recorder.Record(ctx, InferEvent{SessionID: sess.id, ModelID: sess.modelID, Input: req.GetCiphertext(), Output: wire, Verifiable: v})
+		event.Output = wire
+		receipt, err = s.cfg.Recorder.Record(ctx, event)
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "record receipt: %v", err)
 		}
 		rid = v.GetRequestId()
 	}
-	s.log.Info("inference", "request_id", rid, "session", sess.id, "model", sess.modelID,
+	s.log.Info("inference", "request_id", rid, "session", sessionTag(sess.id), "model", sess.modelID,
 		"in_bytes", len(req.GetCiphertext()), "out_bytes", len(wire),
 		"queue_ms", stats.Milliseconds(tStart.Sub(tDecoded)), "evaluate_ms", stats.Milliseconds(tEval.Sub(tStart)))
 	resp := &inferencev1.InferResponse{
@@ -435,6 +452,27 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 		resp.ReceiptTx, resp.ReceiptIndex, resp.ReceiptRecorded = receipt.Tx, receipt.Index, receipt.Recorded
 	}
 	return resp, nil
+}
+
+// sessionTag names a session in logs without the session id itself, which
+// is a bearer token.
+func sessionTag(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:4])
+}
+
+// peerOf is the client's address without its port: sessions are capped
+// per peer.
+func peerOf(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return p.Addr.String()
+	}
+	return host
 }
 
 // Sweep expires idle sessions until ctx is done.

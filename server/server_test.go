@@ -181,7 +181,7 @@ func TestIntegrationClassifyMatchesPlaintext(t *testing.T) {
 	env := start(t, Config{}, Options{MetricsAddr: "127.0.0.1:0"})
 	ctx := context.Background()
 	dir := t.TempDir()
-	cl, err := client.NewClassifier(ctx, env.conn, model.DefaultName, dir)
+	cl, err := client.NewClassifier(ctx, env.conn, client.ClassifierOptions{ModelID: model.DefaultName, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestIntegrationClassifyMatchesPlaintext(t *testing.T) {
 		checked++
 	}
 	// A second client run with the same data directory reuses everything.
-	cl2, err := client.NewClassifier(ctx, env.conn, model.DefaultName, dir)
+	cl2, err := client.NewClassifier(ctx, env.conn, client.ClassifierOptions{ModelID: model.DefaultName, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,11 @@ import (
 
 // session holds one client's uploaded keys for one model.
 type session struct {
-	id       string
-	modelID  string
-	keys     *he.EvaluationKeys
+	id         string
+	modelID    string
+	keys       *he.EvaluationKeys
+	keysDigest [32]byte // SHA-256 of the uploaded bundle
+	peer       string   // client address (host), for the per-peer cap
 	bytes    int // memory accounted for this session
 	lastUsed time.Time
 	inUse    int
@@ -31,13 +33,15 @@ type session struct {
 // an idle timeout. Expired ids are remembered for a while so that a client
 // is told "expired" rather than "unknown".
 type sessionStore struct {
-	mu       sync.Mutex
-	byID     map[string]*session
-	lru      *list.List // front = most recently used
-	expired  map[string]time.Time
-	used     int
-	maxBytes int
-	maxCount int
+	mu         sync.Mutex
+	byID       map[string]*session
+	lru        *list.List // front = most recently used
+	expired    map[string]time.Time
+	perPeer    map[string]int
+	used       int
+	maxBytes   int
+	maxCount   int
+	maxPerPeer int
 	idle     time.Duration
 	now      func() time.Time
 	// dir, when set, keeps key bundles on disk so sessions survive a restart.
@@ -50,10 +54,10 @@ var (
 	errSessionsFull   = errors.New("session capacity exhausted")
 )
 
-func newSessionStore(maxBytes, maxCount int, idle time.Duration, dir string, now func() time.Time) *sessionStore {
+func newSessionStore(maxBytes, maxCount, maxPerPeer int, idle time.Duration, dir string, now func() time.Time) *sessionStore {
 	return &sessionStore{
-		byID: map[string]*session{}, lru: list.New(), expired: map[string]time.Time{},
-		maxBytes: maxBytes, maxCount: maxCount, idle: idle, now: now, dir: dir,
+		byID: map[string]*session{}, lru: list.New(), expired: map[string]time.Time{}, perPeer: map[string]int{},
+		maxBytes: maxBytes, maxCount: maxCount, maxPerPeer: maxPerPeer, idle: idle, now: now, dir: dir,
 	}
 }
 
@@ -65,16 +69,24 @@ func newSessionID() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// add stores a new session, evicting least recently used idle sessions if
-// the caps require it.
+// add stores a new session, evicting idle sessions if the caps require
+// it: first the newcomer's own peer's, when it is at its per-peer cap; then
+// the least recently used idle session of the peer holding the most
+// sessions, so that opening many sessions evicts one's own first.
 func (s *sessionStore) add(sess *session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sess.bytes > s.maxBytes {
 		return fmt.Errorf("%w: keys of %d bytes exceed the %d-byte cap", errSessionsFull, sess.bytes, s.maxBytes)
 	}
+	for s.maxPerPeer > 0 && s.perPeer[sess.peer]+1 > s.maxPerPeer {
+		if !s.evictOneLocked(func(o *session) bool { return o.peer == sess.peer }) {
+			return fmt.Errorf("%w: this client holds %d sessions, all busy", errSessionsFull, s.perPeer[sess.peer])
+		}
+	}
 	for s.used+sess.bytes > s.maxBytes || len(s.byID)+1 > s.maxCount {
-		if !s.evictOneLocked() {
+		biggest := s.largestPeerLocked(sess.peer)
+		if !s.evictOneLocked(func(o *session) bool { return o.peer == biggest }) && !s.evictOneLocked(func(*session) bool { return true }) {
 			return fmt.Errorf("%w: %d sessions hold %d bytes and all are busy", errSessionsFull, len(s.byID), s.used)
 		}
 	}
@@ -82,14 +94,28 @@ func (s *sessionStore) add(sess *session) error {
 	sess.elem = s.lru.PushFront(sess)
 	s.byID[sess.id] = sess
 	s.used += sess.bytes
+	s.perPeer[sess.peer]++
 	return nil
 }
 
-// evictOneLocked drops the least recently used session not in use.
-func (s *sessionStore) evictOneLocked() bool {
+// largestPeerLocked is the peer holding the most sessions, counting the
+// newcomer's; ties go to the newcomer's peer.
+func (s *sessionStore) largestPeerLocked(newcomer string) string {
+	best, n := newcomer, s.perPeer[newcomer]+1
+	for p, c := range s.perPeer {
+		if c > n {
+			best, n = p, c
+		}
+	}
+	return best
+}
+
+// evictOneLocked drops the least recently used session not in use among
+// those that match.
+func (s *sessionStore) evictOneLocked(match func(*session) bool) bool {
 	for e := s.lru.Back(); e != nil; e = e.Prev() {
 		sess := e.Value.(*session)
-		if sess.inUse == 0 {
+		if sess.inUse == 0 && match(sess) {
 			s.removeLocked(sess, true)
 			return true
 		}
@@ -101,6 +127,9 @@ func (s *sessionStore) removeLocked(sess *session, remember bool) {
 	s.lru.Remove(sess.elem)
 	delete(s.byID, sess.id)
 	s.used -= sess.bytes
+	if s.perPeer[sess.peer]--; s.perPeer[sess.peer] <= 0 {
+		delete(s.perPeer, sess.peer)
+	}
 	if remember {
 		s.expired[sess.id] = s.now()
 	}

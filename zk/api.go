@@ -1,7 +1,6 @@
 package zk
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -178,13 +177,4 @@ func ModelIDOf(m *model.Model) (ModelID, error) {
 		return ModelID{}, err
 	}
 	return ModelID(s.ID()), nil
-}
-
-// random bytes for beacons.
-func randomBytes(n int) ([]byte, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return nil, err
-	}
-	return b, nil
 }

@@ -11,8 +11,8 @@
 //   - [Verify] checks a proof against a [VerifyingKey] and a [Statement]
 //     (commitment, challenge digest, outputs) and says why it rejects.
 //
-// Keys come from a multi-party trusted setup (gnark's
-// backend/groth16/bn254/mpcsetup, phases 1 and 2); see setup.go. The
+// Keys come from a multi-party trusted setup (package zk/mpcsetup, which
+// this package does not import) and are cached by a [KeyStore]. The
 // circuit itself lives in package circuits. docs/zk.md explains the
 // statement, the circuit and the soundness argument.
 package zk

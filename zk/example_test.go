@@ -9,6 +9,7 @@ import (
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
+	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
 // The whole flow: the owner commits, keys are made (here by a ceremony of
@@ -22,7 +23,7 @@ func Example() {
 	commitment, _ := zk.Commit(f.Model, salt) // published
 
 	spec, _ := circuits.SpecOf(f.Model)
-	pk, _, err := zk.SetupOfOne(ctx, spec, 3, "/tmp/veil-data", nil)
+	pk, _, err := mpcsetup.SetupOfOne(ctx, spec, 3, "/tmp/veil-data", nil) // INSECURE: a ceremony of one
 	if err != nil {
 		panic(err)
 	}

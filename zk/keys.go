@@ -33,7 +33,12 @@ type VerifyingKey struct {
 
 const vkMagic = "VEILVK01"
 
-func newVerifyingKey(id ModelID, batch, classes int, vk groth16.VerifyingKey) (*VerifyingKey, error) {
+// NewVerifyingKey wraps a gnark Groth16 verifying key made by a setup for
+// the circuit (id, batch, classes). The setup code (zk/mpcsetup) calls it.
+func NewVerifyingKey(id ModelID, batch, classes int, vk groth16.VerifyingKey) (*VerifyingKey, error) {
+	if batch < 1 || batch > maxBatch || classes < 1 || classes > maxClasses {
+		return nil, fmt.Errorf("verifying key: batch %d or classes %d out of range", batch, classes)
+	}
 	k := &VerifyingKey{ModelID: id, Batch: batch, Classes: classes, CircuitVersion: CircuitVersion, vk: vk}
 	b, err := k.MarshalBinary()
 	if err != nil {
@@ -108,16 +113,21 @@ type ProvingKey struct {
 	VK   *VerifyingKey
 }
 
+// NewProvingKey assembles the keys a setup made for spec's circuit at batch
+// (ccs must be that circuit, compiled by Compile).
+func NewProvingKey(spec *circuits.Spec, batch int, ccs *cs.R1CS, pk groth16.ProvingKey, vk groth16.VerifyingKey) (*ProvingKey, error) {
+	k, err := NewVerifyingKey(ModelID(spec.ID()), batch, spec.Classes, vk)
+	if err != nil {
+		return nil, err
+	}
+	return &ProvingKey{Spec: spec, ccs: ccs, pk: pk, VK: k}, nil
+}
+
 // Batch is the number of challenge images per proof.
 func (pk *ProvingKey) Batch() int { return pk.VK.Batch }
 
 // Constraints is the number of R1CS constraints of the circuit.
 func (pk *ProvingKey) Constraints() int { return pk.ccs.GetNbConstraints() }
-
-// KeyDir is where the keys for (spec, batch) are cached under dataDir.
-func KeyDir(dataDir string, id ModelID, batch int) string {
-	return filepath.Join(dataDir, "zk", fmt.Sprintf("%x-b%d-v%d", id[:8], batch, CircuitVersion))
-}
 
 const (
 	fileCCS = "circuit.r1cs"

@@ -72,7 +72,7 @@ func Verify(vk *VerifyingKey, st Statement, proof []byte) error {
 // (Commitment, Digest, then Outputs row by row). It fills the witness
 // directly rather than through frontend.NewWitness, which is slower and
 // logs warnings about the unset secret fields.
-func publicWitness(st Statement, classes int) (witnessT, error) {
+func publicWitness(st Statement, classes int) (witness.Witness, error) {
 	n := 2 + len(st.Outputs)*classes
 	vals := make(chan any, n)
 	var e fr.Element

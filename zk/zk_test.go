@@ -1,4 +1,4 @@
-package zk
+package zk_test
 
 import (
 	"context"
@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"github.com/veil-project/veil/circuits"
+	"github.com/veil-project/veil/zk"
 )
 
-// One real Groth16 MPC setup (ceremony of one) on a tiny model, then
+// Keys for a tiny model (a ceremony of one, zk/mpcsetup), then
 // proving, verifying and every rejection the protocol relies on.
 func TestSetupProveVerifyAndRejections(t *testing.T) {
 	if testing.Short() {
@@ -22,19 +23,13 @@ func TestSetupProveVerifyAndRejections(t *testing.T) {
 		t.Fatal(err)
 	}
 	const batch = 2
-	data := t.TempDir()
 	start := time.Now()
-	pk, tr, err := SetupOfOne(ctx, spec, batch, data, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("setup: %d constraints, domain %d, %v", pk.Constraints(), tr.Domain, time.Since(start))
-	if len(tr.Phase1) == 0 || len(tr.Phase2) == 0 {
-		t.Fatal("empty transcript")
-	}
+	data := t.TempDir()
+	pk := testKeys(t, spec, batch, data)
+	t.Logf("setup: %d constraints, %v", pk.Constraints(), time.Since(start))
 
-	salt := Salt{31: 42}
-	prover, err := NewProver(m, salt, pk)
+	salt := zk.Salt{31: 42}
+	prover, err := zk.NewProver(m, salt, pk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,37 +55,41 @@ func TestSetupProveVerifyAndRejections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	com, _ := Commit(m, salt)
-	st := Statement{Commitment: com, Digest: ChallengeDigest(imgs), Outputs: proof.Outputs}
-	if err := Verify(pk.VK, st, pb); err != nil {
+	com, _ := zk.Commit(m, salt)
+	st := zk.Statement{Commitment: com, Digest: zk.ChallengeDigest(imgs), Outputs: proof.Outputs}
+	if err := zk.Verify(pk.VK, st, pb); err != nil {
 		t.Fatalf("honest proof rejected: %v", err)
 	}
 
 	// The verifying key survives encoding, with the same hash.
 	vkb, _ := pk.VK.MarshalBinary()
-	vk2, err := UnmarshalVerifyingKey(vkb)
+	vk2, err := zk.UnmarshalVerifyingKey(vkb)
 	if err != nil || vk2.Hash() != pk.VK.Hash() {
 		t.Fatalf("verifying key round trip: %v", err)
 	}
-	if err := Verify(vk2, st, pb); err != nil {
+	if err := zk.Verify(vk2, st, pb); err != nil {
 		t.Fatalf("decoded key rejects: %v", err)
 	}
-	// Cached keys load and verify too.
-	dir := KeyDir(data, ModelID(spec.ID()), batch)
-	if err := pk.Save(dir); err != nil {
-		t.Fatal(err)
-	}
-	pkLoaded, err := LoadProvingKey(dir, spec)
+	// Cached keys load and verify too, through the old loader and the key store.
+	store := zk.KeyStore{DataDir: t.TempDir()}
+	dir, err := store.Save(pk, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, _ := NewProver(m, salt, pkLoaded)
+	if _, err := zk.LoadProvingKey(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	pkLoaded, err := store.Load(spec, batch, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, _ := zk.NewProver(m, salt, pkLoaded)
 	proofB, err := p2.Prove(ctx, imgs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pbB, _ := proofB.MarshalBinary()
-	if err := Verify(pk.VK, st, pbB); err != nil {
+	if err := zk.Verify(pk.VK, st, pbB); err != nil {
 		t.Fatalf("proof from cached keys rejected: %v", err)
 	}
 
@@ -102,8 +101,8 @@ func TestSetupProveVerifyAndRejections(t *testing.T) {
 			t.Logf("%s: rejected: %v", name, err)
 		}
 	}
-	patch := func(f func(p *Proof)) []byte {
-		p, err := ParseProof(pb)
+	patch := func(f func(p *zk.Proof)) []byte {
+		p, err := zk.ParseProof(pb)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +118,7 @@ func TestSetupProveVerifyAndRejections(t *testing.T) {
 	other := tinyModel(1)
 	other.Layers[2].W = append([]int32(nil), other.Layers[2].W...)
 	other.Layers[2].W[7] /= 2
-	po, err := NewProver(other, salt, pk)
+	po, err := zk.NewProver(other, salt, pk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,51 +127,48 @@ func TestSetupProveVerifyAndRejections(t *testing.T) {
 		t.Fatal(err)
 	}
 	pbO, _ := proofO.MarshalBinary()
-	expect("proof for another model", Verify(pk.VK, st, pbO), ErrWrongCommitment)
+	expect("proof for another model", zk.Verify(pk.VK, st, pbO), zk.ErrWrongCommitment)
 	// ... relabelled with our commitment and outputs: the pairing fails.
 	relabelled := func() []byte {
-		p, _ := ParseProof(pbO)
+		p, _ := zk.ParseProof(pbO)
 		p.Commitment = st.Commitment
 		p.Outputs = st.Outputs
 		b, _ := p.MarshalBinary()
 		return b
 	}()
-	expect("another model's proof relabelled", Verify(pk.VK, st, relabelled), ErrPairingFailed)
+	expect("another model's proof relabelled", zk.Verify(pk.VK, st, relabelled), zk.ErrPairingFailed)
 
 	// One public input changed.
-	bad := Statement{Commitment: st.Commitment, Digest: st.Digest, Outputs: [][]int64{append([]int64(nil), st.Outputs[0]...), st.Outputs[1]}}
+	bad := zk.Statement{Commitment: st.Commitment, Digest: st.Digest, Outputs: [][]int64{append([]int64(nil), st.Outputs[0]...), st.Outputs[1]}}
 	bad.Outputs[0][4]++
-	expect("statement with one output changed", Verify(pk.VK, bad, pb), ErrPublicInputMismatch)
-	expect("proof file and statement with one output changed", Verify(pk.VK, bad, patch(func(p *Proof) { p.Outputs[0][4]++ })), ErrPairingFailed)
-	var com2 Commitment
+	expect("statement with one output changed", zk.Verify(pk.VK, bad, pb), zk.ErrPublicInputMismatch)
+	expect("proof file and statement with one output changed", zk.Verify(pk.VK, bad, patch(func(p *zk.Proof) { p.Outputs[0][4]++ })), zk.ErrPairingFailed)
+	var com2 zk.Commitment
 	copy(com2[:], com[:])
 	com2[31] ^= 1
-	expect("commitment changed in both", Verify(pk.VK, Statement{com2, st.Digest, st.Outputs}, patch(func(p *Proof) { p.Commitment = com2 })), ErrPairingFailed)
+	expect("commitment changed in both", zk.Verify(pk.VK, zk.Statement{com2, st.Digest, st.Outputs}, patch(func(p *zk.Proof) { p.Commitment = com2 })), zk.ErrPairingFailed)
 
 	// Corrupted proof files.
 	trunc := pb[:len(pb)-10]
-	expect("truncated proof file", Verify(pk.VK, st, trunc), ErrBadProofEncoding)
+	expect("truncated proof file", zk.Verify(pk.VK, st, trunc), zk.ErrBadProofEncoding)
 	flipped := append([]byte(nil), pb...)
 	flipped[len(flipped)-100] ^= 0x40
-	if err := Verify(pk.VK, st, flipped); !errors.Is(err, ErrBadProofEncoding) && !errors.Is(err, ErrPairingFailed) {
+	if err := zk.Verify(pk.VK, st, flipped); !errors.Is(err, zk.ErrBadProofEncoding) && !errors.Is(err, zk.ErrPairingFailed) {
 		t.Errorf("flipped proof byte: got %v", err)
 	}
-	expect("not a proof file", Verify(pk.VK, st, []byte("hello")), ErrBadProofEncoding)
+	expect("not a proof file", zk.Verify(pk.VK, st, []byte("hello")), zk.ErrBadProofEncoding)
 
 	// Keys from another setup.
-	pkOther, _, err := SetupOfOne(ctx, spec, batch, data, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expect("verified with another setup's key", Verify(pkOther.VK, st, pb), ErrWrongKey)
+	pkOther := testKeys(t, spec, batch, data)
+	expect("verified with another setup's key", zk.Verify(pkOther.VK, st, pb), zk.ErrWrongKey)
 	h := pkOther.VK.Hash()
-	expect("proof claiming another setup's key", Verify(pkOther.VK, st, patch(func(p *Proof) { p.VKHash = h })), ErrPairingFailed)
+	expect("proof claiming another setup's key", zk.Verify(pkOther.VK, st, patch(func(p *zk.Proof) { p.VKHash = h })), zk.ErrPairingFailed)
 
 	// A challenge digest that does not match the images.
 	imgs2 := randomImages(6, batch)
-	expect("digest of other images", Verify(pk.VK, Statement{st.Commitment, ChallengeDigest(imgs2), st.Outputs}, pb), ErrWrongDigest)
-	d2 := ChallengeDigest(imgs2)
-	expect("digest changed in both", Verify(pk.VK, Statement{st.Commitment, d2, st.Outputs}, patch(func(p *Proof) { p.Digest = d2 })), ErrPairingFailed)
+	expect("digest of other images", zk.Verify(pk.VK, zk.Statement{st.Commitment, zk.ChallengeDigest(imgs2), st.Outputs}, pb), zk.ErrWrongDigest)
+	d2 := zk.ChallengeDigest(imgs2)
+	expect("digest changed in both", zk.Verify(pk.VK, zk.Statement{st.Commitment, d2, st.Outputs}, patch(func(p *zk.Proof) { p.Digest = d2 })), zk.ErrPairingFailed)
 
 	// A wrong witness cannot be proven.
 	wrong := [][]int64{append([]int64(nil), st.Outputs[0]...), st.Outputs[1]}
@@ -182,7 +178,7 @@ func TestSetupProveVerifyAndRejections(t *testing.T) {
 	}
 
 	// Concurrent verification.
-	errs := VerifyBatch(pk.VK, []Statement{st, st, bad, st}, [][]byte{pb, pbB, pb, trunc})
+	errs := zk.VerifyBatch(pk.VK, []zk.Statement{st, st, bad, st}, [][]byte{pb, pbB, pb, trunc})
 	if errs[0] != nil || errs[1] != nil || errs[2] == nil || errs[3] == nil {
 		t.Errorf("VerifyBatch: %v", errs)
 	}

@@ -2,18 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/dataset"
-	"github.com/veil-project/veil/ledger"
-	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
 )
@@ -54,9 +47,10 @@ func (s *imageSource) load() (pixels.Image, int, error) {
 
 func newInferCmd(g *globalOptions) *cobra.Command {
 	var (
-		src                                  imageSource
-		modelPath, addr, tlsCA, modelID, led string
-		verify                               bool
+		src                             imageSource
+		modelPath, addr, tlsCA, modelID string
+		verify                          bool
+		lf                              ledgerFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "infer",
@@ -85,7 +79,8 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 		case modelPath != "":
 			return nil, usageError("--model is for local inference; with --server use --model-id")
 		case verify:
-			return nil, inferVerifiable(cmd.Context(), g, cmd.OutOrStdout(), addr, tlsCA, led, modelID, img, label, jsonOutput(cmd))
+			return nil, inferVerifiable(cmd.Context(), g, cmd.OutOrStdout(), verifiableOptions{
+				server: addr, tlsCA: tlsCA, modelID: modelID, ledger: lf, img: img, label: label, asJSON: jsonOutput(cmd)})
 		default:
 			conn, cl, err := g.dialClassifier(cmd.Context(), addr, tlsCA, modelID)
 			if err != nil {
@@ -107,7 +102,7 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 	cmd.Flags().StringVar(&tlsCA, "tls-ca", "", "CA certificate (PEM) to verify the server; enables TLS")
 	cmd.Flags().StringVar(&modelID, "model-id", model.DefaultName, "model to use on the server")
 	cmd.Flags().BoolVar(&verify, "verify", false, "with --server: hide challenge images beside yours, have the answer proven on the ledger and record a verdict")
-	cmd.Flags().StringVar(&led, "ledger", "", "with --verify: ledger node gRPC address (default: the server's)")
+	lf.register(cmd.Flags())
 	return cmd
 }
 
@@ -124,95 +119,10 @@ func (g *globalOptions) dialClassifier(ctx context.Context, addr, tlsCA, modelID
 		conn.Close()
 		return nil, nil, err
 	}
-	cl, err := client.NewClassifier(ctx, conn, modelID, dir)
+	cl, err := client.NewClassifier(ctx, conn, client.ClassifierOptions{ModelID: modelID, DataDir: dir})
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
 	return conn, cl, nil
-}
-
-// inferVerifiable runs the whole protocol for one image through a server
-// started with --verifiable.
-func inferVerifiable(ctx context.Context, g *globalOptions, w io.Writer, addr, tlsCA, ledgerAddr, modelID string, img pixels.Image, label int, asJSON bool) error {
-	conn, cl, err := g.dialClassifier(ctx, addr, tlsCA, modelID)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if ledgerAddr == "" {
-		ledgerAddr = addr
-	}
-	lc, err := query.Dial(ledgerAddr)
-	if err != nil {
-		return err
-	}
-	defer lc.Close()
-	cdir, err := g.ensureDataDir("client")
-	if err != nil {
-		return err
-	}
-	key, err := client.LoadOrCreateIdentity(filepath.Join(cdir, "identity.key"))
-	if err != nil {
-		return err
-	}
-	mnist, err := dataset.FindMNISTDir()
-	if err != nil {
-		return err
-	}
-	pool, err := dataset.LoadTrain(mnist)
-	if err != nil {
-		return err
-	}
-	chain := ledger.DefaultChainID
-	v := &client.Verifier{Classifier: cl, Ledger: lc, ChainID: chain, Key: key, Pool: pool}
-	req, err := v.Classify(ctx, img)
-	if err != nil {
-		return err
-	}
-	receipt, reveal, err := v.Reveal(ctx, req)
-	if err != nil {
-		return err
-	}
-	out, err := v.Settle(ctx, req, 5*time.Minute)
-	if err != nil {
-		return err
-	}
-	res := struct {
-		Class        int       `json:"class"`
-		Scores       []float64 `json:"scores"`
-		Label        *int      `json:"label,omitempty"`
-		RequestID    string    `json:"request_id"`
-		ReceiptIndex uint64    `json:"receipt_index"`
-		RevealIndex  uint64    `json:"reveal_index"`
-		ProofIndex   uint64    `json:"proof_index"`
-		VerdictIndex uint64    `json:"verdict_index"`
-		Accept       bool      `json:"accept"`
-		Reason       string    `json:"reason"`
-		LatencyMS    float64   `json:"latency_ms"`
-		ProtocolMS   float64   `json:"protocol_overhead_ms"`
-	}{Class: req.Class, Scores: req.Scores, RequestID: req.ID, ReceiptIndex: receipt, RevealIndex: reveal, ProofIndex: out.ProofIndex,
-		VerdictIndex: out.VerdictIndex, Accept: out.Accept, Reason: out.Reason, ProtocolMS: req.ProtocolMS,
-		LatencyMS: req.Result.EncryptMS + req.Result.RoundTripMS + req.Result.DecryptMS}
-	if label >= 0 {
-		res.Label = &label
-	}
-	if asJSON {
-		return json.NewEncoder(w).Encode(res)
-	}
-	fmt.Fprintf(w, "class %d", res.Class)
-	if label >= 0 {
-		fmt.Fprintf(w, " (MNIST label %d)", label)
-	}
-	fmt.Fprintf(w, ", %.0f ms (protocol overhead %.2f ms)\n", res.LatencyMS, res.ProtocolMS)
-	fmt.Fprintf(w, "request %s: receipt #%d, reveal #%d, proof #%d, verdict #%d\n", res.RequestID, receipt, reveal, out.ProofIndex, out.VerdictIndex)
-	verdict := "ACCEPT"
-	if !out.Accept {
-		verdict = "REJECT"
-	}
-	fmt.Fprintf(w, "verdict %s: %s\n", verdict, out.Reason)
-	if !out.Accept {
-		return fmt.Errorf("the server's answer was rejected")
-	}
-	return nil
 }

@@ -6,21 +6,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-
-	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger/embedded"
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/zkverify"
 
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/server"
 )
 
@@ -35,6 +32,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 		persist, logJSON, dbg bool
 		verifiable            bool
 		ledgerAddr, chainID   string
+		ledgerListen          string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -79,9 +77,8 @@ Prometheus metrics on --metrics.`,
 				}
 				cfg.SessionDir = dir
 			}
-			opts := server.Options{TLSCert: tlsCert, TLSKey: tlsKey, MetricsAddr: metricsAddr}
 			if verifiable {
-				stop, err := g.verifiableServe(cmd.Context(), &cfg, &opts, ledgerAddr, chainID)
+				stop, err := g.verifiableServe(cmd.Context(), &cfg, ledgerAddr, ledgerListen, chainID)
 				if err != nil {
 					return err
 				}
@@ -96,7 +93,7 @@ Prometheus metrics on --metrics.`,
 				return fmt.Errorf("listen on %s: %w", addr, err)
 			}
 			return srv.Serve(cmd.Context(), lis, server.Options{
-				TLSCert: tlsCert, TLSKey: tlsKey, MetricsAddr: metricsAddr, Register: opts.Register, HTTP: opts.HTTP,
+				TLSCert: tlsCert, TLSKey: tlsKey, MetricsAddr: metricsAddr,
 				Ready: func(ga, ha string) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "veil: serving gRPC on %s", ga)
 					if ha != "" {
@@ -122,15 +119,17 @@ Prometheus metrics on --metrics.`,
 	fl.BoolVar(&logJSON, "log-json", false, "JSON logs")
 	fl.BoolVar(&dbg, "debug", false, "debug logs (every RPC)")
 	fl.BoolVar(&verifiable, "verifiable", false, "commit and register the models on a verifier ledger, record receipts and prove revealed challenges (makes Groth16 keys the first time)")
-	fl.StringVar(&ledgerAddr, "ledger", "", "with --verifiable: gRPC address of a ledger node (default: an embedded node under the data directory, served on --addr)")
-	fl.StringVar(&chainID, "chain-id", ledger.DefaultChainID, "with --verifiable: ledger chain id")
+	fl.StringVar(&ledgerAddr, "ledger", "", "with --verifiable: gRPC address of a ledger node (default: an embedded node under the data directory, for local experiments)")
+	fl.StringVar(&ledgerListen, "ledger-listen", "127.0.0.1:7070", "with --verifiable and no --ledger: where the embedded ledger node serves its gRPC API")
+	fl.StringVar(&chainID, "chain-id", "", "with --verifiable: the ledger's chain id (default: the node's; "+ledger.DefaultChainID+" for an embedded node)")
 	return cmd
 }
 
-// verifiableServe adds the protocol to a server: a ledger (embedded, or a
-// remote node), the models' registration, the receipt recorder and the
-// proof service. It returns a function that stops what it started.
-func (g *globalOptions) verifiableServe(ctx context.Context, cfg *server.Config, opts *server.Options, ledgerAddr, chainID string) (func(), error) {
+// verifiableServe adds the protocol to a server: a ledger (a remote node,
+// or an embedded one served on its own port for local experiments), the
+// models' registration, the receipt recorder and the proof service. It
+// returns a function that stops what it started.
+func (g *globalOptions) verifiableServe(ctx context.Context, cfg *server.Config, ledgerAddr, ledgerListen, chainID string) (func(), error) {
 	var api ledger.API
 	var closers []func()
 	stop := func() {
@@ -138,14 +137,25 @@ func (g *globalOptions) verifiableServe(ctx context.Context, cfg *server.Config,
 			closers[i]()
 		}
 	}
+	fail := func(err error) (func(), error) { stop(); return nil, err }
 	if ledgerAddr != "" {
 		c, err := query.Dial(ledgerAddr)
 		if err != nil {
 			return nil, err
 		}
 		closers = append(closers, func() { c.Close() })
-		api = c
+		ci, err := c.ChainInfo(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		if chainID != "" && chainID != ci.GetChainId() {
+			return fail(fmt.Errorf("--chain-id %q, the ledger node is on %q", chainID, ci.GetChainId()))
+		}
+		chainID, api = ci.GetChainId(), c
 	} else {
+		if chainID == "" {
+			chainID = ledger.DefaultChainID
+		}
 		dir, err := g.ensureDataDir("ledger")
 		if err != nil {
 			return nil, err
@@ -154,49 +164,56 @@ func (g *globalOptions) verifiableServe(ctx context.Context, cfg *server.Config,
 		if err != nil {
 			return nil, err
 		}
-		n, err := embedded.Open(embedded.Config{Path: filepath.Join(dir, "ledger.db"), ChainID: chainID, Verifier: zkverify.New(), SigningKey: key})
+		n, err := embedded.Open(embedded.Config{Path: filepath.Join(dir, "ledger.db"), ChainID: chainID, Verifier: zkverify.New(), SigningKey: key, BlockInterval: time.Second})
 		if err != nil {
 			return nil, err
 		}
 		closers = append(closers, func() { n.Close() })
 		api = n
-		opts.Register = func(gs *grpc.Server) { ledgerv1.RegisterLedgerServiceServer(gs, &query.GRPCServer{API: n}) }
-		opts.HTTP = func(mux *http.ServeMux) { mux.Handle("/", query.NewHTTPHandler(n)) }
-		fmt.Fprintf(os.Stderr, "veil: embedded ledger %s (node key %x)\n", filepath.Join(dir, "ledger.db"), key.Public())
+		lis, err := net.Listen("tcp", ledgerListen)
+		if err != nil {
+			return fail(fmt.Errorf("ledger: listen on %s: %w", ledgerListen, err))
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = query.Serve(lctx, n, lis, nil) }()
+		closers = append(closers, func() { cancel(); <-done })
+		fmt.Fprintf(os.Stderr, "veil: embedded ledger %s on %s, chain %s, node key %x\n"+
+			"veil: (a client that checks this server should not trust a ledger node the server runs: use a replicated ledger)\n",
+			filepath.Join(dir, "ledger.db"), lis.Addr(), chainID, key.Public())
 	}
 	sdir, err := g.ensureDataDir("server")
 	if err != nil {
-		stop()
-		return nil, err
+		return fail(err)
 	}
 	serverKey, _, err := ledger.LoadOrCreateNodeKey(filepath.Join(sdir, "server.key"))
 	if err != nil {
-		stop()
-		return nil, err
+		return fail(err)
 	}
-	proofs := &server.ProofService{Ledger: api, ChainID: chainID, Key: serverKey, Log: cfg.Logger, Provers: map[string]server.ModelProver{}}
+	var deps []*protocol.Deployment
 	cfg.Commitments = map[string][]byte{}
 	for _, m := range cfg.Models {
 		f := &model.File{Model: m}
 		if err := f.Encode(io.Discard); err != nil { // computes the checksum that names the salt
-			stop()
-			return nil, err
+			return fail(err)
 		}
-		dep, err := g.deploy(ctx, f, api, chainID, serverKey, cfg.Logger)
+		salt, pk, err := g.modelKeys(ctx, f)
 		if err != nil {
-			stop()
-			return nil, err
+			return fail(err)
 		}
-		cfg.Commitments[m.Name] = dep.commitment[:]
-		cfg.Recorder = dep.recorder
-		for id, p := range dep.proofs.Provers {
-			proofs.Provers[id] = p
+		dep, err := protocol.Deploy(ctx, protocol.DeployOptions{Model: m, Salt: salt, Keys: pk, Ledger: api, ChainID: chainID, Owner: serverKey, Server: serverKey, Log: cfg.Logger})
+		if err != nil {
+			return fail(err)
 		}
-		fmt.Fprintf(os.Stderr, "veil: model %s committed (%s) and registered\n", m.Name, dep.commitment)
+		deps = append(deps, dep)
+		cfg.Commitments[m.Name] = dep.Commitment[:]
+		fmt.Fprintf(os.Stderr, "veil: model %s committed (%s) and registered\n", m.Name, dep.Commitment)
 	}
+	recorder, prover := protocol.Combine(deps)
+	cfg.Recorder = recorder
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); _ = proofs.Run(pctx, 200*time.Millisecond) }()
-	closers = append(closers, func() { cancel(); <-done })
+	go func() { defer close(done); _ = prover.Run(pctx, 200*time.Millisecond) }()
+	closers = append(closers, func() { cancel(); <-done; recorder.Wait() })
 	return stop, nil
 }

@@ -6,61 +6,61 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/proto"
 
-	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
-	"github.com/veil-project/veil/client"
-	"github.com/veil-project/veil/ledger/query"
+	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/protocol"
 )
 
 func newVerifyRequestCmd(g *globalOptions) *cobra.Command {
 	var (
-		addr, requestID, nodeKey string
-		receipt                  int64
-		asJSON                   bool
+		lf      ledgerFlags
+		keyHex  string
+		receipt int64
+		asJSON  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify-request",
 		Short: "As a third party, check which committed model answered a request",
-		Long: `Fetch a request's receipt, challenge reveal, proof and verdict from a ledger
-node, with their Merkle inclusion proofs, and verify them here: the entries
-are in the log under a checkpoint signed by the node key, the receipt is
-signed by the model's registered server key and countersigned by the
-client, the reveal opens the client's commitment, the Groth16 proof
-verifies against the registered verifying key and commitment for the
-revealed challenges, and the verdict is the client's.`,
+		Long: `Fetch a request's registration, receipt, challenge reveal, proof and
+verdict from a ledger node and verify them here, each against a log head
+vouched for by what you pin (--ledger-key: a single node's checkpoint key;
+--ledger-genesis: more than 2/3 of a replicated chain's validators): the
+model's verifying key is for its registered spec's circuit, the receipt is
+signed by the registered server key and countersigned by the client, the
+reveal opens the client's commitment, the Groth16 proof verifies for the
+revealed challenges of every request it covers, and the verdict is the
+client's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if (receipt < 0) == (requestID == "") {
-				return usageError("give either --receipt N (log index of the receipt) or --request ID")
-			}
-			var key []byte
-			if nodeKey != "" {
-				k, err := hex.DecodeString(nodeKey)
-				if err != nil || len(k) != 32 {
-					return usageError("--node-key: want 64 hex digits (an ed25519 public key)")
-				}
-				key = k
+			if (receipt < 0) == (keyHex == "") {
+				return usageError("give either --receipt N (log index of the receipt) or --request-key HEX")
 			}
 			ctx := cmd.Context()
-			api, err := query.Dial(addr)
+			reader, lc, err := lf.reader(ctx)
 			if err != nil {
 				return err
 			}
-			defer api.Close()
+			defer lc.Close()
+			var key []byte
 			if receipt >= 0 {
-				e, err := api.Entry(ctx, uint64(receipt))
+				head, err := reader.Head(ctx)
+				if err != nil {
+					return err
+				}
+				tx, err := reader.Entry(ctx, head, uint64(receipt))
 				if err != nil {
 					return fmt.Errorf("entry %d: %w", receipt, err)
 				}
-				var stx ledgerv1.SignedTx
-				var body ledgerv1.TxBody
-				if proto.Unmarshal(e.GetTx(), &stx) != nil || proto.Unmarshal(stx.GetBody(), &body) != nil || body.GetInferenceReceipt() == nil {
+				rc := tx.Body.GetInferenceReceipt()
+				if rc == nil {
 					return fmt.Errorf("entry %d is not an inference receipt", receipt)
 				}
-				requestID = body.GetInferenceReceipt().GetRequestId()
+				k := ledger.RequestKey(rc.GetModelId(), rc.GetClientKey(), rc.GetRequestId())
+				key = k[:]
+			} else if key, err = hex.DecodeString(keyHex); err != nil || len(key) != 32 {
+				return usageError("--request-key: want 64 hex digits")
 			}
-			a, err := client.AuditRequest(ctx, api, requestID, key)
+			a, err := protocol.AuditRequest(ctx, reader, key)
 			if err != nil {
 				return err
 			}
@@ -72,34 +72,23 @@ revealed challenges, and the verdict is the client's.`,
 					return err
 				}
 			} else {
-				fmt.Fprintf(w, "request %s, model %s, receipt #%d\n", a.RequestID, a.ModelID, a.ReceiptIndex)
+				fmt.Fprintf(w, "request %s (key %x), model %s, receipt #%d\n", a.RequestID, a.RequestKey, a.ModelID, a.ReceiptIndex)
 				for _, c := range a.Checks {
-					mark := "ok  "
-					if !c.OK {
-						mark = "FAIL"
-					}
-					fmt.Fprintf(w, "  %s %s: %s\n", mark, c.What, c.Info)
-				}
-				if a.Checkpoint != nil {
-					fmt.Fprintf(w, "checkpoint: %d entries, root %x, signed by %x\n", a.Checkpoint.GetSize(), a.Checkpoint.GetRootHash(), a.CheckpointKey)
-					if key == nil {
-						fmt.Fprintln(w, "(no --node-key given: compare that key with one you trust)")
-					}
+					fmt.Fprintf(w, "  %s %s: %s\n", map[bool]string{true: "ok  ", false: "FAIL"}[c.OK], c.What, c.Info)
 				}
 			}
 			if !a.OK() {
-				return fmt.Errorf("request %s does not verify", requestID)
+				return fmt.Errorf("request %x does not verify", key)
 			}
 			if a.HasVerdict && !a.Accepted {
-				fmt.Fprintln(w, "all records verify, and the client's verdict is: REJECT")
+				fmt.Fprintf(w, "all records verify, and the client's verdict is: REJECT (%s)\n", a.Reason)
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "ledger", "127.0.0.1:7443", "ledger node gRPC address (veil serve --verifiable or veil ledger serve)")
+	lf.register(cmd.Flags())
 	cmd.Flags().Int64Var(&receipt, "receipt", -1, "log index of the request's receipt")
-	cmd.Flags().StringVar(&requestID, "request", "", "request id")
-	cmd.Flags().StringVar(&nodeKey, "node-key", "", "ed25519 key (hex) that must have signed the checkpoint")
+	cmd.Flags().StringVar(&keyHex, "request-key", "", "the request's ledger key (64 hex digits, as veil infer --verify prints it)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -26,7 +26,7 @@ type App struct {
 	// proposalsRejected counts ProcessProposal rejections (for tests and
 	// operators).
 	proposalsRejected atomic.Int64
-	rejectedBy        [32]atomic.Int64 // by the code of the offending transaction
+	rejectedBy        [128]atomic.Int64 // by the code of the offending transaction
 
 	rejected *ledger.RejectionLog
 

@@ -3,7 +3,6 @@ package cometbft
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,10 +67,11 @@ type NodeOptions struct {
 // store.
 type Node struct {
 	*ledger.Store
-	app    *App
-	node   *nm.Node
-	client *local.Local
-	home   string
+	app     *App
+	node    *nm.Node
+	client  *local.Local
+	home    string
+	genesis *types.GenesisDoc
 }
 
 var _ ledger.API = (*Node)(nil)
@@ -117,7 +117,11 @@ func StartNode(ctx context.Context, home string, o NodeOptions) (*Node, error) {
 	if len(signing) != ed25519.PrivateKeySize {
 		return nil, errors.New("node key is not ed25519")
 	}
-	store, err := ledger.Open(filepath.Join(conf.DBDir(), "veil-ledger.db"), ledger.Options{ChainID: gen.ChainID, Verifier: o.Verifier, SigningKey: signing})
+	params, err := paramsOf(gen)
+	if err != nil {
+		return nil, err
+	}
+	store, err := ledger.Open(filepath.Join(conf.DBDir(), "veil-ledger.db"), ledger.Options{ChainID: gen.ChainID, Verifier: o.Verifier, SigningKey: signing, Params: params})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +152,7 @@ func StartNode(ctx context.Context, home string, o NodeOptions) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("start CometBFT node: %w", err)
 	}
-	return &Node{Store: store, app: app, node: node, client: local.New(node), home: home}, nil
+	return &Node{Store: store, app: app, node: node, client: local.New(node), home: home, genesis: gen}, nil
 }
 
 func genesisProvider(conf *cfg.Config) (nm.ChecksummedGenesisDoc, error) {
@@ -175,20 +179,27 @@ func (n *Node) Height() int64 { return n.node.BlockStore().Height() }
 func (n *Node) NodeID() string { return string(n.node.NodeInfo().ID()) }
 
 // Submit broadcasts tx and waits for the block that commits it. If this
-// node's CheckTx rejects it, the rejection is returned at once.
+// node's CheckTx rejects it, the rejection is returned at once. Submitting a
+// transaction someone else submitted already is harmless: if it is in the
+// log, the answer is CODE_DUPLICATE_TX with its index; if it is still in
+// the mempool, Submit waits for its block like the first submitter.
 func (n *Node) Submit(ctx context.Context, tx []byte) (*ledgerv1.SubmitResponse, error) {
-	h := ledger.TxHash(tx)
 	ch, cancel := n.app.wait(tx)
 	defer cancel()
 	res, err := n.client.BroadcastTxSync(ctx, tx)
-	if err != nil {
-		if strings.Contains(err.Error(), "already exists in cache") {
-			r := &ledgerv1.SubmitResponse{Code: ledgerv1.Code_CODE_DUPLICATE_TX, Reason: "transaction is already in this node's mempool or log", TxHash: h[:]}
-			return r, &ledger.Rejection{Code: r.Code, Reason: r.Reason}
+	switch {
+	case err != nil && strings.Contains(err.Error(), "already exists in cache"):
+		if r := n.Store.Check(tx); r.Code == ledgerv1.Code_CODE_DUPLICATE_TX {
+			return response(r), &ledger.Rejection{Code: r.Code, Reason: r.Reason, Index: r.Index}
 		}
+		// In the mempool: its block will come.
+	case err != nil:
 		return nil, fmt.Errorf("broadcast transaction: %w", err)
-	}
-	if res.Code != 0 {
+	case res.Code == uint32(ledgerv1.Code_CODE_DUPLICATE_TX):
+		r := n.Store.Check(tx)
+		return response(r), &ledger.Rejection{Code: r.Code, Reason: r.Reason, Index: r.Index}
+	case res.Code != 0:
+		h := ledger.TxHash(tx)
 		r := &ledgerv1.SubmitResponse{Code: ledgerv1.Code(res.Code), Reason: res.Log, TxHash: h[:]}
 		n.app.rejected.Add(tx, r.Code, r.Reason, "submit")
 		return r, &ledger.Rejection{Code: r.Code, Reason: r.Reason}
@@ -198,15 +209,13 @@ func (n *Node) Submit(ctx context.Context, tx []byte) (*ledgerv1.SubmitResponse,
 		resp := response(r)
 		if !r.OK() {
 			n.app.rejected.Add(tx, r.Code, r.Reason, "submit")
-			return resp, &ledger.Rejection{Code: r.Code, Reason: r.Reason}
+			return resp, &ledger.Rejection{Code: r.Code, Reason: r.Reason, Index: r.Index}
 		}
 		return resp, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the transaction to be committed: %w", ctx.Err())
 	}
 }
-
-var _ = binary.BigEndian
 
 // App returns the node's ABCI application.
 func (n *Node) App() *App { return n.app }

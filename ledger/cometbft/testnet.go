@@ -16,7 +16,9 @@ import (
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/types"
+
 	cmttime "github.com/cometbft/cometbft/types/time"
+	"github.com/veil-project/veil/ledger"
 )
 
 // TestnetOptions describe a localhost testnet.
@@ -34,6 +36,9 @@ type TestnetOptions struct {
 	// TimeoutCommit is the pause after each block (CometBFT default 1 s,
 	// which gives the ~1 s block time).
 	TimeoutCommit time.Duration
+	// Params are the chain's consensus parameters, written into the
+	// genesis app state (zero: ledger.DefaultParams).
+	Params ledger.Params
 }
 
 // NodeDir is the home directory of node i.
@@ -100,9 +105,16 @@ func WriteTestnet(o TestnetOptions) error {
 		peers = append(peers, fmt.Sprintf("%s@%s", nk.ID(), net.JoinHostPort(o.Host, strconv.Itoa(port(i, 0)))))
 		confs[i] = conf
 	}
+	if o.Params == (ledger.Params{}) {
+		o.Params = ledger.DefaultParams
+	}
+	appState, err := genesisAppState(o.Params)
+	if err != nil {
+		return err
+	}
 	gen := &types.GenesisDoc{
 		ChainID: o.ChainID, GenesisTime: cmttime.Now(), ConsensusParams: types.DefaultConsensusParams(),
-		InitialHeight: 1, Validators: vals,
+		InitialHeight: 1, Validators: vals, AppState: appState,
 	}
 	for i, conf := range confs {
 		home := NodeDir(o.Dir, i)

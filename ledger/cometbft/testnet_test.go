@@ -362,7 +362,7 @@ func TestFourValidators(t *testing.T) {
 		}
 	}
 	for _, r := range reqs {
-		rec, err := s3.Request(ctx, r.ID)
+		rec, err := s3.Request(ctx, f.Key(r.ID))
 		if err != nil || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN {
 			t.Fatalf("%s on node 3: %v %v", r.ID, rec, err)
 		}

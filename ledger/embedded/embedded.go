@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger"
@@ -22,6 +23,14 @@ type Config struct {
 	MaxBlockTxs int
 	// Workers verify transactions in parallel (default GOMAXPROCS).
 	Workers int
+	// Params are the chain's consensus parameters (zero: the stored ones,
+	// or ledger.DefaultParams for a new ledger).
+	Params ledger.Params
+	// BlockInterval, when positive, commits an empty block whenever no
+	// block was committed for that long, so that heights (and with them
+	// deadlines) advance on an idle ledger, as CometBFT's blocks do. Zero
+	// makes blocks only for transactions.
+	BlockInterval time.Duration
 }
 
 // Node is an embedded single-node ledger. It implements ledger.API; the
@@ -65,7 +74,7 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
-	s, err := ledger.Open(cfg.Path, ledger.Options{ChainID: cfg.ChainID, Verifier: cfg.Verifier, SigningKey: cfg.SigningKey})
+	s, err := ledger.Open(cfg.Path, ledger.Options{ChainID: cfg.ChainID, Verifier: cfg.Verifier, SigningKey: cfg.SigningKey, Params: cfg.Params})
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +117,7 @@ func responseErr(r *ledgerv1.SubmitResponse) error {
 	if r.Code == ledgerv1.Code_CODE_OK {
 		return nil
 	}
-	return &ledger.Rejection{Code: r.Code, Reason: r.Reason}
+	return &ledger.Rejection{Code: r.Code, Reason: r.Reason, Index: r.Index}
 }
 
 // SubmitBatch applies txs in order, in one block when they fit, and waits
@@ -183,12 +192,23 @@ func (n *Node) health() error {
 
 func (n *Node) loop() {
 	defer close(n.done)
+	var tick <-chan time.Time
+	if n.cfg.BlockInterval > 0 {
+		t := time.NewTicker(n.cfg.BlockInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	lastBlock := time.Now()
 	for {
 		var batch []*group
 		size := 0
 		select {
 		case g := <-n.queue:
 			batch, size = append(batch, g), len(g.txs)
+		case <-tick:
+			if time.Since(lastBlock) < n.cfg.BlockInterval {
+				continue
+			}
 		case <-n.stop:
 			n.drain(ErrClosed)
 			return
@@ -204,7 +224,8 @@ func (n *Node) loop() {
 				break more
 			}
 		}
-		err := n.applyBlock(batch)
+		err := n.applyBlock(batch, tick != nil)
+		lastBlock = time.Now()
 		if err != nil {
 			n.mu.Lock()
 			n.failed = fmt.Errorf("ledger node stopped accepting transactions: %w", err)
@@ -240,7 +261,10 @@ func (n *Node) drain(err error) {
 	}
 }
 
-func (n *Node) applyBlock(batch []*group) error {
+// applyBlock applies the groups as one block. A block that accepted
+// nothing is dropped (no fsync) unless keepEmpty, when heights must advance
+// with time.
+func (n *Node) applyBlock(batch []*group, keepEmpty bool) error {
 	height, _, _, err := n.Head()
 	if err != nil {
 		return err
@@ -255,7 +279,7 @@ func (n *Node) applyBlock(batch []*group) error {
 			var r ledger.Result
 			if it.rj != nil {
 				h := ledger.TxHash(it.raw)
-				r = ledger.Result{Code: it.rj.Code, Reason: it.rj.Reason, TxHash: h, Height: b.Height()}
+				r = ledger.Result{Code: it.rj.Code, Reason: it.rj.Reason, TxHash: h, Height: b.Height(), Index: it.rj.Index}
 			} else if r, err = b.ApplyTx(it.tx); err != nil {
 				b.Discard()
 				return err
@@ -268,7 +292,7 @@ func (n *Node) applyBlock(batch []*group) error {
 			}
 		}
 	}
-	if accepted == 0 {
+	if accepted == 0 && !keepEmpty {
 		b.Discard() // nothing to make durable: no empty block, no fsync
 		return nil
 	}

@@ -84,7 +84,7 @@ func TestConcurrentSubmitAndRestart(t *testing.T) {
 		t.Fatalf("after restart: height %d size %d, want %d %d", h2, size2, h, size)
 	}
 	for i := 0; i < clients; i++ {
-		rec, err := n.Request(ctx, fmt.Sprintf("req-%d", i))
+		rec, err := n.Request(ctx, f.Key(fmt.Sprintf("req-%d", i)))
 		if err != nil || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN || !rec.HasVerdict {
 			t.Fatalf("req-%d after restart: %v %v", i, rec, err)
 		}

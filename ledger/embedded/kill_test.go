@@ -95,8 +95,9 @@ func TestKilledWriterLosesNothingAcknowledged(t *testing.T) {
 	n := open(t, path, ledgertest.FakeVerifier{})
 	defer n.Close()
 	ctx := context.Background()
+	fx := ledgertest.NewFixture(chain, "kill")
 	for id, idx := range acked {
-		rec, err := n.Request(ctx, id)
+		rec, err := n.Request(ctx, fx.KeyOf("m", id))
 		if err != nil || rec.ReceiptIndex != idx || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_RECEIPTED {
 			t.Fatalf("acknowledged %s (index %d) after the kill: %v %v", id, idx, rec, err)
 		}

@@ -2,6 +2,7 @@ package query_test
 
 import (
 	"context"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +37,7 @@ func chromiumPath(t *testing.T) string {
 // checkpoint.
 func TestWebPageInChromium(t *testing.T) {
 	exe := chromiumPath(t)
-	_, _, base, _ := fixture(t)
+	_, _, base, f := fixture(t)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.Headless,
@@ -91,7 +92,7 @@ func TestWebPageInChromium(t *testing.T) {
 	if !strings.Contains(r2Proof, "awaiting proof") || !strings.Contains(r3Proof, "awaiting reveal") {
 		t.Errorf("r2/r3 proof cells %q / %q", r2Proof, r3Proof)
 	}
-	if rej := text("#rejected"); !strings.Contains(rej, "ChallengeProof") || !strings.Contains(rej, "CODE_PROOF_INVALID") || !strings.Contains(rej, "r2") {
+	if rej := text("#rejected"); !strings.Contains(rej, "ChallengeProof") || !strings.Contains(rej, "CODE_PROOF_INVALID") || !strings.Contains(rej, hex.EncodeToString(f.Key("r2"))[:12]) {
 		t.Errorf("rejected table: %q", rej)
 	}
 	shot("ledger-index.png")
@@ -115,7 +116,7 @@ func TestWebPageInChromium(t *testing.T) {
 	shot("ledger-entry.png")
 
 	// A missing request shows an error page, not a blank one.
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/requests/nope"), chromedp.WaitVisible(chromedp.CSS("#error"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/requests/"+hex.EncodeToString(f.KeyOf("mnist-mlp", "nope"))), chromedp.WaitVisible(chromedp.CSS("#error"))); err != nil {
 		t.Fatalf("missing request page: %v", err)
 	}
 	if e := text("#error"); !strings.Contains(e, "not found") {

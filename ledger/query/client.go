@@ -2,10 +2,14 @@ package query
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -23,11 +27,34 @@ type Client struct {
 
 var _ ledger.API = (*Client)(nil)
 
-// Dial connects to a node's gRPC address (host:port). The connection is
-// plaintext: the ledger's answers are signed, not secret; put TLS in front
-// for anything beyond loopback or a trusted network.
-func Dial(addr string) (*Client, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+// DialOptions configure a connection to a ledger node.
+type DialOptions struct {
+	// TLSCA is a PEM file of the CA that signed the node's certificate;
+	// empty means plaintext. The ledger's answers are signed, not secret,
+	// but a client's reveals and verdicts travel on this connection too.
+	TLSCA string
+	// ServerName overrides the name checked in the node's certificate.
+	ServerName string
+}
+
+// Dial connects to a node's gRPC address (host:port) in plaintext.
+func Dial(addr string) (*Client, error) { return DialWith(addr, DialOptions{}) }
+
+// DialWith connects to a node's gRPC address with options.
+func DialWith(addr string, o DialOptions) (*Client, error) {
+	creds := insecure.NewCredentials()
+	if o.TLSCA != "" {
+		pem, err := os.ReadFile(o.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("connect to ledger %s: read CA: %w", addr, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("connect to ledger %s: %s holds no PEM certificate", addr, o.TLSCA)
+		}
+		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: o.ServerName, MinVersion: tls.VersionTLS12})
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
 	if err != nil {
 		return nil, fmt.Errorf("connect to ledger %s: %w", addr, err)
@@ -55,7 +82,7 @@ func (c *Client) Submit(ctx context.Context, tx []byte) (*ledgerv1.SubmitRespons
 		return nil, clientErr("submit", err)
 	}
 	if r.Code != ledgerv1.Code_CODE_OK {
-		return r, &ledger.Rejection{Code: r.Code, Reason: r.Reason}
+		return r, &ledger.Rejection{Code: r.Code, Reason: r.Reason, Index: r.Index}
 	}
 	return r, nil
 }
@@ -70,6 +97,25 @@ func (c *Client) Checkpoint(ctx context.Context) (*ledgerv1.Checkpoint, error) {
 func (c *Client) Entry(ctx context.Context, index uint64) (*ledgerv1.Entry, error) {
 	r, err := c.rpc.GetEntry(ctx, &ledgerv1.GetEntryRequest{Index: index})
 	return r, clientErr(fmt.Sprintf("entry %d", index), err)
+}
+
+// EntryAt implements ledger.API.
+func (c *Client) EntryAt(ctx context.Context, index, treeSize uint64) (*ledgerv1.Entry, error) {
+	r, err := c.rpc.GetEntry(ctx, &ledgerv1.GetEntryRequest{Index: index, TreeSize: treeSize})
+	return r, clientErr(fmt.Sprintf("entry %d in tree %d", index, treeSize), err)
+}
+
+// ChainInfo implements ledger.API.
+func (c *Client) ChainInfo(ctx context.Context) (*ledgerv1.ChainInfo, error) {
+	r, err := c.rpc.GetChainInfo(ctx, &ledgerv1.GetChainInfoRequest{})
+	return r, clientErr("chain info", err)
+}
+
+// QuorumCheckpoint returns the node's latest quorum-signed log head
+// (replicated ledgers only). Check it with ledger.VerifyQuorumCheckpoint.
+func (c *Client) QuorumCheckpoint(ctx context.Context) (*ledgerv1.QuorumCheckpoint, error) {
+	r, err := c.rpc.GetQuorumCheckpoint(ctx, &ledgerv1.GetQuorumCheckpointRequest{})
+	return r, clientErr("quorum checkpoint", err)
 }
 
 // Consistency implements ledger.API.
@@ -91,9 +137,9 @@ func (c *Client) Models(ctx context.Context) ([]*ledgerv1.ModelRecord, error) {
 }
 
 // Request implements ledger.API.
-func (c *Client) Request(ctx context.Context, id string) (*ledgerv1.RequestRecord, error) {
-	r, err := c.rpc.GetRequest(ctx, &ledgerv1.GetRequestRequest{RequestId: id})
-	return r, clientErr("request "+id, err)
+func (c *Client) Request(ctx context.Context, key []byte) (*ledgerv1.RequestRecord, error) {
+	r, err := c.rpc.GetRequest(ctx, &ledgerv1.GetRequestRequest{RequestKey: key})
+	return r, clientErr(fmt.Sprintf("request %x", key), err)
 }
 
 // Requests implements ledger.API.

@@ -24,11 +24,12 @@ import (
 //	GET  /api/v1/consistency?from=N[&to=M]
 //	GET  /api/v1/models                 GET /api/v1/models/{id}[?key=1]
 //	GET  /api/v1/requests[?model=&limit=&before=]
-//	GET  /api/v1/requests/{id}
+//	GET  /api/v1/requests/{key}   (64 hex digits: ledger.RequestKey)
+//	GET  /api/v1/chain
 //	GET  /api/v1/setup/{ceremony}/{phase}
 //	GET  /api/v1/rejections             this node's recent rejections
 //	GET  /                              models, requests, proofs
-//	GET  /requests/{id}, /entries/{index}
+//	GET  /requests/{key}, /entries/{index}
 func NewHTTPHandler(api ledger.API) http.Handler {
 	h := &httpHandler{api: api}
 	mux := http.NewServeMux()
@@ -64,9 +65,14 @@ func NewHTTPHandler(api ledger.API) http.Handler {
 		rs, err := api.Requests(r.Context(), q)
 		return &ledgerv1.ListRequestsResponse{Requests: rs}, err
 	}))
-	mux.HandleFunc("GET /api/v1/requests/{id}", h.jsonOf(func(r *http.Request) (proto.Message, error) {
-		return api.Request(r.Context(), r.PathValue("id"))
+	mux.HandleFunc("GET /api/v1/requests/{key}", h.jsonOf(func(r *http.Request) (proto.Message, error) {
+		k, err := requestKey(r)
+		if err != nil {
+			return nil, err
+		}
+		return api.Request(r.Context(), k)
 	}))
+	mux.HandleFunc("GET /api/v1/chain", h.jsonOf(func(r *http.Request) (proto.Message, error) { return api.ChainInfo(r.Context()) }))
 	mux.HandleFunc("GET /api/v1/setup/{ceremony}/{phase}", h.jsonOf(func(r *http.Request) (proto.Message, error) {
 		p, err := strconv.ParseUint(r.PathValue("phase"), 10, 32)
 		if err != nil {
@@ -79,7 +85,7 @@ func NewHTTPHandler(api ledger.API) http.Handler {
 		return &ledgerv1.ListRejectionsResponse{Rejections: rs}, err
 	}))
 	mux.HandleFunc("GET /{$}", h.index)
-	mux.HandleFunc("GET /requests/{id}", h.request)
+	mux.HandleFunc("GET /requests/{key}", h.request)
 	mux.HandleFunc("GET /entries/{index}", h.entry)
 	return mux
 }
@@ -95,6 +101,15 @@ func uintOr(s string, def uint64) (uint64, error) {
 		return def, nil
 	}
 	return strconv.ParseUint(s, 10, 64)
+}
+
+// requestKey reads a request key (64 hex digits) from the path.
+func requestKey(r *http.Request) ([]byte, error) {
+	k, err := hex.DecodeString(r.PathValue("key"))
+	if err != nil || len(k) != 32 {
+		return nil, badRequest("a request key is 64 hex digits")
+	}
+	return k, nil
 }
 
 func listQuery(r *http.Request) (*ledgerv1.ListRequestsRequest, error) {
@@ -262,7 +277,12 @@ func (h *httpHandler) index(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *httpHandler) request(w http.ResponseWriter, r *http.Request) {
-	rec, err := h.api.Request(r.Context(), r.PathValue("id"))
+	k, err := requestKey(r)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	rec, err := h.api.Request(r.Context(), k)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -326,7 +346,7 @@ signed by <code>{{short .SignerKey}}</code>.</p>
 </table>
 <h2>Requests</h2>
 <table id="requests"><tr><th>Request</th><th>Model</th><th>Receipt</th><th>Challenges</th><th>Proof</th><th>Verdict</th></tr>
-{{range .Requests}}<tr class="request" data-id="{{.RequestId}}"><td><a href="/requests/{{.RequestId}}">{{.RequestId}}</a></td><td>{{.ModelId}}</td>
+{{range .Requests}}<tr class="request" data-id="{{.RequestId}}"><td><a href="/requests/{{hex .RequestKey}}">{{.RequestId}}</a></td><td>{{.ModelId}}</td>
 <td><a href="/entries/{{.ReceiptIndex}}">#{{.ReceiptIndex}}</a></td>
 <td>{{if ge .Status 2}}{{.NumChallenges}} revealed (<a href="/entries/{{.RevealIndex}}">#{{.RevealIndex}}</a>){{else}}hidden{{end}}</td>
 <td class="proof">{{if eq .Status 3}}<span class="ok">{{status .}}</span> <a href="/entries/{{.ProofIndex}}">#{{.ProofIndex}}</a>{{else}}<span class="wait">{{status .}}</span>{{end}}</td>
@@ -345,7 +365,7 @@ signed by <code>{{short .SignerKey}}</code>.</p>
 {{with .Request}}
 <table id="request">
 <tr><th>Model</th><td>{{.ModelId}}</td></tr>
-<tr><th>Session</th><td>{{.SessionId}}</td></tr>
+<tr><th>Key bundle</th><td>{{hex .KeysDigest}}</td></tr>
 <tr><th>Receipt</th><td><a href="/entries/{{.ReceiptIndex}}">#{{.ReceiptIndex}}</a></td></tr>
 <tr><th>Input ciphertext SHA-256</th><td><code>{{hex .InputDigest}}</code></td></tr>
 <tr><th>Output ciphertext SHA-256</th><td><code>{{hex .OutputDigest}}</code></td></tr>

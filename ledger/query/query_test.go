@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -95,11 +96,11 @@ func TestGRPCClient(t *testing.T) {
 	if err := ledger.VerifyInclusion(e, n.PublicKey()); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := api.Request(ctx, "r1")
+	rec, err := api.Request(ctx, f.Key("r1"))
 	if err != nil || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN || rec.ProofIndex != 6 || !rec.VerdictAccept {
 		t.Fatalf("r1: %v %v", rec, err)
 	}
-	if _, err := api.Request(ctx, "nope"); !errors.Is(err, ledger.ErrNotFound) {
+	if _, err := api.Request(ctx, f.KeyOf("mnist-mlp", "nope")); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("missing request: %v, want ErrNotFound", err)
 	}
 	m, err := api.Model(ctx, "mnist-mlp", true)
@@ -154,10 +155,11 @@ func TestHTTPJSON(t *testing.T) {
 		t.Fatalf("entry from JSON: %v", err)
 	}
 	var rec ledgerv1.RequestRecord
-	if err := protojson.Unmarshal(get("/api/v1/requests/r2", 200), &rec); err != nil || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED {
+	if err := protojson.Unmarshal(get("/api/v1/requests/"+hex.EncodeToString(f.Key("r2")), 200), &rec); err != nil || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED {
 		t.Fatalf("r2: %v %v", &rec, err)
 	}
-	get("/api/v1/requests/unknown", 404)
+	get("/api/v1/requests/"+hex.EncodeToString(f.KeyOf("mnist-mlp", "unknown")), 404)
+	get("/api/v1/requests/r2", 400)
 	get("/api/v1/entries/999", 404)
 	get("/api/v1/entries/x", 400)
 	var ms ledgerv1.ListModelsResponse
@@ -197,7 +199,7 @@ func TestHTTPJSON(t *testing.T) {
 	if err := protojson.Unmarshal(get("/api/v1/rejections", 200), &rej); err != nil || len(rej.Rejections) != 2 {
 		t.Fatalf("rejections: %v %v", &rej, err)
 	}
-	if r := rej.Rejections[0]; r.Kind != "ChallengeProof" || r.Code != ledgerv1.Code_CODE_PROOF_INVALID || !strings.Contains(r.Summary, "r3") {
+	if r := rej.Rejections[0]; r.Kind != "ChallengeProof" || r.Code != ledgerv1.Code_CODE_PROOF_INVALID || !strings.Contains(r.Summary, hex.EncodeToString(f.Key("r3"))[:12]) {
 		t.Fatalf("newest rejection: %v", r)
 	}
 }

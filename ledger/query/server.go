@@ -57,8 +57,32 @@ func (s *GRPCServer) GetCheckpoint(ctx context.Context, _ *ledgerv1.GetCheckpoin
 }
 
 func (s *GRPCServer) GetEntry(ctx context.Context, r *ledgerv1.GetEntryRequest) (*ledgerv1.Entry, error) {
+	if r.TreeSize != 0 {
+		e, err := s.API.EntryAt(ctx, r.Index, r.TreeSize)
+		return e, grpcErr(err)
+	}
 	e, err := s.API.Entry(ctx, r.Index)
 	return e, grpcErr(err)
+}
+
+func (s *GRPCServer) GetChainInfo(ctx context.Context, _ *ledgerv1.GetChainInfoRequest) (*ledgerv1.ChainInfo, error) {
+	ci, err := s.API.ChainInfo(ctx)
+	return ci, grpcErr(err)
+}
+
+// QuorumSource is implemented by replicated ledger nodes that can show a
+// log head signed by a quorum of validators.
+type QuorumSource interface {
+	QuorumCheckpoint(ctx context.Context) (*ledgerv1.QuorumCheckpoint, error)
+}
+
+func (s *GRPCServer) GetQuorumCheckpoint(ctx context.Context, _ *ledgerv1.GetQuorumCheckpointRequest) (*ledgerv1.QuorumCheckpoint, error) {
+	q, ok := s.API.(QuorumSource)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this ledger node is not replicated: it has no quorum checkpoints (trust its node key instead)")
+	}
+	qc, err := q.QuorumCheckpoint(ctx)
+	return qc, grpcErr(err)
 }
 
 func (s *GRPCServer) GetConsistency(ctx context.Context, r *ledgerv1.GetConsistencyRequest) (*ledgerv1.ConsistencyProof, error) {
@@ -77,7 +101,7 @@ func (s *GRPCServer) ListModels(ctx context.Context, _ *ledgerv1.ListModelsReque
 }
 
 func (s *GRPCServer) GetRequest(ctx context.Context, r *ledgerv1.GetRequestRequest) (*ledgerv1.RequestRecord, error) {
-	rec, err := s.API.Request(ctx, r.RequestId)
+	rec, err := s.API.Request(ctx, r.RequestKey)
 	return rec, grpcErr(err)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/veil-project/veil/circuits"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
@@ -18,10 +19,7 @@ type Verifier struct {
 	vks map[[32]byte]*zk.VerifyingKey
 }
 
-var (
-	_ ledger.ProofVerifier = (*Verifier)(nil)
-	_ ledger.KeyChecker    = (*Verifier)(nil)
-)
+var _ ledger.ProofVerifier = (*Verifier)(nil)
 
 // New returns a verifier.
 func New() *Verifier { return &Verifier{vks: make(map[[32]byte]*zk.VerifyingKey)} }
@@ -77,9 +75,20 @@ func (v *Verifier) VerifyChallengeProof(vkBytes []byte, st ledger.Statement, pro
 	return zk.Verify(vk, zs, proof)
 }
 
-// CheckVerifyingKey implements ledger.KeyChecker: a registration must carry
-// a key that zk can decode.
-func (v *Verifier) CheckVerifyingKey(b []byte) error {
-	_, err := v.key(b)
-	return err
+// CheckModel implements ledger.ProofVerifier: the spec must be a canonical
+// circuits.Spec and the key must decode and claim that spec's circuit
+// (zk.CheckKeyForSpec says what this does and does not prove).
+func (v *Verifier) CheckModel(spec, vkBytes []byte, batch int) (ledger.ModelSpec, error) {
+	s, err := circuits.ParseSpec(spec)
+	if err != nil {
+		return ledger.ModelSpec{}, err
+	}
+	vk, err := v.key(vkBytes)
+	if err != nil {
+		return ledger.ModelSpec{}, err
+	}
+	if err := zk.CheckKeyForSpec(vk, s, batch); err != nil {
+		return ledger.ModelSpec{}, err
+	}
+	return ledger.ModelSpec{ID: s.ID(), Classes: s.Classes, OutputFrac: s.OutputFrac(), Tolerance: s.Tolerance}, nil
 }

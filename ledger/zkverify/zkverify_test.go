@@ -2,8 +2,7 @@ package zkverify_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"errors"
+		"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
+	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
 const chain = "zk-ledger-test"
@@ -34,6 +34,7 @@ func tinyModel(seed uint64) *model.Model { return testmodels.Tiny(seed) }
 // (one request with k = 3 blocks), proves the model's outputs on two
 // challenge images and returns what a server would register and submit.
 type realProof struct {
+	spec       []byte
 	vk         []byte
 	commitment []byte
 	images     [][]byte
@@ -63,7 +64,7 @@ func doSetup() (*realProof, error) {
 	if err != nil {
 		return nil, err
 	}
-	pk, _, err := zk.SetupOfOne(ctx, spec, 2, "", nil)
+	pk, _, err := mpcsetup.SetupOfOne(ctx, spec, 2, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
@@ -93,7 +94,7 @@ func doSetup() (*realProof, error) {
 		return nil, err
 	}
 	c := prover.Commitment()
-	r := &realProof{vk: vkb, commitment: c[:], outputs: p.Outputs, proof: pb}
+	r := &realProof{spec: spec.Canonical(), vk: vkb, commitment: c[:], outputs: p.Outputs, proof: pb}
 	for i := range imgs {
 		r.images = append(r.images, imgs[i][:])
 	}
@@ -105,6 +106,14 @@ func request(f *ledgertest.Fixture, rp *realProof, id string) *ledgertest.Reques
 	return &ledgertest.Request{ID: id, ModelID: "tiny", Challenges: rp.images, Positions: []uint32{0, 2}, Salt: []byte("salt " + id)}
 }
 
+func keys(f *ledgertest.Fixture, ids []string) [][]byte {
+	var out [][]byte
+	for _, id := range ids {
+		out = append(out, f.KeyOf("tiny", id))
+	}
+	return out
+}
+
 func proofTx(f *ledgertest.Fixture, rp *realProof, ids []string, proof []byte) []byte {
 	var flat []int64
 	for range ids {
@@ -113,13 +122,21 @@ func proofTx(f *ledgertest.Fixture, rp *realProof, ids []string, proof []byte) [
 		}
 	}
 	return f.Sign(f.Server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeProof{ChallengeProof: &ledgerv1.ChallengeProof{
-		ModelId: "tiny", RequestIds: ids, Outputs: flat, Proof: proof}}})
+		ModelId: "tiny", RequestKeys: keys(f, ids), Outputs: flat, Proof: proof}}})
+}
+
+func registerSpec(f *ledgertest.Fixture, rp *realProof, spec, vk []byte) []byte {
+	raw, err := ledger.Signer{ChainID: f.ChainID, Key: f.Owner}.RegisterModel(&ledgerv1.RegisterModel{
+		ModelId: "tiny", Architecture: "tiny 784-4-10", Commitment: rp.commitment, VerifyingKey: vk,
+		OutputsPerChallenge: 10, Spec: spec, ProofBatch: 2}, f.Server)
+	if err != nil {
+		panic(err)
+	}
+	return raw
 }
 
 func register(f *ledgertest.Fixture, rp *realProof, vk []byte) []byte {
-	return f.Sign(f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: &ledgerv1.RegisterModel{
-		ModelId: "tiny", Architecture: "tiny 784-4-10", Commitment: rp.commitment, VerifyingKey: vk,
-		ServerKey: f.Server.Public().(ed25519.PublicKey), OutputsPerChallenge: 10}}})
+	return registerSpec(f, rp, rp.spec, vk)
 }
 
 // TestRealGroth16ProofThroughLedger: a real Groth16 proof made by zk is
@@ -141,12 +158,24 @@ func TestRealGroth16ProofThroughLedger(t *testing.T) {
 	defer n.Close()
 	f := ledgertest.NewFixture(chain, "zk")
 
-	// A registration with a key zk cannot decode is refused.
+	// A registration with a key zk cannot decode is refused, and so is a
+	// real key registered with a spec of another circuit (here: the same
+	// layers with another tolerance, so another circuit id).
 	_, err = n.Submit(ctx, register(f, rp, []byte("not a key")))
 	var rj *ledger.Rejection
-	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_INVALID_FIELD {
+	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_SPEC_MISMATCH {
 		t.Fatalf("bad key registration: %v", err)
 	}
+	other, err := circuits.ParseSpec(rp.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Tolerance++
+	_, err = n.Submit(ctx, registerSpec(f, rp, other.Canonical(), rp.vk))
+	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_SPEC_MISMATCH {
+		t.Fatalf("key of another spec's circuit: %v, want SPEC_MISMATCH", err)
+	}
+	t.Logf("key for another circuit refused: %s", rj.Reason)
 	r1, r2, r3 := request(f, rp, "r1"), request(f, rp, "r2"), request(f, rp, "r3")
 	rs, err := n.SubmitBatch(ctx, [][]byte{register(f, rp, rp.vk), f.Receipt(r1), f.Receipt(r2), f.Receipt(r3), f.Reveal(r1), f.Reveal(r2), f.Reveal(r3)})
 	if err != nil {
@@ -175,7 +204,7 @@ func TestRealGroth16ProofThroughLedger(t *testing.T) {
 		}
 		flat[3]++
 		return f.Sign(f.Server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeProof{ChallengeProof: &ledgerv1.ChallengeProof{
-			ModelId: "tiny", RequestIds: []string{"r2"}, Outputs: flat, Proof: rp.proof}}})
+			ModelId: "tiny", RequestKeys: keys(f, []string{"r2"}), Outputs: flat, Proof: rp.proof}}})
 	}()
 	_, err = n.Submit(ctx, wrongOutputs)
 	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_PROOF_INVALID {
@@ -189,7 +218,7 @@ func TestRealGroth16ProofThroughLedger(t *testing.T) {
 	if _, err := n.Submit(ctx, honestR2); err != nil {
 		t.Fatalf("real proof for r2 rejected: %v", err)
 	}
-	rec, err := n.Request(ctx, "r1")
+	rec, err := n.Request(ctx, f.KeyOf("tiny", "r1"))
 	if err != nil || rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN || rec.ProofIndex != resp.Index || rec.Outputs[0] != rp.outputs[0][0] {
 		t.Fatalf("r1 after proof: %v %v", rec, err)
 	}
@@ -199,20 +228,12 @@ func TestRealGroth16ProofThroughLedger(t *testing.T) {
 	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_ALREADY_PROVEN {
 		t.Fatalf("proof over a proven request: %v", err)
 	}
+	// A request with more challenges than one proof covers is refused at
+	// its receipt: the server could never prove it.
 	four := &ledgertest.Request{ID: "r4", ModelID: "tiny", Challenges: append(append([][]byte{}, rp.images...), rp.images...), Positions: []uint32{0, 1, 2, 3}, Salt: []byte("s4")}
-	if _, err := n.SubmitBatch(ctx, [][]byte{f.Receipt(four), f.Reveal(four)}); err != nil {
-		t.Fatal(err)
-	}
-	var flat []int64
-	for i := 0; i < 2; i++ {
-		for _, row := range rp.outputs {
-			flat = append(flat, row...)
-		}
-	}
-	_, err = n.Submit(ctx, f.Sign(f.Server, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ChallengeProof{ChallengeProof: &ledgerv1.ChallengeProof{
-		ModelId: "tiny", RequestIds: []string{"r4"}, Outputs: flat, Proof: rp.proof}}}))
-	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_PROOF_INVALID {
-		t.Fatalf("batch-size mismatch: %v, want PROOF_INVALID", err)
+	_, err = n.Submit(ctx, f.Receipt(four))
+	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_TOO_MANY_CHALLENGES {
+		t.Fatalf("receipt with 4 challenges for a batch of 2: %v, want TOO_MANY_CHALLENGES", err)
 	}
 }
 

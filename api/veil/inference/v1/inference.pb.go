@@ -548,10 +548,14 @@ func (*OpenSessionChunk_Header) isOpenSessionChunk_Part() {}
 func (*OpenSessionChunk_Keys) isOpenSessionChunk_Part() {}
 
 type OpenSessionResponse struct {
-	state              protoimpl.MessageState `protogen:"open.v1"`
-	SessionId          string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	IdleTimeoutSeconds int64                  `protobuf:"varint,2,opt,name=idle_timeout_seconds,json=idleTimeoutSeconds,proto3" json:"idle_timeout_seconds,omitempty"`
-	KeyBytes           uint64                 `protobuf:"varint,3,opt,name=key_bytes,json=keyBytes,proto3" json:"key_bytes,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// session_id is a secret token: whoever holds it can use or close the
+	// session. It is never published (receipts name the key bundle by its
+	// digest instead) nor logged by the server.
+	SessionId          string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	IdleTimeoutSeconds int64  `protobuf:"varint,2,opt,name=idle_timeout_seconds,json=idleTimeoutSeconds,proto3" json:"idle_timeout_seconds,omitempty"`
+	KeyBytes           uint64 `protobuf:"varint,3,opt,name=key_bytes,json=keyBytes,proto3" json:"key_bytes,omitempty"`
+	KeysDigest         []byte `protobuf:"bytes,4,opt,name=keys_digest,json=keysDigest,proto3" json:"keys_digest,omitempty"` // SHA-256 of the key bundle the server holds for this session
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -605,6 +609,13 @@ func (x *OpenSessionResponse) GetKeyBytes() uint64 {
 		return x.KeyBytes
 	}
 	return 0
+}
+
+func (x *OpenSessionResponse) GetKeysDigest() []byte {
+	if x != nil {
+		return x.KeysDigest
+	}
+	return nil
 }
 
 type GetSessionRequest struct {
@@ -856,11 +867,12 @@ func (x *InferRequest) GetVerifiable() *VerifiableRequest {
 
 type VerifiableRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	RequestId           string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`                               // chosen by the client, unique on the ledger
+	RequestId           string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`                               // chosen by the client, unique per (model, client key) on the ledger
 	ChallengeCommitment []byte                 `protobuf:"bytes,2,opt,name=challenge_commitment,json=challengeCommitment,proto3" json:"challenge_commitment,omitempty"` // 32 bytes
 	NumBlocks           uint32                 `protobuf:"varint,3,opt,name=num_blocks,json=numBlocks,proto3" json:"num_blocks,omitempty"`                              // k: blocks used (1 real + k-1 challenges)
 	ClientKey           []byte                 `protobuf:"bytes,4,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`                               // ed25519 public key
-	ClientSignature     []byte                 `protobuf:"bytes,5,opt,name=client_signature,json=clientSignature,proto3" json:"client_signature,omitempty"`             // over ledger.ClientRequestDigest
+	ClientSignature     []byte                 `protobuf:"bytes,5,opt,name=client_signature,json=clientSignature,proto3" json:"client_signature,omitempty"`             // over ledger.ClientRequestDigest (chain id, model, request, key bundle, input, commitment, k)
+	ChainId             string                 `protobuf:"bytes,6,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`                                     // the ledger the receipt is for
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -928,6 +940,13 @@ func (x *VerifiableRequest) GetClientSignature() []byte {
 		return x.ClientSignature
 	}
 	return nil
+}
+
+func (x *VerifiableRequest) GetChainId() string {
+	if x != nil {
+		return x.ChainId
+	}
+	return ""
 }
 
 type Timing struct {
@@ -1130,12 +1149,14 @@ const file_veil_inference_v1_inference_proto_rawDesc = "" +
 	"\x10OpenSessionChunk\x12:\n" +
 	"\x06header\x18\x01 \x01(\v2 .veil.inference.v1.SessionHeaderH\x00R\x06header\x12\x14\n" +
 	"\x04keys\x18\x02 \x01(\fH\x00R\x04keysB\x06\n" +
-	"\x04part\"\x83\x01\n" +
+	"\x04part\"\xa4\x01\n" +
 	"\x13OpenSessionResponse\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x120\n" +
 	"\x14idle_timeout_seconds\x18\x02 \x01(\x03R\x12idleTimeoutSeconds\x12\x1b\n" +
-	"\tkey_bytes\x18\x03 \x01(\x04R\bkeyBytes\"2\n" +
+	"\tkey_bytes\x18\x03 \x01(\x04R\bkeyBytes\x12\x1f\n" +
+	"\vkeys_digest\x18\x04 \x01(\fR\n" +
+	"keysDigest\"2\n" +
 	"\x11GetSessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"y\n" +
@@ -1156,7 +1177,7 @@ const file_veil_inference_v1_inference_proto_rawDesc = "" +
 	"ciphertext\x12D\n" +
 	"\n" +
 	"verifiable\x18\x03 \x01(\v2$.veil.inference.v1.VerifiableRequestR\n" +
-	"verifiable\"\xce\x01\n" +
+	"verifiable\"\xe9\x01\n" +
 	"\x11VerifiableRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x121\n" +
@@ -1165,7 +1186,8 @@ const file_veil_inference_v1_inference_proto_rawDesc = "" +
 	"num_blocks\x18\x03 \x01(\rR\tnumBlocks\x12\x1d\n" +
 	"\n" +
 	"client_key\x18\x04 \x01(\fR\tclientKey\x12)\n" +
-	"\x10client_signature\x18\x05 \x01(\fR\x0fclientSignature\"~\n" +
+	"\x10client_signature\x18\x05 \x01(\fR\x0fclientSignature\x12\x19\n" +
+	"\bchain_id\x18\x06 \x01(\tR\achainId\"~\n" +
 	"\x06Timing\x12\x19\n" +
 	"\bqueue_ms\x18\x01 \x01(\x01R\aqueueMs\x12\x1b\n" +
 	"\tdecode_ms\x18\x02 \x01(\x01R\bdecodeMs\x12\x1f\n" +

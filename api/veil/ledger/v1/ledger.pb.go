@@ -57,6 +57,12 @@ const (
 	Code_CODE_DUPLICATE_VERDICT   Code = 19
 	Code_CODE_SETUP_OUT_OF_ORDER  Code = 20 // setup contribution does not extend the chain
 	Code_CODE_INVALID_FIELD       Code = 21 // a field is empty, too long, or out of range
+	// 22-39: soundness rules (issue 11)
+	Code_CODE_VERDICT_TOO_EARLY     Code = 22 // a verdict before the proof and before the proof deadline
+	Code_CODE_SPEC_MISMATCH         Code = 23 // the verifying key, outputs or batch do not match the registered spec
+	Code_CODE_TOO_MANY_CHALLENGES   Code = 24 // more challenges than one proof of the model covers
+	Code_CODE_SERVER_NOT_CONSENTING Code = 25 // the registration's server key did not co-sign it
+	Code_CODE_BAD_REQUEST_KEY       Code = 26 // a proof names a request key that is malformed or not this model's
 )
 
 // Enum value maps for Code.
@@ -84,30 +90,40 @@ var (
 		19: "CODE_DUPLICATE_VERDICT",
 		20: "CODE_SETUP_OUT_OF_ORDER",
 		21: "CODE_INVALID_FIELD",
+		22: "CODE_VERDICT_TOO_EARLY",
+		23: "CODE_SPEC_MISMATCH",
+		24: "CODE_TOO_MANY_CHALLENGES",
+		25: "CODE_SERVER_NOT_CONSENTING",
+		26: "CODE_BAD_REQUEST_KEY",
 	}
 	Code_value = map[string]int32{
-		"CODE_OK":                  0,
-		"CODE_MALFORMED":           1,
-		"CODE_NON_CANONICAL":       2,
-		"CODE_TOO_LARGE":           3,
-		"CODE_BAD_SIGNATURE":       4,
-		"CODE_WRONG_CHAIN":         5,
-		"CODE_DUPLICATE_TX":        6,
-		"CODE_REPLAYED_SIGNATURE":  7,
-		"CODE_UNKNOWN_MODEL":       8,
-		"CODE_MODEL_EXISTS":        9,
-		"CODE_UNAUTHORIZED":        10,
-		"CODE_UNKNOWN_REQUEST":     11,
-		"CODE_DUPLICATE_REQUEST":   12,
-		"CODE_ALREADY_REVEALED":    13,
-		"CODE_NOT_REVEALED":        14,
-		"CODE_COMMITMENT_MISMATCH": 15,
-		"CODE_ALREADY_PROVEN":      16,
-		"CODE_PROOF_INVALID":       17,
-		"CODE_BAD_OUTPUTS":         18,
-		"CODE_DUPLICATE_VERDICT":   19,
-		"CODE_SETUP_OUT_OF_ORDER":  20,
-		"CODE_INVALID_FIELD":       21,
+		"CODE_OK":                    0,
+		"CODE_MALFORMED":             1,
+		"CODE_NON_CANONICAL":         2,
+		"CODE_TOO_LARGE":             3,
+		"CODE_BAD_SIGNATURE":         4,
+		"CODE_WRONG_CHAIN":           5,
+		"CODE_DUPLICATE_TX":          6,
+		"CODE_REPLAYED_SIGNATURE":    7,
+		"CODE_UNKNOWN_MODEL":         8,
+		"CODE_MODEL_EXISTS":          9,
+		"CODE_UNAUTHORIZED":          10,
+		"CODE_UNKNOWN_REQUEST":       11,
+		"CODE_DUPLICATE_REQUEST":     12,
+		"CODE_ALREADY_REVEALED":      13,
+		"CODE_NOT_REVEALED":          14,
+		"CODE_COMMITMENT_MISMATCH":   15,
+		"CODE_ALREADY_PROVEN":        16,
+		"CODE_PROOF_INVALID":         17,
+		"CODE_BAD_OUTPUTS":           18,
+		"CODE_DUPLICATE_VERDICT":     19,
+		"CODE_SETUP_OUT_OF_ORDER":    20,
+		"CODE_INVALID_FIELD":         21,
+		"CODE_VERDICT_TOO_EARLY":     22,
+		"CODE_SPEC_MISMATCH":         23,
+		"CODE_TOO_MANY_CHALLENGES":   24,
+		"CODE_SERVER_NOT_CONSENTING": 25,
+		"CODE_BAD_REQUEST_KEY":       26,
 	}
 )
 
@@ -136,6 +152,67 @@ func (x Code) Number() protoreflect.EnumNumber {
 // Deprecated: Use Code.Descriptor instead.
 func (Code) EnumDescriptor() ([]byte, []int) {
 	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{0}
+}
+
+// VerdictReason is why a client accepted or rejected. Verdicts carry a
+// code only: free text could leak decrypted values to the server (a
+// decryption oracle).
+type VerdictReason int32
+
+const (
+	VerdictReason_VERDICT_REASON_UNSPECIFIED    VerdictReason = 0
+	VerdictReason_VERDICT_REASON_MATCH          VerdictReason = 1 // accept: every challenge within the tolerance
+	VerdictReason_VERDICT_REASON_OUTPUTS_DIFFER VerdictReason = 2 // reject: a decrypted challenge differs from the proof
+	VerdictReason_VERDICT_REASON_NO_PROOF       VerdictReason = 3 // reject: no valid proof by the deadline
+	VerdictReason_VERDICT_REASON_BAD_RECEIPT    VerdictReason = 4 // reject: the receipt does not describe the exchange
+	VerdictReason_VERDICT_REASON_BAD_PROOF      VerdictReason = 5 // reject: the recorded proof does not verify here
+)
+
+// Enum value maps for VerdictReason.
+var (
+	VerdictReason_name = map[int32]string{
+		0: "VERDICT_REASON_UNSPECIFIED",
+		1: "VERDICT_REASON_MATCH",
+		2: "VERDICT_REASON_OUTPUTS_DIFFER",
+		3: "VERDICT_REASON_NO_PROOF",
+		4: "VERDICT_REASON_BAD_RECEIPT",
+		5: "VERDICT_REASON_BAD_PROOF",
+	}
+	VerdictReason_value = map[string]int32{
+		"VERDICT_REASON_UNSPECIFIED":    0,
+		"VERDICT_REASON_MATCH":          1,
+		"VERDICT_REASON_OUTPUTS_DIFFER": 2,
+		"VERDICT_REASON_NO_PROOF":       3,
+		"VERDICT_REASON_BAD_RECEIPT":    4,
+		"VERDICT_REASON_BAD_PROOF":      5,
+	}
+)
+
+func (x VerdictReason) Enum() *VerdictReason {
+	p := new(VerdictReason)
+	*p = x
+	return p
+}
+
+func (x VerdictReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (VerdictReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_veil_ledger_v1_ledger_proto_enumTypes[1].Descriptor()
+}
+
+func (VerdictReason) Type() protoreflect.EnumType {
+	return &file_veil_ledger_v1_ledger_proto_enumTypes[1]
+}
+
+func (x VerdictReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use VerdictReason.Descriptor instead.
+func (VerdictReason) EnumDescriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{1}
 }
 
 type RequestStatus int32
@@ -174,11 +251,11 @@ func (x RequestStatus) String() string {
 }
 
 func (RequestStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_veil_ledger_v1_ledger_proto_enumTypes[1].Descriptor()
+	return file_veil_ledger_v1_ledger_proto_enumTypes[2].Descriptor()
 }
 
 func (RequestStatus) Type() protoreflect.EnumType {
-	return &file_veil_ledger_v1_ledger_proto_enumTypes[1]
+	return &file_veil_ledger_v1_ledger_proto_enumTypes[2]
 }
 
 func (x RequestStatus) Number() protoreflect.EnumNumber {
@@ -187,7 +264,7 @@ func (x RequestStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RequestStatus.Descriptor instead.
 func (RequestStatus) EnumDescriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{1}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{2}
 }
 
 // SignedTx is the unit submitted, ordered, and appended to the Merkle log.
@@ -405,18 +482,28 @@ func (*TxBody_ChallengeProof) isTxBody_Tx() {}
 
 func (*TxBody_Verdict) isTxBody_Tx() {}
 
-// RegisterModel is signed by the model owner (the signer).
+// RegisterModel is signed by the model owner (the signer) and co-signed by
+// the server key it names (proof of possession: nobody can register a
+// model served under a key they do not hold).
 type RegisterModel struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	ModelId             string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
-	Architecture        string                 `protobuf:"bytes,2,opt,name=architecture,proto3" json:"architecture,omitempty"`                                             // architecture descriptor
-	Commitment          []byte                 `protobuf:"bytes,3,opt,name=commitment,proto3" json:"commitment,omitempty"`                                                 // 32 bytes: Poseidon2 hash of weights + salt
+	Architecture        string                 `protobuf:"bytes,2,opt,name=architecture,proto3" json:"architecture,omitempty"`                                             // architecture descriptor (display only)
+	Commitment          []byte                 `protobuf:"bytes,3,opt,name=commitment,proto3" json:"commitment,omitempty"`                                                 // 32 bytes: Poseidon2 hash of spec id, salt, weights
 	VerifyingKey        []byte                 `protobuf:"bytes,4,opt,name=verifying_key,json=verifyingKey,proto3" json:"verifying_key,omitempty"`                         // Groth16 verifying key (zk package encoding)
-	ServerKey           []byte                 `protobuf:"bytes,5,opt,name=server_key,json=serverKey,proto3" json:"server_key,omitempty"`                                  // ed25519 key that signs receipts and proofs; empty = signer
-	OutputsPerChallenge uint32                 `protobuf:"varint,6,opt,name=outputs_per_challenge,json=outputsPerChallenge,proto3" json:"outputs_per_challenge,omitempty"` // scores per challenge image (10 for MNIST)
+	ServerKey           []byte                 `protobuf:"bytes,5,opt,name=server_key,json=serverKey,proto3" json:"server_key,omitempty"`                                  // ed25519 key that signs receipts and proofs
+	OutputsPerChallenge uint32                 `protobuf:"varint,6,opt,name=outputs_per_challenge,json=outputsPerChallenge,proto3" json:"outputs_per_challenge,omitempty"` // scores per challenge image: must equal the spec's classes
 	CeremonyId          string                 `protobuf:"bytes,7,opt,name=ceremony_id,json=ceremonyId,proto3" json:"ceremony_id,omitempty"`                               // optional: the setup ceremony that produced the key
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The public model spec (circuits.Spec canonical text): layer shapes,
+	// fixed-point formats, accumulator bounds and the comparison tolerance.
+	// Its SHA-256 is the circuit id the verifying key must be for and is
+	// hashed into the commitment; a client derives everything it compares
+	// (output scale, outputs per challenge, slot layout) from it.
+	Spec            []byte `protobuf:"bytes,8,opt,name=spec,proto3" json:"spec,omitempty"`
+	ProofBatch      uint32 `protobuf:"varint,9,opt,name=proof_batch,json=proofBatch,proto3" json:"proof_batch,omitempty"`                // challenge images per proof (the key's batch)
+	ServerSignature []byte `protobuf:"bytes,10,opt,name=server_signature,json=serverSignature,proto3" json:"server_signature,omitempty"` // ed25519 by server_key over ledger.ServerConsentDigest
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RegisterModel) Reset() {
@@ -496,6 +583,27 @@ func (x *RegisterModel) GetCeremonyId() string {
 		return x.CeremonyId
 	}
 	return ""
+}
+
+func (x *RegisterModel) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *RegisterModel) GetProofBatch() uint32 {
+	if x != nil {
+		return x.ProofBatch
+	}
+	return 0
+}
+
+func (x *RegisterModel) GetServerSignature() []byte {
+	if x != nil {
+		return x.ServerSignature
+	}
+	return nil
 }
 
 // SetupContribution records one participant's contribution to a
@@ -584,18 +692,20 @@ func (x *SetupContribution) GetAttestation() string {
 	return ""
 }
 
-// InferenceReceipt is signed by the model's server key.
+// InferenceReceipt is signed by the model's server key. A request is
+// identified on the ledger by its key, ledger.RequestKey(model id, client
+// key, request id), so one client cannot squat another's request id.
 type InferenceReceipt struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	ModelId             string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
-	SessionId           string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	RequestId           string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`                               // unique on the ledger
+	RequestId           string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`                               // chosen by the client, unique per (model, client)
 	InputDigest         []byte                 `protobuf:"bytes,4,opt,name=input_digest,json=inputDigest,proto3" json:"input_digest,omitempty"`                         // SHA-256 of the input ciphertext
 	OutputDigest        []byte                 `protobuf:"bytes,5,opt,name=output_digest,json=outputDigest,proto3" json:"output_digest,omitempty"`                      // SHA-256 of the output ciphertext
 	ChallengeCommitment []byte                 `protobuf:"bytes,6,opt,name=challenge_commitment,json=challengeCommitment,proto3" json:"challenge_commitment,omitempty"` // 32 bytes, see ledger.ChallengeCommitment
 	NumBlocks           uint32                 `protobuf:"varint,7,opt,name=num_blocks,json=numBlocks,proto3" json:"num_blocks,omitempty"`                              // k: blocks in the ciphertext
 	ClientKey           []byte                 `protobuf:"bytes,8,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`                               // ed25519 key of the client
 	ClientSignature     []byte                 `protobuf:"bytes,9,opt,name=client_signature,json=clientSignature,proto3" json:"client_signature,omitempty"`             // client's signature over ledger.ClientRequestDigest
+	KeysDigest          []byte                 `protobuf:"bytes,10,opt,name=keys_digest,json=keysDigest,proto3" json:"keys_digest,omitempty"`                           // SHA-256 of the client's evaluation-key bundle the server used
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -633,13 +743,6 @@ func (*InferenceReceipt) Descriptor() ([]byte, []int) {
 func (x *InferenceReceipt) GetModelId() string {
 	if x != nil {
 		return x.ModelId
-	}
-	return ""
-}
-
-func (x *InferenceReceipt) GetSessionId() string {
-	if x != nil {
-		return x.SessionId
 	}
 	return ""
 }
@@ -693,10 +796,18 @@ func (x *InferenceReceipt) GetClientSignature() []byte {
 	return nil
 }
 
+func (x *InferenceReceipt) GetKeysDigest() []byte {
+	if x != nil {
+		return x.KeysDigest
+	}
+	return nil
+}
+
 // ChallengeReveal is signed by the receipt's client key.
 type ChallengeReveal struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	ModelId       string                 `protobuf:"bytes,5,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
 	Challenges    [][]byte               `protobuf:"bytes,2,rep,name=challenges,proto3" json:"challenges,omitempty"`       // challenge images, 784 bytes each
 	Positions     []uint32               `protobuf:"varint,3,rep,packed,name=positions,proto3" json:"positions,omitempty"` // block position of each challenge
 	Salt          []byte                 `protobuf:"bytes,4,opt,name=salt,proto3" json:"salt,omitempty"`
@@ -741,6 +852,13 @@ func (x *ChallengeReveal) GetRequestId() string {
 	return ""
 }
 
+func (x *ChallengeReveal) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
 func (x *ChallengeReveal) GetChallenges() [][]byte {
 	if x != nil {
 		return x.Challenges
@@ -763,13 +881,16 @@ func (x *ChallengeReveal) GetSalt() []byte {
 }
 
 // ChallengeProof is signed by the model's server key. One proof covers
-// the revealed challenges of one or more requests, in the given order.
+// the revealed challenges of one or more requests, in the given order, at
+// most the model's proof_batch images; a shorter batch is padded by
+// repeating its last image (ledger.PadChallenges), and outputs has one row
+// per image of the padded batch.
 type ChallengeProof struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
-	RequestIds    []string               `protobuf:"bytes,2,rep,name=request_ids,json=requestIds,proto3" json:"request_ids,omitempty"`
-	Outputs       []int64                `protobuf:"zigzag64,3,rep,packed,name=outputs,proto3" json:"outputs,omitempty"` // row-major: one row of outputs_per_challenge per challenge
+	Outputs       []int64                `protobuf:"zigzag64,3,rep,packed,name=outputs,proto3" json:"outputs,omitempty"` // row-major: one row of outputs_per_challenge per (padded) challenge
 	Proof         []byte                 `protobuf:"bytes,4,opt,name=proof,proto3" json:"proof,omitempty"`
+	RequestKeys   [][]byte               `protobuf:"bytes,5,rep,name=request_keys,json=requestKeys,proto3" json:"request_keys,omitempty"` // 32 bytes each: ledger.RequestKey of each covered request
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -811,13 +932,6 @@ func (x *ChallengeProof) GetModelId() string {
 	return ""
 }
 
-func (x *ChallengeProof) GetRequestIds() []string {
-	if x != nil {
-		return x.RequestIds
-	}
-	return nil
-}
-
 func (x *ChallengeProof) GetOutputs() []int64 {
 	if x != nil {
 		return x.Outputs
@@ -832,12 +946,21 @@ func (x *ChallengeProof) GetProof() []byte {
 	return nil
 }
 
-// Verdict is signed by the receipt's client key.
+func (x *ChallengeProof) GetRequestKeys() [][]byte {
+	if x != nil {
+		return x.RequestKeys
+	}
+	return nil
+}
+
+// Verdict is signed by the receipt's client key. It is accepted only once
+// the request is proven or its proof deadline has passed.
 type Verdict struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	Accept        bool                   `protobuf:"varint,2,opt,name=accept,proto3" json:"accept,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	ModelId       string                 `protobuf:"bytes,4,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Reason        VerdictReason          `protobuf:"varint,5,opt,name=reason,proto3,enum=veil.ledger.v1.VerdictReason" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -886,11 +1009,18 @@ func (x *Verdict) GetAccept() bool {
 	return false
 }
 
-func (x *Verdict) GetReason() string {
+func (x *Verdict) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *Verdict) GetReason() VerdictReason {
 	if x != nil {
 		return x.Reason
 	}
-	return ""
+	return VerdictReason_VERDICT_REASON_UNSPECIFIED
 }
 
 type ModelRecord struct {
@@ -906,6 +1036,10 @@ type ModelRecord struct {
 	Index               uint64                 `protobuf:"varint,9,opt,name=index,proto3" json:"index,omitempty"` // log index of the registration
 	Receipts            uint64                 `protobuf:"varint,10,opt,name=receipts,proto3" json:"receipts,omitempty"`
 	Proofs              uint64                 `protobuf:"varint,11,opt,name=proofs,proto3" json:"proofs,omitempty"`
+	SpecId              []byte                 `protobuf:"bytes,12,opt,name=spec_id,json=specId,proto3" json:"spec_id,omitempty"`              // SHA-256 of the registered spec
+	OutputFrac          int32                  `protobuf:"varint,13,opt,name=output_frac,json=outputFrac,proto3" json:"output_frac,omitempty"` // from the spec: scores are integers / 2^output_frac
+	Tolerance           int64                  `protobuf:"varint,14,opt,name=tolerance,proto3" json:"tolerance,omitempty"`                     // from the spec: comparison tolerance, integer score units
+	ProofBatch          uint32                 `protobuf:"varint,15,opt,name=proof_batch,json=proofBatch,proto3" json:"proof_batch,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -1017,11 +1151,38 @@ func (x *ModelRecord) GetProofs() uint64 {
 	return 0
 }
 
+func (x *ModelRecord) GetSpecId() []byte {
+	if x != nil {
+		return x.SpecId
+	}
+	return nil
+}
+
+func (x *ModelRecord) GetOutputFrac() int32 {
+	if x != nil {
+		return x.OutputFrac
+	}
+	return 0
+}
+
+func (x *ModelRecord) GetTolerance() int64 {
+	if x != nil {
+		return x.Tolerance
+	}
+	return 0
+}
+
+func (x *ModelRecord) GetProofBatch() uint32 {
+	if x != nil {
+		return x.ProofBatch
+	}
+	return 0
+}
+
 type RequestRecord struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	RequestId           string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	ModelId             string                 `protobuf:"bytes,2,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
-	SessionId           string                 `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	ReceiptIndex        uint64                 `protobuf:"varint,4,opt,name=receipt_index,json=receiptIndex,proto3" json:"receipt_index,omitempty"`
 	InputDigest         []byte                 `protobuf:"bytes,5,opt,name=input_digest,json=inputDigest,proto3" json:"input_digest,omitempty"`
 	OutputDigest        []byte                 `protobuf:"bytes,6,opt,name=output_digest,json=outputDigest,proto3" json:"output_digest,omitempty"`
@@ -1037,7 +1198,11 @@ type RequestRecord struct {
 	HasVerdict          bool                   `protobuf:"varint,16,opt,name=has_verdict,json=hasVerdict,proto3" json:"has_verdict,omitempty"`
 	VerdictIndex        uint64                 `protobuf:"varint,17,opt,name=verdict_index,json=verdictIndex,proto3" json:"verdict_index,omitempty"`
 	VerdictAccept       bool                   `protobuf:"varint,18,opt,name=verdict_accept,json=verdictAccept,proto3" json:"verdict_accept,omitempty"`
-	VerdictReason       string                 `protobuf:"bytes,19,opt,name=verdict_reason,json=verdictReason,proto3" json:"verdict_reason,omitempty"`
+	RequestKey          []byte                 `protobuf:"bytes,20,opt,name=request_key,json=requestKey,proto3" json:"request_key,omitempty"` // ledger.RequestKey(model_id, client_key, request_id)
+	KeysDigest          []byte                 `protobuf:"bytes,21,opt,name=keys_digest,json=keysDigest,proto3" json:"keys_digest,omitempty"`
+	ReceiptHeight       uint64                 `protobuf:"varint,22,opt,name=receipt_height,json=receiptHeight,proto3" json:"receipt_height,omitempty"` // block height of the receipt (deadlines count from it)
+	VerdictReason       VerdictReason          `protobuf:"varint,23,opt,name=verdict_reason,json=verdictReason,proto3,enum=veil.ledger.v1.VerdictReason" json:"verdict_reason,omitempty"`
+	ProofDeadline       uint64                 `protobuf:"varint,24,opt,name=proof_deadline,json=proofDeadline,proto3" json:"proof_deadline,omitempty"` // height after which a verdict may be recorded without a proof
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -1082,13 +1247,6 @@ func (x *RequestRecord) GetRequestId() string {
 func (x *RequestRecord) GetModelId() string {
 	if x != nil {
 		return x.ModelId
-	}
-	return ""
-}
-
-func (x *RequestRecord) GetSessionId() string {
-	if x != nil {
-		return x.SessionId
 	}
 	return ""
 }
@@ -1198,11 +1356,39 @@ func (x *RequestRecord) GetVerdictAccept() bool {
 	return false
 }
 
-func (x *RequestRecord) GetVerdictReason() string {
+func (x *RequestRecord) GetRequestKey() []byte {
+	if x != nil {
+		return x.RequestKey
+	}
+	return nil
+}
+
+func (x *RequestRecord) GetKeysDigest() []byte {
+	if x != nil {
+		return x.KeysDigest
+	}
+	return nil
+}
+
+func (x *RequestRecord) GetReceiptHeight() uint64 {
+	if x != nil {
+		return x.ReceiptHeight
+	}
+	return 0
+}
+
+func (x *RequestRecord) GetVerdictReason() VerdictReason {
 	if x != nil {
 		return x.VerdictReason
 	}
-	return ""
+	return VerdictReason_VERDICT_REASON_UNSPECIFIED
+}
+
+func (x *RequestRecord) GetProofDeadline() uint64 {
+	if x != nil {
+		return x.ProofDeadline
+	}
+	return 0
 }
 
 type SetupRecord struct {
@@ -1685,6 +1871,7 @@ func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
 type GetEntryRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	TreeSize      uint64                 `protobuf:"varint,2,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"` // prove inclusion in the tree of this size (0 = the latest checkpoint)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1722,6 +1909,13 @@ func (*GetEntryRequest) Descriptor() ([]byte, []int) {
 func (x *GetEntryRequest) GetIndex() uint64 {
 	if x != nil {
 		return x.Index
+	}
+	return 0
+}
+
+func (x *GetEntryRequest) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
 	}
 	return 0
 }
@@ -1964,7 +2158,7 @@ func (x *ListModelsResponse) GetModels() []*ModelRecord {
 
 type GetRequestRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestKey    []byte                 `protobuf:"bytes,2,opt,name=request_key,json=requestKey,proto3" json:"request_key,omitempty"` // ledger.RequestKey
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1999,18 +2193,19 @@ func (*GetRequestRequest) Descriptor() ([]byte, []int) {
 	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{23}
 }
 
-func (x *GetRequestRequest) GetRequestId() string {
+func (x *GetRequestRequest) GetRequestKey() []byte {
 	if x != nil {
-		return x.RequestId
+		return x.RequestKey
 	}
-	return ""
+	return nil
 }
 
 type ListRequestsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`              // empty = all models
-	Limit         uint32                 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`                                // 0 = 100
-	BeforeIndex   uint64                 `protobuf:"varint,3,opt,name=before_index,json=beforeIndex,proto3" json:"before_index,omitempty"` // receipts with log index < before_index; 0 = newest
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`                   // empty = all models
+	Limit         uint32                 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`                                     // 0 = 100
+	BeforeIndex   uint64                 `protobuf:"varint,3,opt,name=before_index,json=beforeIndex,proto3" json:"before_index,omitempty"`      // receipts with log index < before_index; 0 = newest
+	Status        RequestStatus          `protobuf:"varint,4,opt,name=status,proto3,enum=veil.ledger.v1.RequestStatus" json:"status,omitempty"` // only requests in this status (0 = any)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2064,6 +2259,13 @@ func (x *ListRequestsRequest) GetBeforeIndex() uint64 {
 		return x.BeforeIndex
 	}
 	return 0
+}
+
+func (x *ListRequestsRequest) GetStatus() RequestStatus {
+	if x != nil {
+		return x.Status
+	}
+	return RequestStatus_REQUEST_STATUS_UNSPECIFIED
 }
 
 type ListRequestsResponse struct {
@@ -2249,6 +2451,325 @@ func (x *Rejected) GetWhere() string {
 	return ""
 }
 
+// ChainParams are consensus parameters fixed at the chain's start.
+type ChainParams struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A request's verdict may be recorded without a proof once this many
+	// blocks have passed since its receipt.
+	ProofDeadlineBlocks uint64 `protobuf:"varint,1,opt,name=proof_deadline_blocks,json=proofDeadlineBlocks,proto3" json:"proof_deadline_blocks,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *ChainParams) Reset() {
+	*x = ChainParams{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainParams) ProtoMessage() {}
+
+func (x *ChainParams) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainParams.ProtoReflect.Descriptor instead.
+func (*ChainParams) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ChainParams) GetProofDeadlineBlocks() uint64 {
+	if x != nil {
+		return x.ProofDeadlineBlocks
+	}
+	return 0
+}
+
+// Validator is one member of a replicated ledger's validator set.
+type Validator struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PubKey        []byte                 `protobuf:"bytes,1,opt,name=pub_key,json=pubKey,proto3" json:"pub_key,omitempty"` // ed25519
+	Power         int64                  `protobuf:"varint,2,opt,name=power,proto3" json:"power,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Validator) Reset() {
+	*x = Validator{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Validator) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Validator) ProtoMessage() {}
+
+func (x *Validator) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Validator.ProtoReflect.Descriptor instead.
+func (*Validator) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *Validator) GetPubKey() []byte {
+	if x != nil {
+		return x.PubKey
+	}
+	return nil
+}
+
+func (x *Validator) GetPower() int64 {
+	if x != nil {
+		return x.Power
+	}
+	return 0
+}
+
+type GetChainInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChainInfoRequest) Reset() {
+	*x = GetChainInfoRequest{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChainInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChainInfoRequest) ProtoMessage() {}
+
+func (x *GetChainInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChainInfoRequest.ProtoReflect.Descriptor instead.
+func (*GetChainInfoRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
+}
+
+type ChainInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChainId       string                 `protobuf:"bytes,1,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	Origin        string                 `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`                  // first line of this chain's checkpoints
+	NodeKey       []byte                 `protobuf:"bytes,3,opt,name=node_key,json=nodeKey,proto3" json:"node_key,omitempty"` // the key this node signs checkpoints with
+	Height        uint64                 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	Params        *ChainParams           `protobuf:"bytes,5,opt,name=params,proto3" json:"params,omitempty"`
+	Validators    []*Validator           `protobuf:"bytes,6,rep,name=validators,proto3" json:"validators,omitempty"` // the genesis validators (empty for an embedded node)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainInfo) Reset() {
+	*x = ChainInfo{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainInfo) ProtoMessage() {}
+
+func (x *ChainInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainInfo.ProtoReflect.Descriptor instead.
+func (*ChainInfo) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ChainInfo) GetChainId() string {
+	if x != nil {
+		return x.ChainId
+	}
+	return ""
+}
+
+func (x *ChainInfo) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *ChainInfo) GetNodeKey() []byte {
+	if x != nil {
+		return x.NodeKey
+	}
+	return nil
+}
+
+func (x *ChainInfo) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *ChainInfo) GetParams() *ChainParams {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *ChainInfo) GetValidators() []*Validator {
+	if x != nil {
+		return x.Validators
+	}
+	return nil
+}
+
+type GetQuorumCheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQuorumCheckpointRequest) Reset() {
+	*x = GetQuorumCheckpointRequest{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQuorumCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQuorumCheckpointRequest) ProtoMessage() {}
+
+func (x *GetQuorumCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQuorumCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*GetQuorumCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
+}
+
+// QuorumCheckpoint is a log head that a quorum of validators signed: the
+// CometBFT header of height h+1 carries the app hash of height h, which
+// commits to the log size, root and state hash of the checkpoint.
+type QuorumCheckpoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Checkpoint    *Checkpoint            `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`                         // the log head at height h
+	SignedHeader  []byte                 `protobuf:"bytes,2,opt,name=signed_header,json=signedHeader,proto3" json:"signed_header,omitempty"` // cometbft.types.v1.SignedHeader of height h+1 (proto)
+	ValidatorSet  []byte                 `protobuf:"bytes,3,opt,name=validator_set,json=validatorSet,proto3" json:"validator_set,omitempty"` // cometbft.types.v1.ValidatorSet of height h+1 (proto)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuorumCheckpoint) Reset() {
+	*x = QuorumCheckpoint{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuorumCheckpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuorumCheckpoint) ProtoMessage() {}
+
+func (x *QuorumCheckpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuorumCheckpoint.ProtoReflect.Descriptor instead.
+func (*QuorumCheckpoint) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *QuorumCheckpoint) GetCheckpoint() *Checkpoint {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
+func (x *QuorumCheckpoint) GetSignedHeader() []byte {
+	if x != nil {
+		return x.SignedHeader
+	}
+	return nil
+}
+
+func (x *QuorumCheckpoint) GetValidatorSet() []byte {
+	if x != nil {
+		return x.ValidatorSet
+	}
+	return nil
+}
+
 type ListRejectionsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2257,7 +2778,7 @@ type ListRejectionsRequest struct {
 
 func (x *ListRejectionsRequest) Reset() {
 	*x = ListRejectionsRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[28]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2269,7 +2790,7 @@ func (x *ListRejectionsRequest) String() string {
 func (*ListRejectionsRequest) ProtoMessage() {}
 
 func (x *ListRejectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[28]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2282,7 +2803,7 @@ func (x *ListRejectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRejectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListRejectionsRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
 }
 
 type ListRejectionsResponse struct {
@@ -2294,7 +2815,7 @@ type ListRejectionsResponse struct {
 
 func (x *ListRejectionsResponse) Reset() {
 	*x = ListRejectionsResponse{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2827,7 @@ func (x *ListRejectionsResponse) String() string {
 func (*ListRejectionsResponse) ProtoMessage() {}
 
 func (x *ListRejectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2840,7 @@ func (x *ListRejectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRejectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListRejectionsResponse) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListRejectionsResponse) GetRejections() []*Rejected {
@@ -2347,7 +2868,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x10challenge_reveal\x18\r \x01(\v2\x1f.veil.ledger.v1.ChallengeRevealH\x00R\x0fchallengeReveal\x12I\n" +
 	"\x0fchallenge_proof\x18\x0e \x01(\v2\x1e.veil.ledger.v1.ChallengeProofH\x00R\x0echallengeProof\x123\n" +
 	"\averdict\x18\x0f \x01(\v2\x17.veil.ledger.v1.VerdictH\x00R\averdictB\x04\n" +
-	"\x02tx\"\x87\x02\n" +
+	"\x02tx\"\xe7\x02\n" +
 	"\rRegisterModel\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\"\n" +
 	"\farchitecture\x18\x02 \x01(\tR\farchitecture\x12\x1e\n" +
@@ -2359,7 +2880,12 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"server_key\x18\x05 \x01(\fR\tserverKey\x122\n" +
 	"\x15outputs_per_challenge\x18\x06 \x01(\rR\x13outputsPerChallenge\x12\x1f\n" +
 	"\vceremony_id\x18\a \x01(\tR\n" +
-	"ceremonyId\"\xd4\x01\n" +
+	"ceremonyId\x12\x12\n" +
+	"\x04spec\x18\b \x01(\fR\x04spec\x12\x1f\n" +
+	"\vproof_batch\x18\t \x01(\rR\n" +
+	"proofBatch\x12)\n" +
+	"\x10server_signature\x18\n" +
+	" \x01(\fR\x0fserverSignature\"\xd4\x01\n" +
 	"\x11SetupContribution\x12\x1f\n" +
 	"\vceremony_id\x18\x01 \x01(\tR\n" +
 	"ceremonyId\x12\x14\n" +
@@ -2367,11 +2893,9 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x05index\x18\x03 \x01(\rR\x05index\x12#\n" +
 	"\rprevious_hash\x18\x04 \x01(\fR\fpreviousHash\x12+\n" +
 	"\x11contribution_hash\x18\x05 \x01(\fR\x10contributionHash\x12 \n" +
-	"\vattestation\x18\x06 \x01(\tR\vattestation\"\xcf\x02\n" +
+	"\vattestation\x18\x06 \x01(\tR\vattestation\"\xd7\x02\n" +
 	"\x10InferenceReceipt\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x1d\n" +
-	"\n" +
-	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12!\n" +
 	"\finput_digest\x18\x04 \x01(\fR\vinputDigest\x12#\n" +
@@ -2381,26 +2905,30 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"num_blocks\x18\a \x01(\rR\tnumBlocks\x12\x1d\n" +
 	"\n" +
 	"client_key\x18\b \x01(\fR\tclientKey\x12)\n" +
-	"\x10client_signature\x18\t \x01(\fR\x0fclientSignature\"\x82\x01\n" +
+	"\x10client_signature\x18\t \x01(\fR\x0fclientSignature\x12\x1f\n" +
+	"\vkeys_digest\x18\n" +
+	" \x01(\fR\n" +
+	"keysDigestJ\x04\b\x02\x10\x03\"\x9d\x01\n" +
 	"\x0fChallengeReveal\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1e\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x19\n" +
+	"\bmodel_id\x18\x05 \x01(\tR\amodelId\x12\x1e\n" +
 	"\n" +
 	"challenges\x18\x02 \x03(\fR\n" +
 	"challenges\x12\x1c\n" +
 	"\tpositions\x18\x03 \x03(\rR\tpositions\x12\x12\n" +
-	"\x04salt\x18\x04 \x01(\fR\x04salt\"|\n" +
+	"\x04salt\x18\x04 \x01(\fR\x04salt\"\x84\x01\n" +
 	"\x0eChallengeProof\x12\x19\n" +
-	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x1f\n" +
-	"\vrequest_ids\x18\x02 \x03(\tR\n" +
-	"requestIds\x12\x18\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x18\n" +
 	"\aoutputs\x18\x03 \x03(\x12R\aoutputs\x12\x14\n" +
-	"\x05proof\x18\x04 \x01(\fR\x05proof\"X\n" +
+	"\x05proof\x18\x04 \x01(\fR\x05proof\x12!\n" +
+	"\frequest_keys\x18\x05 \x03(\fR\vrequestKeysJ\x04\b\x02\x10\x03\"\x98\x01\n" +
 	"\aVerdict\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
-	"\x06accept\x18\x02 \x01(\bR\x06accept\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xf5\x02\n" +
+	"\x06accept\x18\x02 \x01(\bR\x06accept\x12\x19\n" +
+	"\bmodel_id\x18\x04 \x01(\tR\amodelId\x125\n" +
+	"\x06reason\x18\x05 \x01(\x0e2\x1d.veil.ledger.v1.VerdictReasonR\x06reasonJ\x04\b\x03\x10\x04\"\xee\x03\n" +
 	"\vModelRecord\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\"\n" +
 	"\farchitecture\x18\x02 \x01(\tR\farchitecture\x12\x1e\n" +
@@ -2417,13 +2945,17 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x05index\x18\t \x01(\x04R\x05index\x12\x1a\n" +
 	"\breceipts\x18\n" +
 	" \x01(\x04R\breceipts\x12\x16\n" +
-	"\x06proofs\x18\v \x01(\x04R\x06proofs\"\xb4\x05\n" +
+	"\x06proofs\x18\v \x01(\x04R\x06proofs\x12\x17\n" +
+	"\aspec_id\x18\f \x01(\fR\x06specId\x12\x1f\n" +
+	"\voutput_frac\x18\r \x01(\x05R\n" +
+	"outputFrac\x12\x1c\n" +
+	"\ttolerance\x18\x0e \x01(\x03R\ttolerance\x12\x1f\n" +
+	"\vproof_batch\x18\x0f \x01(\rR\n" +
+	"proofBatch\"\xd0\x06\n" +
 	"\rRequestRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x19\n" +
-	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12\x1d\n" +
-	"\n" +
-	"session_id\x18\x03 \x01(\tR\tsessionId\x12#\n" +
+	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12#\n" +
 	"\rreceipt_index\x18\x04 \x01(\x04R\freceiptIndex\x12!\n" +
 	"\finput_digest\x18\x05 \x01(\fR\vinputDigest\x12#\n" +
 	"\routput_digest\x18\x06 \x01(\fR\foutputDigest\x121\n" +
@@ -2443,8 +2975,14 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\vhas_verdict\x18\x10 \x01(\bR\n" +
 	"hasVerdict\x12#\n" +
 	"\rverdict_index\x18\x11 \x01(\x04R\fverdictIndex\x12%\n" +
-	"\x0everdict_accept\x18\x12 \x01(\bR\rverdictAccept\x12%\n" +
-	"\x0everdict_reason\x18\x13 \x01(\tR\rverdictReason\"\xa1\x01\n" +
+	"\x0everdict_accept\x18\x12 \x01(\bR\rverdictAccept\x12\x1f\n" +
+	"\vrequest_key\x18\x14 \x01(\fR\n" +
+	"requestKey\x12\x1f\n" +
+	"\vkeys_digest\x18\x15 \x01(\fR\n" +
+	"keysDigest\x12%\n" +
+	"\x0ereceipt_height\x18\x16 \x01(\x04R\rreceiptHeight\x12D\n" +
+	"\x0everdict_reason\x18\x17 \x01(\x0e2\x1d.veil.ledger.v1.VerdictReasonR\rverdictReason\x12%\n" +
+	"\x0eproof_deadline\x18\x18 \x01(\x04R\rproofDeadlineJ\x04\b\x03\x10\x04J\x04\b\x13\x10\x14\"\xa1\x01\n" +
 	"\vSetupRecord\x12\x1f\n" +
 	"\vceremony_id\x18\x01 \x01(\tR\n" +
 	"ceremonyId\x12\x14\n" +
@@ -2487,9 +3025,10 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\atx_hash\x18\x03 \x01(\fR\x06txHash\x12\x14\n" +
 	"\x05index\x18\x04 \x01(\x04R\x05index\x12\x16\n" +
 	"\x06height\x18\x05 \x01(\x04R\x06height\"\x16\n" +
-	"\x14GetCheckpointRequest\"'\n" +
+	"\x14GetCheckpointRequest\"D\n" +
 	"\x0fGetEntryRequest\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"M\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1b\n" +
+	"\ttree_size\x18\x02 \x01(\x04R\btreeSize\"M\n" +
 	"\x15GetConsistencyRequest\x12\x1b\n" +
 	"\tfrom_size\x18\x01 \x01(\x04R\bfromSize\x12\x17\n" +
 	"\ato_size\x18\x02 \x01(\x04R\x06toSize\"Z\n" +
@@ -2501,14 +3040,15 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\rverifying_key\x18\x02 \x01(\fR\fverifyingKey\"\x13\n" +
 	"\x11ListModelsRequest\"I\n" +
 	"\x12ListModelsResponse\x123\n" +
-	"\x06models\x18\x01 \x03(\v2\x1b.veil.ledger.v1.ModelRecordR\x06models\"2\n" +
-	"\x11GetRequestRequest\x12\x1d\n" +
-	"\n" +
-	"request_id\x18\x01 \x01(\tR\trequestId\"i\n" +
+	"\x06models\x18\x01 \x03(\v2\x1b.veil.ledger.v1.ModelRecordR\x06models\":\n" +
+	"\x11GetRequestRequest\x12\x1f\n" +
+	"\vrequest_key\x18\x02 \x01(\fR\n" +
+	"requestKeyJ\x04\b\x01\x10\x02\"\xa0\x01\n" +
 	"\x13ListRequestsRequest\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\x12!\n" +
-	"\fbefore_index\x18\x03 \x01(\x04R\vbeforeIndex\"Q\n" +
+	"\fbefore_index\x18\x03 \x01(\x04R\vbeforeIndex\x125\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x1d.veil.ledger.v1.RequestStatusR\x06status\"Q\n" +
 	"\x14ListRequestsResponse\x129\n" +
 	"\brequests\x18\x01 \x03(\v2\x1d.veil.ledger.v1.RequestRecordR\brequests\"H\n" +
 	"\x0fGetSetupRequest\x12\x1f\n" +
@@ -2521,12 +3061,34 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\asummary\x18\x03 \x01(\tR\asummary\x12(\n" +
 	"\x04code\x18\x04 \x01(\x0e2\x14.veil.ledger.v1.CodeR\x04code\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05where\x18\x06 \x01(\tR\x05where\"\x17\n" +
+	"\x05where\x18\x06 \x01(\tR\x05where\"A\n" +
+	"\vChainParams\x122\n" +
+	"\x15proof_deadline_blocks\x18\x01 \x01(\x04R\x13proofDeadlineBlocks\":\n" +
+	"\tValidator\x12\x17\n" +
+	"\apub_key\x18\x01 \x01(\fR\x06pubKey\x12\x14\n" +
+	"\x05power\x18\x02 \x01(\x03R\x05power\"\x15\n" +
+	"\x13GetChainInfoRequest\"\xe1\x01\n" +
+	"\tChainInfo\x12\x19\n" +
+	"\bchain_id\x18\x01 \x01(\tR\achainId\x12\x16\n" +
+	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x19\n" +
+	"\bnode_key\x18\x03 \x01(\fR\anodeKey\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\x04R\x06height\x123\n" +
+	"\x06params\x18\x05 \x01(\v2\x1b.veil.ledger.v1.ChainParamsR\x06params\x129\n" +
+	"\n" +
+	"validators\x18\x06 \x03(\v2\x19.veil.ledger.v1.ValidatorR\n" +
+	"validators\"\x1c\n" +
+	"\x1aGetQuorumCheckpointRequest\"\x98\x01\n" +
+	"\x10QuorumCheckpoint\x12:\n" +
+	"\n" +
+	"checkpoint\x18\x01 \x01(\v2\x1a.veil.ledger.v1.CheckpointR\n" +
+	"checkpoint\x12#\n" +
+	"\rsigned_header\x18\x02 \x01(\fR\fsignedHeader\x12#\n" +
+	"\rvalidator_set\x18\x03 \x01(\fR\fvalidatorSet\"\x17\n" +
 	"\x15ListRejectionsRequest\"R\n" +
 	"\x16ListRejectionsResponse\x128\n" +
 	"\n" +
 	"rejections\x18\x01 \x03(\v2\x18.veil.ledger.v1.RejectedR\n" +
-	"rejections*\x99\x04\n" +
+	"rejections*\xa5\x05\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x12\n" +
 	"\x0eCODE_MALFORMED\x10\x01\x12\x16\n" +
@@ -2550,12 +3112,24 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x10CODE_BAD_OUTPUTS\x10\x12\x12\x1a\n" +
 	"\x16CODE_DUPLICATE_VERDICT\x10\x13\x12\x1b\n" +
 	"\x17CODE_SETUP_OUT_OF_ORDER\x10\x14\x12\x16\n" +
-	"\x12CODE_INVALID_FIELD\x10\x15*\x85\x01\n" +
+	"\x12CODE_INVALID_FIELD\x10\x15\x12\x1a\n" +
+	"\x16CODE_VERDICT_TOO_EARLY\x10\x16\x12\x16\n" +
+	"\x12CODE_SPEC_MISMATCH\x10\x17\x12\x1c\n" +
+	"\x18CODE_TOO_MANY_CHALLENGES\x10\x18\x12\x1e\n" +
+	"\x1aCODE_SERVER_NOT_CONSENTING\x10\x19\x12\x18\n" +
+	"\x14CODE_BAD_REQUEST_KEY\x10\x1a*\xc7\x01\n" +
+	"\rVerdictReason\x12\x1e\n" +
+	"\x1aVERDICT_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14VERDICT_REASON_MATCH\x10\x01\x12!\n" +
+	"\x1dVERDICT_REASON_OUTPUTS_DIFFER\x10\x02\x12\x1b\n" +
+	"\x17VERDICT_REASON_NO_PROOF\x10\x03\x12\x1e\n" +
+	"\x1aVERDICT_REASON_BAD_RECEIPT\x10\x04\x12\x1c\n" +
+	"\x18VERDICT_REASON_BAD_PROOF\x10\x05*\x85\x01\n" +
 	"\rRequestStatus\x12\x1e\n" +
 	"\x1aREQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18REQUEST_STATUS_RECEIPTED\x10\x01\x12\x1b\n" +
 	"\x17REQUEST_STATUS_REVEALED\x10\x02\x12\x19\n" +
-	"\x15REQUEST_STATUS_PROVEN\x10\x032\xc4\x06\n" +
+	"\x15REQUEST_STATUS_PROVEN\x10\x032\xf9\a\n" +
 	"\rLedgerService\x12G\n" +
 	"\x06Submit\x12\x1d.veil.ledger.v1.SubmitRequest\x1a\x1e.veil.ledger.v1.SubmitResponse\x12Q\n" +
 	"\rGetCheckpoint\x12$.veil.ledger.v1.GetCheckpointRequest\x1a\x1a.veil.ledger.v1.Checkpoint\x12B\n" +
@@ -2568,7 +3142,9 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"GetRequest\x12!.veil.ledger.v1.GetRequestRequest\x1a\x1d.veil.ledger.v1.RequestRecord\x12Y\n" +
 	"\fListRequests\x12#.veil.ledger.v1.ListRequestsRequest\x1a$.veil.ledger.v1.ListRequestsResponse\x12H\n" +
 	"\bGetSetup\x12\x1f.veil.ledger.v1.GetSetupRequest\x1a\x1b.veil.ledger.v1.SetupRecord\x12_\n" +
-	"\x0eListRejections\x12%.veil.ledger.v1.ListRejectionsRequest\x1a&.veil.ledger.v1.ListRejectionsResponseB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
+	"\x0eListRejections\x12%.veil.ledger.v1.ListRejectionsRequest\x1a&.veil.ledger.v1.ListRejectionsResponse\x12N\n" +
+	"\fGetChainInfo\x12#.veil.ledger.v1.GetChainInfoRequest\x1a\x19.veil.ledger.v1.ChainInfo\x12c\n" +
+	"\x13GetQuorumCheckpoint\x12*.veil.ledger.v1.GetQuorumCheckpointRequest\x1a .veil.ledger.v1.QuorumCheckpointB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_veil_ledger_v1_ledger_proto_rawDescOnce sync.Once
@@ -2582,83 +3158,100 @@ func file_veil_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 	return file_veil_ledger_v1_ledger_proto_rawDescData
 }
 
-var file_veil_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_veil_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_veil_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_veil_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_veil_ledger_v1_ledger_proto_goTypes = []any{
-	(Code)(0),                      // 0: veil.ledger.v1.Code
-	(RequestStatus)(0),             // 1: veil.ledger.v1.RequestStatus
-	(*SignedTx)(nil),               // 2: veil.ledger.v1.SignedTx
-	(*TxBody)(nil),                 // 3: veil.ledger.v1.TxBody
-	(*RegisterModel)(nil),          // 4: veil.ledger.v1.RegisterModel
-	(*SetupContribution)(nil),      // 5: veil.ledger.v1.SetupContribution
-	(*InferenceReceipt)(nil),       // 6: veil.ledger.v1.InferenceReceipt
-	(*ChallengeReveal)(nil),        // 7: veil.ledger.v1.ChallengeReveal
-	(*ChallengeProof)(nil),         // 8: veil.ledger.v1.ChallengeProof
-	(*Verdict)(nil),                // 9: veil.ledger.v1.Verdict
-	(*ModelRecord)(nil),            // 10: veil.ledger.v1.ModelRecord
-	(*RequestRecord)(nil),          // 11: veil.ledger.v1.RequestRecord
-	(*SetupRecord)(nil),            // 12: veil.ledger.v1.SetupRecord
-	(*Checkpoint)(nil),             // 13: veil.ledger.v1.Checkpoint
-	(*Entry)(nil),                  // 14: veil.ledger.v1.Entry
-	(*ConsistencyProof)(nil),       // 15: veil.ledger.v1.ConsistencyProof
-	(*SubmitRequest)(nil),          // 16: veil.ledger.v1.SubmitRequest
-	(*SubmitResponse)(nil),         // 17: veil.ledger.v1.SubmitResponse
-	(*GetCheckpointRequest)(nil),   // 18: veil.ledger.v1.GetCheckpointRequest
-	(*GetEntryRequest)(nil),        // 19: veil.ledger.v1.GetEntryRequest
-	(*GetConsistencyRequest)(nil),  // 20: veil.ledger.v1.GetConsistencyRequest
-	(*GetModelRequest)(nil),        // 21: veil.ledger.v1.GetModelRequest
-	(*GetModelResponse)(nil),       // 22: veil.ledger.v1.GetModelResponse
-	(*ListModelsRequest)(nil),      // 23: veil.ledger.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),     // 24: veil.ledger.v1.ListModelsResponse
-	(*GetRequestRequest)(nil),      // 25: veil.ledger.v1.GetRequestRequest
-	(*ListRequestsRequest)(nil),    // 26: veil.ledger.v1.ListRequestsRequest
-	(*ListRequestsResponse)(nil),   // 27: veil.ledger.v1.ListRequestsResponse
-	(*GetSetupRequest)(nil),        // 28: veil.ledger.v1.GetSetupRequest
-	(*Rejected)(nil),               // 29: veil.ledger.v1.Rejected
-	(*ListRejectionsRequest)(nil),  // 30: veil.ledger.v1.ListRejectionsRequest
-	(*ListRejectionsResponse)(nil), // 31: veil.ledger.v1.ListRejectionsResponse
+	(Code)(0),                          // 0: veil.ledger.v1.Code
+	(VerdictReason)(0),                 // 1: veil.ledger.v1.VerdictReason
+	(RequestStatus)(0),                 // 2: veil.ledger.v1.RequestStatus
+	(*SignedTx)(nil),                   // 3: veil.ledger.v1.SignedTx
+	(*TxBody)(nil),                     // 4: veil.ledger.v1.TxBody
+	(*RegisterModel)(nil),              // 5: veil.ledger.v1.RegisterModel
+	(*SetupContribution)(nil),          // 6: veil.ledger.v1.SetupContribution
+	(*InferenceReceipt)(nil),           // 7: veil.ledger.v1.InferenceReceipt
+	(*ChallengeReveal)(nil),            // 8: veil.ledger.v1.ChallengeReveal
+	(*ChallengeProof)(nil),             // 9: veil.ledger.v1.ChallengeProof
+	(*Verdict)(nil),                    // 10: veil.ledger.v1.Verdict
+	(*ModelRecord)(nil),                // 11: veil.ledger.v1.ModelRecord
+	(*RequestRecord)(nil),              // 12: veil.ledger.v1.RequestRecord
+	(*SetupRecord)(nil),                // 13: veil.ledger.v1.SetupRecord
+	(*Checkpoint)(nil),                 // 14: veil.ledger.v1.Checkpoint
+	(*Entry)(nil),                      // 15: veil.ledger.v1.Entry
+	(*ConsistencyProof)(nil),           // 16: veil.ledger.v1.ConsistencyProof
+	(*SubmitRequest)(nil),              // 17: veil.ledger.v1.SubmitRequest
+	(*SubmitResponse)(nil),             // 18: veil.ledger.v1.SubmitResponse
+	(*GetCheckpointRequest)(nil),       // 19: veil.ledger.v1.GetCheckpointRequest
+	(*GetEntryRequest)(nil),            // 20: veil.ledger.v1.GetEntryRequest
+	(*GetConsistencyRequest)(nil),      // 21: veil.ledger.v1.GetConsistencyRequest
+	(*GetModelRequest)(nil),            // 22: veil.ledger.v1.GetModelRequest
+	(*GetModelResponse)(nil),           // 23: veil.ledger.v1.GetModelResponse
+	(*ListModelsRequest)(nil),          // 24: veil.ledger.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),         // 25: veil.ledger.v1.ListModelsResponse
+	(*GetRequestRequest)(nil),          // 26: veil.ledger.v1.GetRequestRequest
+	(*ListRequestsRequest)(nil),        // 27: veil.ledger.v1.ListRequestsRequest
+	(*ListRequestsResponse)(nil),       // 28: veil.ledger.v1.ListRequestsResponse
+	(*GetSetupRequest)(nil),            // 29: veil.ledger.v1.GetSetupRequest
+	(*Rejected)(nil),                   // 30: veil.ledger.v1.Rejected
+	(*ChainParams)(nil),                // 31: veil.ledger.v1.ChainParams
+	(*Validator)(nil),                  // 32: veil.ledger.v1.Validator
+	(*GetChainInfoRequest)(nil),        // 33: veil.ledger.v1.GetChainInfoRequest
+	(*ChainInfo)(nil),                  // 34: veil.ledger.v1.ChainInfo
+	(*GetQuorumCheckpointRequest)(nil), // 35: veil.ledger.v1.GetQuorumCheckpointRequest
+	(*QuorumCheckpoint)(nil),           // 36: veil.ledger.v1.QuorumCheckpoint
+	(*ListRejectionsRequest)(nil),      // 37: veil.ledger.v1.ListRejectionsRequest
+	(*ListRejectionsResponse)(nil),     // 38: veil.ledger.v1.ListRejectionsResponse
 }
 var file_veil_ledger_v1_ledger_proto_depIdxs = []int32{
-	4,  // 0: veil.ledger.v1.TxBody.register_model:type_name -> veil.ledger.v1.RegisterModel
-	5,  // 1: veil.ledger.v1.TxBody.setup_contribution:type_name -> veil.ledger.v1.SetupContribution
-	6,  // 2: veil.ledger.v1.TxBody.inference_receipt:type_name -> veil.ledger.v1.InferenceReceipt
-	7,  // 3: veil.ledger.v1.TxBody.challenge_reveal:type_name -> veil.ledger.v1.ChallengeReveal
-	8,  // 4: veil.ledger.v1.TxBody.challenge_proof:type_name -> veil.ledger.v1.ChallengeProof
-	9,  // 5: veil.ledger.v1.TxBody.verdict:type_name -> veil.ledger.v1.Verdict
-	1,  // 6: veil.ledger.v1.RequestRecord.status:type_name -> veil.ledger.v1.RequestStatus
-	13, // 7: veil.ledger.v1.Entry.checkpoint:type_name -> veil.ledger.v1.Checkpoint
-	13, // 8: veil.ledger.v1.ConsistencyProof.checkpoint:type_name -> veil.ledger.v1.Checkpoint
-	0,  // 9: veil.ledger.v1.SubmitResponse.code:type_name -> veil.ledger.v1.Code
-	10, // 10: veil.ledger.v1.GetModelResponse.model:type_name -> veil.ledger.v1.ModelRecord
-	10, // 11: veil.ledger.v1.ListModelsResponse.models:type_name -> veil.ledger.v1.ModelRecord
-	11, // 12: veil.ledger.v1.ListRequestsResponse.requests:type_name -> veil.ledger.v1.RequestRecord
-	0,  // 13: veil.ledger.v1.Rejected.code:type_name -> veil.ledger.v1.Code
-	29, // 14: veil.ledger.v1.ListRejectionsResponse.rejections:type_name -> veil.ledger.v1.Rejected
-	16, // 15: veil.ledger.v1.LedgerService.Submit:input_type -> veil.ledger.v1.SubmitRequest
-	18, // 16: veil.ledger.v1.LedgerService.GetCheckpoint:input_type -> veil.ledger.v1.GetCheckpointRequest
-	19, // 17: veil.ledger.v1.LedgerService.GetEntry:input_type -> veil.ledger.v1.GetEntryRequest
-	20, // 18: veil.ledger.v1.LedgerService.GetConsistency:input_type -> veil.ledger.v1.GetConsistencyRequest
-	21, // 19: veil.ledger.v1.LedgerService.GetModel:input_type -> veil.ledger.v1.GetModelRequest
-	23, // 20: veil.ledger.v1.LedgerService.ListModels:input_type -> veil.ledger.v1.ListModelsRequest
-	25, // 21: veil.ledger.v1.LedgerService.GetRequest:input_type -> veil.ledger.v1.GetRequestRequest
-	26, // 22: veil.ledger.v1.LedgerService.ListRequests:input_type -> veil.ledger.v1.ListRequestsRequest
-	28, // 23: veil.ledger.v1.LedgerService.GetSetup:input_type -> veil.ledger.v1.GetSetupRequest
-	30, // 24: veil.ledger.v1.LedgerService.ListRejections:input_type -> veil.ledger.v1.ListRejectionsRequest
-	17, // 25: veil.ledger.v1.LedgerService.Submit:output_type -> veil.ledger.v1.SubmitResponse
-	13, // 26: veil.ledger.v1.LedgerService.GetCheckpoint:output_type -> veil.ledger.v1.Checkpoint
-	14, // 27: veil.ledger.v1.LedgerService.GetEntry:output_type -> veil.ledger.v1.Entry
-	15, // 28: veil.ledger.v1.LedgerService.GetConsistency:output_type -> veil.ledger.v1.ConsistencyProof
-	22, // 29: veil.ledger.v1.LedgerService.GetModel:output_type -> veil.ledger.v1.GetModelResponse
-	24, // 30: veil.ledger.v1.LedgerService.ListModels:output_type -> veil.ledger.v1.ListModelsResponse
-	11, // 31: veil.ledger.v1.LedgerService.GetRequest:output_type -> veil.ledger.v1.RequestRecord
-	27, // 32: veil.ledger.v1.LedgerService.ListRequests:output_type -> veil.ledger.v1.ListRequestsResponse
-	12, // 33: veil.ledger.v1.LedgerService.GetSetup:output_type -> veil.ledger.v1.SetupRecord
-	31, // 34: veil.ledger.v1.LedgerService.ListRejections:output_type -> veil.ledger.v1.ListRejectionsResponse
-	25, // [25:35] is the sub-list for method output_type
-	15, // [15:25] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	5,  // 0: veil.ledger.v1.TxBody.register_model:type_name -> veil.ledger.v1.RegisterModel
+	6,  // 1: veil.ledger.v1.TxBody.setup_contribution:type_name -> veil.ledger.v1.SetupContribution
+	7,  // 2: veil.ledger.v1.TxBody.inference_receipt:type_name -> veil.ledger.v1.InferenceReceipt
+	8,  // 3: veil.ledger.v1.TxBody.challenge_reveal:type_name -> veil.ledger.v1.ChallengeReveal
+	9,  // 4: veil.ledger.v1.TxBody.challenge_proof:type_name -> veil.ledger.v1.ChallengeProof
+	10, // 5: veil.ledger.v1.TxBody.verdict:type_name -> veil.ledger.v1.Verdict
+	1,  // 6: veil.ledger.v1.Verdict.reason:type_name -> veil.ledger.v1.VerdictReason
+	2,  // 7: veil.ledger.v1.RequestRecord.status:type_name -> veil.ledger.v1.RequestStatus
+	1,  // 8: veil.ledger.v1.RequestRecord.verdict_reason:type_name -> veil.ledger.v1.VerdictReason
+	14, // 9: veil.ledger.v1.Entry.checkpoint:type_name -> veil.ledger.v1.Checkpoint
+	14, // 10: veil.ledger.v1.ConsistencyProof.checkpoint:type_name -> veil.ledger.v1.Checkpoint
+	0,  // 11: veil.ledger.v1.SubmitResponse.code:type_name -> veil.ledger.v1.Code
+	11, // 12: veil.ledger.v1.GetModelResponse.model:type_name -> veil.ledger.v1.ModelRecord
+	11, // 13: veil.ledger.v1.ListModelsResponse.models:type_name -> veil.ledger.v1.ModelRecord
+	2,  // 14: veil.ledger.v1.ListRequestsRequest.status:type_name -> veil.ledger.v1.RequestStatus
+	12, // 15: veil.ledger.v1.ListRequestsResponse.requests:type_name -> veil.ledger.v1.RequestRecord
+	0,  // 16: veil.ledger.v1.Rejected.code:type_name -> veil.ledger.v1.Code
+	31, // 17: veil.ledger.v1.ChainInfo.params:type_name -> veil.ledger.v1.ChainParams
+	32, // 18: veil.ledger.v1.ChainInfo.validators:type_name -> veil.ledger.v1.Validator
+	14, // 19: veil.ledger.v1.QuorumCheckpoint.checkpoint:type_name -> veil.ledger.v1.Checkpoint
+	30, // 20: veil.ledger.v1.ListRejectionsResponse.rejections:type_name -> veil.ledger.v1.Rejected
+	17, // 21: veil.ledger.v1.LedgerService.Submit:input_type -> veil.ledger.v1.SubmitRequest
+	19, // 22: veil.ledger.v1.LedgerService.GetCheckpoint:input_type -> veil.ledger.v1.GetCheckpointRequest
+	20, // 23: veil.ledger.v1.LedgerService.GetEntry:input_type -> veil.ledger.v1.GetEntryRequest
+	21, // 24: veil.ledger.v1.LedgerService.GetConsistency:input_type -> veil.ledger.v1.GetConsistencyRequest
+	22, // 25: veil.ledger.v1.LedgerService.GetModel:input_type -> veil.ledger.v1.GetModelRequest
+	24, // 26: veil.ledger.v1.LedgerService.ListModels:input_type -> veil.ledger.v1.ListModelsRequest
+	26, // 27: veil.ledger.v1.LedgerService.GetRequest:input_type -> veil.ledger.v1.GetRequestRequest
+	27, // 28: veil.ledger.v1.LedgerService.ListRequests:input_type -> veil.ledger.v1.ListRequestsRequest
+	29, // 29: veil.ledger.v1.LedgerService.GetSetup:input_type -> veil.ledger.v1.GetSetupRequest
+	37, // 30: veil.ledger.v1.LedgerService.ListRejections:input_type -> veil.ledger.v1.ListRejectionsRequest
+	33, // 31: veil.ledger.v1.LedgerService.GetChainInfo:input_type -> veil.ledger.v1.GetChainInfoRequest
+	35, // 32: veil.ledger.v1.LedgerService.GetQuorumCheckpoint:input_type -> veil.ledger.v1.GetQuorumCheckpointRequest
+	18, // 33: veil.ledger.v1.LedgerService.Submit:output_type -> veil.ledger.v1.SubmitResponse
+	14, // 34: veil.ledger.v1.LedgerService.GetCheckpoint:output_type -> veil.ledger.v1.Checkpoint
+	15, // 35: veil.ledger.v1.LedgerService.GetEntry:output_type -> veil.ledger.v1.Entry
+	16, // 36: veil.ledger.v1.LedgerService.GetConsistency:output_type -> veil.ledger.v1.ConsistencyProof
+	23, // 37: veil.ledger.v1.LedgerService.GetModel:output_type -> veil.ledger.v1.GetModelResponse
+	25, // 38: veil.ledger.v1.LedgerService.ListModels:output_type -> veil.ledger.v1.ListModelsResponse
+	12, // 39: veil.ledger.v1.LedgerService.GetRequest:output_type -> veil.ledger.v1.RequestRecord
+	28, // 40: veil.ledger.v1.LedgerService.ListRequests:output_type -> veil.ledger.v1.ListRequestsResponse
+	13, // 41: veil.ledger.v1.LedgerService.GetSetup:output_type -> veil.ledger.v1.SetupRecord
+	38, // 42: veil.ledger.v1.LedgerService.ListRejections:output_type -> veil.ledger.v1.ListRejectionsResponse
+	34, // 43: veil.ledger.v1.LedgerService.GetChainInfo:output_type -> veil.ledger.v1.ChainInfo
+	36, // 44: veil.ledger.v1.LedgerService.GetQuorumCheckpoint:output_type -> veil.ledger.v1.QuorumCheckpoint
+	33, // [33:45] is the sub-list for method output_type
+	21, // [21:33] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_veil_ledger_v1_ledger_proto_init() }
@@ -2679,8 +3272,8 @@ func file_veil_ledger_v1_ledger_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_veil_ledger_v1_ledger_proto_rawDesc), len(file_veil_ledger_v1_ledger_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   30,
+			NumEnums:      3,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,16 +28,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LedgerService_Submit_FullMethodName         = "/veil.ledger.v1.LedgerService/Submit"
-	LedgerService_GetCheckpoint_FullMethodName  = "/veil.ledger.v1.LedgerService/GetCheckpoint"
-	LedgerService_GetEntry_FullMethodName       = "/veil.ledger.v1.LedgerService/GetEntry"
-	LedgerService_GetConsistency_FullMethodName = "/veil.ledger.v1.LedgerService/GetConsistency"
-	LedgerService_GetModel_FullMethodName       = "/veil.ledger.v1.LedgerService/GetModel"
-	LedgerService_ListModels_FullMethodName     = "/veil.ledger.v1.LedgerService/ListModels"
-	LedgerService_GetRequest_FullMethodName     = "/veil.ledger.v1.LedgerService/GetRequest"
-	LedgerService_ListRequests_FullMethodName   = "/veil.ledger.v1.LedgerService/ListRequests"
-	LedgerService_GetSetup_FullMethodName       = "/veil.ledger.v1.LedgerService/GetSetup"
-	LedgerService_ListRejections_FullMethodName = "/veil.ledger.v1.LedgerService/ListRejections"
+	LedgerService_Submit_FullMethodName              = "/veil.ledger.v1.LedgerService/Submit"
+	LedgerService_GetCheckpoint_FullMethodName       = "/veil.ledger.v1.LedgerService/GetCheckpoint"
+	LedgerService_GetEntry_FullMethodName            = "/veil.ledger.v1.LedgerService/GetEntry"
+	LedgerService_GetConsistency_FullMethodName      = "/veil.ledger.v1.LedgerService/GetConsistency"
+	LedgerService_GetModel_FullMethodName            = "/veil.ledger.v1.LedgerService/GetModel"
+	LedgerService_ListModels_FullMethodName          = "/veil.ledger.v1.LedgerService/ListModels"
+	LedgerService_GetRequest_FullMethodName          = "/veil.ledger.v1.LedgerService/GetRequest"
+	LedgerService_ListRequests_FullMethodName        = "/veil.ledger.v1.LedgerService/ListRequests"
+	LedgerService_GetSetup_FullMethodName            = "/veil.ledger.v1.LedgerService/GetSetup"
+	LedgerService_ListRejections_FullMethodName      = "/veil.ledger.v1.LedgerService/ListRejections"
+	LedgerService_GetChainInfo_FullMethodName        = "/veil.ledger.v1.LedgerService/GetChainInfo"
+	LedgerService_GetQuorumCheckpoint_FullMethodName = "/veil.ledger.v1.LedgerService/GetQuorumCheckpoint"
 )
 
 // LedgerServiceClient is the client API for LedgerService service.
@@ -54,6 +56,10 @@ type LedgerServiceClient interface {
 	ListRequests(ctx context.Context, in *ListRequestsRequest, opts ...grpc.CallOption) (*ListRequestsResponse, error)
 	GetSetup(ctx context.Context, in *GetSetupRequest, opts ...grpc.CallOption) (*SetupRecord, error)
 	ListRejections(ctx context.Context, in *ListRejectionsRequest, opts ...grpc.CallOption) (*ListRejectionsResponse, error)
+	GetChainInfo(ctx context.Context, in *GetChainInfoRequest, opts ...grpc.CallOption) (*ChainInfo, error)
+	// GetQuorumCheckpoint returns the latest log head signed by a quorum of
+	// validators (replicated ledgers only: Unimplemented on an embedded node).
+	GetQuorumCheckpoint(ctx context.Context, in *GetQuorumCheckpointRequest, opts ...grpc.CallOption) (*QuorumCheckpoint, error)
 }
 
 type ledgerServiceClient struct {
@@ -164,6 +170,26 @@ func (c *ledgerServiceClient) ListRejections(ctx context.Context, in *ListReject
 	return out, nil
 }
 
+func (c *ledgerServiceClient) GetChainInfo(ctx context.Context, in *GetChainInfoRequest, opts ...grpc.CallOption) (*ChainInfo, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChainInfo)
+	err := c.cc.Invoke(ctx, LedgerService_GetChainInfo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetQuorumCheckpoint(ctx context.Context, in *GetQuorumCheckpointRequest, opts ...grpc.CallOption) (*QuorumCheckpoint, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QuorumCheckpoint)
+	err := c.cc.Invoke(ctx, LedgerService_GetQuorumCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServiceServer is the server API for LedgerService service.
 // All implementations must embed UnimplementedLedgerServiceServer
 // for forward compatibility.
@@ -178,6 +204,10 @@ type LedgerServiceServer interface {
 	ListRequests(context.Context, *ListRequestsRequest) (*ListRequestsResponse, error)
 	GetSetup(context.Context, *GetSetupRequest) (*SetupRecord, error)
 	ListRejections(context.Context, *ListRejectionsRequest) (*ListRejectionsResponse, error)
+	GetChainInfo(context.Context, *GetChainInfoRequest) (*ChainInfo, error)
+	// GetQuorumCheckpoint returns the latest log head signed by a quorum of
+	// validators (replicated ledgers only: Unimplemented on an embedded node).
+	GetQuorumCheckpoint(context.Context, *GetQuorumCheckpointRequest) (*QuorumCheckpoint, error)
 	mustEmbedUnimplementedLedgerServiceServer()
 }
 
@@ -217,6 +247,12 @@ func (UnimplementedLedgerServiceServer) GetSetup(context.Context, *GetSetupReque
 }
 func (UnimplementedLedgerServiceServer) ListRejections(context.Context, *ListRejectionsRequest) (*ListRejectionsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListRejections not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetChainInfo(context.Context, *GetChainInfoRequest) (*ChainInfo, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetChainInfo not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetQuorumCheckpoint(context.Context, *GetQuorumCheckpointRequest) (*QuorumCheckpoint, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetQuorumCheckpoint not implemented")
 }
 func (UnimplementedLedgerServiceServer) mustEmbedUnimplementedLedgerServiceServer() {}
 func (UnimplementedLedgerServiceServer) testEmbeddedByValue()                       {}
@@ -419,6 +455,42 @@ func _LedgerService_ListRejections_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_GetChainInfo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetChainInfoRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetChainInfo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetChainInfo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetChainInfo(ctx, req.(*GetChainInfoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetQuorumCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetQuorumCheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetQuorumCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetQuorumCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetQuorumCheckpoint(ctx, req.(*GetQuorumCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LedgerService_ServiceDesc is the grpc.ServiceDesc for LedgerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -465,6 +537,14 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRejections",
 			Handler:    _LedgerService_ListRejections_Handler,
+		},
+		{
+			MethodName: "GetChainInfo",
+			Handler:    _LedgerService_GetChainInfo_Handler,
+		},
+		{
+			MethodName: "GetQuorumCheckpoint",
+			Handler:    _LedgerService_GetQuorumCheckpoint_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

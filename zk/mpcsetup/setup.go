@@ -1,22 +1,20 @@
-package zk
+package mpcsetup
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
-	"github.com/consensys/gnark-crypto/ecc"
 	curve "github.com/consensys/gnark-crypto/ecc/bn254"
-	"github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
-	cs "github.com/consensys/gnark/constraint/bn254"
-	"github.com/consensys/gnark/frontend"
-	"github.com/consensys/gnark/frontend/cs/r1cs"
+	gmpc "github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
 
 	"github.com/veil-project/veil/circuits"
+	"github.com/veil-project/veil/zk"
 )
 
 // Progress receives coarse progress reports from long operations: a stage
@@ -29,21 +27,6 @@ func (p Progress) report(stage string, done, total int) {
 	}
 }
 
-// Compile builds the constraint system for spec and a batch size.
-func Compile(spec *circuits.Spec, batch int) (*cs.R1CS, error) {
-	if batch < 1 || batch > maxBatch {
-		return nil, fmt.Errorf("compile: batch size %d out of range [1, %d]", batch, maxBatch)
-	}
-	ccs, err := frontend.Compile(ecc.BN254.ScalarField(), r1cs.NewBuilder, circuits.NewCircuit(spec, batch))
-	if err != nil {
-		return nil, fmt.Errorf("compile circuit: %w", err)
-	}
-	return ccs.(*cs.R1CS), nil
-}
-
-// Domain is the FFT domain (a power of two) a constraint system needs.
-func Domain(r *cs.R1CS) uint64 { return ecc.NextPowerOfTwo(uint64(r.GetNbConstraints())) }
-
 // SetupOfOne runs gnark's Groth16 MPC (phase 1 and phase 2) with a single
 // contributor, this process, each phase sealed with a random beacon. The
 // keys are then only as trustworthy as this machine: whoever controls it
@@ -51,13 +34,13 @@ func Domain(r *cs.R1CS) uint64 { return ecc.NextPowerOfTwo(uint64(r.GetNbConstra
 // verifiers must not trust the prover. dataDir (optional) caches the
 // phase-1 output by domain size. The transcript of both contributions is
 // saved with the keys by SaveTranscript.
-func SetupOfOne(ctx context.Context, spec *circuits.Spec, batch int, dataDir string, progress Progress) (*ProvingKey, *Transcript, error) {
+func SetupOfOne(ctx context.Context, spec *circuits.Spec, batch int, dataDir string, progress Progress) (*zk.ProvingKey, *Transcript, error) {
 	progress.report("compile", 0, 0)
-	r, err := Compile(spec, batch)
+	r, err := zk.Compile(spec, batch)
 	if err != nil {
 		return nil, nil, err
 	}
-	n := Domain(r)
+	n := zk.Domain(r)
 	srs, lag, p1, err := phase1Cached(ctx, n, dataDir, progress)
 	if err != nil {
 		return nil, nil, err
@@ -79,12 +62,11 @@ func SetupOfOne(ctx context.Context, spec *circuits.Spec, batch int, dataDir str
 	}
 	progress.report("seal", 0, 0)
 	gpk, gvk := p2.Seal(srs, evals, beacon)
-	vk, err := newVerifyingKey(ModelID(spec.ID()), batch, spec.Classes, gvk)
+	pk, err := zk.NewProvingKey(spec, batch, r, gpk, gvk)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &ProvingKey{Spec: spec, ccs: r, pk: gpk, VK: vk},
-		&Transcript{Domain: n, Phase1: p1, Phase2: p2b.Bytes(), Beacon: beacon}, nil
+	return pk, &Transcript{Domain: n, Phase1: p1, Phase2: p2b.Bytes(), Beacon: beacon}, nil
 }
 
 // Transcript records a ceremony of one: the phase-1 contribution (as gnark
@@ -113,7 +95,7 @@ func (t *Transcript) Save(dir string) error {
 // phase1Cached returns the phase-1 SRS and its Lagrange basis for domain n,
 // from dataDir/zk/phase1-<n> when present, else by a ceremony of one
 // (which it then caches).
-func phase1Cached(ctx context.Context, n uint64, dataDir string, progress Progress) (*mpcsetup.SrsCommons, *lagrangeBasis, []byte, error) {
+func phase1Cached(ctx context.Context, n uint64, dataDir string, progress Progress) (*gmpc.SrsCommons, *lagrangeBasis, []byte, error) {
 	var dir string
 	if dataDir != "" {
 		dir = filepath.Join(dataDir, "zk", fmt.Sprintf("phase1-%d", n))
@@ -139,7 +121,7 @@ func phase1Cached(ctx context.Context, n uint64, dataDir string, progress Progre
 	return srs, lag, tr, nil
 }
 
-func savePhase1(dir string, srs *mpcsetup.SrsCommons, lag *lagrangeBasis, tr, beacon []byte) error {
+func savePhase1(dir string, srs *gmpc.SrsCommons, lag *lagrangeBasis, tr, beacon []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -177,14 +159,14 @@ func savePhase1(dir string, srs *mpcsetup.SrsCommons, lag *lagrangeBasis, tr, be
 
 // loadPhase1 reads the cache without subgroup checks: it is this user's own
 // file, written by savePhase1.
-func loadPhase1(dir string) (*mpcsetup.SrsCommons, *lagrangeBasis, error) {
+func loadPhase1(dir string) (*gmpc.SrsCommons, *lagrangeBasis, error) {
 	f, err := os.Open(filepath.Join(dir, "srs.bin"))
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
 	dec := curve.NewDecoder(bufio.NewReaderSize(f, 1<<20), curve.NoSubgroupChecks())
-	var srs mpcsetup.SrsCommons
+	var srs gmpc.SrsCommons
 	var lag lagrangeBasis
 	for _, v := range []any{&srs.G1.Tau, &srs.G1.AlphaTau, &srs.G1.BetaTau, &srs.G2.Tau, &srs.G2.Beta,
 		&lag.Tau1, &lag.AlphaTau1, &lag.BetaTau1, &lag.Tau2} {
@@ -197,6 +179,15 @@ func loadPhase1(dir string) (*mpcsetup.SrsCommons, *lagrangeBasis, error) {
 		return nil, nil, fmt.Errorf("phase-1 cache in %s is inconsistent", dir)
 	}
 	return &srs, &lag, nil
+}
+
+// randomBytes draws beacons for ceremonies of one.
+func randomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // encodeTo serialises a gnark object.

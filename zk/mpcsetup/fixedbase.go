@@ -1,9 +1,6 @@
-package zk
+package mpcsetup
 
 import (
-	"runtime"
-	"sync"
-
 	curve "github.com/consensys/gnark-crypto/ecc/bn254"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 )
@@ -15,22 +12,6 @@ import (
 // curve.BatchScalarMultiplicationG1, which doubles per point.
 
 const combWindows = 32 // 32·8 = 256 bits >= 254
-
-func parallel(n int, f func(lo, hi int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if n < 1024 || workers == 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() { defer wg.Done(); f(lo, hi) }()
-	}
-	wg.Wait()
-}
 
 func combTableG1(base *curve.G1Affine) [][256]curve.G1Affine {
 	t := make([][256]curve.G1Affine, combWindows)

@@ -1,4 +1,4 @@
-package zk
+package mpcsetup
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/consensys/gnark-crypto/ecc"
-	"github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
+	gmpc "github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
 	cs "github.com/consensys/gnark/constraint/bn254"
 	"github.com/consensys/gnark/frontend"
 	"github.com/consensys/gnark/frontend/cs/r1cs"
@@ -66,11 +66,11 @@ func TestInitPhase2MatchesGnark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p1 mpcsetup.Phase1
+	var p1 gmpc.Phase1
 	if _, err := p1.ReadFrom(bytes.NewReader(transcript)); err != nil {
 		t.Fatal(err)
 	}
-	gsrs, err := mpcsetup.VerifyPhase1(n, beacon, &p1)
+	gsrs, err := gmpc.VerifyPhase1(n, beacon, &p1)
 	if err != nil {
 		t.Fatalf("gnark rejects our phase-1 contribution: %v", err)
 	}
@@ -89,7 +89,7 @@ func TestInitPhase2MatchesGnark(t *testing.T) {
 	}
 
 	// Phase 2 initialisation == gnark's.
-	var gp mpcsetup.Phase2
+	var gp gmpc.Phase2
 	gev := gp.Initialize(r, &gsrs)
 	mp, mev, err := initPhase2(ctx, r, srs, lagFFT, nil)
 	if err != nil {

@@ -1,4 +1,4 @@
-package zk
+package mpcsetup
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"math/bits"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,7 +18,7 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr/fft"
 	cmpc "github.com/consensys/gnark-crypto/ecc/bn254/mpcsetup"
-	"github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
+	gmpc "github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
 	"github.com/consensys/gnark/constraint"
 	cs "github.com/consensys/gnark/constraint/bn254"
 	gio "github.com/consensys/gnark/io"
@@ -98,7 +100,7 @@ func lagrangeFromSecrets(n uint64, tau, alpha, beta *fr.Element) (*lagrangeBasis
 }
 
 // srsFromSecrets is the phase-1 SRS for known τ, α, β (gnark's SrsCommons).
-func srsFromSecrets(n uint64, tau, alpha, beta *fr.Element) *mpcsetup.SrsCommons {
+func srsFromSecrets(n uint64, tau, alpha, beta *fr.Element) *gmpc.SrsCommons {
 	_, _, g1, g2 := curve.Generators()
 	pw := make([]fr.Element, 2*n-1)
 	pw[0].SetOne()
@@ -111,7 +113,7 @@ func srsFromSecrets(n uint64, tau, alpha, beta *fr.Element) *mpcsetup.SrsCommons
 		a[i].Mul(&pw[i], alpha)
 		b[i].Mul(&pw[i], beta)
 	}
-	var c mpcsetup.SrsCommons
+	var c gmpc.SrsCommons
 	c.G1.Tau = fixedBaseG1(&g1, pw)
 	c.G1.AlphaTau = fixedBaseG1(&g1, a)
 	c.G1.BetaTau = fixedBaseG1(&g1, b)
@@ -121,7 +123,7 @@ func srsFromSecrets(n uint64, tau, alpha, beta *fr.Element) *mpcsetup.SrsCommons
 	return &c
 }
 
-// Phase-1 domain separation tags, as in gnark's mpcsetup.
+// Phase-1 domain separation tags, as in gnark's gmpc.
 const (
 	dstTau = iota
 	dstAlpha
@@ -134,9 +136,9 @@ const (
 // knows the toxic values; they are zeroed before returning. It returns the
 // contribution as gnark encodes a Phase1 (so `veil setup verify` can check
 // it), the sealed SRS and its Lagrange basis.
-func phase1OfOne(ctx context.Context, n uint64, beacon []byte) (transcript []byte, srs *mpcsetup.SrsCommons, lag *lagrangeBasis, err error) {
+func phase1OfOne(ctx context.Context, n uint64, beacon []byte) (transcript []byte, srs *gmpc.SrsCommons, lag *lagrangeBasis, err error) {
 	var buf bytes.Buffer
-	if _, err := mpcsetup.NewPhase1(n).WriteTo(&buf); err != nil {
+	if _, err := gmpc.NewPhase1(n).WriteTo(&buf); err != nil {
 		return nil, nil, nil, err
 	}
 	h0 := sha256.Sum256(buf.Bytes())
@@ -187,9 +189,9 @@ func phase1OfOne(ctx context.Context, n uint64, beacon []byte) (transcript []byt
 
 func bitReverse[T any](a []T) {
 	n := uint64(len(a))
-	nn := uint64(64 - bitsTrailingZeros(n))
+	nn := uint64(64 - bits.TrailingZeros64(n))
 	for i := uint64(0); i < n; i++ {
-		irev := reverse64(i) >> nn
+		irev := bits.Reverse64(i) >> nn
 		if irev > i {
 			a[i], a[irev] = a[irev], a[i]
 		}
@@ -293,7 +295,7 @@ func twiddles(w *fr.Element, n int) []fr.Element {
 
 // lagrangeFromSRS computes the Lagrange basis from a phase-1 SRS by group
 // FFTs: the slow path, for ceremonies with several contributors.
-func lagrangeFromSRS(ctx context.Context, c *mpcsetup.SrsCommons, n int) (*lagrangeBasis, error) {
+func lagrangeFromSRS(ctx context.Context, c *gmpc.SrsCommons, n int) (*lagrangeBasis, error) {
 	var l lagrangeBasis
 	var err error
 	if l.Tau1, err = lagrangeG1(ctx, c.G1.Tau, n); err != nil {
@@ -400,7 +402,7 @@ func mulSmallG1(p *curve.G1Affine, c coeffPlan) curve.G1Jac {
 	var r curve.G1Jac
 	if c.small > 0 {
 		r.FromAffine(p)
-		for i := 62 - bitsLeadingZeros(c.small); i >= 0; i-- {
+		for i := 62 - bits.LeadingZeros64(c.small); i >= 0; i-- {
 			r.DoubleAssign()
 			if c.small>>uint(i)&1 == 1 {
 				r.AddMixed(p)
@@ -422,7 +424,7 @@ func mulSmallG2(p *curve.G2Affine, c coeffPlan) curve.G2Jac {
 	var r curve.G2Jac
 	if c.small > 0 {
 		r.FromAffine(p)
-		for i := 62 - bitsLeadingZeros(c.small); i >= 0; i-- {
+		for i := 62 - bits.LeadingZeros64(c.small); i >= 0; i-- {
 			r.DoubleAssign()
 			if c.small>>uint(i)&1 == 1 {
 				r.AddMixed(p)
@@ -577,7 +579,7 @@ func (b *bigInt) of(e *fr.Element) *big.Int { return e.BigInt(&b.b) }
 
 // initPhase2 is gnark's Phase2.Initialize, given the Lagrange basis of the
 // SRS: same Phase2 and Phase2Evaluations, byte for byte.
-func initPhase2(ctx context.Context, r1cs *cs.R1CS, commons *mpcsetup.SrsCommons, lag *lagrangeBasis, progress func(done, total int)) (*mpcsetup.Phase2, *mpcsetup.Phase2Evaluations, error) {
+func initPhase2(ctx context.Context, r1cs *cs.R1CS, commons *gmpc.SrsCommons, lag *lagrangeBasis, progress func(done, total int)) (*gmpc.Phase2, *gmpc.Phase2Evaluations, error) {
 	n := len(commons.G1.AlphaTau)
 	if n < r1cs.GetNbConstraints() {
 		return nil, nil, fmt.Errorf("phase 2: %d constraints do not fit a domain of %d", r1cs.GetNbConstraints(), n)
@@ -607,7 +609,7 @@ func initPhase2(ctx context.Context, r1cs *cs.R1CS, commons *mpcsetup.SrsCommons
 	coeffs := r1cs.Coefficients
 	plans := planCoeffs(coeffs)
 
-	var evals mpcsetup.Phase2Evaluations
+	var evals gmpc.Phase2Evaluations
 	evals.G1.A = make([]curve.G1Affine, nWires)
 	evals.G1.B = make([]curve.G1Affine, nWires)
 	evals.G2.B = make([]curve.G2Affine, nWires)
@@ -619,7 +621,7 @@ func initPhase2(ctx context.Context, r1cs *cs.R1CS, commons *mpcsetup.SrsCommons
 	var done atomic.Int64
 	const chunk = 64
 	var wg sync.WaitGroup
-	workers := max(1, runtimeWorkers())
+	workers := max(1, runtime.GOMAXPROCS(0))
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
@@ -666,7 +668,7 @@ func initPhase2(ctx context.Context, r1cs *cs.R1CS, commons *mpcsetup.SrsCommons
 	}
 	evals.PublicAndCommitmentCommitted = commitments.GetPublicAndCommitmentCommitted(commitments.CommitmentIndexes(), nbPublic)
 
-	p := new(mpcsetup.Phase2)
+	p := new(gmpc.Phase2)
 	_, _, g1, g2 := curve.Generators()
 	p.Parameters.G1.Delta = g1
 	p.Parameters.G2.Delta = g2

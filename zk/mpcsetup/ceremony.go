@@ -1,4 +1,4 @@
-package zk
+package mpcsetup
 
 import (
 	"bufio"
@@ -21,10 +21,11 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr/fft"
 	"github.com/consensys/gnark/backend/groth16"
-	"github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
+	gmpc "github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
 	cs "github.com/consensys/gnark/constraint/bn254"
 
 	"github.com/veil-project/veil/circuits"
+	"github.com/veil-project/veil/zk"
 )
 
 // A multi-party ceremony lives in a directory that the participants pass
@@ -66,13 +67,13 @@ type circuitRef struct {
 func specRef(spec *circuits.Spec, batch int) circuitRef {
 	id := spec.ID()
 	return circuitRef{id: fmt.Sprintf("%x", id), batch: batch, classes: spec.Classes,
-		compile: func() (*cs.R1CS, error) { return Compile(spec, batch) }}
+		compile: func() (*cs.R1CS, error) { return zk.Compile(spec, batch) }}
 }
 
 func (c circuitRef) check(ci *CeremonyInfo) error {
-	if ci.ModelID != c.id || ci.Batch != c.batch || ci.CircuitVersion != CircuitVersion {
+	if ci.ModelID != c.id || ci.Batch != c.batch || ci.CircuitVersion != zk.CircuitVersion {
 		return fmt.Errorf("ceremony: it is for circuit %.16s (batch %d, version %d), not %.16s (batch %d, version %d)",
-			ci.ModelID, ci.Batch, ci.CircuitVersion, c.id, c.batch, CircuitVersion)
+			ci.ModelID, ci.Batch, ci.CircuitVersion, c.id, c.batch, zk.CircuitVersion)
 	}
 	return nil
 }
@@ -108,8 +109,8 @@ func ceremonyInit(dir string, c circuitRef) (*CeremonyInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	ci := &CeremonyInfo{ModelID: c.id, Batch: c.batch, Classes: c.classes, Domain: Domain(r),
-		Constraints: r.GetNbConstraints(), CircuitVersion: CircuitVersion}
+	ci := &CeremonyInfo{ModelID: c.id, Batch: c.batch, Classes: c.classes, Domain: zk.Domain(r),
+		Constraints: r.GetNbConstraints(), CircuitVersion: zk.CircuitVersion}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ceremony: %w", err)
 	}
@@ -117,7 +118,7 @@ func ceremonyInit(dir string, c circuitRef) (*CeremonyInfo, error) {
 	if err := os.WriteFile(filepath.Join(dir, "ceremony.json"), append(b, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("ceremony: %w", err)
 	}
-	if err := writeObj(filepath.Join(dir, "phase1-0000.bin"), mpcsetup.NewPhase1(ci.Domain)); err != nil {
+	if err := writeObj(filepath.Join(dir, "phase1-0000.bin"), gmpc.NewPhase1(ci.Domain)); err != nil {
 		return nil, err
 	}
 	return ci, nil
@@ -199,7 +200,7 @@ func CeremonyContribute(ctx context.Context, dir string) (path string, hash [32]
 		io.ReaderFrom
 	}
 	if phase == 1 {
-		p := new(mpcsetup.Phase1)
+		p := new(gmpc.Phase1)
 		if err := readObj(files[len(files)-1], p); err != nil {
 			return "", hash, err
 		}
@@ -209,7 +210,7 @@ func CeremonyContribute(ctx context.Context, dir string) (path string, hash [32]
 		p.Contribute()
 		obj = p
 	} else {
-		p := new(mpcsetup.Phase2)
+		p := new(gmpc.Phase2)
 		if err := readObj(files[len(files)-1], p); err != nil {
 			return "", hash, err
 		}
@@ -230,7 +231,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // verifyPhase1Chain checks every phase-1 contribution and, given a beacon,
 // seals the last one with it (gnark's VerifyPhase1).
-func verifyPhase1Chain(ctx context.Context, dir string, ci *CeremonyInfo, beacon []byte) (*mpcsetup.SrsCommons, int, error) {
+func verifyPhase1Chain(ctx context.Context, dir string, ci *CeremonyInfo, beacon []byte) (*gmpc.SrsCommons, int, error) {
 	files, err := contributions(dir, 1)
 	if err != nil {
 		return nil, 0, err
@@ -238,21 +239,21 @@ func verifyPhase1Chain(ctx context.Context, dir string, ci *CeremonyInfo, beacon
 	if len(files) < 2 {
 		return nil, 0, errors.New("ceremony: phase 1 has no contribution")
 	}
-	var initial mpcsetup.Phase1
+	var initial gmpc.Phase1
 	if err := readObj(files[0], &initial); err != nil {
 		return nil, 0, err
 	}
 	ib, _ := encodeTo(&initial)
-	eb, _ := encodeTo(mpcsetup.NewPhase1(ci.Domain))
+	eb, _ := encodeTo(gmpc.NewPhase1(ci.Domain))
 	if !bytes.Equal(ib, eb) {
 		return nil, 0, errors.New("ceremony: phase1-0000.bin is not the empty phase 1")
 	}
-	chain := make([]*mpcsetup.Phase1, 0, len(files)-1)
+	chain := make([]*gmpc.Phase1, 0, len(files)-1)
 	for _, f := range files[1:] {
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
 		}
-		p := new(mpcsetup.Phase1)
+		p := new(gmpc.Phase1)
 		if err := readObj(f, p); err != nil {
 			return nil, 0, err
 		}
@@ -269,7 +270,7 @@ func verifyPhase1Chain(ctx context.Context, dir string, ci *CeremonyInfo, beacon
 		}
 		return nil, len(chain), nil
 	}
-	srs, err := mpcsetup.VerifyPhase1(ci.Domain, beacon, chain...)
+	srs, err := gmpc.VerifyPhase1(ci.Domain, beacon, chain...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("ceremony: phase 1: %w", err)
 	}
@@ -356,7 +357,7 @@ func ceremonyVerify(ctx context.Context, dir string, c circuitRef, progress Prog
 	prev := p2init
 	for _, f := range files[1:] {
 		progress.report("verify phase 2", 0, 0)
-		p := new(mpcsetup.Phase2)
+		p := new(gmpc.Phase2)
 		if err := readObj(f, p); err != nil {
 			return 0, 0, err
 		}
@@ -371,7 +372,7 @@ func ceremonyVerify(ctx context.Context, dir string, c circuitRef, progress Prog
 // verifiedPhase2Start re-derives the sealed SRS from the phase-1
 // transcript and the recorded beacon, checks the stored Lagrange basis, and
 // recomputes the phase-2 initialisation, which must equal phase2-0000.bin.
-func verifiedPhase2Start(ctx context.Context, dir string, ci *CeremonyInfo, c circuitRef, progress Progress) (*mpcsetup.SrsCommons, *mpcsetup.Phase2Evaluations, *mpcsetup.Phase2, *cs.R1CS, int, error) {
+func verifiedPhase2Start(ctx context.Context, dir string, ci *CeremonyInfo, c circuitRef, progress Progress) (*gmpc.SrsCommons, *gmpc.Phase2Evaluations, *gmpc.Phase2, *cs.R1CS, int, error) {
 	bb, err := os.ReadFile(filepath.Join(dir, "phase1.beacon"))
 	if err != nil {
 		return nil, nil, nil, nil, 0, fmt.Errorf("ceremony: %w", err)
@@ -407,7 +408,7 @@ func verifiedPhase2Start(ctx context.Context, dir string, ci *CeremonyInfo, c ci
 	if err != nil {
 		return nil, nil, nil, nil, 0, err
 	}
-	var got mpcsetup.Phase2
+	var got gmpc.Phase2
 	if err := readObj(filepath.Join(dir, "phase2-0000.bin"), &got); err != nil {
 		return nil, nil, nil, nil, 0, err
 	}
@@ -421,16 +422,12 @@ func verifiedPhase2Start(ctx context.Context, dir string, ci *CeremonyInfo, c ci
 
 // CeremonyFinalize verifies the whole ceremony, seals phase 2 with the
 // beacon and returns the keys.
-func CeremonyFinalize(ctx context.Context, dir string, spec *circuits.Spec, batch int, beacon []byte, progress Progress) (*ProvingKey, error) {
+func CeremonyFinalize(ctx context.Context, dir string, spec *circuits.Spec, batch int, beacon []byte, progress Progress) (*zk.ProvingKey, error) {
 	r, gpk, gvk, err := ceremonyFinalize(ctx, dir, specRef(spec, batch), beacon, progress)
 	if err != nil {
 		return nil, err
 	}
-	vk, err := newVerifyingKey(ModelID(spec.ID()), batch, spec.Classes, gvk)
-	if err != nil {
-		return nil, err
-	}
-	return &ProvingKey{Spec: spec, ccs: r, pk: gpk, VK: vk}, nil
+	return zk.NewProvingKey(spec, batch, r, gpk, gvk)
 }
 
 func ceremonyFinalize(ctx context.Context, dir string, c circuitRef, beacon []byte, progress Progress) (*cs.R1CS, groth16.ProvingKey, groth16.VerifyingKey, error) {
@@ -454,7 +451,7 @@ func ceremonyFinalize(ctx context.Context, dir string, c circuitRef, beacon []by
 	}
 	for _, f := range files[1:] {
 		progress.report("verify phase 2", 0, 0)
-		p := new(mpcsetup.Phase2)
+		p := new(gmpc.Phase2)
 		if err := readObj(f, p); err != nil {
 			return nil, nil, nil, err
 		}
@@ -476,7 +473,7 @@ func ceremonyFinalize(ctx context.Context, dir string, c circuitRef, beacon []by
 // c_i = (ρ^n - 1)/(ρ·ω^i - 1), since Σ_j ρ^j x^j = Σ_i c_i L_i(x) for
 // every x on the domain (both sides are polynomials of degree < n). A wrong
 // basis passes with probability at most n/p (Schwartz–Zippel in ρ).
-func checkLagrange(srs *mpcsetup.SrsCommons, lag *lagrangeBasis) error {
+func checkLagrange(srs *gmpc.SrsCommons, lag *lagrangeBasis) error {
 	n := len(lag.Tau1)
 	if len(lag.AlphaTau1) != n || len(lag.BetaTau1) != n || len(lag.Tau2) != n || len(srs.G2.Tau) != n {
 		return errors.New("ceremony: Lagrange basis has the wrong size")

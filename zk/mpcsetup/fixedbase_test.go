@@ -1,4 +1,4 @@
-package zk
+package mpcsetup
 
 import (
 	"math/big"

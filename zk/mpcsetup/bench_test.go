@@ -1,4 +1,4 @@
-package zk
+package mpcsetup
 
 import (
 	"context"
@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/veil-project/veil/circuits"
+	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/internal/stats"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/zk"
 )
 
 // cpuTime is the process's user+system CPU time: with the machine shared,
@@ -38,7 +40,7 @@ func median(d []time.Duration) time.Duration {
 // domain), proving (median of 3) and verification (median of 50), for the
 // batch sizes in $VEIL_BENCH_BATCHES (default 3,1,6,12).
 //
-//	go test -run '^$' -bench DefaultModel -benchtime 1x -timeout 60m ./zk/
+//	go test -run '^$' -bench DefaultModel -benchtime 1x -timeout 60m ./zk/mpcsetup/
 func BenchmarkDefaultModel(b *testing.B) {
 	f, err := model.Default()
 	if err != nil {
@@ -58,7 +60,7 @@ func BenchmarkDefaultModel(b *testing.B) {
 	}
 	data := b.TempDir()
 	ctx := context.Background()
-	salt := Salt{31: 7}
+	salt := zk.Salt{31: 7}
 	for _, batch := range batches {
 		b.Run(fmt.Sprintf("B=%d", batch), func(b *testing.B) {
 			start := time.Now()
@@ -73,14 +75,14 @@ func BenchmarkDefaultModel(b *testing.B) {
 			}
 			setup := time.Since(start)
 			setupCPU := cpuTime() - cpu0
-			prover, err := NewProver(f.Model, salt, pk)
+			prover, err := zk.NewProver(f.Model, salt, pk)
 			if err != nil {
 				b.Fatal(err)
 			}
-			imgs := randomImages(uint64(batch), batch)
+			imgs := dataset.RandomImages(uint64(batch), batch)
 			var proveT, proveCPU []time.Duration
 			var pb []byte
-			var proof *Proof
+			var proof *zk.Proof
 			for i := 0; i < 3; i++ {
 				t0, c0 := time.Now(), cpuTime()
 				proof, err = prover.Prove(ctx, imgs)
@@ -95,20 +97,20 @@ func BenchmarkDefaultModel(b *testing.B) {
 			var verT []time.Duration
 			for i := 0; i < 50; i++ {
 				t0 := time.Now()
-				if err := Verify(pk.VK, st, pb); err != nil {
+				if err := zk.Verify(pk.VK, st, pb); err != nil {
 					b.Fatal(err)
 				}
 				verT = append(verT, time.Since(t0))
 			}
 			// Throughput of concurrent verification (the ledger's case).
 			const nb = 200
-			sts := make([]Statement, nb)
+			sts := make([]zk.Statement, nb)
 			pbs := make([][]byte, nb)
 			for i := range sts {
 				sts[i], pbs[i] = st, pb
 			}
 			t0 := time.Now()
-			for i, err := range VerifyBatch(pk.VK, sts, pbs) {
+			for i, err := range zk.VerifyBatch(pk.VK, sts, pbs) {
 				if err != nil {
 					b.Fatalf("batch %d: %v", i, err)
 				}
@@ -134,7 +136,7 @@ func BenchmarkDefaultModel(b *testing.B) {
 func BenchmarkInitPhase2Default(b *testing.B) {
 	f, _ := model.Default()
 	spec, _ := circuits.SpecOf(f.Model)
-	r, err := Compile(spec, 3)
+	r, err := zk.Compile(spec, 3)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -142,7 +144,7 @@ func BenchmarkInitPhase2Default(b *testing.B) {
 	if data == "" {
 		data = b.TempDir()
 	}
-	srs, lag, _, err := phase1Cached(context.Background(), Domain(r), data, nil)
+	srs, lag, _, err := phase1Cached(context.Background(), zk.Domain(r), data, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,0 +1,240 @@
+package main
+
+// The `veil setup` commands: Groth16 trusted setups (package zk/mpcsetup)
+// and the load-or-setup policy for cached keys (zk.KeyStore).
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"math/bits"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/veil-project/veil/circuits"
+	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/zk"
+	"github.com/veil-project/veil/zk/mpcsetup"
+)
+
+// zkProgress turns zk progress reports into a stage line per stage and a
+// bar for stages that report totals.
+func (g *globalOptions) zkProgress() mpcsetup.Progress {
+	var stage string
+	var bar *progressbar.ProgressBar
+	start := time.Now()
+	return func(s string, done, total int) {
+		if s != stage {
+			if bar != nil {
+				_ = bar.Finish()
+				bar = nil
+			}
+			stage = s
+			if !g.quiet {
+				fmt.Fprintf(os.Stderr, "veil: [%5.1fs] %s\n", time.Since(start).Seconds(), s)
+			}
+		}
+		if total > 0 {
+			if bar == nil {
+				bar = g.progress(int64(total), s)
+			}
+			_ = bar.Set(done)
+		}
+	}
+}
+
+// keys returns the cached keys for (model, batch) from the key store
+// (zk.KeyStore decides whether cached keys are usable), running a ceremony
+// of one when there are none and allowSetup is set.
+func (g *globalOptions) keys(ctx context.Context, m *model.Model, batch int, allowSetup bool) (*zk.ProvingKey, error) {
+	spec, err := circuits.SpecOf(m)
+	if err != nil {
+		return nil, err
+	}
+	var makeKeys zk.SetupFunc
+	if allowSetup {
+		makeKeys = g.setupOfOne
+	}
+	pk, _, stale, err := zk.KeyStore{DataDir: g.dataDir}.LoadOrSetup(ctx, spec, batch, "", makeKeys)
+	if stale != nil && !g.quiet {
+		fmt.Fprintf(os.Stderr, "veil: not using cached keys: %v\n", stale)
+	}
+	if err != nil && !allowSetup {
+		return nil, fmt.Errorf("no usable keys for this model and batch size %d (run `veil setup --batch %d`): %w", batch, batch, err)
+	}
+	return pk, err
+}
+
+// setupOfOne runs a ceremony of one (zk.SetupFunc) and writes its
+// transcript where the key store keeps the keys.
+func (g *globalOptions) setupOfOne(ctx context.Context, spec *circuits.Spec, batch int) (*zk.ProvingKey, error) {
+	if _, err := g.ensureDataDir("zk"); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "veil: trusted setup as a CEREMONY OF ONE (INSECURE): this machine draws all the secret\n"+
+		"veil: randomness, so whoever controls it could forge proofs. Verifiers who do not trust it need\n"+
+		"veil: a multi-party ceremony (veil setup init|contribute|verify|close-phase1|finalize).\n")
+	start := time.Now()
+	pk, tr, err := mpcsetup.SetupOfOne(ctx, spec, batch, g.dataDir, g.zkProgress())
+	if err != nil {
+		return nil, err
+	}
+	dir := zk.KeyStore{DataDir: g.dataDir}.Dir(pk.VK.ModelID, batch, "")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := tr.Save(dir); err != nil {
+		return nil, fmt.Errorf("save transcript: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "veil: setup done in %s: %d constraints (domain 2^%d); keys in %s\n",
+		time.Since(start).Round(time.Second), pk.Constraints(), bits.Len64(tr.Domain)-1, dir)
+	return pk, nil
+}
+
+func newSetupCmd(g *globalOptions) *cobra.Command {
+	var path, dir, beaconHex string
+	var batch int
+	cmd := &cobra.Command{
+		Use:   "setup",
+		Short: "Make Groth16 keys: a ceremony of one, or the steps of a multi-party ceremony",
+		Long: `Without a subcommand, run gnark's Groth16 MPC setup (phase 1 and phase 2)
+as a ceremony of ONE on this machine and cache the keys under the data
+directory (keyed by circuit, batch size and circuit version). Phase 1 is
+cached by domain size and reused.
+
+A multi-party ceremony, where each verifier contributes randomness and the
+keys are sound if any one contributor was honest, runs in a shared
+directory:
+
+  veil setup init --dir D --batch 3          # coordinator
+  veil setup contribute --dir D              # each participant, in turn (phase 1)
+  veil setup verify --dir D                  # anyone, at any time
+  veil setup close-phase1 --dir D --beacon HEX   # coordinator, beacon drawn after the last contribution
+  veil setup contribute --dir D              # each participant, in turn (phase 2)
+  veil setup finalize --dir D --beacon HEX   # coordinator; installs the keys
+  veil zk export-vk --batch 3 -o vk.bin      # publish the verifying key`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			spec, err := specOfModel(path)
+			if err != nil {
+				return err
+			}
+			pk, err := g.setupOfOne(cmd.Context(), spec, batch)
+			if err != nil {
+				return err
+			}
+			_, err = zk.KeyStore{DataDir: g.dataDir}.Save(pk, "")
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
+	cmd.Flags().IntVar(&batch, "batch", 3, "challenges per proof")
+
+	needDir := func() error {
+		if dir == "" {
+			return usageError("--dir is required")
+		}
+		return nil
+	}
+	beacon := func() ([]byte, error) {
+		if beaconHex == "" {
+			return nil, usageError("--beacon is required: public randomness (hex) fixed after the last contribution, e.g. a future drand round")
+		}
+		b, err := hex.DecodeString(beaconHex)
+		if err != nil || len(b) < 16 {
+			return nil, usageError("--beacon: want at least 32 hex digits")
+		}
+		return b, nil
+	}
+	sub := func(use, short string, run func(cmd *cobra.Command) error) *cobra.Command {
+		c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
+			quietGnark()
+			if err := needDir(); err != nil {
+				return err
+			}
+			return run(cmd)
+		}}
+		c.Flags().StringVar(&dir, "dir", "", "ceremony directory")
+		c.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
+		c.Flags().IntVar(&batch, "batch", 3, "challenges per proof")
+		return c
+	}
+	cmd.AddCommand(sub("init", "Start a multi-party ceremony in --dir", func(cmd *cobra.Command) error {
+		spec, err := specOfModel(path)
+		if err != nil {
+			return err
+		}
+		ci, err := mpcsetup.CeremonyInit(dir, spec, batch)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "ceremony for circuit %.16s, batch %d: %d constraints, domain %d\n", ci.ModelID, ci.Batch, ci.Constraints, ci.Domain)
+		return nil
+	}))
+	cmd.AddCommand(sub("contribute", "Add your random contribution to the current phase", func(cmd *cobra.Command) error {
+		p, h, err := mpcsetup.CeremonyContribute(cmd.Context(), dir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\nsha256 %x (publish it: it lets anyone check your contribution is in the chain)\n", p, h)
+		return nil
+	}))
+	cmd.AddCommand(sub("verify", "Verify every contribution so far", func(cmd *cobra.Command) error {
+		spec, err := specOfModel(path)
+		if err != nil {
+			return err
+		}
+		n1, n2, err := mpcsetup.CeremonyVerify(cmd.Context(), dir, spec, batch, g.zkProgress())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "OK: %d phase-1 and %d phase-2 contributions verified\n", n1, n2)
+		return nil
+	}))
+	closeCmd := sub("close-phase1", "Verify and seal phase 1 with a beacon, then start phase 2", func(cmd *cobra.Command) error {
+		spec, err := specOfModel(path)
+		if err != nil {
+			return err
+		}
+		b, err := beacon()
+		if err != nil {
+			return err
+		}
+		if err := mpcsetup.CeremonyClosePhase1(cmd.Context(), dir, spec, batch, b, g.zkProgress()); err != nil {
+			return err
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), "phase 1 sealed; phase 2 open for contributions")
+		return nil
+	})
+	closeCmd.Flags().StringVar(&beaconHex, "beacon", "", "public random beacon, hex")
+	cmd.AddCommand(closeCmd)
+	fin := sub("finalize", "Verify the whole ceremony, seal phase 2 and install the keys", func(cmd *cobra.Command) error {
+		spec, err := specOfModel(path)
+		if err != nil {
+			return err
+		}
+		b, err := beacon()
+		if err != nil {
+			return err
+		}
+		pk, err := mpcsetup.CeremonyFinalize(cmd.Context(), dir, spec, batch, b, g.zkProgress())
+		if err != nil {
+			return err
+		}
+		if _, err := g.ensureDataDir("zk"); err != nil {
+			return err
+		}
+		kd, err := zk.KeyStore{DataDir: g.dataDir}.Save(pk, "")
+		if err != nil {
+			return err
+		}
+		h := pk.VK.Hash()
+		fmt.Fprintf(cmd.OutOrStdout(), "keys installed in %s\nverifying key sha256 %x\n", kd, h)
+		return nil
+	})
+	fin.Flags().StringVar(&beaconHex, "beacon", "", "public random beacon, hex")
+	cmd.AddCommand(fin)
+	return cmd
+}

@@ -1,0 +1,176 @@
+package protocol
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/ledger/trust"
+	"github.com/veil-project/veil/pixels"
+	"github.com/veil-project/veil/zk"
+)
+
+// Check is one verified fact of an audit.
+type Check struct {
+	What string
+	OK   bool
+	Info string
+}
+
+// Audit is what a third party can verify about one request from the ledger
+// alone: every fact below is checked against entries whose inclusion in a
+// log head vouched for by the auditor's anchor (a node key it trusts, or a
+// quorum of the chain's validators) is verified.
+type Audit struct {
+	RequestKey   []byte
+	RequestID    string
+	ModelID      string
+	ReceiptIndex uint64
+	Checks       []Check
+	Accepted     bool // the client's recorded verdict, if any
+	HasVerdict   bool
+	Reason       ledgerv1.VerdictReason
+	// Head is the verified log head the checks are against.
+	Head *ledgerv1.Checkpoint
+}
+
+// OK tells whether every check passed.
+func (a *Audit) OK() bool {
+	for _, c := range a.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return len(a.Checks) > 0
+}
+
+func (a *Audit) add(what string, err error, info string) bool {
+	c := Check{What: what, OK: err == nil, Info: info}
+	if err != nil {
+		c.Info = err.Error()
+	}
+	a.Checks = append(a.Checks, c)
+	return err == nil
+}
+
+// AuditRequest verifies a request from the ledger: the model's
+// registration (spec, key for the spec's circuit), the receipt signed by
+// the registered server key and countersigned by the client, the reveal
+// opening the client's commitment, the Groth16 proof of the committed
+// model's outputs on the revealed challenges of every request it covers,
+// and the client's verdict.
+func AuditRequest(ctx context.Context, r *trust.Reader, key []byte) (*Audit, error) {
+	a := &Audit{RequestKey: key}
+	rec, err := r.API.Request(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("request %x: %w", key, err)
+	}
+	a.RequestID, a.ModelID, a.ReceiptIndex = rec.GetRequestId(), rec.GetModelId(), rec.GetReceiptIndex()
+	head, err := r.Head(ctx)
+	if !a.add("log head vouched for by the anchor", err, fmt.Sprintf("%d entries at height %d", head.GetSize(), head.GetHeight())) {
+		return a, nil
+	}
+	a.Head = head
+	entry := func(ctx context.Context, index uint64) (*ledger.Tx, error) { return r.Entry(ctx, head, index) }
+	reg, err := ReadRegistration(ctx, r, head, rec.GetModelId(), Pin{})
+	if !a.add("registration: spec, and a verifying key for the spec's circuit", err, "") {
+		return a, nil
+	}
+	a.Checks[len(a.Checks)-1].Info = fmt.Sprintf("entry %d, commitment %s…, circuit %x…", reg.Index, reg.Commitment.String()[:16], reg.VK.ModelID[:8])
+
+	rtx, err := entry(ctx, rec.GetReceiptIndex())
+	var rc *ledgerv1.InferenceReceipt
+	if err == nil {
+		rc = rtx.Body.GetInferenceReceipt()
+		switch {
+		case rc == nil:
+			err = errors.New("entry is not a receipt")
+		case !bytes.Equal(rtx.Signer, reg.ServerKey):
+			err = errors.New("receipt not signed by the model's registered server key")
+		case ledger.RequestKey(rc.GetModelId(), rc.GetClientKey(), rc.GetRequestId()) != [32]byte(key):
+			err = errors.New("the receipt is for another request key")
+		}
+	}
+	if !a.add("receipt by the registered server, countersigned by the client", err, "") {
+		return a, nil
+	}
+	a.Checks[len(a.Checks)-1].Info = fmt.Sprintf("entry %d: input %x…, output %x…, %d blocks", rec.GetReceiptIndex(), rc.GetInputDigest()[:6], rc.GetOutputDigest()[:6], rc.GetNumBlocks())
+	if rec.GetStatus() < ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED {
+		a.add("challenges revealed", errors.New("not yet"), "")
+		return a, nil
+	}
+	vtx, err := entry(ctx, rec.GetRevealIndex())
+	var rv *ledgerv1.ChallengeReveal
+	if err == nil {
+		rv = vtx.Body.GetChallengeReveal()
+		if rv == nil {
+			err = errors.New("entry is not a reveal")
+		} else if !bytes.Equal(vtx.Signer, rc.GetClientKey()) {
+			err = errors.New("reveal not signed by the client")
+		} else if c := ledger.ChallengeCommitment(rv.GetChallenges(), rv.GetPositions(), rv.GetSalt()); !bytes.Equal(c[:], rc.GetChallengeCommitment()) {
+			err = errors.New("the revealed challenges do not open the commitment")
+		}
+	}
+	if !a.add("reveal opens the client's commitment", err, fmt.Sprintf("%d challenges", len(rv.GetChallenges()))) {
+		return a, nil
+	}
+	if rec.GetStatus() == ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN {
+		err := auditProof(ctx, r, reg, rec.GetProofIndex(), key, entry)
+		a.add("Groth16 proof of the committed model's outputs on the revealed challenges", err, fmt.Sprintf("entry %d", rec.GetProofIndex()))
+	} else {
+		a.add("challenges proven", errors.New("no proof recorded"), "")
+	}
+	if !rec.GetHasVerdict() {
+		a.add("client verdict", errors.New("no verdict recorded"), "")
+		return a, nil
+	}
+	vt, err := entry(ctx, rec.GetVerdictIndex())
+	if err == nil {
+		vd := vt.Body.GetVerdict()
+		switch {
+		case vd == nil || vd.GetRequestId() != rc.GetRequestId() || vd.GetModelId() != rc.GetModelId():
+			err = errors.New("entry is not this request's verdict")
+		case !bytes.Equal(vt.Signer, rc.GetClientKey()):
+			err = errors.New("verdict not signed by the client")
+		default:
+			a.HasVerdict, a.Accepted, a.Reason = true, vd.GetAccept(), vd.GetReason()
+		}
+	}
+	a.add("verdict signed by the client", err, fmt.Sprintf("accept=%v (%s)", a.Accepted, a.Reason))
+	return a, nil
+}
+
+// auditProof re-verifies a proof entry from the verified log: it covers
+// key, and proves the registered model's outputs on the revealed
+// challenges of every request it lists.
+func auditProof(ctx context.Context, r *trust.Reader, reg *Registration, index uint64, key []byte, entry func(context.Context, uint64) (*ledger.Tx, error)) error {
+	tx, err := entry(ctx, index)
+	if err != nil {
+		return err
+	}
+	cp := tx.Body.GetChallengeProof()
+	if cp == nil || cp.GetModelId() != reg.ModelID || !bytes.Equal(tx.Signer, reg.ServerKey) {
+		return fmt.Errorf("entry %d is not a proof of %s by its server key", index, reg.ModelID)
+	}
+	covered := false
+	var images []pixels.Image
+	for _, k := range cp.GetRequestKeys() {
+		covered = covered || bytes.Equal(k, key)
+		imgs, err := revealedChallenges(ctx, r, reg.ModelID, k, entry)
+		if err != nil {
+			return err
+		}
+		images = append(images, imgs...)
+	}
+	if !covered {
+		return errors.New("the proof does not cover this request")
+	}
+	st, err := statementOf(reg, cp, images)
+	if err != nil {
+		return err
+	}
+	return zk.Verify(reg.VK, st, cp.GetProof())
+}
