@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/veil-project/veil/dataset"
@@ -79,7 +80,7 @@ func Eval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	run, err := runEncrypted(ctx, sess, o.Test, ref, o.Pack, o.Progress)
+	run, err := runEncrypted(ctx, sess, ref, o.Pack, o.Progress)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +113,7 @@ func defaultSession(m *model.Model) (*he.LocalSession, error) {
 // reference is a model's plaintext outputs on the first images of a set.
 type reference struct {
 	model  *model.Model
+	set    *dataset.Set
 	fixed  [][]int64   // exact fixed-point scores
 	floats [][]float64 // the float network CKKS evaluates
 	// Accuracies and the largest |fixed - float| score difference, in real
@@ -121,7 +123,7 @@ type reference struct {
 
 func plaintextReference(m *model.Model, set *dataset.Set, n int) (*reference, error) {
 	deq, scale := m.Dequantize(), m.Scale()
-	ref := &reference{model: m, fixed: make([][]int64, n), floats: make([][]float64, n)}
+	ref := &reference{model: m, set: set, fixed: make([][]int64, n), floats: make([][]float64, n)}
 	var okFixed, okFloat int
 	for i := 0; i < n; i++ {
 		var err error
@@ -152,8 +154,8 @@ type encryptedRun struct {
 }
 
 // runEncrypted classifies the reference's images pack per ciphertext.
-func runEncrypted(ctx context.Context, sess *he.LocalSession, set *dataset.Set, ref *reference, pack int, progress func(done, total int)) (*encryptedRun, error) {
-	n, scale := len(ref.fixed), ref.model.Scale()
+func runEncrypted(ctx context.Context, sess *he.LocalSession, ref *reference, pack int, progress func(done, total int)) (*encryptedRun, error) {
+	set, n, scale := ref.set, len(ref.fixed), ref.model.Scale()
 	run := &encryptedRun{}
 	for start := 0; start < n; start += pack {
 		images := make([][]uint8, min(n, start+pack)-start)
@@ -184,4 +186,19 @@ func runEncrypted(ctx context.Context, sess *he.LocalSession, set *dataset.Set, 
 		}
 	}
 	return run, nil
+}
+
+// WriteText prints the result as `veil eval` does.
+func (r *EvalResult) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "model %s, %d MNIST test images\n", r.Model, r.N)
+	fmt.Fprintf(w, "plaintext accuracy: fixed point %.2f%%, float %.2f%% (max |fixed-float| score difference %.4f)\n",
+		100*r.PlaintextAccuracy, 100*r.FloatAccuracy, r.MaxFixedVsFloat)
+	if r.Encrypted {
+		fmt.Fprintf(w, "encrypted accuracy %.2f%%, agreement with plaintext %.2f%%\n", 100*r.Accuracy, 100*r.Agreement)
+		fmt.Fprintf(w, "latency per ciphertext (%d image(s)): median %.1f ms, p95 %.1f ms; per image %.1f ms\n",
+			r.Pack, r.LatencyP50, r.LatencyP95, r.PerImageP50)
+		fmt.Fprintf(w, "|decrypted - fixed point| max %.4f, 99.9%% %.4f; |decrypted - float| max %.4f\n",
+			r.MaxErrVsFixed, r.P999ErrVsFixed, r.MaxErrVsFloat)
+	}
+	return nil
 }

@@ -22,9 +22,9 @@ func randomModel(hidden int, seed uint64) (*model.Model, error) {
 		Description: "random 8-bit weights for latency benchmarks",
 		Classes:     10,
 		Layers: []model.Layer{
-			model.RandomDense(rng, pixels.Count, hidden, 9, 16, 8),
+			model.RandomWeights(rng, model.Layer{In: pixels.Count, Out: hidden, WeightFrac: 9, BiasBits: 16, Shift: 8}),
 			{Kind: model.KindSquare, In: hidden, Out: hidden, Shift: 9},
-			model.RandomDense(rng, hidden, 10, 9, 16, 0),
+			model.RandomWeights(rng, model.Layer{In: hidden, Out: 10, WeightFrac: 9, BiasBits: 16, Shift: 0}),
 		},
 	}
 	if err := m.Validate(); err != nil {
@@ -43,9 +43,9 @@ func tinyModel() (*model.Model, error) {
 		Name:    fmt.Sprintf("tiny-%d-4-sq-10", pixels.Count),
 		Classes: 10,
 		Layers: []model.Layer{
-			model.RandomDense(rng, pixels.Count, 4, 7, 17, 7),
+			model.RandomWeights(rng, model.Layer{In: pixels.Count, Out: 4, WeightFrac: 7, BiasBits: 17, Shift: 7}),
 			{Kind: model.KindSquare, In: 4, Out: 4, Shift: 16},
-			model.RandomDense(rng, 4, 10, 7, 13, 0),
+			model.RandomWeights(rng, model.Layer{In: 4, Out: 10, WeightFrac: 7, BiasBits: 13, Shift: 0}),
 		},
 	}
 	if err := m.Validate(); err != nil {

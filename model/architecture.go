@@ -2,6 +2,8 @@ package model
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/veil-project/veil/pixels"
 )
@@ -51,4 +53,27 @@ func (a Architecture) String() string {
 		}
 	}
 	return s
+}
+
+// ParseArchitecture reads the layers after the inputs as a comma-separated
+// list: dense layer sizes and "sq" for the square activation, e.g.
+// "32,128,sq,10". The last layer must be a dense layer of 10.
+func ParseArchitecture(s string) (Architecture, error) {
+	var a Architecture
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "sq" {
+			a = append(a, LayerSpec{Kind: KindSquare})
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 || n > 4096 {
+			return nil, fmt.Errorf("layer %q is neither a size in [1, 4096] nor 'sq'", f)
+		}
+		a = append(a, LayerSpec{Kind: KindDense, Out: n})
+	}
+	if len(a) == 0 || a[len(a)-1].Kind != KindDense || a[len(a)-1].Out != 10 {
+		return nil, fmt.Errorf("the last layer must be a dense layer of 10")
+	}
+	return a, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -155,5 +157,38 @@ func TestValidateRejects(t *testing.T) {
 	}
 	if _, err := f.Model.Forward(make([]uint8, 10)); err == nil {
 		t.Fatal("Forward accepted 10 pixels")
+	}
+}
+
+func TestParseArchitecture(t *testing.T) {
+	a, err := ParseArchitecture("32, 128,sq,10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != "784-32-128-sq-10" {
+		t.Fatalf("parsed %s", a)
+	}
+	for _, bad := range []string{"", "32,sq", "10,sq,5", "0,10", "x,10", "5000,10"} {
+		if _, err := ParseArchitecture(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestRandomWeights(t *testing.T) {
+	l := RandomWeights(rand.New(rand.NewPCG(1, 2)), Layer{In: 30, Out: 5, WeightFrac: 7, BiasBits: 12, Shift: 3})
+	again := RandomWeights(rand.New(rand.NewPCG(1, 2)), Layer{In: 30, Out: 5, WeightFrac: 7, BiasBits: 12, Shift: 3})
+	if l.Kind != KindDense || l.WeightBits != 8 || len(l.W) != 150 || len(l.B) != 5 || !slices.Equal(l.W, again.W) || !slices.Equal(l.B, again.B) {
+		t.Fatalf("layer %+v", l)
+	}
+	for _, w := range l.W {
+		if w < -128 || w > 127 {
+			t.Fatalf("weight %d outside 8 bits", w)
+		}
+	}
+	for _, b := range l.B {
+		if b < -1<<10 || b >= 1<<10 {
+			t.Fatalf("bias %d outside 12 bits", b)
+		}
 	}
 }

@@ -40,6 +40,15 @@ func (c Commitment) String() string { return hex.EncodeToString(c[:]) }
 func (d Digest) String() string     { return hex.EncodeToString(d[:]) }
 func (id ModelID) String() string   { return hex.EncodeToString(id[:]) }
 
+// MarshalText encodes in hex (JSON output).
+func (c Commitment) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// MarshalText encodes in hex (JSON output).
+func (d Digest) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// MarshalText encodes in hex (JSON output).
+func (id ModelID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
 // ParseCommitment parses 64 hex digits.
 func ParseCommitment(s string) (Commitment, error) {
 	var c Commitment
@@ -55,9 +64,9 @@ func ParseCommitment(s string) (Commitment, error) {
 // maps the challenge images hashed into Digest to Outputs (one row of
 // model.Classes integer scores per image, at the model's fixed-point scale).
 type Statement struct {
-	Commitment Commitment
-	Digest     Digest
-	Outputs    [][]int64
+	Commitment Commitment `json:"commitment"`
+	Digest     Digest     `json:"digest"`
+	Outputs    [][]int64  `json:"outputs"`
 }
 
 // Errors returned by Verify, wrapped with details. Test them with errors.Is.

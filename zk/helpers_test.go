@@ -8,13 +8,14 @@ import (
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/internal/testmodels"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
 	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
 func tinyModel(seed uint64) *model.Model { return testmodels.Tiny(seed) }
 
-func randomImages(seed uint64, n int) []dataset.Image { return dataset.RandomImages(seed, n) }
+func randomImages(seed uint64, n int) []pixels.Image { return dataset.RandomImages(seed, n) }
 
 // testKeys makes keys for spec's circuit by a ceremony of one, with phase 1
 // cached in dataDir (shared by the tests that pass the same one).

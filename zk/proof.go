@@ -26,11 +26,11 @@ import (
 //	proof length            uint16
 //	Groth16 proof           gnark's compressed encoding (164 bytes)
 type Proof struct {
-	CircuitVersion uint16
-	ModelID        ModelID
-	VKHash         [32]byte
+	CircuitVersion uint16   `json:"circuit_version"`
+	ModelID        ModelID  `json:"model_id"`
+	VKHash         [32]byte `json:"-"`
 	Statement
-	Groth16 []byte
+	Groth16 []byte `json:"groth16"`
 }
 
 const proofMagic = "VEILPRF1"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -14,13 +15,8 @@ import (
 
 func newBenchCmd(g *globalOptions) *cobra.Command {
 	var (
-		asJSON      bool
-		out         string
-		quick       bool
-		peer        string
-		installPeer bool
-		note        string
-		from        string
+		out, peer, note, from string
+		quick, installPeer    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -42,70 +38,36 @@ git commit, date and load.
 network and reports the ratios; --install-peer installs it first into
 <data>/peers/seal with npm. Groth16 keys are cached under <data>/bench/zk.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if peer != "" && peer != "seal" {
-				return usageError("--peer: unknown peer %q (known: seal)", peer)
-			}
-			if installPeer && peer == "" {
-				return usageError("--install-peer needs --peer seal")
-			}
-			if out == "" {
-				return usageError("--out must not be empty")
-			}
-			if _, err := g.ensureDataDir(); err != nil {
-				return err
-			}
-			if from != "" && (quick || peer != "") {
-				return usageError("--from re-renders an earlier run: it takes no --quick or --peer")
-			}
-			if from != "" {
-				// Re-render the tables and plots of an earlier run.
-				res, err := bench.ReadJSON(from)
-				if err != nil {
-					return err
-				}
-				return writeBench(cmd, g, res, out, asJSON)
-			}
-			suite := bench.DefaultSuite()
-			if quick {
-				suite = bench.QuickSuite()
-			}
-			quietGnark() // gnark logs every proof on stdout, which --json owns
-			ctx := cmd.Context()
-			if installPeer {
-				fmt.Fprintf(os.Stderr, "veil: installing the SEAL peer (node-seal and Node.js 22 from npm) into %s\n", bench.SealDir(g.dataDir))
-				dir, err := bench.InstallSeal(ctx, g.dataDir, os.Stderr)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(os.Stderr, "veil: SEAL peer installed in %s\n", dir)
-			}
-			bar := g.benchBar(suite.Name)
-			var logw io.Writer = barWriter{bar}
-			if g.quiet {
-				logw = io.Discard
-			}
-			res, err := bench.Run(ctx, suite, bench.Options{
-				DataDir: g.dataDir,
-				Peer:    peer,
-				Note:    note,
-				Log:     logw,
-				Progress: func(done, total float64, task string) {
-					if bar.GetMax64() != int64(total*1000) {
-						bar.ChangeMax64(int64(total * 1000))
-					}
-					bar.Describe(fmt.Sprintf("bench %s: %-44.44s", suite.Name, task))
-					_ = bar.Set64(int64(done * 1000))
-				},
-			})
-			_ = bar.Finish()
-			if err != nil {
-				return err
-			}
-			return writeBench(cmd, g, res, out, asJSON)
-		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print results.json on stdout instead of the tables")
+	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
+		switch {
+		case peer != "" && peer != "seal":
+			return nil, usageError("--peer: unknown peer %q (known: seal)", peer)
+		case installPeer && peer == "":
+			return nil, usageError("--install-peer needs --peer seal")
+		case out == "":
+			return nil, usageError("--out must not be empty")
+		case from != "" && (quick || peer != ""):
+			return nil, usageError("--from re-renders an earlier run: it takes no --quick or --peer")
+		}
+		if _, err := g.ensureDataDir(); err != nil {
+			return nil, err
+		}
+		res, err := g.runBench(cmd.Context(), from, quick, installPeer, bench.Options{DataDir: g.dataDir, Peer: peer, Note: note})
+		if err != nil {
+			return nil, err
+		}
+		// Written (and printed) even when incomplete, so that a failed stage
+		// can be looked at.
+		files, err := bench.WriteOutputs(out, res)
+		if err == nil && !g.quiet {
+			fmt.Fprintf(os.Stderr, "veil: bench %s (%.0f s); wrote %s\n", res.Suite.Name, res.DurationS, strings.Join(files, ", "))
+		}
+		if verr := bench.Validate(res); verr != nil && err == nil {
+			err = fmt.Errorf("incomplete or implausible results (written anyway): %w", verr)
+		}
+		return res, err
+	})
 	cmd.Flags().StringVar(&out, "out", "bench/out", "directory for results.json, results.md and the plots")
 	cmd.Flags().BoolVar(&quick, "quick", false, "run the quick suite (under a minute; the CI smoke test)")
 	cmd.Flags().StringVar(&peer, "peer", "", "also run a peer library on the same network: seal (Microsoft SEAL via node-seal)")
@@ -115,27 +77,38 @@ network and reports the ratios; --install-peer installs it first into
 	return cmd
 }
 
-// writeBench writes the outputs, prints the tables (or the JSON) and
-// validates the result.
-func writeBench(cmd *cobra.Command, g *globalOptions, res *bench.Result, out string, asJSON bool) error {
-	files, werr := bench.WriteOutputs(out, res)
-	if asJSON {
-		if err := bench.WriteJSON(cmd.OutOrStdout(), res); err != nil {
-			return err
+// runBench runs the suite with a progress bar, or reads an earlier run.
+func (g *globalOptions) runBench(ctx context.Context, from string, quick, installPeer bool, o bench.Options) (*bench.Result, error) {
+	if from != "" {
+		return bench.ReadJSON(from)
+	}
+	suite := bench.DefaultSuite()
+	if quick {
+		suite = bench.QuickSuite()
+	}
+	quietGnark() // gnark logs every proof on stdout, which --json owns
+	if installPeer {
+		fmt.Fprintf(os.Stderr, "veil: installing the SEAL peer (node-seal and Node.js 22 from npm) into %s\n", bench.SealDir(g.dataDir))
+		dir, err := bench.InstallSeal(ctx, g.dataDir, os.Stderr)
+		if err != nil {
+			return nil, err
 		}
-	} else if err := bench.WriteTable(cmd.OutOrStdout(), res); err != nil {
-		return err
+		fmt.Fprintf(os.Stderr, "veil: SEAL peer installed in %s\n", dir)
 	}
-	if werr != nil {
-		return werr
+	bar := g.benchBar(suite.Name)
+	defer bar.Finish()
+	o.Log = io.Writer(barWriter{bar})
+	if g.quiet {
+		o.Log = io.Discard
 	}
-	if !g.quiet {
-		fmt.Fprintf(os.Stderr, "veil: bench %s (%.0f s); wrote %s\n", res.Suite.Name, res.DurationS, strings.Join(files, ", "))
+	o.Progress = func(done, total float64, task string) {
+		if bar.GetMax64() != int64(total*1000) {
+			bar.ChangeMax64(int64(total * 1000))
+		}
+		bar.Describe(fmt.Sprintf("bench %s: %-44.44s", suite.Name, task))
+		_ = bar.Set64(int64(done * 1000))
 	}
-	if err := bench.Validate(res); err != nil {
-		return fmt.Errorf("incomplete or implausible results (written anyway): %w", err)
-	}
-	return nil
+	return bench.Run(ctx, suite, o)
 }
 
 // benchBar is a progress bar with an ETA and no count (its units are

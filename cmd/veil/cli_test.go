@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"hash/crc32"
 	"image"
 	"image/png"
@@ -102,3 +103,42 @@ func pngSized(b []byte, w, h uint32) []byte {
 }
 
 func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+
+// --json prints the same result as the text, as one JSON document.
+func TestJSONOutput(t *testing.T) {
+	var info struct {
+		Name    string `json:"name"`
+		Weights int    `json:"weights"`
+		Layers  []struct {
+			Kind string `json:"kind"`
+		} `json:"layers"`
+	}
+	jsonOf(t, &info, "model", "info", "--json")
+	if info.Name != model.DefaultName || info.Weights != 30634 || len(info.Layers) != 4 || info.Layers[2].Kind != "square" {
+		t.Fatalf("model info --json: %+v", info)
+	}
+	var ev struct {
+		N                 int     `json:"n"`
+		PlaintextAccuracy float64 `json:"plaintext_accuracy"`
+		Encrypted         bool    `json:"encrypted"`
+	}
+	jsonOf(t, &ev, "eval", "--limit", "20", "--json")
+	if ev.N != 20 || ev.Encrypted || ev.PlaintextAccuracy < 0.9 {
+		t.Fatalf("eval --json: %+v", ev)
+	}
+	text, err := runCLI(t, "eval", "--limit", "20")
+	if err != nil || !strings.Contains(text, "model mnist-sq-32x128, 20 MNIST test images") {
+		t.Fatalf("eval text: %v\n%s", err, text)
+	}
+}
+
+func jsonOf(t *testing.T, v any, args ...string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), v); err != nil {
+		t.Fatalf("%v: not JSON: %v\n%s", args, err, stdout.String())
+	}
+}

@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -32,22 +28,10 @@ func (s *imageSource) load() (pixels.Image, int, error) {
 	case s.path != "" && s.mnistTest >= 0:
 		return pixels.Image{}, -1, usageError("give either --image or --mnist-test, not both")
 	case s.path != "":
-		f, err := os.Open(s.path)
-		if err != nil {
-			return pixels.Image{}, -1, fmt.Errorf("open image: %w", err)
-		}
-		defer f.Close()
-		img, err := dataset.DecodeDigit(f)
-		if err != nil {
-			return pixels.Image{}, -1, fmt.Errorf("%s: %w", s.path, err)
-		}
-		return img, -1, nil
+		img, err := dataset.LoadDigit(s.path)
+		return img, -1, err
 	case s.mnistTest >= 0:
-		dir, err := dataset.FindMNISTDir()
-		if err != nil {
-			return pixels.Image{}, -1, err
-		}
-		test, err := dataset.LoadTest(dir)
+		test, err := dataset.MNISTTest()
 		if err != nil {
 			return pixels.Image{}, -1, err
 		}
@@ -61,19 +45,12 @@ func (s *imageSource) load() (pixels.Image, int, error) {
 	}
 }
 
-// inferResult is the JSON printed by `veil infer --json`.
-type inferResult = client.Inference
-
 func newInferCmd(g *globalOptions) *cobra.Command {
 	var (
-		src       imageSource
-		asJSON    bool
-		modelPath string
-		addr      string
-		tlsCA     string
-		modelID   string
-		verify    bool
-		lf        ledgerFlags
+		src                             imageSource
+		modelPath, addr, tlsCA, modelID string
+		verify                          bool
+		lf                              ledgerFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "infer",
@@ -82,39 +59,44 @@ func newInferCmd(g *globalOptions) *cobra.Command {
 the ciphertext, decrypt and print the class and the 10 scores. Without
 --server everything runs in this process (fresh keys each time).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			img, label, err := src.load()
-			if err != nil {
-				return err
-			}
-			var res *inferResult
-			if addr != "" {
-				if modelPath != "" {
-					return usageError("--model is for local inference; with --server use --model-id")
-				}
-				if verify {
-					return inferVerifiable(cmd.Context(), g, cmd.OutOrStdout(), verifiableOptions{
-						server: addr, tlsCA: tlsCA, modelID: modelID, ledger: lf, img: img, label: label, asJSON: asJSON})
-				}
-				res, err = inferRemote(cmd.Context(), g, addr, tlsCA, modelID, img)
-			} else {
-				mf, lerr := loadModel(modelPath)
-				if lerr != nil {
-					return lerr
-				}
-				res, err = inferLocal(cmd.Context(), mf.Model, img)
-			}
-			if err != nil {
-				return err
-			}
-			if label >= 0 {
-				res.Label = &label
-			}
-			return printInfer(cmd.OutOrStdout(), res, asJSON)
-		},
 	}
+	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
+		img, label, err := src.load()
+		if err != nil {
+			return nil, err
+		}
+		var res *client.Inference
+		switch {
+		case addr == "":
+			mf, err := loadModel(modelPath)
+			if err != nil {
+				return nil, err
+			}
+			res, err = client.ClassifyLocally(cmd.Context(), mf.Model, img)
+			if err != nil {
+				return nil, err
+			}
+		case modelPath != "":
+			return nil, usageError("--model is for local inference; with --server use --model-id")
+		case verify:
+			return nil, inferVerifiable(cmd.Context(), g, cmd.OutOrStdout(), verifiableOptions{
+				server: addr, tlsCA: tlsCA, modelID: modelID, ledger: lf, img: img, label: label, asJSON: jsonOutput(cmd)})
+		default:
+			conn, cl, err := g.dialClassifier(cmd.Context(), addr, tlsCA, modelID)
+			if err != nil {
+				return nil, err
+			}
+			defer conn.Close()
+			if res, err = cl.ClassifyImage(cmd.Context(), img); err != nil {
+				return nil, err
+			}
+		}
+		if label >= 0 {
+			res.Label = &label
+		}
+		return res, nil
+	})
 	src.register(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.Flags().StringVar(&modelPath, "model", "", "model file (default: the committed default model)")
 	cmd.Flags().StringVar(&addr, "server", "", "address of a veil server (host:port); default: run in this process")
 	cmd.Flags().StringVar(&tlsCA, "tls-ca", "", "CA certificate (PEM) to verify the server; enables TLS")
@@ -143,55 +125,4 @@ func (g *globalOptions) dialClassifier(ctx context.Context, addr, tlsCA, modelID
 		return nil, nil, err
 	}
 	return conn, cl, nil
-}
-
-// inferRemote classifies through a server, reusing the keys and the session
-// kept under the data directory.
-func inferRemote(ctx context.Context, g *globalOptions, addr, tlsCA, modelID string, img pixels.Image) (*inferResult, error) {
-	conn, cl, err := g.dialClassifier(ctx, addr, tlsCA, modelID)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	return cl.ClassifyImage(ctx, img)
-}
-
-// inferLocal runs the whole client and server path in this process, through
-// the same wire encodings a remote server would see.
-func inferLocal(ctx context.Context, m *model.Model, img pixels.Image) (*inferResult, error) {
-	return client.ClassifyLocally(ctx, m, img)
-}
-
-func printInfer(w io.Writer, r *inferResult, asJSON bool) error {
-	if asJSON {
-		return json.NewEncoder(w).Encode(r)
-	}
-	fmt.Fprintf(w, "class %d", r.Class)
-	if r.Label != nil {
-		fmt.Fprintf(w, " (MNIST label %d)", *r.Label)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprint(w, "scores")
-	for i, s := range r.Scores {
-		fmt.Fprintf(w, " %d:%.2f", i, s)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "latency encrypt %.1f ms, evaluate %.1f ms, decrypt %.1f ms", r.LatencyMS.Encrypt, r.LatencyMS.Evaluate, r.LatencyMS.Decrypt)
-	if r.Server != "" {
-		fmt.Fprintf(w, ", network and queue %.1f ms", r.LatencyMS.Network)
-	}
-	fmt.Fprintf(w, ", total %.1f ms\n", r.LatencyMS.Total)
-	fmt.Fprintf(w, "ciphertexts in %d bytes, out %d bytes; %d rotation keys, key bundle %.1f MB",
-		r.CiphertextBytes.Input, r.CiphertextBytes.Output, r.Keys.GaloisKeys, float64(r.Keys.Bytes)/1e6)
-	if r.Keys.Reused {
-		fmt.Fprint(w, " (session reused: nothing uploaded)")
-	} else if r.LatencyMS.KeyGen > 0 {
-		fmt.Fprintf(w, " made in %.0f ms", r.LatencyMS.KeyGen)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "image in block %d of %d; %s\n", r.Block, r.Blocks, r.Parameters)
-	if r.Server != "" {
-		fmt.Fprintf(w, "server %s\n", r.Server)
-	}
-	return nil
 }

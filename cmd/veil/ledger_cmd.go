@@ -42,15 +42,16 @@ checkpoints.
 	return cmd
 }
 
-func listen(addr, what string) (net.Listener, error) {
-	if addr == "" || addr == "off" {
-		return nil, nil
+// printAddrs tells where a node serves (query.ListenAndServe's ready).
+func printAddrs(w io.Writer) func(grpcAt, httpAt net.Addr) {
+	return func(grpcAt, httpAt net.Addr) {
+		if grpcAt != nil {
+			fmt.Fprintf(w, "gRPC  %s\n", grpcAt)
+		}
+		if httpAt != nil {
+			fmt.Fprintf(w, "web   http://%s/\n", httpAt)
+		}
 	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen for %s on %s: %w", what, addr, err)
-	}
-	return l, nil
 }
 
 func newLedgerServeCmd(g *globalOptions) *cobra.Command {
@@ -67,7 +68,8 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 			if dbPath == "" {
 				dbPath = filepath.Join(dir, "ledger.db")
 			}
-			key, created, err := ledger.LoadOrCreateNodeKey(filepath.Join(dir, "node.key"))
+			keyPath := filepath.Join(dir, "node.key")
+			key, created, err := ledger.LoadOrCreateNodeKey(keyPath)
 			if err != nil {
 				return err
 			}
@@ -76,27 +78,13 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer n.Close()
-			gl, err := listen(grpcAddr, "gRPC")
-			if err != nil {
-				return err
-			}
-			hl, err := listen(httpAddr, "HTTP")
-			if err != nil {
-				return err
-			}
 			_, size, _, _ := n.Head()
 			w := cmd.ErrOrStderr()
 			if created {
-				fmt.Fprintf(w, "created node key %s\n", filepath.Join(dir, "node.key"))
+				fmt.Fprintf(w, "created node key %s\n", keyPath)
 			}
 			fmt.Fprintf(w, "ledger %s: %s, %d entries\nnode key %s (checkpoints are signed with it)\n", chainID, dbPath, size, hex.EncodeToString(n.PublicKey()))
-			if gl != nil {
-				fmt.Fprintf(w, "gRPC  %s\n", gl.Addr())
-			}
-			if hl != nil {
-				fmt.Fprintf(w, "web   http://%s/\n", hl.Addr())
-			}
-			return query.Serve(cmd.Context(), n, gl, hl)
+			return query.ListenAndServe(cmd.Context(), n, grpcAddr, httpAddr, printAddrs(w))
 		},
 	}
 	cmd.Flags().StringVar(&dbPath, "db", "", "database file (default <data>/ledger/ledger.db)")
@@ -108,33 +96,38 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 
 func newLedgerTestnetCmd() *cobra.Command {
 	var o cometbft.TestnetOptions
-	cmd := &cobra.Command{
-		Use:   "testnet",
-		Short: "Write the home directories of a localhost CometBFT testnet",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Dir == "" {
-				return usageError("--dir is required")
+	cmd := &cobra.Command{Use: "testnet", Short: "Write the home directories of a localhost CometBFT testnet", Args: cobra.NoArgs}
+	withResult(cmd, func(*cobra.Command, []string) (result, error) {
+		if o.Dir == "" {
+			return nil, usageError("--dir is required")
+		}
+		if o.Nodes < 1 || o.Nodes > 64 {
+			return nil, usageError("--nodes must be 1..64")
+		}
+		if err := cometbft.WriteTestnet(o); err != nil {
+			return nil, err
+		}
+		type node struct {
+			Home string `json:"home"`
+			*cometbft.LedgerConfig
+		}
+		var nodes []node
+		for i := 0; i < o.Nodes; i++ {
+			home := cometbft.NodeDir(o.Dir, i)
+			lc, err := cometbft.ReadLedgerConfig(home)
+			if err != nil {
+				return nil, err
 			}
-			if o.Nodes < 1 || o.Nodes > 64 {
-				return usageError("--nodes must be 1..64")
-			}
-			if err := cometbft.WriteTestnet(o); err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
+			nodes = append(nodes, node{home, lc})
+		}
+		return textFunc{nodes, func(w io.Writer) error {
 			fmt.Fprintf(w, "wrote %d validators of chain %s under %s\n", o.Nodes, o.ChainID, o.Dir)
-			for i := 0; i < o.Nodes; i++ {
-				home := cometbft.NodeDir(o.Dir, i)
-				lc, err := cometbft.ReadLedgerConfig(home)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(w, "  veil ledger node --home %s    # gRPC %s, web http://%s/\n", home, lc.GRPCAddr, lc.HTTPAddr)
+			for _, n := range nodes {
+				fmt.Fprintf(w, "  veil ledger node --home %s    # gRPC %s, web http://%s/\n", n.Home, n.GRPCAddr, n.HTTPAddr)
 			}
 			return nil
-		},
-	}
+		}}, nil
+	})
 	cmd.Flags().IntVar(&o.Nodes, "nodes", 4, "number of validators")
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "output directory (one nodeN home per validator)")
 	cmd.Flags().StringVar(&o.ChainID, "chain-id", "veil-testnet", "chain id")
@@ -166,22 +159,9 @@ func newLedgerNodeCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer n.Stop()
-			gl, err := listen(lc.GRPCAddr, "gRPC")
-			if err != nil {
-				return err
-			}
-			hl, err := listen(lc.HTTPAddr, "HTTP")
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "validator %s (%s) running; node key %s\n", home, n.NodeID(), hex.EncodeToString(n.PublicKey()))
-			if gl != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "gRPC  %s\n", gl.Addr())
-			}
-			if hl != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "web   http://%s/\n", hl.Addr())
-			}
-			return query.Serve(cmd.Context(), n, gl, hl)
+			w := cmd.ErrOrStderr()
+			fmt.Fprintf(w, "validator %s (%s) running; node key %s\n", home, n.NodeID(), hex.EncodeToString(n.PublicKey()))
+			return query.ListenAndServe(cmd.Context(), n, lc.GRPCAddr, lc.HTTPAddr, printAddrs(w))
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "node home directory")
@@ -189,38 +169,38 @@ func newLedgerNodeCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func dialLedger(addr string) (*query.Client, error) {
+// queryLedger dials --ledger and runs fn with a 10-second deadline.
+func queryLedger(ctx context.Context, addr string, fn func(context.Context, *query.Client) error) error {
 	if addr == "" {
-		return nil, usageError("--ledger is required (a node's gRPC address, e.g. 127.0.0.1:7070)")
+		return usageError("--ledger is required (a node's gRPC address, e.g. 127.0.0.1:7070)")
 	}
-	return query.Dial(addr)
+	c, err := query.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return fn(ctx, c)
 }
 
 func newLedgerStatusCmd() *cobra.Command {
 	var addr string
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Print a node's latest signed checkpoint",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := dialLedger(addr)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
-			cp, err := c.Checkpoint(ctx)
-			if err != nil {
-				return err
-			}
-			if err := ledger.VerifyCheckpoint(cp, nil); err != nil {
-				return fmt.Errorf("the node's checkpoint does not verify: %w", err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s", cp.Note)
-			return nil
-		},
-	}
+	cmd := &cobra.Command{Use: "status", Short: "Print a node's latest signed checkpoint", Args: cobra.NoArgs}
+	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
+		var cp *ledgerv1.Checkpoint
+		err := queryLedger(cmd.Context(), addr, func(ctx context.Context, c *query.Client) (err error) {
+			cp, err = c.Checkpoint(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := ledger.VerifyCheckpoint(cp, nil); err != nil {
+			return nil, fmt.Errorf("the node's checkpoint does not verify: %w", err)
+		}
+		return textFunc{cp, func(w io.Writer) error { _, err := fmt.Fprintf(w, "%s", cp.Note); return err }}, nil
+	})
 	cmd.Flags().StringVar(&addr, "ledger", "127.0.0.1:7070", "node gRPC address")
 	return cmd
 }
@@ -233,14 +213,11 @@ func newLedgerEntryCmd() *cobra.Command {
 		Short: "Fetch a log entry with its inclusion proof and checkpoint (JSON)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := dialLedger(addr)
-			if err != nil {
+			var e *ledgerv1.Entry
+			err := queryLedger(cmd.Context(), addr, func(ctx context.Context, c *query.Client) (err error) {
+				e, err = c.Entry(ctx, index)
 				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
-			e, err := c.Entry(ctx, index)
+			})
 			if err != nil {
 				return err
 			}
@@ -273,55 +250,66 @@ func newLedgerVerifyInclusionCmd() *cobra.Command {
 its RFC 6962 inclusion proof leads from the transaction to the checkpoint's
 root. No network access.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if entryPath == "" {
-				return usageError("--entry is required (a file, or - for stdin)")
-			}
-			var key []byte
-			switch {
-			case keyHex != "":
-				k, err := hex.DecodeString(keyHex)
-				if err != nil || len(k) != 32 {
-					return usageError("--key must be a 64-digit hex ed25519 public key")
-				}
-				key = k
-			case !trustEmbedded:
-				return usageError("--key (the node's public key, printed by veil ledger serve) is required, or --trust-embedded-key")
-			}
-			var b []byte
-			var err error
-			if entryPath == "-" {
-				b, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4<<20))
-			} else {
-				b, err = os.ReadFile(entryPath)
-			}
-			if err != nil {
-				return fmt.Errorf("read entry: %w", err)
-			}
-			var e ledgerv1.Entry
-			if err := protojson.Unmarshal(b, &e); err != nil {
-				return fmt.Errorf("parse entry %s: %w", entryPath, err)
-			}
-			if err := ledger.VerifyInclusion(&e, key); err != nil {
-				return fmt.Errorf("entry %d does NOT verify: %w", e.Index, err)
-			}
-			kind := txKind(e.Tx)
-			fmt.Fprintf(cmd.OutOrStdout(), "OK: entry %d (%s, tx %x) is in the log of size %d with root %x, checkpoint signed by %x\n",
-				e.Index, kind, ledger.TxHash(e.Tx), e.Checkpoint.Size, e.Checkpoint.RootHash, e.Checkpoint.SignerKey)
-			if key == nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning: the signing key was taken from the entry itself; pass --key to check who signed it")
-			}
-			return nil
-		},
 	}
+	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
+		if entryPath == "" {
+			return nil, usageError("--entry is required (a file, or - for stdin)")
+		}
+		var key []byte
+		switch {
+		case keyHex != "":
+			k, err := hex.DecodeString(keyHex)
+			if err != nil || len(k) != 32 {
+				return nil, usageError("--key must be a 64-digit hex ed25519 public key")
+			}
+			key = k
+		case !trustEmbedded:
+			return nil, usageError("--key (the node's public key, printed by veil ledger serve) is required, or --trust-embedded-key")
+		}
+		var b []byte
+		var err error
+		if entryPath == "-" {
+			b, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4<<20))
+		} else {
+			b, err = os.ReadFile(entryPath)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read entry: %w", err)
+		}
+		var e ledgerv1.Entry
+		if err := protojson.Unmarshal(b, &e); err != nil {
+			return nil, fmt.Errorf("parse entry %s: %w", entryPath, err)
+		}
+		if err := ledger.VerifyInclusion(&e, key); err != nil {
+			return nil, fmt.Errorf("entry %d does NOT verify: %w", e.Index, err)
+		}
+		kind, _ := ledger.Describe(e.Tx) // display only: nothing is checked
+		h := ledger.TxHash(e.Tx)
+		res := inclusionOutput{Index: e.Index, Kind: kind, TxHash: hex.EncodeToString(h[:]), LogSize: e.Checkpoint.Size,
+			Root: hex.EncodeToString(e.Checkpoint.RootHash), Signer: hex.EncodeToString(e.Checkpoint.SignerKey), KeyFromEntry: key == nil}
+		if key == nil {
+			fmt.Fprintln(cmd.ErrOrStderr(), "warning: the signing key was taken from the entry itself; pass --key to check who signed it")
+		}
+		return res, nil
+	})
 	cmd.Flags().StringVar(&entryPath, "entry", "", "entry JSON file (- for stdin)")
 	cmd.Flags().StringVar(&keyHex, "key", "", "trusted node public key (hex)")
 	cmd.Flags().BoolVar(&trustEmbedded, "trust-embedded-key", false, "accept the key named in the checkpoint (checks integrity, not who signed)")
 	return cmd
 }
 
-// txKind names a transaction's type (display only; nothing is checked).
-func txKind(raw []byte) string {
-	kind, _ := ledger.Describe(raw)
-	return kind
+type inclusionOutput struct {
+	Index        uint64 `json:"index"`
+	Kind         string `json:"kind"`
+	TxHash       string `json:"tx_hash"`
+	LogSize      uint64 `json:"log_size"`
+	Root         string `json:"root"`
+	Signer       string `json:"signer"`
+	KeyFromEntry bool   `json:"key_from_entry"`
+}
+
+func (r inclusionOutput) WriteText(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "OK: entry %d (%s, tx %s) is in the log of size %d with root %s, checkpoint signed by %s\n",
+		r.Index, r.Kind, r.TxHash, r.LogSize, r.Root, r.Signer)
+	return err
 }

@@ -2,8 +2,7 @@ package main
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -14,12 +13,8 @@ import (
 )
 
 func newTrainCmd(g *globalOptions) *cobra.Command {
-	cfg := training.DefaultConfig()
-	var (
-		out, arch, name  string
-		weightBits, actB int
-		calib            int
-	)
+	o := training.FileOptions{Config: training.DefaultConfig()}
+	var out, arch string
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Train an HE-friendly network on MNIST and write a model file",
@@ -30,90 +25,66 @@ write a model file. Training is deterministic given --seed.
 The committed default model was made with:
   veil train --out model/default_model.json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := parseArch(arch)
-			if err != nil {
-				return usageError("--arch: %v", err)
-			}
-			cfg.Arch = a
-			dir, err := dataset.FindMNISTDir()
-			if err != nil {
-				return err
-			}
-			train, err := dataset.LoadTrain(dir)
-			if err != nil {
-				return err
-			}
-			test, err := dataset.LoadTest(dir)
-			if err != nil {
-				return err
-			}
-			bar := g.progress(int64(cfg.Epochs*(train.Len()/cfg.BatchSize)), "training "+a.String())
-			cfg.Progress = func(done, total int, loss float64) {
-				if done%20 == 0 || done == total {
-					bar.Describe(fmt.Sprintf("training %s loss %.3f", a, loss))
-					_ = bar.Set(done)
-				}
-			}
-			f, err := training.Train(cmd.Context(), train, cfg)
-			if err != nil {
-				return err
-			}
-			_ = bar.Finish()
-			cal := make([][]uint8, min(calib, train.Len()))
-			for i := range cal {
-				cal[i] = train.Images[i][:]
-			}
-			m, err := model.Quantize(f, name, model.QuantizeOptions{WeightBits: weightBits, ActivationBits: actB, Calibration: cal})
-			if err != nil {
-				return err
-			}
-			m.Description = fmt.Sprintf("%s, square activation, %d-bit weights; trained on MNIST by veil train", a, weightBits)
-			info := &model.TrainingInfo{
-				Seed: cfg.Seed, Epochs: cfg.Epochs, BatchSize: cfg.BatchSize, LearningRate: cfg.LearningRate,
-				Augment: cfg.Augment, FloatAccuracy: training.FloatAccuracy(f, test), FixedAccuracy: training.FixedAccuracy(m, test),
-				TestImages: test.Len(), CalibrationImages: len(cal),
-			}
-			file := &model.File{Model: m, Training: info}
-			if err := file.Save(out); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "model %s (%d weights) written to %s\nsha256 %s\ntest accuracy: float %.2f%%, fixed point %.2f%%\n",
-				m.Name, m.NumWeights(), out, file.SHA256, 100*info.FloatAccuracy, 100*info.FixedAccuracy)
-			return nil
-		},
 	}
+	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
+		a, err := model.ParseArchitecture(arch)
+		if err != nil {
+			return nil, usageError("--arch: %v", err)
+		}
+		o.Arch = a
+		train, err := dataset.MNISTTrain()
+		if err != nil {
+			return nil, err
+		}
+		test, err := dataset.MNISTTest()
+		if err != nil {
+			return nil, err
+		}
+		bar := g.progress(int64(o.Epochs*(train.Len()/o.BatchSize)), "training "+a.String())
+		o.Progress = func(done, total int, loss float64) {
+			if done%20 == 0 || done == total {
+				bar.Describe(fmt.Sprintf("training %s loss %.3f", a, loss))
+				_ = bar.Set(done)
+			}
+		}
+		f, err := training.TrainFile(cmd.Context(), train, test, o)
+		if err != nil {
+			return nil, err
+		}
+		_ = bar.Finish()
+		if err := f.Save(out); err != nil {
+			return nil, err
+		}
+		res := trainOutput{Model: f.Model.Name, Weights: f.Model.NumWeights(), File: out, SHA256: f.SHA256,
+			FloatAccuracy: f.Training.FloatAccuracy, FixedAccuracy: f.Training.FixedAccuracy}
+		return res, nil
+	})
 	fl := cmd.Flags()
 	fl.StringVar(&out, "out", "model.json", "output model file")
-	fl.StringVar(&name, "name", model.DefaultName, "model name")
-	fl.StringVar(&arch, "arch", "32,128,sq,10", "layers after the "+fmt.Sprint(pixels.Count)+" inputs: sizes of dense layers and 'sq' for the square activation")
-	fl.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "training epochs")
-	fl.IntVar(&cfg.BatchSize, "batch", cfg.BatchSize, "mini-batch size")
-	fl.Float64Var(&cfg.LearningRate, "lr", cfg.LearningRate, "Adam learning rate")
-	fl.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed")
-	fl.BoolVar(&cfg.Augment, "augment", cfg.Augment, "random affine distortions of the training images")
-	fl.IntVar(&weightBits, "weight-bits", 8, "bits per fixed-point weight")
-	fl.IntVar(&actB, "activation-bits", 14, "target bits of intermediate fixed-point values")
-	fl.IntVar(&calib, "calibration", 5000, "training images used to calibrate the fixed-point shifts")
+	fl.StringVar(&o.Name, "name", model.DefaultName, "model name")
+	fl.StringVar(&arch, "arch", "32,128,sq,10", fmt.Sprintf("layers after the %d inputs: sizes of dense layers and 'sq' for the square activation", pixels.Count))
+	fl.IntVar(&o.Epochs, "epochs", o.Epochs, "training epochs")
+	fl.IntVar(&o.BatchSize, "batch", o.BatchSize, "mini-batch size")
+	fl.Float64Var(&o.LearningRate, "lr", o.LearningRate, "Adam learning rate")
+	fl.Uint64Var(&o.Seed, "seed", o.Seed, "random seed")
+	fl.BoolVar(&o.Augment, "augment", o.Augment, "random affine distortions of the training images")
+	fl.IntVar(&o.WeightBits, "weight-bits", 8, "bits per fixed-point weight")
+	fl.IntVar(&o.ActivationBits, "activation-bits", 14, "target bits of intermediate fixed-point values")
+	fl.IntVar(&o.Calibration, "calibration", 5000, "training images used to calibrate the fixed-point shifts")
 	return cmd
 }
 
-func parseArch(s string) (model.Architecture, error) {
-	var a model.Architecture
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "sq" {
-			a = append(a, model.LayerSpec{Kind: model.KindSquare})
-			continue
-		}
-		n, err := strconv.Atoi(f)
-		if err != nil || n <= 0 || n > 4096 {
-			return nil, fmt.Errorf("layer %q is neither a size in [1, 4096] nor 'sq'", f)
-		}
-		a = append(a, model.LayerSpec{Kind: model.KindDense, Out: n})
-	}
-	if len(a) == 0 || a[len(a)-1].Kind != model.KindDense || a[len(a)-1].Out != 10 {
-		return nil, fmt.Errorf("the last layer must be a dense layer of 10")
-	}
-	return a, nil
+type trainOutput struct {
+	Model         string  `json:"model"`
+	Weights       int     `json:"weights"`
+	File          string  `json:"file"`
+	SHA256        string  `json:"sha256"`
+	FloatAccuracy float64 `json:"float_accuracy"`
+	FixedAccuracy float64 `json:"fixed_accuracy"`
+}
+
+func (r trainOutput) WriteText(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "model %s (%d weights) written to %s\nsha256 %s\ntest accuracy: float %.2f%%, fixed point %.2f%%\n",
+		r.Model, r.Weights, r.File, r.SHA256, 100*r.FloatAccuracy, 100*r.FixedAccuracy)
+	return err
 }

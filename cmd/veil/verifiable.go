@@ -18,6 +18,7 @@ import (
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/zk"
 )
@@ -103,7 +104,7 @@ func (g *globalOptions) modelKeys(ctx context.Context, mf *model.File) (zk.Salt,
 type verifiableOptions struct {
 	server, tlsCA, modelID string
 	ledger                 ledgerFlags
-	img                    dataset.Image
+	img                    pixels.Image
 	label                  int
 	asJSON                 bool
 }

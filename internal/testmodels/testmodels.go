@@ -67,9 +67,9 @@ func Tiny(seed uint64) *model.Model {
 		Name:    "tiny",
 		Classes: 10,
 		Layers: []model.Layer{
-			model.RandomDense(rng, pixels.Count, 4, 7, 17, 7),
+			model.RandomWeights(rng, model.Layer{In: pixels.Count, Out: 4, WeightFrac: 7, BiasBits: 17, Shift: 7}),
 			{Kind: model.KindSquare, In: 4, Out: 4, Shift: 16},
-			model.RandomDense(rng, 4, 10, 7, 13, 0),
+			model.RandomWeights(rng, model.Layer{In: 4, Out: 10, WeightFrac: 7, BiasBits: 13, Shift: 0}),
 		},
 	}
 	if err := m.Validate(); err != nil {

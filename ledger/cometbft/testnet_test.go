@@ -23,6 +23,8 @@ import (
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/ledgertest"
+	"github.com/veil-project/veil/ledger/trust"
+	"google.golang.org/protobuf/proto"
 )
 
 const testChain = "veil-cometbft-test"
@@ -350,6 +352,36 @@ func TestFourValidators(t *testing.T) {
 		if err != nil || ledger.VerifyInclusion(e, n.PublicKey()) != nil {
 			t.Fatalf("node %d inclusion: %v", i, err)
 		}
+	}
+	// Quorum checkpoints: what a node serves verifies against the genesis
+	// validators; altered in any part, it does not.
+	anchor, err := trust.AnchorFromGenesis(filepath.Join(NodeDir(dir, 0), "config", "genesis.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc, err := nodes[0].QuorumCheckpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := trust.VerifyQuorumCheckpoint(qc, testChain, anchor.Validators); err != nil {
+		t.Fatalf("quorum checkpoint: %v", err)
+	}
+	alter := map[string]func(q *ledgerv1.QuorumCheckpoint){
+		"log size":      func(q *ledgerv1.QuorumCheckpoint) { q.Checkpoint.Size++ },
+		"root":          func(q *ledgerv1.QuorumCheckpoint) { q.Checkpoint.RootHash[0] ^= 1 },
+		"signed header": func(q *ledgerv1.QuorumCheckpoint) { q.SignedHeader[len(q.SignedHeader)-5] ^= 1 },
+		"validator set": func(q *ledgerv1.QuorumCheckpoint) { q.ValidatorSet[len(q.ValidatorSet)-3] ^= 1 },
+		"height":        func(q *ledgerv1.QuorumCheckpoint) { q.Checkpoint.Height-- },
+	}
+	for name, f := range alter {
+		c := proto.Clone(qc).(*ledgerv1.QuorumCheckpoint)
+		f(c)
+		if err := trust.VerifyQuorumCheckpoint(c, testChain, anchor.Validators); err == nil {
+			t.Errorf("quorum checkpoint with another %s verified", name)
+		}
+	}
+	if err := trust.VerifyQuorumCheckpoint(qc, testChain, anchor.Validators[1:]); err == nil {
+		t.Error("quorum checkpoint verified against another validator set")
 	}
 	for _, r := range reqs {
 		rec, err := s3.Request(ctx, f.Key(r.ID))

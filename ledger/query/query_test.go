@@ -203,3 +203,36 @@ func TestHTTPJSON(t *testing.T) {
 		t.Fatalf("newest rejection: %v", r)
 	}
 }
+
+func TestListenAndServe(t *testing.T) {
+	n, err := embedded.Open(embedded.Config{Path: filepath.Join(t.TempDir(), "l.db"), ChainID: chain, Verifier: ledgertest.FakeVerifier{}, SigningKey: ledgertest.Key("node")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan [2]net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- query.ListenAndServe(ctx, n, "127.0.0.1:0", "off", func(g, h net.Addr) { addrs <- [2]net.Addr{g, h} })
+	}()
+	a := <-addrs
+	if a[0] == nil || a[1] != nil {
+		t.Fatalf("bound %v, want gRPC only", a)
+	}
+	c, err := query.Dial(a[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Checkpoint(ctx); err != nil {
+		t.Fatalf("checkpoint over the served gRPC: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve after cancel: %v", err)
+	}
+	if err := query.ListenAndServe(context.Background(), n, "127.0.0.1:0", "256.0.0.1:1", nil); err == nil || !strings.Contains(err.Error(), "listen for HTTP") {
+		t.Fatalf("bad HTTP address: %v", err)
+	}
+}

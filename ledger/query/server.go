@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -163,4 +164,43 @@ func Serve(ctx context.Context, api ledger.API, grpcLn, httpLn net.Listener) err
 		hs.Shutdown(sctx)
 	}
 	return err
+}
+
+// ListenAndServe listens for gRPC on grpcAddr and for HTTP on httpAddr
+// (empty or "off": not at all), tells ready the bound addresses (nil for
+// one not served), and serves api until ctx ends.
+func ListenAndServe(ctx context.Context, api ledger.API, grpcAddr, httpAddr string, ready func(grpcAt, httpAt net.Addr)) error {
+	gl, err := listen(grpcAddr, "gRPC")
+	if err != nil {
+		return err
+	}
+	hl, err := listen(httpAddr, "HTTP")
+	if err != nil {
+		if gl != nil {
+			gl.Close()
+		}
+		return err
+	}
+	if ready != nil {
+		ready(addrOf(gl), addrOf(hl))
+	}
+	return Serve(ctx, api, gl, hl)
+}
+
+func listen(addr, what string) (net.Listener, error) {
+	if addr == "" || addr == "off" {
+		return nil, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for %s on %s: %w", what, addr, err)
+	}
+	return l, nil
+}
+
+func addrOf(l net.Listener) net.Addr {
+	if l == nil {
+		return nil
+	}
+	return l.Addr()
 }

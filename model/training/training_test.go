@@ -2,6 +2,7 @@ package training
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/veil-project/veil/dataset"
@@ -103,5 +104,27 @@ func TestTrainFromInitWithSteps(t *testing.T) {
 	cfg.Init = &model.Float{Layers: base.Layers[:2]}
 	if _, err := Train(context.Background(), set, cfg); err == nil {
 		t.Fatal("an initial network of another shape was accepted")
+	}
+}
+
+func TestTrainFile(t *testing.T) {
+	set := smallTrainSet(t, 1000)
+	o := FileOptions{
+		Config: Config{Arch: model.Architecture{{Kind: model.KindDense, Out: 8}, {Kind: model.KindSquare}, {Kind: model.KindDense, Out: 10}},
+			Epochs: 2, BatchSize: 50, LearningRate: 3e-3, Seed: 2},
+		Name: "t8", WeightBits: 8, ActivationBits: 12, Calibration: 200,
+	}
+	f, err := TrainFile(context.Background(), set, set, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Model.Name != "t8" || f.Training == nil || f.Training.CalibrationImages != 200 || f.Training.TestImages != 1000 {
+		t.Fatalf("file %q, training %+v", f.Model.Name, f.Training)
+	}
+	if acc := FixedAccuracy(f.Model, set); acc != f.Training.FixedAccuracy || acc < 0.5 {
+		t.Fatalf("recorded fixed-point accuracy %.3f, measured %.3f", f.Training.FixedAccuracy, acc)
+	}
+	if err := f.Save(filepath.Join(t.TempDir(), "m.json")); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/model/training"
+	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -150,7 +151,7 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 // InitialModel draws the round-0 network of the default architecture
 // (model.Train's initialisation, no training step).
 func InitialModel(seed uint64) (*model.Float, error) {
-	one := &dataset.Set{Images: make([]dataset.Image, 1), Labels: []uint8{0}}
+	one := &dataset.Set{Images: make([]pixels.Image, 1), Labels: []uint8{0}}
 	f, err := training.Train(context.Background(), one, training.Config{
 		Arch: model.DefaultArchitecture, Steps: 1, BatchSize: 1, LearningRate: 1e-300, Seed: seed,
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Dataset commitments. An owner commits to its samples with the root of an
@@ -31,8 +32,8 @@ var merkleHasher = rfc6962.New(crypto.SHA256)
 const sampleDomain = "veil/federated/sample\x00"
 
 // SampleLeaf returns the Merkle leaf hash of a labelled image.
-func SampleLeaf(img *dataset.Image, label uint8) []byte {
-	data := make([]byte, 0, len(sampleDomain)+1+dataset.Pixels)
+func SampleLeaf(img *pixels.Image, label uint8) []byte {
+	data := make([]byte, 0, len(sampleDomain)+1+pixels.Count)
 	data = append(data, sampleDomain...)
 	data = append(data, label)
 	data = append(data, img[:]...)
@@ -110,7 +111,7 @@ type SampleProof struct {
 }
 
 // Prove returns a membership or non-membership proof for a sample.
-func (t *DatasetTree) Prove(img *dataset.Image, label uint8) (*SampleProof, error) {
+func (t *DatasetTree) Prove(img *pixels.Image, label uint8) (*SampleProof, error) {
 	h := SampleLeaf(img, label)
 	k := sort.Search(len(t.leaves), func(i int) bool { return bytes.Compare(t.leaves[i], h) >= 0 })
 	p := &SampleProof{Size: t.Size()}
@@ -141,7 +142,7 @@ func (t *DatasetTree) Prove(img *dataset.Image, label uint8) (*SampleProof, erro
 // VerifySample checks a proof against a committed root and size and
 // returns whether the sample is in the dataset. An error means the proof
 // is invalid (it proves neither).
-func VerifySample(root []byte, size uint64, img *dataset.Image, label uint8, p *SampleProof) (bool, error) {
+func VerifySample(root []byte, size uint64, img *pixels.Image, label uint8, p *SampleProof) (bool, error) {
 	if p == nil || p.Size != size || size == 0 || len(p.Leaves) != len(p.Paths) || len(p.Leaves) == 0 || len(p.Leaves) > 2 {
 		return false, errors.New("verify sample: malformed proof")
 	}

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/pixels"
 )
 
 // Trace is a verifier's account of where a registered model comes from:
@@ -282,7 +282,7 @@ func TraceModel(ctx context.Context, api ledger.TrainingAPI, modelID string, nod
 
 // VerifySampleInModel checks a proof that a sample is (or is not) in the
 // dataset owner committed to in a traced model's training.
-func (t *Trace) VerifySampleInModel(owner int, img *dataset.Image, label uint8, p *SampleProof) (bool, error) {
+func (t *Trace) VerifySampleInModel(owner int, img *pixels.Image, label uint8, p *SampleProof) (bool, error) {
 	if owner < 0 || owner >= len(t.Owners) || !t.OK() {
 		return false, errors.New("no such owner in a verified trace")
 	}

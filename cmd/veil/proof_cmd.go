@@ -1,0 +1,281 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
+	"github.com/veil-project/veil/zk"
+)
+
+// challengeSource is the --mnist-test / --challenges choice of prove and
+// verify.
+type challengeSource struct{ mnist, dir string }
+
+func (c *challengeSource) register(cmd *cobra.Command, what string) {
+	cmd.Flags().StringVar(&c.mnist, "mnist-test", "", what+": MNIST test-set indices, e.g. 1,2,3 or 0-5")
+	cmd.Flags().StringVar(&c.dir, "challenges", "", fmt.Sprintf("%s: a directory of %dx%d grey PNGs or %d-byte raw files, in name order", what, pixels.Side, pixels.Side, pixels.Count))
+}
+
+func (c *challengeSource) given() bool { return c.mnist != "" || c.dir != "" }
+
+func (c *challengeSource) load() ([]pixels.Image, error) {
+	switch {
+	case c.mnist != "" && c.dir != "":
+		return nil, usageError("give exactly one of --mnist-test and --challenges")
+	case c.dir != "":
+		return dataset.ReadChallenges(c.dir)
+	}
+	idx, err := parseIndices(c.mnist)
+	if err != nil {
+		return nil, usageError("--mnist-test: %v", err)
+	}
+	test, err := dataset.MNISTTest()
+	if err != nil {
+		return nil, err
+	}
+	return test.Select(idx)
+}
+
+func newProveCmd(g *globalOptions) *cobra.Command {
+	var path, saltFile, out, saveCh string
+	var src challengeSource
+	cmd := &cobra.Command{
+		Use:   "prove",
+		Short: "Prove the committed model's outputs on a batch of challenge images",
+		Long: `Run the committed model on the challenge images and write a zk-SNARK
+(Groth16) proof that the model behind the commitment (see veil model commit)
+gives exactly these outputs. The batch size is the number of images; keys for
+it are loaded from the data directory, or made by a ceremony of one.`,
+		Args: cobra.NoArgs,
+	}
+	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
+		if !src.given() {
+			return nil, usageError("give exactly one of --mnist-test and --challenges")
+		}
+		imgs, err := src.load()
+		if err != nil {
+			return nil, err
+		}
+		f, err := loadModel(path)
+		if err != nil {
+			return nil, err
+		}
+		salt, _, err := g.loadSalt(f, saltFile, true)
+		if err != nil {
+			return nil, err
+		}
+		pk, err := g.keys(cmd.Context(), f.Model, len(imgs), true)
+		if err != nil {
+			return nil, err
+		}
+		prover, err := zk.NewProver(f.Model, salt, pk)
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		proof, err := prover.Prove(cmd.Context(), imgs)
+		if err != nil {
+			return nil, err
+		}
+		res := proveOutput{File: out, ProveTime: time.Since(start).Round(time.Millisecond).String(), Proof: proof}
+		b, err := proof.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		res.Bytes = len(b)
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			return nil, fmt.Errorf("write proof: %w", err)
+		}
+		if saveCh != "" {
+			if err := dataset.WriteChallenges(saveCh, imgs); err != nil {
+				return nil, err
+			}
+		}
+		return res, nil
+	})
+	cmd.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
+	cmd.Flags().StringVar(&saltFile, "salt-file", "", "salt file (default: the model's salt under the data directory)")
+	src.register(cmd, "challenge images")
+	cmd.Flags().StringVarP(&out, "out", "o", "proof.veil", "proof file to write")
+	cmd.Flags().StringVar(&saveCh, "save-challenges", "", "also write the challenge images as PNGs into this directory")
+	return cmd
+}
+
+type proveOutput struct {
+	File      string    `json:"file"`
+	Bytes     int       `json:"bytes"`
+	ProveTime string    `json:"prove_time"`
+	Proof     *zk.Proof `json:"proof"`
+}
+
+func (r proveOutput) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "proof      %s (%d bytes, Groth16 part %d bytes), proved in %s\n", r.File, r.Bytes, len(r.Proof.Groth16), r.ProveTime)
+	fmt.Fprintf(w, "commitment %s\ndigest     %s\n", r.Proof.Commitment, r.Proof.Digest)
+	for i, o := range r.Proof.Outputs {
+		fmt.Fprintf(w, "challenge %d: class %d, scores %v\n", i, model.Class(o), o)
+	}
+	return nil
+}
+
+func newVerifyCmd(g *globalOptions) *cobra.Command {
+	var vkPath, comHex string
+	var src challengeSource
+	cmd := &cobra.Command{
+		Use:   "verify PROOF",
+		Short: "Verify a proof file; print OK or why it is rejected",
+		Long: `Verify a proof file against a verifying key (--vk, else the cached key for
+the proof's circuit and batch size). Pass --commitment with the model owner's
+published commitment, and the challenge images (--challenges or --mnist-test)
+to check that the proof is about them; without them the proof's own claims
+are used and only the proof's internal validity is checked.`,
+		Args: cobra.ExactArgs(1),
+	}
+	withResult(cmd, func(_ *cobra.Command, args []string) (result, error) {
+		data, err := os.ReadFile(args[0])
+		if err != nil {
+			return nil, fmt.Errorf("read proof: %w", err)
+		}
+		p, err := zk.ParseProof(data)
+		if err != nil {
+			return nil, fmt.Errorf("proof rejected: %w", err)
+		}
+		if vkPath == "" {
+			vkPath = filepath.Join(zk.KeyDir(g.dataDir, p.ModelID, len(p.Outputs)), "verifying.key")
+		}
+		vk, err := zk.LoadVerifyingKey(vkPath)
+		if err != nil {
+			return nil, err
+		}
+		res := verifyOutput{Statement: p.Statement}
+		if comHex == "" {
+			res.Notes = append(res.Notes, "commitment taken from the proof file (pass --commitment to check it is the published one)")
+		} else if res.Commitment, err = zk.ParseCommitment(comHex); err != nil {
+			return nil, usageError("--commitment: %v", err)
+		}
+		if !src.given() {
+			res.Notes = append(res.Notes, "challenge digest taken from the proof file (pass the challenge images to check it)")
+		} else {
+			imgs, err := src.load()
+			if err != nil {
+				return nil, err
+			}
+			res.Digest = zk.ChallengeDigest(imgs)
+		}
+		if err := zk.Verify(vk, res.Statement, data); err != nil {
+			return nil, fmt.Errorf("proof rejected: %w", err)
+		}
+		return res, nil
+	})
+	cmd.Flags().StringVar(&vkPath, "vk", "", "verifying key file (default: the cached key for the proof's circuit)")
+	cmd.Flags().StringVar(&comHex, "commitment", "", "expected model commitment (hex)")
+	src.register(cmd, "the challenge images")
+	return cmd
+}
+
+type verifyOutput struct {
+	zk.Statement
+	Notes []string `json:"notes,omitempty"`
+}
+
+func (r verifyOutput) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "OK: commitment %s, %d challenges, digest %s\n", r.Commitment, len(r.Outputs), r.Digest)
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	return nil
+}
+
+func newZKCmd(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "zk", Short: "zk-SNARK circuit information and key export"}
+	var path, out string
+	var batch int
+	exportVK := &cobra.Command{Use: "export-vk", Short: "Write the verifying key for the model and batch size", Args: cobra.NoArgs}
+	withResult(exportVK, func(cmd *cobra.Command, _ []string) (result, error) {
+		pk, err := g.cachedKeys(cmd.Context(), path, batch)
+		if err != nil {
+			return nil, err
+		}
+		b, err := pk.VK.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			return nil, err
+		}
+		h := pk.VK.Hash()
+		res := struct {
+			File   string `json:"file"`
+			Bytes  int    `json:"bytes"`
+			SHA256 string `json:"sha256"`
+		}{out, len(b), fmt.Sprintf("%x", h)}
+		return textFunc{res, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "wrote %s (%d bytes), sha256 %s\n", res.File, res.Bytes, res.SHA256)
+			return err
+		}}, nil
+	})
+	sol := &cobra.Command{
+		Use:   "export-solidity",
+		Short: "Write gnark's Solidity Groth16 verifier contract for the key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pk, err := g.cachedKeys(cmd.Context(), path, batch)
+			if err != nil {
+				return err
+			}
+			if out == "-" {
+				return pk.VK.ExportSolidity(cmd.OutOrStdout())
+			}
+			fh, err := os.Create(out)
+			if err != nil {
+				return err
+			}
+			if err := pk.VK.ExportSolidity(fh); err != nil {
+				fh.Close()
+				return err
+			}
+			return fh.Close()
+		},
+	}
+	info := &cobra.Command{Use: "info", Short: "Print the circuit's descriptor and size for the model and batch size", Args: cobra.NoArgs}
+	withResult(info, func(*cobra.Command, []string) (result, error) {
+		spec, err := specOfModel(path)
+		if err != nil {
+			return nil, err
+		}
+		r, err := zk.Compile(spec, batch)
+		if err != nil {
+			return nil, err
+		}
+		res := struct {
+			Circuit     string `json:"circuit"`
+			Version     int    `json:"version"`
+			Batch       int    `json:"batch"`
+			Constraints int    `json:"constraints"`
+			Domain      uint64 `json:"domain"`
+			Layers      any    `json:"layers"`
+		}{fmt.Sprintf("%x", spec.ID()), zk.CircuitVersion, batch, r.GetNbConstraints(), zk.Domain(r), spec.Layers}
+		return textFunc{res, func(w io.Writer) error {
+			fmt.Fprintf(w, "circuit %s (version %d), batch %d: %d R1CS constraints, domain %d\n", res.Circuit, res.Version, batch, res.Constraints, res.Domain)
+			for i, l := range spec.Layers {
+				fmt.Fprintf(w, "layer %d %-6s %4d -> %-4d shift %-2d accumulator in [%d, %d]\n", i, l.Kind, l.In, l.Out, l.Shift, l.AccLo, l.AccHi)
+			}
+			return nil
+		}}, nil
+	})
+	for _, c := range []*cobra.Command{exportVK, sol, info} {
+		c.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
+		c.Flags().IntVar(&batch, "batch", 3, "challenges per proof")
+	}
+	exportVK.Flags().StringVarP(&out, "out", "o", "verifying.key", "output file")
+	sol.Flags().StringVarP(&out, "out", "o", "-", "output file (- for stdout)")
+	cmd.AddCommand(exportVK, sol, info)
+	return cmd
+}
