@@ -38,6 +38,9 @@ type LocalConfig struct {
 	Dir string
 	// ModelPath is where the served model file goes (default Dir/model.json).
 	ModelPath string
+	// SaltPath, if set, names where the commitment salt of a model file is
+	// saved (0600; `veil serve --verifiable` reads it from there).
+	SaltPath  func(*model.File) (string, error)
 	ChainID   string
 	ModelName string
 	// LOO computes the owners' shares by leave-one-out (N more trainings of
@@ -83,6 +86,8 @@ type LocalResult struct {
 	Commitment    string          `json:"model_commitment"`
 	ModelSHA256   string          `json:"model_sha256"`
 	ModelPath     string          `json:"model_path"`
+	SaltPath      string          `json:"salt_path,omitempty"`
+	TestImages    int             `json:"test_images"`
 	// Shares, with the leave-one-out accuracies they come from.
 	ShareMethod    string    `json:"share_method"`
 	FullValidation float64   `json:"full_validation_accuracy,omitempty"`
@@ -344,6 +349,17 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		return nil, err
 	}
 	res.ModelPath = cfg.ModelPath
+	res.TestImages = cfg.Test.Len()
+	if cfg.SaltPath != nil {
+		sp, err := cfg.SaltPath(res.Model)
+		if err != nil {
+			return nil, err
+		}
+		if err := res.Salt.Save(sp); err != nil {
+			return nil, err
+		}
+		res.SaltPath = sp
+	}
 	res.ModelSHA256 = res.Model.SHA256
 	res.summarise()
 	res.Seconds = time.Since(start).Seconds()

@@ -11,7 +11,7 @@ import (
 
 	federatedv1 "github.com/veil-project/veil/api/veil/federated/v1"
 	"github.com/veil-project/veil/dataset"
-	"github.com/veil-project/veil/zk"
+	"github.com/veil-project/veil/model"
 )
 
 // The roles as separate processes (`veil federated aggregate` and `veil
@@ -34,24 +34,38 @@ func StandardSplit(train *dataset.Set, validationSize int, split SplitConfig) ([
 }
 
 // ServeCoordinator serves the coordinator's gRPC service on lis, records
-// the training's start and runs it to the end.
-func ServeCoordinator(ctx context.Context, cfg CoordinatorConfig, lis net.Listener) (*Result, zk.Salt, error) {
+// the training's start and runs it to the end; it writes the final model
+// to modelPath and its commitment salt (0600) to saltPath(model file).
+func ServeCoordinator(ctx context.Context, cfg CoordinatorConfig, lis net.Listener, modelPath string, saltPath func(*model.File) (string, error)) (*CoordinatorReport, error) {
 	c, err := NewCoordinator(cfg)
 	if err != nil {
-		return nil, zk.Salt{}, err
+		return nil, err
 	}
 	srv := grpc.NewServer()
 	federatedv1.RegisterAggregatorServer(srv, c)
 	go srv.Serve(lis)
 	defer srv.Stop()
 	if err := c.Start(ctx); err != nil {
-		return nil, zk.Salt{}, err
+		return nil, err
 	}
 	res, err := c.Run(ctx)
 	if err != nil {
-		return nil, zk.Salt{}, err
+		return nil, err
 	}
-	return res, c.Salt(), nil
+	rep := &CoordinatorReport{TrainingID: cfg.Config.TrainingID, Rounds: res.Rounds, Commitment: res.Commitment.String(), ModelPath: modelPath}
+	mf := &model.File{Model: res.Fixed}
+	if err := mf.Save(modelPath); err != nil {
+		return nil, err
+	}
+	if saltPath != nil {
+		if rep.SaltPath, err = saltPath(mf); err != nil {
+			return nil, err
+		}
+		if err := c.Salt().Save(rep.SaltPath); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
 }
 
 // RunRemoteOwner dials the coordinator at addr and takes part in the
