@@ -610,6 +610,9 @@ func (c *Coordinator) GetAggregate(req *federatedv1.RoundRequest, stream federat
 	owners, wires := rs.owners, rs.wires
 	c.mu.Unlock()
 	for _, o := range owners {
+		if o == int(req.Owner) {
+			continue // the owner has its own update
+		}
 		if err := stream.Send(&federatedv1.Update{TrainingId: req.TrainingId, Round: req.Round, Owner: uint32(o), Ciphertext: wires[o]}); err != nil {
 			return err
 		}

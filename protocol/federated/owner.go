@@ -425,6 +425,13 @@ func (o *Owner) round(ctx context.Context, r int) error {
 	}
 	var cts []*he.VectorCiphertext
 	var got []int
+	if slices.Contains(owners, me) {
+		own, err := o.key.UnmarshalVectorCiphertext(wire, o.layout.pieces(o.he.Slots()))
+		if err != nil {
+			return fmt.Errorf("own update: %w", err)
+		}
+		cts, got = append(cts, own), append(got, me)
+	}
 	for {
 		u, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -434,7 +441,7 @@ func (o *Owner) round(ctx context.Context, r int) error {
 			return fmt.Errorf("get aggregate: %w", err)
 		}
 		want := updateDigestOf(rnd, int(u.Owner))
-		if dd := sha256.Sum256(u.Ciphertext); want == nil || !equal32(want, dd) {
+		if dd := sha256.Sum256(u.Ciphertext); want == nil || int(u.Owner) == me || !equal32(want, dd) {
 			return fmt.Errorf("the coordinator sent an update of owner %d that is not the one recorded for round %d", u.Owner, r)
 		}
 		t1 := time.Now()
@@ -446,8 +453,9 @@ func (o *Owner) round(ctx context.Context, r int) error {
 		cts = append(cts, c)
 		got = append(got, int(u.Owner))
 	}
+	slices.Sort(got)
 	if !slices.Equal(got, owners) {
-		return fmt.Errorf("the coordinator sent the updates of owners %v, the recorded aggregate sums %v", got, owners)
+		return fmt.Errorf("the coordinator sent the updates of owners %v (with this owner's own), the recorded aggregate sums %v", got, owners)
 	}
 	t0 = time.Now()
 	agg, err := o.he.Sum(cts...)

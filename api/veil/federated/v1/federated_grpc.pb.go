@@ -57,13 +57,14 @@ type AggregatorClient interface {
 	// SHA-256 must be the digest the owner recorded on the ledger.
 	SubmitUpdate(ctx context.Context, in *Update, opts ...grpc.CallOption) (*Ack, error)
 	// GetAggregate waits until the round's aggregate is on the ledger and
-	// streams the updates it sums (owners recompute and check it).
+	// streams the updates it sums, but the requester's own (owners recompute
+	// and check it).
 	GetAggregate(ctx context.Context, in *RoundRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Update], error)
 	// SubmitShares posts an owner's decryption shares of the round's
 	// aggregate, one per active subset it belongs to.
 	SubmitShares(ctx context.Context, in *DecryptionShares, opts ...grpc.CallOption) (*Ack, error)
 	// GetShares waits until the round's share phase closes and streams every
-	// owner's shares.
+	// other owner's shares.
 	GetShares(ctx context.Context, in *RoundRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DecryptionShares], error)
 }
 
@@ -180,13 +181,14 @@ type AggregatorServer interface {
 	// SHA-256 must be the digest the owner recorded on the ledger.
 	SubmitUpdate(context.Context, *Update) (*Ack, error)
 	// GetAggregate waits until the round's aggregate is on the ledger and
-	// streams the updates it sums (owners recompute and check it).
+	// streams the updates it sums, but the requester's own (owners recompute
+	// and check it).
 	GetAggregate(*RoundRequest, grpc.ServerStreamingServer[Update]) error
 	// SubmitShares posts an owner's decryption shares of the round's
 	// aggregate, one per active subset it belongs to.
 	SubmitShares(context.Context, *DecryptionShares) (*Ack, error)
 	// GetShares waits until the round's share phase closes and streams every
-	// owner's shares.
+	// other owner's shares.
 	GetShares(*RoundRequest, grpc.ServerStreamingServer[DecryptionShares]) error
 	mustEmbedUnimplementedAggregatorServer()
 }
