@@ -367,18 +367,14 @@ func (o *Owner) round(ctx context.Context, r int) error {
 	for i := range delta {
 		delta[i] = after[i] - before[i]
 	}
-	var dc, ciNext []float64
+	var ciNext []float64
 	if control != nil {
 		for _, g := range control.MeanGradient {
 			ciNext = append(ciNext, g...)
 		}
-		dc = make([]float64, len(ciNext))
-		for i := range dc {
-			dc[i] = ciNext[i] - o.ci[i]
-		}
 	}
 	t0 = time.Now()
-	v, err := o.layout.buildUpdate(delta, dc, o.weights[me], id, r, me)
+	v, err := o.layout.buildUpdate(delta, ciNext, o.weights[me], id, r, me)
 	if err != nil {
 		return err
 	}
@@ -523,7 +519,7 @@ func (o *Owner) round(ctx context.Context, r int) error {
 	if err != nil {
 		return err
 	}
-	mean, dcSum, err := o.layout.openAggregate(vals, id, r, owners, o.weights)
+	mean, cNext, err := o.layout.openAggregate(vals, id, r, owners, o.weights)
 	if err != nil {
 		return err
 	}
@@ -551,9 +547,7 @@ func (o *Owner) round(ctx context.Context, r int) error {
 	}
 	o.model = newModel
 	if o.train.Scaffold {
-		for i := range o.c {
-			o.c[i] += dcSum[i]
-		}
+		o.c = cNext
 		if slices.Contains(owners, me) {
 			o.ci = ciNext // otherwise the update was left out: c_i stays
 		}

@@ -13,8 +13,8 @@ import (
 //
 //	slots [0, P)         w_i·Δ_i, the owner's parameter change weighted by
 //	                     w_i = n_i / Σ n_j (committed sample counts)
-//	slots [P, 2P)        w_i·Δc_i, the change of its SCAFFOLD control
-//	                     variate (only when the training uses SCAFFOLD)
+//	slots [P, 2P)        w_i·c_i, its new SCAFFOLD control variate (the
+//	                     mean gradient of its round; only with SCAFFOLD)
 //	slot  W = P or 2P    w_i
 //	slots (W, pieces·N)  check values r_i[k], pseudo-random in [-1, 1],
 //	                     derived from (training, round, owner)
@@ -22,7 +22,11 @@ import (
 // After decryption the aggregate must show, in slot W, the sum of the
 // committed weights of the owners it names and, in every check slot, the
 // sum of their check values (within the CKKS precision). The new model is
-// x + Σ w_i·Δ_i / Σ w_i, the new global control variate c + Σ w_i·Δc_i.
+// x + Σ w_i·Δ_i / Σ w_i, the new global control variate Σ w_i·c_i / Σ w_i
+// rounded to a multiple of 2^-12: above the decryption noise (below 2^-14),
+// so that a coordinate whose gradients are all exactly zero (a border pixel)
+// gets exactly zero correction. Adam would otherwise turn that noise, sent
+// round after round as a constant gradient, into full-size steps.
 
 // checkTolerance bounds |decrypted − expected| in the weight and check
 // slots. Decryption errors measure below 2^-15 (he tests); an update under
@@ -80,8 +84,8 @@ func checkValues(trainingID string, round, owner, n int) []float64 {
 	return out
 }
 
-// buildUpdate lays out an owner's weighted update (dc: the change of its
-// control variate, nil without SCAFFOLD).
+// buildUpdate lays out an owner's weighted update (ci: its new control
+// variate, nil without SCAFFOLD).
 func (l updateLayout) buildUpdate(delta, dc []float64, weight float64, trainingID string, round, owner int) ([]float64, error) {
 	if len(delta) != l.params || len(dc) != l.control {
 		return nil, fmt.Errorf("update: %d parameter changes and %d control changes, the layout has %d and %d", len(delta), len(dc), l.params, l.control)
@@ -106,7 +110,7 @@ var errCheck = errors.New("decrypted aggregate fails its checks")
 
 // openAggregate checks a decrypted aggregate of the updates of owners
 // (with committed weights) and returns the weighted mean change of the
-// parameters and the weighted sum of the control changes.
+// parameters and the weighted mean control variate.
 func (l updateLayout) openAggregate(vals []float64, trainingID string, round int, owners []int, weights []float64) (mean, dc []float64, err error) {
 	if len(vals) != l.slots {
 		return nil, nil, fmt.Errorf("%w: %d values, want %d", errCheck, len(vals), l.slots)
@@ -136,7 +140,7 @@ func (l updateLayout) openAggregate(vals []float64, trainingID string, round int
 	}
 	dc = make([]float64, l.control)
 	for i := range dc {
-		dc[i] = roundGrid(vals[l.params+i])
+		dc[i] = roundControl(vals[l.params+i] / wsum)
 	}
 	for i, x := range append(slices.Clone(mean), dc...) {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
@@ -148,6 +152,12 @@ func (l updateLayout) openAggregate(vals []float64, trainingID string, round int
 
 // roundGrid rounds to a multiple of 2^-32.
 func roundGrid(x float64) float64 { return math.Round(x*(1<<32)) / (1 << 32) }
+
+// controlGrid is the resolution of the global control variate.
+const controlGrid = 1.0 / (1 << 12)
+
+// roundControl rounds to a multiple of controlGrid.
+func roundControl(x float64) float64 { return math.Round(x/controlGrid) * controlGrid }
 
 // agree reports the largest difference between two decryptions.
 func agree(a, b []float64) float64 {
