@@ -168,7 +168,7 @@ The same roles as separate processes: 'veil federated aggregate' and
 	fl.BoolVar(&baseline, "baseline", false, "also train the same model centrally on the pooled shards (as veil train)")
 	fl.BoolVar(&noRegister, "no-register", false, "do not register the model (no Groth16 setup)")
 	fl.StringVar(&out, "out", "", "model file (default <data>/federated/<id>/model.json)")
-	cmd.AddCommand(newFederatedPartyCmd(g), newFederatedAggregateCmd(g), newFederatedKeyCmd(g))
+	cmd.AddCommand(newFederatedPartyCmd(g), newFederatedAggregateCmd(g), newFederatedKeyCmd(g), newFederatedTraceCmd())
 	return cmd
 }
 
@@ -352,5 +352,43 @@ See 'veil federated aggregate --help' for a full example.`,
 	fl.StringVar(&coordinator, "coordinator", "127.0.0.1:7500", "the coordinator's gRPC address")
 	fl.StringVar(&key, "key", "party", "this owner's key name (veil federated key)")
 	fl.IntVar(&index, "index", 0, "this owner's index in the training (0-based)")
+	return cmd
+}
+
+func newFederatedTraceCmd() *cobra.Command {
+	var (
+		lf      ledgerFlags
+		modelID string
+	)
+	cmd := &cobra.Command{
+		Use:   "trace",
+		Short: "As a verifier, trace a registered model to its federated training on the ledger",
+		Long: `Read a model's training link, its training's start, the owners' dataset
+commitments, the collective key and every round from a ledger node, each
+entry proven under a head the anchor (--ledger-key or --ledger-genesis)
+vouches for, and check that the rounds chain from the initial model to the
+registered commitment (docs/training.md).`,
+		Args: cobra.NoArgs,
+	}
+	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
+		if modelID == "" {
+			return nil, usageError("--model is required")
+		}
+		reader, lc, err := lf.reader(cmd.Context())
+		if err != nil {
+			return nil, err
+		}
+		defer lc.Close()
+		tr, err := federated.TraceModel(cmd.Context(), reader, modelID)
+		if err != nil {
+			return nil, err
+		}
+		if !tr.OK() {
+			return tr, fmt.Errorf("the training record of model %q does not verify", modelID)
+		}
+		return tr, nil
+	})
+	lf.register(cmd.Flags())
+	cmd.Flags().StringVar(&modelID, "model", "", "registered model id")
 	return cmd
 }

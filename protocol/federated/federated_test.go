@@ -22,6 +22,7 @@ import (
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/embedded"
 	"github.com/veil-project/veil/ledger/ledgertest"
+	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/model/training"
 )
 
@@ -452,7 +453,10 @@ func TestTraceServedModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := TraceModel(ctx, node, "fl-trace", nil); !errors.Is(err, ErrUntraced) {
+	reader := func(api ledger.API, key ed25519.PublicKey) *trust.Reader {
+		return &trust.Reader{API: api, Anchor: trust.Anchor{ChainID: testChain, NodeKey: key}}
+	}
+	if _, err := TraceModel(ctx, reader(node, node.PublicKey()), "fl-trace"); !errors.Is(err, ErrUntraced) {
 		t.Fatalf("trace before the link: %v", err)
 	}
 	spec := ledgertest.FakeSpec(10)
@@ -468,7 +472,7 @@ func TestTraceServedModel(t *testing.T) {
 	if err := linkModel(ctx, node, testChain, s.Coordinator, "fl-trace", "fl-trace", []uint32{4000, 3000, 2000, 1000}, "test", nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := TraceModel(ctx, node, "fl-trace", node.PublicKey())
+	tr, err := TraceModel(ctx, reader(node, node.PublicKey()), "fl-trace")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,17 +510,16 @@ func TestTraceServedModel(t *testing.T) {
 	}
 	// A node that leaves an update out of the training's index list.
 	hiding := &hidingLedger{TrainingAPI: node}
-	tr, err = TraceModel(ctx, hiding, "fl-trace", node.PublicKey())
+	tr, err = TraceModel(ctx, reader(hiding, node.PublicKey()), "fl-trace")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tr.OK() {
 		t.Fatal("a trace with a hidden update passed")
 	}
-	// Another node key: the checkpoint does not verify.
-	tr, err = TraceModel(ctx, node, "fl-trace", ledgertest.Key("other").Public().(ed25519.PublicKey))
-	if err != nil || tr.OK() {
-		t.Fatalf("a trace under another node key passed: %v", err)
+	// Another node key: the head does not verify.
+	if _, err = TraceModel(ctx, reader(node, ledgertest.Key("other").Public().(ed25519.PublicKey)), "fl-trace"); err == nil {
+		t.Fatal("a trace under another node key passed")
 	}
 }
 

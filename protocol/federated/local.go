@@ -17,6 +17,7 @@ import (
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/embedded"
+	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/ledger/zkverify"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/model/training"
@@ -330,7 +331,8 @@ func RunLocal(ctx context.Context, cfg LocalConfig) (*LocalResult, error) {
 		if err := linkModel(ctx, node, cfg.ChainID, coordKey[0], cfg.ModelName, c.TrainingID, shares, res.ShareMethod, looBp, fullBp); err != nil {
 			return nil, err
 		}
-		if res.Trace, err = TraceModel(ctx, node, cfg.ModelName, nodeKey.Public().(ed25519.PublicKey)); err != nil {
+		reader := &trust.Reader{API: node, Anchor: trust.Anchor{ChainID: cfg.ChainID, NodeKey: nodeKey.Public().(ed25519.PublicKey)}}
+		if res.Trace, err = TraceModel(ctx, reader, cfg.ModelName); err != nil {
 			return nil, err
 		}
 		if !res.Trace.OK() {

@@ -117,3 +117,20 @@ func (r RoundReport) Line() string {
 	}
 	return fmt.Sprintf("%s, HE overhead %.2f s, %.1f MB per party", r.RoundStats.Line(), r.HEOverheadSeconds, float64(b)/1e6)
 }
+
+// WriteText prints a trace: its owners, rounds and checks.
+func (t *Trace) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "model %s (commitment %s) from training %s: %d owners, %d-of-%d decryption, aggregates of >= %d, %d rounds, %d ledger entries\n",
+		t.ModelID, t.Commitment, t.TrainingID, len(t.Owners), t.Threshold, len(t.Owners), t.MinUpdates, len(t.Rounds), t.Entries)
+	for i, o := range t.Owners {
+		fmt.Fprintf(w, "  owner %d: key %s…, %d samples, dataset root %x, share %.2f%%\n", i, o.Key[:16], o.Samples, o.MerkleRoot, float64(o.ShareBp)/100)
+	}
+	for _, c := range t.Checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "  %s %s: %s\n", mark, c.Name, c.Detail)
+	}
+	return nil
+}

@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"slices"
 
-	"google.golang.org/protobuf/proto"
-
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/pixels"
 )
 
@@ -79,15 +78,25 @@ var ErrUntraced = errors.New("the model has no federated training record")
 
 // TraceModel traces a registered model to its training: the link, the
 // start, each owner's dataset commitment, the collective key and every
-// round (updates, aggregate, result), each entry proven in the log under
-// a checkpoint signed by nodeKey (nil: the key the checkpoint names), and
-// checks that the chain of digests holds: each round's updates were
-// trained from the previous round's model and encrypted under the
-// recorded key, each aggregate sums at least min_updates recorded
-// updates, the datasets were fixed before the key, and the last round's
-// commitment is the registered model's. `veil verify-request` can call it
-// for the model that answered a request.
-func TraceModel(ctx context.Context, api ledger.TrainingAPI, modelID string, nodeKey []byte) (*Trace, error) {
+// round (updates, aggregate, result), each entry read through r (proven
+// in the log under a head its anchor vouches for: a node key or a quorum
+// of validators, and checked as every node checks it), and checks that
+// the chain of digests holds: each round's updates were trained from the
+// previous round's model and encrypted under the recorded key, each
+// aggregate sums at least min_updates recorded updates, the datasets were
+// fixed before the key, and the last round's commitment is the registered
+// model's. The node's training records only say where to look. r.API must
+// answer training queries (ledger.TrainingAPI). `veil verify-request` can
+// call it for the model that answered a request.
+func TraceModel(ctx context.Context, r *trust.Reader, modelID string) (*Trace, error) {
+	api, ok := r.API.(ledger.TrainingAPI)
+	if !ok {
+		return nil, errors.New("trace: this ledger connection does not answer training queries")
+	}
+	head, err := r.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
 	link, err := api.ModelTraining(ctx, modelID)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return nil, fmt.Errorf("model %q: %w", modelID, ErrUntraced)
@@ -128,27 +137,17 @@ func TraceModel(ctx context.Context, api ledger.TrainingAPI, modelID string, nod
 		body   *ledgerv1.TxBody
 	}
 	var entries []entry
-	var cp *ledgerv1.Checkpoint
 	for _, i := range indexes {
-		e, err := api.Entry(ctx, i)
+		tx, err := r.Entry(ctx, head, i)
 		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i, err)
-		}
-		if err := ledger.VerifyInclusion(e, nodeKey); err != nil {
-			check("entry proven", false, "entry %d: %v", i, err)
+			check("entry proven", false, "%v", err)
 			return tr, nil
 		}
-		cp = e.Checkpoint
-		signer, body, err := openTx(e.Tx)
-		if err != nil {
-			check("entry decodes", false, "entry %d: %v", i, err)
-			return tr, nil
-		}
-		entries = append(entries, entry{i, signer, body})
+		entries = append(entries, entry{i, tx.Signer, tx.Body})
 	}
 	tr.Entries = len(entries)
-	tr.Checkpoint = &TraceCPoint{Size: cp.GetSize(), Signer: cp.GetSignerKey()}
-	check("entries proven", true, "%d entries, each with an inclusion proof under the checkpoint of size %d", len(entries), cp.GetSize())
+	tr.Checkpoint = &TraceCPoint{Size: head.GetSize(), Signer: head.GetSignerKey()}
+	check("entries proven", true, "%d entries, each with an inclusion proof under the head of size %d the anchor vouches for", len(entries), head.GetSize())
 
 	// Replay the training from the signed transactions.
 	var start *ledgerv1.TrainingStart
@@ -308,23 +307,6 @@ func trainingIDOf(b *ledgerv1.TxBody) string {
 		return t.LinkModelTraining.TrainingId
 	}
 	return ""
-}
-
-// openTx decodes a logged transaction and checks its signature.
-func openTx(raw []byte) (ed25519.PublicKey, *ledgerv1.TxBody, error) {
-	var stx ledgerv1.SignedTx
-	if err := proto.Unmarshal(raw, &stx); err != nil {
-		return nil, nil, err
-	}
-	d := ledger.SigningDigest(stx.Body)
-	if len(stx.Signer) != ed25519.PublicKeySize || !ed25519.Verify(stx.Signer, d[:], stx.Signature) {
-		return nil, nil, errors.New("signature does not verify")
-	}
-	var body ledgerv1.TxBody
-	if err := proto.Unmarshal(stx.Body, &body); err != nil {
-		return nil, nil, err
-	}
-	return stx.Signer, &body, nil
 }
 
 func ints(u []uint32) []int {
