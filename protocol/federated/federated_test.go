@@ -54,7 +54,9 @@ func testData(t *testing.T) ([]*dataset.Set, *dataset.Set) {
 func testConfig(id string) Config {
 	c := DefaultConfig(id)
 	c.Rounds, c.LocalSteps, c.BatchSize, c.Augment = 2, 4, 16, false
-	c.UpdateTimeout, c.ShareTimeout = 3*time.Second, 3*time.Second
+	// Long enough for a loaded machine or the race detector; the dropout
+	// tests wait for one of them.
+	c.UpdateTimeout, c.ShareTimeout = 10*time.Second, 10*time.Second
 	return c
 }
 
