@@ -145,15 +145,15 @@ func nextPow2(n int) int {
 // encoded as plaintext diagonals once, and evaluated on any number of
 // client ciphertexts concurrently.
 type Network struct {
-	params     *Parameters
-	settings   EvaluationSettings
-	layout     Layout
-	m1, m2     int // true output sizes of the two affine maps
-	M1, M2     int // padded to powers of two
-	lt1, lt2   splitTransform
-	b1, b2     *rlwe.Plaintext
-	sum1       []int // rotate-and-add steps of the first matrix
-	galEls     []uint64
+	params   *Parameters
+	settings EvaluationSettings
+	layout   Layout
+	m1, m2   int // true output sizes of the two affine maps
+	M1, M2   int // padded to powers of two
+	lt1, lt2 splitTransform
+	b1, b2   *rlwe.Plaintext
+	sum1     []int // rotate-and-add steps of the first matrix
+	galEls   []uint64
 	// noRerandomize skips the re-randomisation (noise measurements only).
 	noRerandomize bool
 }

@@ -274,7 +274,8 @@ func (s *Store) Requests(_ context.Context, q *ledgerv1.ListRequestsRequest) (ou
 		if before != 0 {
 			start = append(bytes.Clone(prefix), u64(before)...)
 		}
-		k, v := c.Seek(start)
+		k, _ := c.Seek(start)
+		var v []byte
 		if k == nil {
 			k, v = c.Last()
 		} else {
@@ -367,4 +368,3 @@ func VerifyConsistency(old *ledgerv1.Checkpoint, p *ledgerv1.ConsistencyProof, t
 	}
 	return proof.VerifyConsistency(hasher, old.Size, p.Checkpoint.Size, p.Hashes, old.RootHash, p.Checkpoint.RootHash)
 }
-

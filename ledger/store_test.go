@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -357,8 +356,6 @@ func mustBody(t *testing.T, raw []byte, change func(*ledgerv1.TxBody)) *ledgerv1
 	return &body
 }
 
-var _ = os.Remove
-
 func mustSigned(raw []byte, err error) []byte {
 	if err != nil {
 		panic(err)
@@ -377,7 +374,7 @@ func TestVerdictWaitsForTheProofOrItsDeadline(t *testing.T) {
 	f := ledgertest.NewFixture(chain, "deadline")
 	r := f.NewRequest("m", "r", 4)
 	mustOK(t, applyBlock(t, s, f.Register("m"), f.Receipt(r))) // height 1
-	mustOK(t, applyBlock(t, s, f.Reveal(r)))                    // height 2: deadline 5
+	mustOK(t, applyBlock(t, s, f.Reveal(r)))                   // height 2: deadline 5
 	pending, err := s.Requests(ctx, &ledgerv1.ListRequestsRequest{ModelId: "m", Status: ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED})
 	if err != nil || len(pending) != 1 || pending[0].ProofDeadline != 5 {
 		t.Fatalf("revealed requests: %v %v", pending, err)

@@ -23,10 +23,10 @@ type session struct {
 	keys       *he.EvaluationKeys
 	keysDigest [32]byte // SHA-256 of the uploaded bundle
 	peer       string   // client address (host), for the per-peer cap
-	bytes    int // memory accounted for this session
-	lastUsed time.Time
-	inUse    int
-	elem     *list.Element // position in the LRU list
+	bytes      int      // memory accounted for this session
+	lastUsed   time.Time
+	inUse      int
+	elem       *list.Element // position in the LRU list
 }
 
 // sessionStore is an LRU cache of sessions with a byte cap, a count cap and
@@ -42,8 +42,8 @@ type sessionStore struct {
 	maxBytes   int
 	maxCount   int
 	maxPerPeer int
-	idle     time.Duration
-	now      func() time.Time
+	idle       time.Duration
+	now        func() time.Time
 	// dir, when set, keeps key bundles on disk so sessions survive a restart.
 	dir string
 }

@@ -2,7 +2,7 @@ package zkverify_test
 
 import (
 	"context"
-		"errors"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
