@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -106,7 +105,6 @@ type verifiableOptions struct {
 	ledger                 ledgerFlags
 	img                    pixels.Image
 	label                  int
-	asJSON                 bool
 }
 
 // verifiableResult is what `veil infer --verify` prints.
@@ -129,51 +127,47 @@ type verifiableResult struct {
 }
 
 // inferVerifiable runs the whole protocol for one image.
-func inferVerifiable(ctx context.Context, g *globalOptions, w io.Writer, o verifiableOptions) error {
+func inferVerifiable(ctx context.Context, g *globalOptions, o verifiableOptions) (result, error) {
 	reader, lc, err := o.ledger.reader(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer lc.Close()
 	conn, err := client.Dial(o.server, client.Options{TLSCA: o.tlsCA})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
 	dir, err := g.ensureDataDir()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	key, err := protocol.LoadOrCreateIdentity(filepath.Join(dir, "client", "identity.key"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	mnist, err := dataset.FindMNISTDir()
+	pool, err := dataset.MNISTTrain()
 	if err != nil {
-		return err
-	}
-	pool, err := dataset.LoadTrain(mnist)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	c, err := protocol.Connect(ctx, protocol.ConnectOptions{Conn: conn, Ledger: reader, ModelID: o.modelID, DataDir: dir, Key: key, Pool: pool})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req, err := c.Classify(ctx, o.img)
 	if errors.Is(err, protocol.ErrBadReceipt) {
-		return fmt.Errorf("%w (no challenge revealed; the server's answer is not trusted)", err)
+		return nil, fmt.Errorf("%w (no challenge revealed; the server's answer is not trusted)", err)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	receipt, reveal, err := c.Reveal(ctx, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out, err := c.Settle(ctx, req, 5*time.Minute)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	res := verifiableResult{Class: req.Class, Guaranteed: req.Guaranteed, Scores: req.Scores, RequestID: req.ID, RequestKey: hex.EncodeToString(req.Key[:]),
 		ReceiptIndex: receipt, RevealIndex: reveal, ProofIndex: out.ProofIndex, VerdictIndex: out.VerdictIndex,
@@ -182,11 +176,7 @@ func inferVerifiable(ctx context.Context, g *globalOptions, w io.Writer, o verif
 	if o.label >= 0 {
 		res.Label = &o.label
 	}
-	if o.asJSON {
-		if err := json.NewEncoder(w).Encode(res); err != nil {
-			return err
-		}
-	} else {
+	text := func(w io.Writer) error {
 		fmt.Fprintf(w, "class %d", res.Class)
 		if o.label >= 0 {
 			fmt.Fprintf(w, " (MNIST label %d)", o.label)
@@ -194,12 +184,13 @@ func inferVerifiable(ctx context.Context, g *globalOptions, w io.Writer, o verif
 		fmt.Fprintf(w, ", %.0f ms (protocol overhead %.2f ms); %s\n", res.LatencyMS, res.ProtocolMS,
 			map[bool]string{true: "the committed model gives this class (margin over 2x tolerance)", false: "within the tolerance of another class: not guaranteed"}[req.Guaranteed])
 		fmt.Fprintf(w, "request key %s: receipt #%d, reveal #%d, proof #%d, verdict #%d\n", res.RequestKey, receipt, reveal, out.ProofIndex, out.VerdictIndex)
-		fmt.Fprintf(w, "verdict %s (%s): %s\n", map[bool]string{true: "ACCEPT", false: "REJECT"}[out.Accept], out.Reason, out.Detail)
+		_, err := fmt.Fprintf(w, "verdict %s (%s): %s\n", map[bool]string{true: "ACCEPT", false: "REJECT"}[out.Accept], out.Reason, out.Detail)
+		return err
 	}
 	if !out.Accept {
-		return fmt.Errorf("the server's answer was rejected")
+		return textFunc{res, text}, fmt.Errorf("the server's answer was rejected")
 	}
-	return nil
+	return textFunc{res, text}, nil
 }
 
 // logger for the verifiable commands.
