@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/protocol/demo"
@@ -36,7 +37,7 @@ records its verdict (a reason code only).`,
 		Args: cobra.NoArgs,
 	}
 	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
-		idx, err := parseIndices(list)
+		idx, err := dataset.ParseIndices(list)
 		if err != nil {
 			return nil, usageError("--images: %v", err)
 		}

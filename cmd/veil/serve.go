@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
 	"github.com/veil-project/veil/ledger/embedded"
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/zkverify"
