@@ -79,7 +79,13 @@ type ConnectOptions struct {
 // classifier for it: the server's CKKS parameters must be 128-bit secure
 // and its slot layout the one the registered architecture needs.
 func Connect(ctx context.Context, o ConnectOptions) (*Client, error) {
-	head, err := o.Ledger.Head(ctx)
+	m, err := o.Ledger.API.Model(ctx, o.ModelID, false)
+	if err != nil {
+		return nil, fmt.Errorf("model %q on the ledger: %w", o.ModelID, err)
+	}
+	hctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	head, err := headCovering(hctx, o.Ledger, m.GetModel().GetIndex(), pollInterval)
 	if err != nil {
 		return nil, err
 	}
@@ -339,16 +345,16 @@ func sleep(ctx context.Context, d time.Duration) error {
 // headCovering returns a verified head whose log includes index, waiting
 // for the ledger to catch up (a replicated ledger's quorum head lags one
 // block behind its latest).
-func (c *Client) headCovering(ctx context.Context, index uint64) (*ledgerv1.Checkpoint, error) {
+func headCovering(ctx context.Context, r *trust.Reader, index uint64, poll time.Duration) (*ledgerv1.Checkpoint, error) {
 	for {
-		head, err := c.Ledger.Head(ctx)
-		if err != nil {
+		head, err := r.Head(ctx)
+		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 			return nil, err
 		}
-		if head.GetSize() > index {
+		if err == nil && head.GetSize() > index {
 			return head, nil
 		}
-		if err := sleep(ctx, c.poll()); err != nil {
+		if err := sleep(ctx, poll); err != nil {
 			return nil, fmt.Errorf("waiting for a verified head that includes entry %d: %w", index, err)
 		}
 	}
@@ -358,7 +364,7 @@ func (c *Client) headCovering(ctx context.Context, index uint64) (*ledgerv1.Chec
 func (c *Client) verifiedEntry(ctx context.Context, index uint64) (*ledger.Tx, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	head, err := c.headCovering(ctx, index)
+	head, err := headCovering(ctx, c.Ledger, index, c.poll())
 	if err != nil {
 		return nil, err
 	}

@@ -58,6 +58,11 @@ func TestCLIBadInput(t *testing.T) {
 		{"20000x20000 image", []string{"infer", "--image", write("huge.png", huge)}, 1, "larger than"},
 		{"missing file", []string{"infer", "--image", filepath.Join(dir, "nope.png")}, 1, "no such file"},
 		{"unknown flag", []string{"infer", "--frobnicate"}, 2, "unknown flag"},
+		// The ledger a client verifies with is never the server's by default.
+		{"verify without a ledger", []string{"infer", "--server", "127.0.0.1:1", "--verify", "--mnist-test", "0"}, 2, "--ledger: name the verifier ledger node"},
+		{"verify without a trust anchor", []string{"infer", "--server", "127.0.0.1:1", "--verify", "--mnist-test", "0", "--ledger", "127.0.0.1:2"}, 2, "--ledger-key"},
+		{"verify with a bad node key", []string{"verify-request", "--receipt", "1", "--ledger", "127.0.0.1:2", "--ledger-key", "abc"}, 2, "64 hex digits"},
+		{"verify-request with two anchors", []string{"verify-request", "--receipt", "1", "--ledger", "127.0.0.1:2", "--ledger-key", strings.Repeat("0", 64), "--ledger-genesis", "g.json"}, 2, "--ledger-key"},
 		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
 		{"no image", []string{"infer"}, 2, "--image"},
 		{"both image sources", []string{"infer", "--image", "a.png", "--mnist-test", "1"}, 2, "either"},

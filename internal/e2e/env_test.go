@@ -282,3 +282,39 @@ func (e *env) round(t *testing.T, idx int) (*protocol.Request, *protocol.Outcome
 	}
 	return req, out
 }
+
+// tinyKey is the verifying key of another circuit (the tiny model's, at
+// batch 3), made once.
+var tinyKey = sync.OnceValues(func() ([]byte, error) {
+	spec, err := circuits.SpecOf(testmodels.Tiny(1))
+	if err != nil {
+		return nil, err
+	}
+	pk, _, err := mpcsetup.SetupOfOne(context.Background(), spec, 3, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	return pk.VK.MarshalBinary()
+})
+
+// openLaxLedger is an embedded node whose verifier accepts every
+// registration: a node that does not check what it records.
+func openLaxLedger(t *testing.T) *embedded.Node {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(nil)
+	n, err := embedded.Open(embedded.Config{Path: filepath.Join(t.TempDir(), "lax.db"), ChainID: chainID, Verifier: permissive{zkverify.New()}, SigningKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func keyPair(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, priv
+}

@@ -60,7 +60,7 @@ func BenchmarkTestnet4(b *testing.B) {
 	ctx := context.Background()
 	var nodes []*Node
 	for i := 0; i < 4; i++ {
-		n, err := StartNode(ctx, NodeDir(dir, i), NodeOptions{Verifier: verifier, configure: func(c *cfg.Config) {
+		n, err := StartNode(ctx, NodeDir(dir, i), NodeOptions{Verifier: verifier, Configure: func(c *cfg.Config) {
 			c.Mempool.Size = 20000
 		}})
 		if err != nil {

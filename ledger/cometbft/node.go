@@ -55,8 +55,10 @@ type NodeOptions struct {
 	// filter, e.g. "info" or "error" (default "error").
 	Log      io.Writer
 	LogLevel string
-	// configure, if set, adjusts the loaded config (tests).
-	configure func(*cfg.Config)
+	// Configure, if set, adjusts the loaded CometBFT config before the
+	// node starts (an embedding application's overrides, e.g. shorter
+	// consensus timeouts on loopback).
+	Configure func(*cfg.Config)
 	// mutateProposal makes this node a malicious proposer (tests).
 	mutateProposal func([][]byte) [][]byte
 }
@@ -101,8 +103,8 @@ func StartNode(ctx context.Context, home string, o NodeOptions) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.configure != nil {
-		o.configure(conf)
+	if o.Configure != nil {
+		o.Configure(conf)
 	}
 	gen, err := types.GenesisDocFromFile(conf.GenesisFile())
 	if err != nil {

@@ -20,11 +20,11 @@ import (
 	"testing"
 	"time"
 
-	cfg "github.com/cometbft/cometbft/config"
-
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/ledgertest"
+	"github.com/veil-project/veil/ledger/trust"
+	"google.golang.org/protobuf/proto"
 )
 
 const testChain = "veil-cometbft-test"
@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 func runHelperNode(home string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	n, err := StartNode(ctx, home, NodeOptions{Verifier: ledgertest.FakeVerifier{}, configure: fastConsensus})
+	n, err := StartNode(ctx, home, NodeOptions{Verifier: ledgertest.FakeVerifier{}, Configure: fastConsensus})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper node:", err)
 		return 1
@@ -56,15 +56,7 @@ func runHelperNode(home string) int {
 	return 0
 }
 
-// fastConsensus shortens CometBFT's timeouts so the test runs in seconds.
-func fastConsensus(c *cfg.Config) {
-	c.Consensus.TimeoutCommit = 300 * time.Millisecond
-	c.Consensus.TimeoutPropose = 1500 * time.Millisecond
-	c.Consensus.TimeoutPrevote = 300 * time.Millisecond
-	c.Consensus.TimeoutPrecommit = 300 * time.Millisecond
-	c.P2P.DialTimeout = time.Second
-	c.P2P.HandshakeTimeout = 3 * time.Second
-}
+var fastConsensus = FastConsensus
 
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
@@ -155,7 +147,7 @@ func TestFourValidators(t *testing.T) {
 	logw := writerFunc(func(p []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return logs.Write(p) })
 	nodes := make([]*Node, 3)
 	for i := 0; i < 3; i++ {
-		o := NodeOptions{Verifier: ledgertest.FakeVerifier{}, configure: fastConsensus, Log: logw}
+		o := NodeOptions{Verifier: ledgertest.FakeVerifier{}, Configure: fastConsensus, Log: logw}
 		if i == 0 {
 			o.mutateProposal = func(txs [][]byte) [][]byte { return append(txs, badProof) }
 		}
@@ -360,6 +352,36 @@ func TestFourValidators(t *testing.T) {
 		if err != nil || ledger.VerifyInclusion(e, n.PublicKey()) != nil {
 			t.Fatalf("node %d inclusion: %v", i, err)
 		}
+	}
+	// Quorum checkpoints: what a node serves verifies against the genesis
+	// validators; altered in any part, it does not.
+	anchor, err := trust.AnchorFromGenesis(filepath.Join(NodeDir(dir, 0), "config", "genesis.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc, err := nodes[0].QuorumCheckpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := trust.VerifyQuorumCheckpoint(qc, testChain, anchor.Validators); err != nil {
+		t.Fatalf("quorum checkpoint: %v", err)
+	}
+	alter := map[string]func(q *ledgerv1.QuorumCheckpoint){
+		"log size":      func(q *ledgerv1.QuorumCheckpoint) { q.Checkpoint.Size++ },
+		"root":          func(q *ledgerv1.QuorumCheckpoint) { q.Checkpoint.RootHash[0] ^= 1 },
+		"signed header": func(q *ledgerv1.QuorumCheckpoint) { q.SignedHeader[len(q.SignedHeader)-5] ^= 1 },
+		"validator set": func(q *ledgerv1.QuorumCheckpoint) { q.ValidatorSet[len(q.ValidatorSet)-3] ^= 1 },
+		"height":        func(q *ledgerv1.QuorumCheckpoint) { q.Checkpoint.Height-- },
+	}
+	for name, f := range alter {
+		c := proto.Clone(qc).(*ledgerv1.QuorumCheckpoint)
+		f(c)
+		if err := trust.VerifyQuorumCheckpoint(c, testChain, anchor.Validators); err == nil {
+			t.Errorf("quorum checkpoint with another %s verified", name)
+		}
+	}
+	if err := trust.VerifyQuorumCheckpoint(qc, testChain, anchor.Validators[1:]); err == nil {
+		t.Error("quorum checkpoint verified against another validator set")
 	}
 	for _, r := range reqs {
 		rec, err := s3.Request(ctx, f.Key(r.ID))

@@ -101,7 +101,15 @@ func (r *Reader) Head(ctx context.Context) (*ledgerv1.Checkpoint, error) {
 // power of validators signed (in a CometBFT commit) a header whose app hash
 // commits to qc's checkpoint. The validator set must be exactly the pinned
 // one: Veil chains do not change their validators.
-func VerifyQuorumCheckpoint(qc *ledgerv1.QuorumCheckpoint, chainID string, validators []*ledgerv1.Validator) error {
+func VerifyQuorumCheckpoint(qc *ledgerv1.QuorumCheckpoint, chainID string, validators []*ledgerv1.Validator) (err error) {
+	// CometBFT's proto conversions dereference fields of malformed input
+	// (a validator without a key, say): a hostile node's bytes must be an
+	// error here, never a panic.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("quorum checkpoint: malformed: %v", r)
+		}
+	}()
 	cp := qc.GetCheckpoint()
 	if cp == nil {
 		return errors.New("quorum checkpoint without a checkpoint")
