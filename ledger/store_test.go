@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -356,8 +355,6 @@ func mustBody(t *testing.T, raw []byte, change func(*ledgerv1.TxBody)) *ledgerv1
 	}
 	return &body
 }
-
-var _ = os.Remove
 
 func mustSigned(raw []byte, err error) []byte {
 	if err != nil {

@@ -104,14 +104,27 @@ type Options struct {
 	Ready func(grpcAddr, httpAddr string)
 	// Interceptors run after Veil's own (request ids, logs, metrics).
 	Interceptors []grpc.UnaryServerInterceptor
+	// MaxConcurrentStreams bounds the RPCs one connection has open at once
+	// (default DefaultMaxConcurrentStreams).
+	MaxConcurrentStreams uint32
 }
+
+// DefaultMaxConcurrentStreams is the per-connection bound on open RPCs.
+const DefaultMaxConcurrentStreams = 16
 
 // NewGRPCServer builds the gRPC server with Veil's interceptors, the
 // standard health service and server reflection.
 func (s *Server) NewGRPCServer(opts Options) (*grpc.Server, *health.Server, error) {
+	streams := opts.MaxConcurrentStreams
+	if streams == 0 {
+		streams = DefaultMaxConcurrentStreams
+	}
 	sopts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.UnaryInterceptor}, opts.Interceptors...)...),
 		grpc.ChainStreamInterceptor(s.StreamInterceptor),
+		// One connection cannot hold more than this many RPCs open (key
+		// uploads included): HTTP/2's default is unbounded.
+		grpc.MaxConcurrentStreams(streams),
 	}
 	if opts.TLSCert != "" || opts.TLSKey != "" {
 		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)

@@ -3,16 +3,10 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
 	"math"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -33,6 +27,7 @@ import (
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/internal/testcerts"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
 )
@@ -595,7 +590,7 @@ func TestPersistedSessionsSurviveRestart(t *testing.T) {
 // cannot.
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
-	certPath, keyPath := selfSigned(t, dir)
+	certPath, keyPath := testcerts.SelfSigned(t, dir)
 	env := start(t, Config{}, Options{TLSCert: certPath, TLSKey: keyPath})
 	conn, err := client.Dial(env.addr, client.Options{TLSCA: certPath, ServerName: "localhost"})
 	if err != nil {
@@ -614,26 +609,4 @@ func TestTLS(t *testing.T) {
 	if _, err := plain.ListModels(ctx2); err == nil {
 		t.Fatal("plaintext client talked to a TLS server")
 	}
-}
-
-func selfSigned(t *testing.T, dir string) (string, string) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	_ = os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	_ = os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	return certPath, keyPath
 }

@@ -98,17 +98,16 @@ func getWorld(t testing.TB) *world {
 // gRPC interceptors on the inference server and on the ledger node the
 // client reads (a lying node).
 type options struct {
-	evaluator     func(w *world) (server.Evaluator, error)
-	recorder      func(honest *protocol.Recorder) server.Recorder
-	prover        func(honest protocol.ChallengeProver) protocol.ChallengeProver
-	inference     grpc.UnaryServerInterceptor
-	ledgerLies    grpc.UnaryServerInterceptor
-	clientRandom  *rand.Rand
-	blocks        int
-	maxPerKey     int
-	skipConnect   bool
-	serverConfig  func(*server.Config)
-	ledgerStreams grpc.StreamServerInterceptor
+	evaluator    func(w *world) (server.Evaluator, error)
+	recorder     func(honest *protocol.Recorder) server.Recorder
+	prover       func(honest protocol.ChallengeProver) protocol.ChallengeProver
+	inference    grpc.UnaryServerInterceptor
+	ledgerLies   grpc.UnaryServerInterceptor
+	clientRandom *rand.Rand
+	blocks       int
+	maxPerKey    int
+	skipConnect  bool
+	serverConfig func(*server.Config)
 }
 
 // env is one deployment: ledger node (served on its own gRPC port),
