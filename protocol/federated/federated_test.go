@@ -399,10 +399,13 @@ func TestOwnersRefuseAnAggregateThatIsNotTheSum(t *testing.T) {
 	}
 }
 
-// lyingLedger records, for every aggregate, the digest of owner 0's update.
+// lyingLedger lets the coordinator record something else than what it
+// computed: by default, for every aggregate, the digest of owner 0's
+// update; or whatever edit does to a transaction body.
 type lyingLedger struct {
 	ledger.TrainingAPI
-	key ed25519.PrivateKey
+	key  ed25519.PrivateKey
+	edit func(*ledgerv1.TxBody)
 }
 
 func (l *lyingLedger) Submit(ctx context.Context, raw []byte) (*ledgerv1.SubmitResponse, error) {
@@ -410,17 +413,56 @@ func (l *lyingLedger) Submit(ctx context.Context, raw []byte) (*ledgerv1.SubmitR
 	if rj != nil {
 		return nil, rj
 	}
-	if a := tx.Body.GetTrainingAggregate(); a != nil {
+	switch a := tx.Body.GetTrainingAggregate(); {
+	case l.edit != nil:
+		l.edit(tx.Body)
+	case a != nil:
 		rnd, err := l.TrainingAPI.TrainingRound(ctx, a.TrainingId, a.Round)
 		if err != nil {
 			return nil, err
 		}
 		a.AggregateDigest = updateDigestOf(rnd, 0)
-		if raw, err = ledger.SignTx(l.key, tx.Body); err != nil {
-			return nil, err
-		}
+	}
+	raw, err := ledger.SignTx(l.key, tx.Body)
+	if err != nil {
+		return nil, err
 	}
 	return l.TrainingAPI.Submit(ctx, raw)
+}
+
+// A coordinator that records another collective key, or another model
+// than the one decrypted, is caught by every owner.
+func TestOwnersCatchARecordedKeyOrModelThatIsNotTheirs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*ledgerv1.TxBody)
+		want string
+	}{
+		{"key", func(b *ledgerv1.TxBody) {
+			if k := b.GetTrainingKey(); k != nil {
+				k.KeyDigest = bytes.Repeat([]byte{9}, 32)
+			}
+		}, "the owners' shares make"},
+		{"model", func(b *ledgerv1.TxBody) {
+			if r := b.GetTrainingRoundResult(); r != nil {
+				r.ModelDigest = bytes.Repeat([]byte{7}, 32)
+			}
+		}, "the decrypted aggregate gives"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node := openLedger(t)
+			s := newSession(t, "fl-liar-"+tc.name, node)
+			s.Config.Rounds = 2
+			s.Config.UpdateTimeout, s.Config.ShareTimeout = 3*time.Second, 3*time.Second
+			s.CoordinatorLedger = &lyingLedger{TrainingAPI: node, key: s.Coordinator, edit: tc.edit}
+			res, _ := s.Run(context.Background())
+			for i, e := range res.OwnerErrors {
+				if e == nil || !strings.Contains(e.Error(), tc.want) {
+					t.Fatalf("owner %d: %v, want an error mentioning %q", i, e, tc.want)
+				}
+			}
+		})
+	}
 }
 
 // singleUpdateCoordinator streams only owner 0's update as "the aggregate".
