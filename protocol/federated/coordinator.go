@@ -406,6 +406,13 @@ func (c *Coordinator) round(ctx context.Context, r int) (RoundStats, error) {
 	for i, o := range decryptors {
 		d32[i] = uint32(o)
 	}
+	// Open the next round before recording this one's result: an owner may
+	// send its next update as soon as it reads the result.
+	c.mu.Lock()
+	if r < cfg.Rounds {
+		c.roundState(r + 1)
+	}
+	c.mu.Unlock()
 	if _, err := submit(ctx, c.cfg.Ledger, c.cfg.ChainID, c.cfg.Key, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_TrainingRoundResult{TrainingRoundResult: &ledgerv1.TrainingRoundResult{
 		TrainingId: cfg.TrainingID, Round: uint32(r), ModelDigest: md[:], ModelCommitment: com[:], Decryptors: d32,
 		SubsetsChecked: uint32(len(used)), ValidationAccuracyBp: uint32(st.Validation*10000 + 0.5)}}}); err != nil {
@@ -414,9 +421,6 @@ func (c *Coordinator) round(ctx context.Context, r int) (RoundStats, error) {
 	c.mu.Lock()
 	c.current = next
 	rs.heTime = heTime
-	if r < cfg.Rounds {
-		c.roundState(r + 1)
-	}
 	c.notify()
 	c.mu.Unlock()
 	st.Updates, st.Decryptors, st.Subsets = owners, decryptors, len(used)
