@@ -71,6 +71,10 @@ type Config struct {
 	Recorder Recorder
 }
 
+// ErrBusy is wrapped by a Recorder's refusal of a valid request it cannot
+// take now (the client should retry later): RESOURCE_EXHAUSTED.
+var ErrBusy = errors.New("busy")
+
 // Evaluator evaluates one served model on an input ciphertext under a
 // session's evaluation keys.
 type Evaluator interface {
@@ -388,6 +392,9 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 			return nil, status.Error(codes.FailedPrecondition, "this server does not record verifiable requests")
 		}
 		if err := s.cfg.Recorder.Check(ctx, event); err != nil {
+			if errors.Is(err, ErrBusy) {
+				return nil, status.Errorf(codes.ResourceExhausted, "verifiable request: %v", err)
+			}
 			return nil, status.Errorf(codes.InvalidArgument, "verifiable request: %v", err)
 		}
 	}

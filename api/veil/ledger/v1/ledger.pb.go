@@ -58,11 +58,12 @@ const (
 	Code_CODE_SETUP_OUT_OF_ORDER  Code = 20 // setup contribution does not extend the chain
 	Code_CODE_INVALID_FIELD       Code = 21 // a field is empty, too long, or out of range
 	// 22-39: soundness rules (issue 11)
-	Code_CODE_VERDICT_TOO_EARLY     Code = 22 // a verdict before the proof and before the proof deadline
-	Code_CODE_SPEC_MISMATCH         Code = 23 // the verifying key, outputs or batch do not match the registered spec
-	Code_CODE_TOO_MANY_CHALLENGES   Code = 24 // more challenges than one proof of the model covers
-	Code_CODE_SERVER_NOT_CONSENTING Code = 25 // the registration's server key did not co-sign it
-	Code_CODE_BAD_REQUEST_KEY       Code = 26 // a proof names a request key that is malformed or not this model's
+	Code_CODE_VERDICT_TOO_EARLY       Code = 22 // a verdict before the proof and before the proof deadline
+	Code_CODE_SPEC_MISMATCH           Code = 23 // the verifying key, outputs or batch do not match the registered spec
+	Code_CODE_TOO_MANY_CHALLENGES     Code = 24 // more challenges than one proof of the model covers
+	Code_CODE_SERVER_NOT_CONSENTING   Code = 25 // the registration's server key did not co-sign it
+	Code_CODE_BAD_REQUEST_KEY         Code = 26 // a proof names a request key that is malformed or not this model's
+	Code_CODE_VERDICT_REASON_MISMATCH Code = 27 // the verdict's reason does not fit the request's state (NO_PROOF on a proven request, say)
 )
 
 // Enum value maps for Code.
@@ -95,35 +96,37 @@ var (
 		24: "CODE_TOO_MANY_CHALLENGES",
 		25: "CODE_SERVER_NOT_CONSENTING",
 		26: "CODE_BAD_REQUEST_KEY",
+		27: "CODE_VERDICT_REASON_MISMATCH",
 	}
 	Code_value = map[string]int32{
-		"CODE_OK":                    0,
-		"CODE_MALFORMED":             1,
-		"CODE_NON_CANONICAL":         2,
-		"CODE_TOO_LARGE":             3,
-		"CODE_BAD_SIGNATURE":         4,
-		"CODE_WRONG_CHAIN":           5,
-		"CODE_DUPLICATE_TX":          6,
-		"CODE_REPLAYED_SIGNATURE":    7,
-		"CODE_UNKNOWN_MODEL":         8,
-		"CODE_MODEL_EXISTS":          9,
-		"CODE_UNAUTHORIZED":          10,
-		"CODE_UNKNOWN_REQUEST":       11,
-		"CODE_DUPLICATE_REQUEST":     12,
-		"CODE_ALREADY_REVEALED":      13,
-		"CODE_NOT_REVEALED":          14,
-		"CODE_COMMITMENT_MISMATCH":   15,
-		"CODE_ALREADY_PROVEN":        16,
-		"CODE_PROOF_INVALID":         17,
-		"CODE_BAD_OUTPUTS":           18,
-		"CODE_DUPLICATE_VERDICT":     19,
-		"CODE_SETUP_OUT_OF_ORDER":    20,
-		"CODE_INVALID_FIELD":         21,
-		"CODE_VERDICT_TOO_EARLY":     22,
-		"CODE_SPEC_MISMATCH":         23,
-		"CODE_TOO_MANY_CHALLENGES":   24,
-		"CODE_SERVER_NOT_CONSENTING": 25,
-		"CODE_BAD_REQUEST_KEY":       26,
+		"CODE_OK":                      0,
+		"CODE_MALFORMED":               1,
+		"CODE_NON_CANONICAL":           2,
+		"CODE_TOO_LARGE":               3,
+		"CODE_BAD_SIGNATURE":           4,
+		"CODE_WRONG_CHAIN":             5,
+		"CODE_DUPLICATE_TX":            6,
+		"CODE_REPLAYED_SIGNATURE":      7,
+		"CODE_UNKNOWN_MODEL":           8,
+		"CODE_MODEL_EXISTS":            9,
+		"CODE_UNAUTHORIZED":            10,
+		"CODE_UNKNOWN_REQUEST":         11,
+		"CODE_DUPLICATE_REQUEST":       12,
+		"CODE_ALREADY_REVEALED":        13,
+		"CODE_NOT_REVEALED":            14,
+		"CODE_COMMITMENT_MISMATCH":     15,
+		"CODE_ALREADY_PROVEN":          16,
+		"CODE_PROOF_INVALID":           17,
+		"CODE_BAD_OUTPUTS":             18,
+		"CODE_DUPLICATE_VERDICT":       19,
+		"CODE_SETUP_OUT_OF_ORDER":      20,
+		"CODE_INVALID_FIELD":           21,
+		"CODE_VERDICT_TOO_EARLY":       22,
+		"CODE_SPEC_MISMATCH":           23,
+		"CODE_TOO_MANY_CHALLENGES":     24,
+		"CODE_SERVER_NOT_CONSENTING":   25,
+		"CODE_BAD_REQUEST_KEY":         26,
+		"CODE_VERDICT_REASON_MISMATCH": 27,
 	}
 )
 
@@ -3088,7 +3091,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x16ListRejectionsResponse\x128\n" +
 	"\n" +
 	"rejections\x18\x01 \x03(\v2\x18.veil.ledger.v1.RejectedR\n" +
-	"rejections*\xa5\x05\n" +
+	"rejections*\xc7\x05\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x12\n" +
 	"\x0eCODE_MALFORMED\x10\x01\x12\x16\n" +
@@ -3117,7 +3120,8 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12CODE_SPEC_MISMATCH\x10\x17\x12\x1c\n" +
 	"\x18CODE_TOO_MANY_CHALLENGES\x10\x18\x12\x1e\n" +
 	"\x1aCODE_SERVER_NOT_CONSENTING\x10\x19\x12\x18\n" +
-	"\x14CODE_BAD_REQUEST_KEY\x10\x1a*\xc7\x01\n" +
+	"\x14CODE_BAD_REQUEST_KEY\x10\x1a\x12 \n" +
+	"\x1cCODE_VERDICT_REASON_MISMATCH\x10\x1b*\xc7\x01\n" +
 	"\rVerdictReason\x12\x1e\n" +
 	"\x1aVERDICT_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14VERDICT_REASON_MATCH\x10\x01\x12!\n" +
