@@ -62,7 +62,7 @@ func (a *Audit) add(what string, err error, info string) bool {
 // opening the client's commitment, the Groth16 proof of the committed
 // model's outputs on the revealed challenges of every request it covers,
 // and the client's verdict.
-func AuditRequest(ctx context.Context, r *trust.Reader, key []byte) (*Audit, error) {
+func AuditRequest(ctx context.Context, r *trust.Reader, key []byte, pin Pin) (*Audit, error) {
 	a := &Audit{RequestKey: key}
 	rec, err := r.API.Request(ctx, key)
 	if err != nil {
@@ -75,7 +75,7 @@ func AuditRequest(ctx context.Context, r *trust.Reader, key []byte) (*Audit, err
 	}
 	a.Head = head
 	entry := func(ctx context.Context, index uint64) (*ledger.Tx, error) { return r.Entry(ctx, head, index) }
-	reg, err := ReadRegistration(ctx, r, head, rec.GetModelId(), Pin{})
+	reg, err := ReadRegistration(ctx, r, head, rec.GetModelId(), pin)
 	if !a.add("registration: spec, and a verifying key for the spec's circuit", err, "") {
 		return a, nil
 	}

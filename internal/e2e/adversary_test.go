@@ -498,7 +498,7 @@ func TestLyingLedgerNodeCannotHideAProof(t *testing.T) {
 	}
 	t.Logf("proof found at entry %d despite the node: %s", out.ProofIndex, out.Detail)
 	// A third party auditing through the same node finds proof and verdict.
-	a, err := protocol.AuditRequest(ctx, e.reader, req.Key[:])
+	a, err := protocol.AuditRequest(ctx, e.reader, req.Key[:], protocol.Pin{})
 	if err != nil || !a.OK() || !a.Accepted {
 		t.Fatalf("audit through the lying node: %+v %v", a, err)
 	}

@@ -35,7 +35,7 @@ func TestHonestServerIsAccepted(t *testing.T) {
 		if !out.Accept || out.Reason != ledgerv1.VerdictReason_VERDICT_REASON_MATCH {
 			t.Fatalf("image %d: honest server rejected: %s", idx, out.Detail)
 		}
-		a, err := protocol.AuditRequest(context.Background(), e.reader, req.Key[:])
+		a, err := protocol.AuditRequest(context.Background(), e.reader, req.Key[:], protocol.Pin{})
 		if err != nil {
 			t.Fatal(err)
 		}
