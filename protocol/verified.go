@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/ledger/trust"
@@ -21,6 +22,7 @@ type VerifiedOptions struct {
 	ModelID             string
 	DataDir             string
 	Ledger              *trust.Reader
+	Pin                 Pin
 	Image               pixels.Image
 	// Wait bounds the wait for the proof (default 5 minutes).
 	Wait time.Duration
@@ -66,13 +68,22 @@ func ClassifyVerified(ctx context.Context, o VerifiedOptions) (*VerifiedResult, 
 	if err != nil {
 		return nil, err
 	}
-	c, err := Connect(ctx, ConnectOptions{Conn: conn, Ledger: o.Ledger, ModelID: o.ModelID, DataDir: o.DataDir, Key: key, Pool: pool})
+	c, err := Connect(ctx, ConnectOptions{Conn: conn, Ledger: o.Ledger, ModelID: o.ModelID, DataDir: o.DataDir, Key: key, Pool: pool, Pin: o.Pin})
 	if err != nil {
 		return nil, err
 	}
 	req, err := c.Classify(ctx, o.Image)
 	if errors.Is(err, ErrBadReceipt) {
-		return nil, fmt.Errorf("%w (no challenge revealed; the server's answer is not trusted)", err)
+		// Never reveal for a receipt that is not the exchange; once the
+		// deadline has passed, record the rejection (if the receipt made
+		// it to the ledger at all).
+		wctx, cancel := context.WithTimeout(ctx, o.Wait)
+		defer cancel()
+		if idx, rerr := c.Reject(wctx, req, ledgerv1.VerdictReason_VERDICT_REASON_BAD_RECEIPT); rerr == nil {
+			return nil, fmt.Errorf("%w (no challenge revealed; rejection recorded at entry %d)", err, idx)
+		} else {
+			return nil, fmt.Errorf("%w (no challenge revealed; no rejection recorded: %v)", err, rerr)
+		}
 	}
 	if err != nil {
 		return nil, err

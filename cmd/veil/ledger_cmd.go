@@ -56,6 +56,7 @@ func printAddrs(w io.Writer) func(grpcAt, httpAt net.Addr) {
 
 func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 	var dbPath, chainID, grpcAddr, httpAddr string
+	var blockInterval time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a single-node ledger (embedded bbolt store) with its gRPC and HTTP API",
@@ -73,7 +74,10 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := embedded.Open(embedded.Config{Path: dbPath, ChainID: chainID, Verifier: zkverify.New(), SigningKey: key})
+			if blockInterval <= 0 {
+				return usageError("--block-interval must be positive: deadlines are counted in blocks")
+			}
+			n, err := embedded.Open(embedded.Config{Path: dbPath, ChainID: chainID, Verifier: zkverify.New(), SigningKey: key, BlockInterval: blockInterval})
 			if err != nil {
 				return err
 			}
@@ -91,6 +95,7 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().StringVar(&chainID, "chain-id", ledger.DefaultChainID, "ledger chain id (transactions name it)")
 	cmd.Flags().StringVar(&grpcAddr, "grpc", "127.0.0.1:7070", "gRPC listen address (off: none)")
 	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:7071", "HTTP listen address for JSON and the web page (off: none)")
+	cmd.Flags().DurationVar(&blockInterval, "block-interval", time.Second, "one block per interval (heights measure time: deadlines are in blocks)")
 	return cmd
 }
 

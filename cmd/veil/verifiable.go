@@ -28,6 +28,8 @@ type ledgerFlags struct {
 	addr, tlsCA      string
 	nodeKey, genesis string
 	chainID          string
+	pinCommitment    string
+	pinServer        string
 }
 
 func (l *ledgerFlags) register(fs *pflag.FlagSet) {
@@ -36,6 +38,29 @@ func (l *ledgerFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&l.nodeKey, "ledger-key", "", "trust a single ledger node whose checkpoint key is this (64 hex digits)")
 	fs.StringVar(&l.genesis, "ledger-genesis", "", "trust a replicated ledger: a head counts when more than 2/3 of this genesis file's validators signed it")
 	fs.StringVar(&l.chainID, "chain-id", "", "the ledger's chain id (default: the genesis file's, or the node's own, checked against its signed checkpoints)")
+	fs.StringVar(&l.pinCommitment, "pin-commitment", "", "refuse the model unless it is registered with this commitment (64 hex digits)")
+	fs.StringVar(&l.pinServer, "pin-server-key", "", "refuse the model unless it is served under this server key (64 hex digits)")
+}
+
+// pin is what the flags pin about the model's registration (model ids are
+// first come, first served).
+func (l *ledgerFlags) pin() (protocol.Pin, error) {
+	var p protocol.Pin
+	if l.pinCommitment != "" {
+		c, err := zk.ParseCommitment(l.pinCommitment)
+		if err != nil {
+			return p, usageError("--pin-commitment: %v", err)
+		}
+		p.Commitment = &c
+	}
+	if l.pinServer != "" {
+		k, err := hex.DecodeString(l.pinServer)
+		if err != nil || len(k) != 32 {
+			return p, usageError("--pin-server-key: want 64 hex digits (an ed25519 public key)")
+		}
+		p.ServerKey = k
+	}
+	return p, nil
 }
 
 // reader connects to the ledger and pins what the flags say to trust.
@@ -97,6 +122,10 @@ func (r verifiableResult) WriteText(w io.Writer) error {
 
 // inferVerifiable runs the whole protocol for one image.
 func inferVerifiable(ctx context.Context, g *globalOptions, o verifiableOptions) (result, error) {
+	pin, err := o.ledger.pin()
+	if err != nil {
+		return nil, err
+	}
 	reader, lc, err := o.ledger.reader(ctx)
 	if err != nil {
 		return nil, err
@@ -106,7 +135,7 @@ func inferVerifiable(ctx context.Context, g *globalOptions, o verifiableOptions)
 	if err != nil {
 		return nil, err
 	}
-	v, err := protocol.ClassifyVerified(ctx, protocol.VerifiedOptions{Server: o.server, ServerTLSCA: o.tlsCA, ModelID: o.modelID, DataDir: dir, Ledger: reader, Image: o.img})
+	v, err := protocol.ClassifyVerified(ctx, protocol.VerifiedOptions{Server: o.server, ServerTLSCA: o.tlsCA, ModelID: o.modelID, DataDir: dir, Ledger: reader, Pin: pin, Image: o.img})
 	if err != nil {
 		return nil, err
 	}

@@ -88,5 +88,9 @@ func auditRequest(ctx context.Context, lf ledgerFlags, receipt int64, keyHex str
 	} else if key, err = hex.DecodeString(keyHex); err != nil || len(key) != 32 {
 		return nil, usageError("--request-key: want 64 hex digits")
 	}
-	return protocol.AuditRequest(ctx, reader, key)
+	pin, err := lf.pin()
+	if err != nil {
+		return nil, err
+	}
+	return protocol.AuditRequest(ctx, reader, key, pin)
 }

@@ -106,6 +106,7 @@ type options struct {
 	clientRandom *rand.Rand
 	blocks       int
 	maxPerKey    int
+	maxPerClient int // outstanding requests per client admitted by the server
 	skipConnect  bool
 	serverConfig func(*server.Config)
 }
@@ -186,6 +187,9 @@ func newEnv(t *testing.T, o options) *env {
 	e.dep, err = protocol.Deploy(ctx, protocol.DeployOptions{Model: w.m, Salt: w.salt, Keys: w.pk, Ledger: node, ChainID: chainID, Owner: e.serverKey, Server: e.serverKey})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.maxPerClient != 0 {
+		e.dep.Recorder.Admission.MaxPerClient = o.maxPerClient
 	}
 	var rec server.Recorder = e.dep.Recorder
 	if o.recorder != nil {

@@ -58,11 +58,12 @@ const (
 	Code_CODE_SETUP_OUT_OF_ORDER  Code = 20 // setup contribution does not extend the chain
 	Code_CODE_INVALID_FIELD       Code = 21 // a field is empty, too long, or out of range
 	// 22-39: soundness rules (issue 11)
-	Code_CODE_VERDICT_TOO_EARLY     Code = 22 // a verdict before the proof and before the proof deadline
-	Code_CODE_SPEC_MISMATCH         Code = 23 // the verifying key, outputs or batch do not match the registered spec
-	Code_CODE_TOO_MANY_CHALLENGES   Code = 24 // more challenges than one proof of the model covers
-	Code_CODE_SERVER_NOT_CONSENTING Code = 25 // the registration's server key did not co-sign it
-	Code_CODE_BAD_REQUEST_KEY       Code = 26 // a proof names a request key that is malformed or not this model's
+	Code_CODE_VERDICT_TOO_EARLY       Code = 22 // a verdict before the proof and before the proof deadline
+	Code_CODE_SPEC_MISMATCH           Code = 23 // the verifying key, outputs or batch do not match the registered spec
+	Code_CODE_TOO_MANY_CHALLENGES     Code = 24 // more challenges than one proof of the model covers
+	Code_CODE_SERVER_NOT_CONSENTING   Code = 25 // the registration's server key did not co-sign it
+	Code_CODE_BAD_REQUEST_KEY         Code = 26 // a proof names a request key that is malformed or not this model's
+	Code_CODE_VERDICT_REASON_MISMATCH Code = 27 // the verdict's reason does not fit the request's state (NO_PROOF on a proven request, say)
 	// 90-109: federated training (ledger/training.go)
 	Code_CODE_TRAINING_EXISTS     Code = 90
 	Code_CODE_UNKNOWN_TRAINING    Code = 91
@@ -113,6 +114,7 @@ var (
 		24:  "CODE_TOO_MANY_CHALLENGES",
 		25:  "CODE_SERVER_NOT_CONSENTING",
 		26:  "CODE_BAD_REQUEST_KEY",
+		27:  "CODE_VERDICT_REASON_MISMATCH",
 		90:  "CODE_TRAINING_EXISTS",
 		91:  "CODE_UNKNOWN_TRAINING",
 		92:  "CODE_TRAINING_PHASE",
@@ -132,50 +134,51 @@ var (
 		106: "CODE_BAD_SHARES",
 	}
 	Code_value = map[string]int32{
-		"CODE_OK":                    0,
-		"CODE_MALFORMED":             1,
-		"CODE_NON_CANONICAL":         2,
-		"CODE_TOO_LARGE":             3,
-		"CODE_BAD_SIGNATURE":         4,
-		"CODE_WRONG_CHAIN":           5,
-		"CODE_DUPLICATE_TX":          6,
-		"CODE_REPLAYED_SIGNATURE":    7,
-		"CODE_UNKNOWN_MODEL":         8,
-		"CODE_MODEL_EXISTS":          9,
-		"CODE_UNAUTHORIZED":          10,
-		"CODE_UNKNOWN_REQUEST":       11,
-		"CODE_DUPLICATE_REQUEST":     12,
-		"CODE_ALREADY_REVEALED":      13,
-		"CODE_NOT_REVEALED":          14,
-		"CODE_COMMITMENT_MISMATCH":   15,
-		"CODE_ALREADY_PROVEN":        16,
-		"CODE_PROOF_INVALID":         17,
-		"CODE_BAD_OUTPUTS":           18,
-		"CODE_DUPLICATE_VERDICT":     19,
-		"CODE_SETUP_OUT_OF_ORDER":    20,
-		"CODE_INVALID_FIELD":         21,
-		"CODE_VERDICT_TOO_EARLY":     22,
-		"CODE_SPEC_MISMATCH":         23,
-		"CODE_TOO_MANY_CHALLENGES":   24,
-		"CODE_SERVER_NOT_CONSENTING": 25,
-		"CODE_BAD_REQUEST_KEY":       26,
-		"CODE_TRAINING_EXISTS":       90,
-		"CODE_UNKNOWN_TRAINING":      91,
-		"CODE_TRAINING_PHASE":        92,
-		"CODE_DATASET_EXISTS":        93,
-		"CODE_ROUND_MISMATCH":        94,
-		"CODE_DUPLICATE_UPDATE":      95,
-		"CODE_REPLAYED_UPDATE":       96,
-		"CODE_STALE_MODEL":           97,
-		"CODE_KEY_MISMATCH":          98,
-		"CODE_TOO_FEW_UPDATES":       99,
-		"CODE_MISSING_UPDATE":        100,
-		"CODE_DUPLICATE_AGGREGATE":   101,
-		"CODE_NO_AGGREGATE":          102,
-		"CODE_TOO_FEW_DECRYPTORS":    103,
-		"CODE_MODEL_MISMATCH":        104,
-		"CODE_ALREADY_LINKED":        105,
-		"CODE_BAD_SHARES":            106,
+		"CODE_OK":                      0,
+		"CODE_MALFORMED":               1,
+		"CODE_NON_CANONICAL":           2,
+		"CODE_TOO_LARGE":               3,
+		"CODE_BAD_SIGNATURE":           4,
+		"CODE_WRONG_CHAIN":             5,
+		"CODE_DUPLICATE_TX":            6,
+		"CODE_REPLAYED_SIGNATURE":      7,
+		"CODE_UNKNOWN_MODEL":           8,
+		"CODE_MODEL_EXISTS":            9,
+		"CODE_UNAUTHORIZED":            10,
+		"CODE_UNKNOWN_REQUEST":         11,
+		"CODE_DUPLICATE_REQUEST":       12,
+		"CODE_ALREADY_REVEALED":        13,
+		"CODE_NOT_REVEALED":            14,
+		"CODE_COMMITMENT_MISMATCH":     15,
+		"CODE_ALREADY_PROVEN":          16,
+		"CODE_PROOF_INVALID":           17,
+		"CODE_BAD_OUTPUTS":             18,
+		"CODE_DUPLICATE_VERDICT":       19,
+		"CODE_SETUP_OUT_OF_ORDER":      20,
+		"CODE_INVALID_FIELD":           21,
+		"CODE_VERDICT_TOO_EARLY":       22,
+		"CODE_SPEC_MISMATCH":           23,
+		"CODE_TOO_MANY_CHALLENGES":     24,
+		"CODE_SERVER_NOT_CONSENTING":   25,
+		"CODE_BAD_REQUEST_KEY":         26,
+		"CODE_VERDICT_REASON_MISMATCH": 27,
+		"CODE_TRAINING_EXISTS":         90,
+		"CODE_UNKNOWN_TRAINING":        91,
+		"CODE_TRAINING_PHASE":          92,
+		"CODE_DATASET_EXISTS":          93,
+		"CODE_ROUND_MISMATCH":          94,
+		"CODE_DUPLICATE_UPDATE":        95,
+		"CODE_REPLAYED_UPDATE":         96,
+		"CODE_STALE_MODEL":             97,
+		"CODE_KEY_MISMATCH":            98,
+		"CODE_TOO_FEW_UPDATES":         99,
+		"CODE_MISSING_UPDATE":          100,
+		"CODE_DUPLICATE_AGGREGATE":     101,
+		"CODE_NO_AGGREGATE":            102,
+		"CODE_TOO_FEW_DECRYPTORS":      103,
+		"CODE_MODEL_MISMATCH":          104,
+		"CODE_ALREADY_LINKED":          105,
+		"CODE_BAD_SHARES":              106,
 	}
 )
 
@@ -3261,7 +3264,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x16ListRejectionsResponse\x128\n" +
 	"\n" +
 	"rejections\x18\x01 \x03(\v2\x18.veil.ledger.v1.RejectedR\n" +
-	"rejections*\xd3\b\n" +
+	"rejections*\xf5\b\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x12\n" +
 	"\x0eCODE_MALFORMED\x10\x01\x12\x16\n" +
@@ -3290,7 +3293,8 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12CODE_SPEC_MISMATCH\x10\x17\x12\x1c\n" +
 	"\x18CODE_TOO_MANY_CHALLENGES\x10\x18\x12\x1e\n" +
 	"\x1aCODE_SERVER_NOT_CONSENTING\x10\x19\x12\x18\n" +
-	"\x14CODE_BAD_REQUEST_KEY\x10\x1a\x12\x18\n" +
+	"\x14CODE_BAD_REQUEST_KEY\x10\x1a\x12 \n" +
+	"\x1cCODE_VERDICT_REASON_MISMATCH\x10\x1b\x12\x18\n" +
 	"\x14CODE_TRAINING_EXISTS\x10Z\x12\x19\n" +
 	"\x15CODE_UNKNOWN_TRAINING\x10[\x12\x17\n" +
 	"\x13CODE_TRAINING_PHASE\x10\\\x12\x17\n" +
