@@ -54,6 +54,9 @@ type Client struct {
 	Pool   *dataset.Set
 	Blocks int           // k; DefaultBlocks when 0
 	Poll   time.Duration // between ledger queries while waiting (default 100 ms)
+	// Price is what each request pays (signed, and locked in its escrow):
+	// the model's offer price, or 0 for a model without an offer.
+	Price uint64
 	// Rand, when set, replaces the secure random source for challenges and
 	// positions. Only reproducible statistical tests set it: a server that
 	// can predict the challenges can cheat on the real image.
@@ -243,10 +246,10 @@ func (c *Client) Classify(ctx context.Context, img pixels.Image) (*Request, erro
 		// may have rotated keys just before).
 		keysDigest = c.Classifier.KeysDigest()
 		inDigest = sha256.Sum256(in)
-		d := ledger.ClientRequestDigest(c.chainID(), reg.ModelID, req.ID, keysDigest[:], inDigest[:], req.Commitment[:], uint32(k))
+		d := ledger.ClientRequestDigest(c.chainID(), reg.ModelID, req.ID, keysDigest[:], inDigest[:], req.Commitment[:], uint32(k), c.Price)
 		sent = &inferencev1.VerifiableRequest{
 			RequestId: req.ID, ChallengeCommitment: req.Commitment[:], NumBlocks: uint32(k), ChainId: c.chainID(),
-			ClientKey: pub, ClientSignature: ed25519.Sign(c.Key, d[:]),
+			ClientKey: pub, ClientSignature: ed25519.Sign(c.Key, d[:]), Price: c.Price,
 		}
 		return sent, nil
 	})

@@ -61,7 +61,7 @@ func (r *Recorder) Check(_ context.Context, ev server.InferEvent) error {
 		return fmt.Errorf("%d blocks: one proof of model %q covers %d challenges, so at most %d blocks", v.GetNumBlocks(), ev.ModelID, batch, batch+1)
 	}
 	in := sha256.Sum256(ev.Input)
-	d := ledger.ClientRequestDigest(r.Signer.ChainID, ev.ModelID, v.GetRequestId(), ev.KeysDigest[:], in[:], v.GetChallengeCommitment(), v.GetNumBlocks())
+	d := ledger.ClientRequestDigest(r.Signer.ChainID, ev.ModelID, v.GetRequestId(), ev.KeysDigest[:], in[:], v.GetChallengeCommitment(), v.GetNumBlocks(), v.GetPrice())
 	if !ed25519.Verify(v.GetClientKey(), d[:], v.GetClientSignature()) {
 		return errors.New("the client's signature does not verify for this request, key bundle and input")
 	}
@@ -75,7 +75,7 @@ func (r *Recorder) Record(ctx context.Context, ev server.InferEvent) (*server.Re
 	tx, err := r.Signer.Receipt(&ledgerv1.InferenceReceipt{
 		ModelId: ev.ModelID, RequestId: v.GetRequestId(), KeysDigest: ev.KeysDigest[:],
 		InputDigest: in[:], OutputDigest: out[:], ChallengeCommitment: v.GetChallengeCommitment(),
-		NumBlocks: v.GetNumBlocks(), ClientKey: v.GetClientKey(), ClientSignature: v.GetClientSignature(),
+		NumBlocks: v.GetNumBlocks(), ClientKey: v.GetClientKey(), ClientSignature: v.GetClientSignature(), Price: v.GetPrice(),
 	})
 	if err != nil {
 		return nil, err
