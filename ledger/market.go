@@ -737,11 +737,11 @@ type DisputeEvidence struct {
 	GaloisElements []uint64
 	Input, Output  []byte // ciphertexts (their digests are the receipt's)
 	NumBlocks      int
-	Positions      []uint32   // block of each revealed challenge
-	Challenges     [][]byte   // the revealed challenge images
-	Proven         [][]int64  // the proven outputs, one row per challenge
-	OutputFrac     int        // registered: scores are integers / 2^OutputFrac
-	Tolerance      int64      // registered, integer score units
+	Positions      []uint32  // block of each revealed challenge
+	Challenges     [][]byte  // the revealed challenge images
+	Proven         [][]int64 // the proven outputs, one row per challenge
+	OutputFrac     int       // registered: scores are integers / 2^OutputFrac
+	Tolerance      int64     // registered, integer score units
 }
 
 // DisputeVerifier checks fraud proofs. The ledger does not import the HE
