@@ -76,7 +76,7 @@ func Eval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	if blocks := he.DefaultParametersLiteral.Blocks(); o.Pack < 1 || o.Pack > blocks {
 		return nil, fmt.Errorf("%w: %d, want 1 to %d", ErrPack, o.Pack, blocks)
 	}
-	sess, err := defaultSession(m)
+	sess, err := he.NewDefaultLocalSession(m)
 	if err != nil {
 		return nil, err
 	}
@@ -94,20 +94,6 @@ func Eval(ctx context.Context, o EvalOptions) (*EvalResult, error) {
 	res.P999ErrVsFixed = stats.Quantile(run.errVsFixed, 0.999)
 	res.MaxErrVsFloat = run.maxErrVsFloat
 	return res, nil
-}
-
-// defaultSession compiles m at the default parameters and settings and
-// makes a client's keys for it.
-func defaultSession(m *model.Model) (*he.LocalSession, error) {
-	p, err := he.NewParameters(he.DefaultParametersLiteral)
-	if err != nil {
-		return nil, err
-	}
-	net, err := p.Compile(m, he.DefaultEvaluationSettings)
-	if err != nil {
-		return nil, err
-	}
-	return he.NewLocalSession(net)
 }
 
 // reference is a model's plaintext outputs on the first images of a set.

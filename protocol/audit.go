@@ -62,7 +62,7 @@ func (a *Audit) add(what string, err error, info string) bool {
 // opening the client's commitment, the Groth16 proof of the committed
 // model's outputs on the revealed challenges of every request it covers,
 // and the client's verdict.
-func AuditRequest(ctx context.Context, r *trust.Reader, key []byte) (*Audit, error) {
+func AuditRequest(ctx context.Context, r *trust.Reader, key []byte, pin Pin) (*Audit, error) {
 	a := &Audit{RequestKey: key}
 	rec, err := r.API.Request(ctx, key)
 	if err != nil {
@@ -75,7 +75,7 @@ func AuditRequest(ctx context.Context, r *trust.Reader, key []byte) (*Audit, err
 	}
 	a.Head = head
 	entry := func(ctx context.Context, index uint64) (*ledger.Tx, error) { return r.Entry(ctx, head, index) }
-	reg, err := ReadRegistration(ctx, r, head, rec.GetModelId(), Pin{})
+	reg, err := ReadRegistration(ctx, r, head, rec.GetModelId(), pin)
 	if !a.add("registration: spec, and a verifying key for the spec's circuit", err, "") {
 		return a, nil
 	}
@@ -88,6 +88,8 @@ func AuditRequest(ctx context.Context, r *trust.Reader, key []byte) (*Audit, err
 		switch {
 		case rc == nil:
 			err = errors.New("entry is not a receipt")
+		case rc.GetModelId() != reg.ModelID:
+			err = fmt.Errorf("the receipt is for model %q, not %q", rc.GetModelId(), reg.ModelID)
 		case !bytes.Equal(rtx.Signer, reg.ServerKey):
 			err = errors.New("receipt not signed by the model's registered server key")
 		case ledger.RequestKey(rc.GetModelId(), rc.GetClientKey(), rc.GetRequestId()) != [32]byte(key):
@@ -98,11 +100,19 @@ func AuditRequest(ctx context.Context, r *trust.Reader, key []byte) (*Audit, err
 		return a, nil
 	}
 	a.Checks[len(a.Checks)-1].Info = fmt.Sprintf("entry %d: input %x…, output %x…, %d blocks", rec.GetReceiptIndex(), rc.GetInputDigest()[:6], rc.GetOutputDigest()[:6], rc.GetNumBlocks())
-	if rec.GetStatus() < ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED {
-		a.add("challenges revealed", errors.New("not yet"), "")
+	// Where the reveal, proof and verdict are is read from the verified
+	// log itself, not from the node's summary of the request: a node
+	// cannot hide them.
+	found, err := scanRequest(ctx, head, rec.GetReceiptIndex(), key, reg, entry)
+	if !a.add("the request's later entries, read from the verified log", err, "") {
 		return a, nil
 	}
-	vtx, err := entry(ctx, rec.GetRevealIndex())
+	a.Checks[len(a.Checks)-1].Info = fmt.Sprintf("entries %d..%d: reveal %s, proof %s, verdict %s", rec.GetReceiptIndex()+1, head.GetSize()-1, at(found.reveal), at(found.proof), at(found.verdict))
+	if found.reveal == 0 {
+		a.add("challenges revealed", errors.New("no reveal in the log"), "")
+		return a, nil
+	}
+	vtx, err := entry(ctx, found.reveal)
 	var rv *ledgerv1.ChallengeReveal
 	if err == nil {
 		rv = vtx.Body.GetChallengeReveal()
@@ -117,17 +127,17 @@ func AuditRequest(ctx context.Context, r *trust.Reader, key []byte) (*Audit, err
 	if !a.add("reveal opens the client's commitment", err, fmt.Sprintf("%d challenges", len(rv.GetChallenges()))) {
 		return a, nil
 	}
-	if rec.GetStatus() == ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN {
-		err := auditProof(ctx, r, reg, rec.GetProofIndex(), key, entry)
-		a.add("Groth16 proof of the committed model's outputs on the revealed challenges", err, fmt.Sprintf("entry %d", rec.GetProofIndex()))
+	if found.proof != 0 {
+		err := auditProof(ctx, r, reg, found.proof, key, entry)
+		a.add("Groth16 proof of the committed model's outputs on the revealed challenges", err, fmt.Sprintf("entry %d", found.proof))
 	} else {
-		a.add("challenges proven", errors.New("no proof recorded"), "")
+		a.add("challenges proven", errors.New("no proof in the log"), "")
 	}
-	if !rec.GetHasVerdict() {
-		a.add("client verdict", errors.New("no verdict recorded"), "")
+	if found.verdict == 0 {
+		a.add("client verdict", errors.New("no verdict in the log"), "")
 		return a, nil
 	}
-	vt, err := entry(ctx, rec.GetVerdictIndex())
+	vt, err := entry(ctx, found.verdict)
 	if err == nil {
 		vd := vt.Body.GetVerdict()
 		switch {
@@ -173,4 +183,50 @@ func auditProof(ctx context.Context, r *trust.Reader, reg *Registration, index u
 		return err
 	}
 	return zk.Verify(reg.VK, st, cp.GetProof())
+}
+
+// requestEntries are the log indices of a request's reveal, proof and
+// verdict (0: none).
+type requestEntries struct{ reveal, proof, verdict uint64 }
+
+func at(i uint64) string {
+	if i == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("#%d", i)
+}
+
+// scanRequest reads every verified entry after the receipt and finds the
+// request's reveal, the proof that covers it and its verdict.
+func scanRequest(ctx context.Context, head *ledgerv1.Checkpoint, receipt uint64, key []byte, reg *Registration, entry func(context.Context, uint64) (*ledger.Tx, error)) (requestEntries, error) {
+	var f requestEntries
+	is := func(model string, signer []byte, id string) bool {
+		k := ledger.RequestKey(model, signer, id)
+		return bytes.Equal(k[:], key)
+	}
+	for i := receipt + 1; i < head.GetSize(); i++ {
+		tx, err := entry(ctx, i)
+		if err != nil {
+			return f, err
+		}
+		switch b := tx.Body.Tx.(type) {
+		case *ledgerv1.TxBody_ChallengeReveal:
+			if f.reveal == 0 && is(b.ChallengeReveal.GetModelId(), tx.Signer, b.ChallengeReveal.GetRequestId()) {
+				f.reveal = i
+			}
+		case *ledgerv1.TxBody_ChallengeProof:
+			if f.proof == 0 && b.ChallengeProof.GetModelId() == reg.ModelID {
+				for _, k := range b.ChallengeProof.GetRequestKeys() {
+					if bytes.Equal(k, key) {
+						f.proof = i
+					}
+				}
+			}
+		case *ledgerv1.TxBody_Verdict:
+			if f.verdict == 0 && is(b.Verdict.GetModelId(), tx.Signer, b.Verdict.GetRequestId()) {
+				f.verdict = i
+			}
+		}
+	}
+	return f, nil
 }

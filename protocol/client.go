@@ -414,29 +414,58 @@ func (c *Client) Reveal(ctx context.Context, req *Request) (receiptIndex, reveal
 	return receiptIndex, revealIndex, nil
 }
 
-// Settle runs step 6: it waits (at most wait) for the proof of the
-// revealed challenges, verifies it itself from verified log entries,
-// compares the proven outputs at this request's place in the proof with
-// the scores it decrypted from the challenge blocks, and records its
-// verdict: a reason code, nothing else. Without a valid proof it waits for
-// the proof deadline and records a rejection.
+// Settle runs step 6: it waits for the proof of the revealed challenges,
+// verifies it itself from verified log entries, compares the proven outputs
+// at this request's place in the proof with the scores it decrypted from
+// the challenge blocks, and records its verdict: a reason code, nothing
+// else. When the proof deadline passes without a proof it records NO_PROOF
+// (the ledger accepts that only if no proof was recorded). Read errors are
+// retried, never taken for a missing proof; wait bounds the whole wait,
+// and when it runs out first no verdict is recorded.
 func (c *Client) Settle(ctx context.Context, req *Request, wait time.Duration) (*Outcome, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
 	out := &Outcome{Tolerance: c.Registration.Spec.Tolerance}
-	rec, err := c.record(ctx, req.Key, wait, func(r *ledgerv1.RequestRecord) bool {
-		return r.GetStatus() == ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN
-	})
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return nil, ctx.Err()
-	case err != nil:
-		out.Reason, out.Detail = ledgerv1.VerdictReason_VERDICT_REASON_NO_PROOF, fmt.Sprintf("no proof of the revealed challenges within %v", wait)
-	default:
-		out.ProofIndex = rec.GetProofIndex()
-		c.judge(ctx, req, rec.GetProofIndex(), out)
+	var lastErr error
+	for {
+		rec, err := c.Ledger.API.Request(ctx, req.Key[:])
+		switch {
+		case err != nil:
+			lastErr = err
+		case rec.GetStatus() == ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN:
+			out.ReceiptIndex, out.RevealIndex, out.ProofIndex = rec.GetReceiptIndex(), rec.GetRevealIndex(), rec.GetProofIndex()
+			return c.finish(ctx, req, out, rec.GetProofIndex())
+		case rec.GetStatus() == ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED:
+			out.ReceiptIndex, out.RevealIndex = rec.GetReceiptIndex(), rec.GetRevealIndex()
+			idx, err := c.verdictTx(ctx, req, false, ledgerv1.VerdictReason_VERDICT_REASON_NO_PROOF)
+			var rj *ledger.Rejection
+			switch {
+			case err == nil:
+				out.Reason, out.Detail, out.VerdictIndex = ledgerv1.VerdictReason_VERDICT_REASON_NO_PROOF, "no proof of the revealed challenges by the proof deadline", idx
+				return out, nil
+			case errors.As(err, &rj) && rj.Code == ledgerv1.Code_CODE_VERDICT_REASON_MISMATCH:
+				// The ledger holds a proof the node did not show: find it
+				// in the verified log.
+				if p, ok, ferr := c.findProof(ctx, req, rec.GetRevealIndex()); ferr == nil && ok {
+					out.ProofIndex = p
+					return c.finish(ctx, req, out, p)
+				} else if ferr != nil {
+					lastErr = ferr
+				}
+			case errors.As(err, &rj) && rj.Code == ledgerv1.Code_CODE_VERDICT_TOO_EARLY:
+			default:
+				lastErr = err
+			}
+		}
+		if err := sleep(ctx, c.poll()); err != nil {
+			return out, fmt.Errorf("no verdict recorded within %v (last error: %v): %w", wait, lastErr, err)
+		}
 	}
-	if rec != nil {
-		out.ReceiptIndex, out.RevealIndex = rec.GetReceiptIndex(), rec.GetRevealIndex()
-	}
+}
+
+// finish judges the proof at proofIndex and records the verdict.
+func (c *Client) finish(ctx context.Context, req *Request, out *Outcome, proofIndex uint64) (*Outcome, error) {
+	c.judge(ctx, req, proofIndex, out)
 	idx, err := c.verdict(ctx, req, out.Accept, out.Reason)
 	if err != nil {
 		return out, fmt.Errorf("record verdict: %w", err)
@@ -445,9 +474,34 @@ func (c *Client) Settle(ctx context.Context, req *Request, wait time.Duration) (
 	return out, nil
 }
 
+// findProof scans the verified log after the reveal for a proof that
+// lists this request: a node that hides a proof (reports the request
+// unproven) cannot make the client miss it.
+func (c *Client) findProof(ctx context.Context, req *Request, from uint64) (uint64, bool, error) {
+	head, err := c.Ledger.Head(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	for i := from + 1; i < head.GetSize(); i++ {
+		tx, err := c.Ledger.Entry(ctx, head, i)
+		if err != nil {
+			return 0, false, err
+		}
+		if cp := tx.Body.GetChallengeProof(); cp != nil && cp.GetModelId() == c.Registration.ModelID {
+			for _, k := range cp.GetRequestKeys() {
+				if bytes.Equal(k, req.Key[:]) {
+					return i, true, nil
+				}
+			}
+		}
+	}
+	return 0, false, nil
+}
+
 // Reject records a rejection of a request whose exchange was wrong (say,
-// its receipt does not match the ciphertext received): the ledger accepts
-// it once the request's proof deadline has passed.
+// its receipt does not match the ciphertext received): the client never
+// revealed, and the ledger accepts BAD_RECEIPT once the request's proof
+// deadline has passed.
 func (c *Client) Reject(ctx context.Context, req *Request, reason ledgerv1.VerdictReason) (uint64, error) {
 	if _, err := c.record(ctx, req.Key, 3*time.Second, func(*ledgerv1.RequestRecord) bool { return true }); err != nil {
 		return 0, fmt.Errorf("reject: the request is not on the ledger: %w", err)
@@ -458,12 +512,8 @@ func (c *Client) Reject(ctx context.Context, req *Request, reason ledgerv1.Verdi
 // verdict signs and records a verdict, retrying while the ledger says it is
 // too early (before the proof or its deadline).
 func (c *Client) verdict(ctx context.Context, req *Request, accept bool, reason ledgerv1.VerdictReason) (uint64, error) {
-	tx, err := c.signer().Verdict(&ledgerv1.Verdict{ModelId: c.Registration.ModelID, RequestId: req.ID, Accept: accept, Reason: reason})
-	if err != nil {
-		return 0, err
-	}
 	for {
-		idx, err := submitOnce(ctx, c.Ledger.API, tx)
+		idx, err := c.verdictTx(ctx, req, accept, reason)
 		var rj *ledger.Rejection
 		if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_VERDICT_TOO_EARLY {
 			return idx, err
@@ -472,6 +522,15 @@ func (c *Client) verdict(ctx context.Context, req *Request, accept bool, reason 
 			return 0, fmt.Errorf("waiting for the proof deadline: %w", err)
 		}
 	}
+}
+
+// verdictTx signs and submits a verdict once.
+func (c *Client) verdictTx(ctx context.Context, req *Request, accept bool, reason ledgerv1.VerdictReason) (uint64, error) {
+	tx, err := c.signer().Verdict(&ledgerv1.Verdict{ModelId: c.Registration.ModelID, RequestId: req.ID, Accept: accept, Reason: reason})
+	if err != nil {
+		return 0, err
+	}
+	return submitOnce(ctx, c.Ledger.API, tx)
 }
 
 // judge verifies the proof recorded at proofIndex and compares it with

@@ -75,7 +75,7 @@ func Deploy(ctx context.Context, o DeployOptions) (*Deployment, error) {
 		case !bytes.Equal(r.GetSpecId(), id[:]):
 			return nil, fmt.Errorf("model %q is registered with another spec (%x)", m.Name, r.GetSpecId())
 		case !bytes.Equal(r.GetVerifyingKeyHash(), vkHash[:]):
-			return nil, fmt.Errorf("model %q is registered with another verifying key (%x), not these keys' (%x)", m.Name, r.GetVerifyingKeyHash()[:8], vkHash[:8])
+			return nil, fmt.Errorf("model %q is registered with another verifying key (%x), not these keys' (%x)", m.Name, prefix(r.GetVerifyingKeyHash()), vkHash[:8])
 		case !bytes.Equal(r.GetOwnerKey(), owner.Public()) || !bytes.Equal(r.GetServerKey(), server.Public()):
 			return nil, fmt.Errorf("model %q is registered by another owner or for another server key", m.Name)
 		case int(r.GetProofBatch()) != o.Keys.Batch():
@@ -96,8 +96,9 @@ func Deploy(ctx context.Context, o DeployOptions) (*Deployment, error) {
 	default:
 		return nil, fmt.Errorf("look up model on the ledger: %w", err)
 	}
-	d.Recorder = &Recorder{Ledger: o.Ledger, Signer: server, Batch: map[string]int{m.Name: o.Keys.Batch()}, Log: o.Log}
-	d.Prover = &Prover{Ledger: o.Ledger, Signer: server, Log: o.Log, Models: map[string]ModelProver{m.Name: {Prover: prover, Batch: o.Keys.Batch()}}}
+	adm := &Admission{}
+	d.Recorder = &Recorder{Ledger: o.Ledger, Signer: server, Batch: map[string]int{m.Name: o.Keys.Batch()}, Log: o.Log, Admission: adm}
+	d.Prover = &Prover{Ledger: o.Ledger, Signer: server, Log: o.Log, Models: map[string]ModelProver{m.Name: {Prover: prover, Batch: o.Keys.Batch()}}, Admission: adm}
 	return d, nil
 }
 
@@ -114,8 +115,9 @@ func LoadOrCreateIdentity(path string) (ed25519.PrivateKey, error) {
 // Combine merges the recorders and provers of deployments that share a
 // ledger and a server key (one server serving several models).
 func Combine(deps []*Deployment) (*Recorder, *Prover) {
-	r := &Recorder{Batch: map[string]int{}}
-	p := &Prover{Models: map[string]ModelProver{}}
+	adm := &Admission{}
+	r := &Recorder{Batch: map[string]int{}, Admission: adm}
+	p := &Prover{Models: map[string]ModelProver{}, Admission: adm}
 	for _, d := range deps {
 		r.Ledger, r.Signer, r.Log, r.Sync = d.Recorder.Ledger, d.Recorder.Signer, d.Recorder.Log, d.Recorder.Sync
 		for id, b := range d.Recorder.Batch {
@@ -128,3 +130,7 @@ func Combine(deps []*Deployment) (*Recorder, *Prover) {
 	}
 	return r, p
 }
+
+// prefix is the first bytes of b, for messages (b may come from a node and
+// be of any length).
+func prefix(b []byte) []byte { return b[:min(8, len(b))] }

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -43,6 +44,9 @@ type Prover struct {
 	// linger proves more requests per proof at the cost of latency.
 	Linger time.Duration
 	Log    *slog.Logger
+	// Admission is told what was proven and how long proofs take (shared
+	// with the Recorder).
+	Admission *Admission
 
 	mu     sync.Mutex
 	seen   map[string]time.Time // request key -> when first seen revealed
@@ -114,7 +118,13 @@ func (p *Prover) revealed(ctx context.Context, modelID string) ([]*ledgerv1.Requ
 		}
 		q.BeforeIndex = page[len(page)-1].GetRevealIndex()
 	}
-	slices.Reverse(all)
+	// Earliest deadline first, then oldest reveal.
+	slices.SortStableFunc(all, func(a, b *ledgerv1.RequestRecord) int {
+		if d := cmp.Compare(a.GetProofDeadline(), b.GetProofDeadline()); d != 0 {
+			return d
+		}
+		return cmp.Compare(a.GetRevealIndex(), b.GetRevealIndex())
+	})
 	return all, nil
 }
 
@@ -128,10 +138,25 @@ func (p *Prover) proveModel(ctx context.Context, modelID string, mp ModelProver)
 	if p.seen == nil {
 		p.seen, p.failed = map[string]time.Time{}, map[string]int{}
 	}
+	// Forget what is no longer pending (proven, judged): the maps stay as
+	// small as the backlog.
+	live := make(map[string]bool, len(recs))
+	for _, rec := range recs {
+		live[hex.EncodeToString(rec.GetRequestKey())] = true
+	}
+	for k := range p.seen {
+		if !live[k] {
+			delete(p.seen, k)
+			delete(p.failed, k)
+		}
+	}
 	var queue []pending
 	var errs []error
 	for _, rec := range recs {
 		key := hex.EncodeToString(rec.GetRequestKey())
+		if len(rec.GetRequestKey()) != 32 {
+			continue // not a record the ledger would hold
+		}
 		if _, ok := p.seen[key]; !ok {
 			p.seen[key] = now
 		}
@@ -256,10 +281,12 @@ func (p *Prover) prove(ctx context.Context, modelID string, mp ModelProver, batc
 	if err != nil {
 		return err
 	}
+	p.Admission.proved(time.Since(t0))
 	idx, err := submitOnce(ctx, p.Ledger, tx)
 	if err != nil {
 		return fmt.Errorf("submit proof of %d requests: %w", len(batch), err)
 	}
+	p.Admission.release(cp.RequestKeys...)
 	if p.Log != nil {
 		p.Log.Info("proof recorded", "model", modelID, "requests", len(batch), "challenges", len(images), "index", idx, "prove_ms", time.Since(t0).Milliseconds())
 	}

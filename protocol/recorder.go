@@ -31,6 +31,9 @@ type Recorder struct {
 	// reveals its challenges.
 	Sync bool
 	Log  *slog.Logger
+	// Admission bounds the requests admitted to what the prover can prove
+	// in time (shared with the Prover; nil admits everything).
+	Admission *Admission
 
 	wg sync.WaitGroup
 }
@@ -65,7 +68,8 @@ func (r *Recorder) Check(_ context.Context, ev server.InferEvent) error {
 	if !ed25519.Verify(v.GetClientKey(), d[:], v.GetClientSignature()) {
 		return errors.New("the client's signature does not verify for this request, key bundle and input")
 	}
-	return nil
+	key := ledger.RequestKey(ev.ModelID, v.GetClientKey(), v.GetRequestId())
+	return r.Admission.admit(key[:], v.GetClientKey(), int(v.GetNumBlocks())-1, batch)
 }
 
 // Record implements server.Recorder.

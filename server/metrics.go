@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are the server's Prometheus counters and histograms. They live in
@@ -42,6 +43,6 @@ func newMetrics(store *sessionStore) *metrics {
 		Name: "veil_session_evictions_total", Help: "Sessions dropped, by reason.",
 	}, []string{"reason"})
 	m.registry.MustRegister(m.requests, m.evalSeconds, m.queueSeconds, m.sessions, m.sessionBytes, m.uploadBytes, m.evictions,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

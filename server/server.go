@@ -11,6 +11,7 @@ import (
 	"net"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -57,7 +58,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now); tests replace it.
 	Now func() time.Time
-	// MaxSessionsPerPeer caps the sessions one peer (client IP address)
+	// MaxUploadBytes bounds the key-bundle bytes being received at once,
+	// all uploads together (default 4 × MaxKeyBytes).
+	MaxUploadBytes int
+	// MaxSessionsPerPeer caps the sessions one peer (client IP address, or
+	// IPv6 /64)
 	// holds (default 16). When the server is full, the sessions of the peer
 	// holding the most are evicted first, so one client cannot flush the
 	// others' sessions by opening many.
@@ -70,6 +75,10 @@ type Config struct {
 	// verifiable requests are refused.
 	Recorder Recorder
 }
+
+// ErrBusy is wrapped by a Recorder's refusal of a valid request it cannot
+// take now (the client should retry later): RESOURCE_EXHAUSTED.
+var ErrBusy = errors.New("busy")
 
 // Evaluator evaluates one served model on an input ciphertext under a
 // session's evaluation keys.
@@ -119,6 +128,7 @@ type Server struct {
 	models  map[string]*servedModel
 	order   []string
 	store   *sessionStore
+	uploads *uploadBudget
 	sem     chan struct{}
 	metrics *metrics
 	log     *slog.Logger
@@ -157,6 +167,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxSessionsPerPeer <= 0 {
 		cfg.MaxSessionsPerPeer = 16
 	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = 4 * cfg.MaxKeyBytes
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -168,6 +181,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{cfg: cfg, params: params, models: map[string]*servedModel{}, sem: make(chan struct{}, cfg.Workers), log: cfg.Logger}
+	s.uploads = &uploadBudget{limit: int64(cfg.MaxUploadBytes)}
 	s.store = newSessionStore(cfg.MaxSessionBytes, cfg.MaxSessions, cfg.MaxSessionsPerPeer, cfg.IdleTimeout, cfg.SessionDir, cfg.Now)
 	s.metrics = newMetrics(s.store)
 	for _, m := range cfg.Models {
@@ -290,6 +304,17 @@ func (s *Server) OpenSession(stream grpc.ClientStreamingServer[inferencev1.OpenS
 	if total == 0 || total > uint64(s.cfg.MaxKeyBytes) {
 		return status.Errorf(codes.InvalidArgument, "announced key bundle of %d bytes: must be in [1, %d]", total, s.cfg.MaxKeyBytes)
 	}
+	// Refuse before receiving megabytes: a peer whose sessions are all
+	// busy at its cap would be refused at the end anyway, and uploads in
+	// flight are bounded in total bytes.
+	peer := peerOf(stream.Context())
+	if err := s.store.canAdd(peer); err != nil {
+		return status.Error(codes.ResourceExhausted, err.Error())
+	}
+	if !s.uploads.acquire(int64(total)) {
+		return status.Errorf(codes.ResourceExhausted, "%d bytes of key uploads in flight: retry shortly", s.uploads.limit)
+	}
+	defer s.uploads.release(int64(total))
 	// The buffer grows with what actually arrives: a header announcing 32
 	// MiB reserves nothing.
 	var buf []byte
@@ -328,7 +353,7 @@ func (s *Server) OpenSession(stream grpc.ClientStreamingServer[inferencev1.OpenS
 		return status.Error(codes.Internal, err.Error())
 	}
 	digest := sha256.Sum256(buf)
-	sess := &session{id: id, modelID: sm.m.Name, keys: keys, keysDigest: digest, bytes: keys.MemoryBytes(), peer: peerOf(stream.Context())}
+	sess := &session{id: id, modelID: sm.m.Name, keys: keys, keysDigest: digest, bytes: keys.MemoryBytes(), peer: peer}
 	if err := s.store.add(sess); err != nil {
 		return status.Error(codes.ResourceExhausted, err.Error())
 	}
@@ -388,6 +413,9 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 			return nil, status.Error(codes.FailedPrecondition, "this server does not record verifiable requests")
 		}
 		if err := s.cfg.Recorder.Check(ctx, event); err != nil {
+			if errors.Is(err, ErrBusy) {
+				return nil, status.Errorf(codes.ResourceExhausted, "verifiable request: %v", err)
+			}
 			return nil, status.Errorf(codes.InvalidArgument, "verifiable request: %v", err)
 		}
 	}
@@ -461,18 +489,47 @@ func sessionTag(id string) string {
 	return hex.EncodeToString(h[:4])
 }
 
-// peerOf is the client's address without its port: sessions are capped
-// per peer.
+// peerOf is the client's address without its port, an IPv6 address
+// reduced to its /64 (one site's addresses): sessions are capped per peer.
 func peerOf(ctx context.Context) string {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
 		return ""
 	}
-	host, _, err := net.SplitHostPort(p.Addr.String())
+	return peerOfAddr(p.Addr.String())
+}
+
+func peerOfAddr(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return p.Addr.String()
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 	}
 	return host
+}
+
+// uploadBudget bounds the bytes of key bundles being received at once.
+type uploadBudget struct {
+	mu          sync.Mutex
+	limit, used int64
+}
+
+func (b *uploadBudget) acquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.limit {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *uploadBudget) release(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used -= n
 }
 
 // Sweep expires idle sessions until ctx is done.

@@ -610,3 +610,12 @@ func TestTLS(t *testing.T) {
 		t.Fatal("plaintext client talked to a TLS server")
 	}
 }
+
+// Key uploads in flight are bounded in total bytes: beyond the budget an
+// upload is refused at its header, before any key byte is received.
+func TestUploadBudgetRefusesAtTheHeader(t *testing.T) {
+	k := sharedKeys()
+	env := start(t, Config{MaxUploadBytes: len(k.bundle) - 1}, Options{})
+	_, err := env.conn.OpenSession(context.Background(), model.DefaultName, k.bundle)
+	wantStatus(t, err, codes.ResourceExhausted, "in flight")
+}

@@ -98,6 +98,22 @@ func (s *sessionStore) add(sess *session) error {
 	return nil
 }
 
+// canAdd tells, before an upload, whether a session of peer could be
+// added: not when the peer is at its cap with every session busy.
+func (s *sessionStore) canAdd(peer string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.maxPerPeer == 0 || s.perPeer[peer] < s.maxPerPeer {
+		return nil
+	}
+	for e := s.lru.Back(); e != nil; e = e.Prev() {
+		if o := e.Value.(*session); o.peer == peer && o.inUse == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: this client holds %d sessions, all busy", errSessionsFull, s.perPeer[peer])
+}
+
 // largestPeerLocked is the peer holding the most sessions, counting the
 // newcomer's; ties go to the newcomer's peer.
 func (s *sessionStore) largestPeerLocked(newcomer string) string {

@@ -64,3 +64,38 @@ func TestPerPeerCapRefusesWhenAllBusy(t *testing.T) {
 		t.Fatalf("another peer refused: %v", err)
 	}
 }
+
+// A peer at its cap with every session busy is told before it uploads.
+func TestFullPeerIsRefusedBeforeUpload(t *testing.T) {
+	s := newSessionStore(1<<30, 64, 1, time.Hour, "", time.Now)
+	if err := s.canAdd("p"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.add(sess("a", "p")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.canAdd("p"); err != nil {
+		t.Fatalf("an idle session can be evicted for the new one: %v", err)
+	}
+	if _, err := s.acquire("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.canAdd("p"); !errors.Is(err, errSessionsFull) {
+		t.Fatalf("peer at its cap, all busy: %v", err)
+	}
+	if err := s.canAdd("q"); err != nil {
+		t.Fatalf("another peer: %v", err)
+	}
+}
+
+// IPv6 clients of one /64 are one peer; IPv4 addresses stay distinct.
+func TestPeersAreGroupedByIPv6Prefix(t *testing.T) {
+	a, b := peerOfAddr("[2001:db8:1:2::1]:5000"), peerOfAddr("[2001:db8:1:2:ffff::9]:6000")
+	c := peerOfAddr("[2001:db8:1:3::1]:5000")
+	if a != b || a == c {
+		t.Fatalf("IPv6 peers: %q %q %q", a, b, c)
+	}
+	if peerOfAddr("10.0.0.1:1") == peerOfAddr("10.0.0.2:1") {
+		t.Fatal("two IPv4 addresses grouped")
+	}
+}

@@ -85,6 +85,9 @@ func UnmarshalVerifyingKey(data []byte) (*VerifyingKey, error) {
 		return nil, errors.New("verifying key: bad batch size or classes")
 	}
 	k.Batch, k.Classes = int(batch), int(classes)
+	if err := checkVerifyingKeyEncoding(data[len(data)-r.Len():]); err != nil {
+		return nil, err
+	}
 	k.vk = groth16.NewVerifyingKey(ecc.BN254)
 	if _, err := k.vk.ReadFrom(r); err != nil {
 		return nil, fmt.Errorf("verifying key: %w", err)

@@ -133,6 +133,9 @@ func ParseProof(data []byte) (*Proof, error) {
 
 // decodeGroth16 parses gnark's encoding (with curve and subgroup checks).
 func decodeGroth16(b []byte) (groth16.Proof, error) {
+	if err := checkProofEncoding(b); err != nil {
+		return nil, err
+	}
 	pr := groth16.NewProof(ecc.BN254)
 	n, err := pr.ReadFrom(bytes.NewReader(b))
 	if err != nil {

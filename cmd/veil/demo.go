@@ -1,13 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/protocol/demo"
@@ -17,7 +18,6 @@ func newDemoCmd(g *globalOptions) *cobra.Command {
 	var (
 		list    string
 		dir     string
-		asJSON  bool
 		k       int
 		verbose bool
 	)
@@ -35,64 +35,57 @@ client verifies it again from log entries it checks against the ledger
 node's pinned key, compares the proven outputs with what it decrypted and
 records its verdict (a reason code only).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			idx, err := parseIndices(list)
-			if err != nil {
-				return usageError("--images: %v", err)
-			}
-			if k != protocol.DefaultBlocks {
-				return usageError("--blocks: the demo's proving keys prove %d challenges per request, so k must be %d", proofBatch, proofBatch+1)
-			}
-			if dir == "" {
-				d, err := os.MkdirTemp("", "veil-demo-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(d)
-				dir = d
-			}
-			mf, err := model.Default()
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			o := demo.Options{Model: mf, Images: idx, Dir: dir, Blocks: k, Keys: g.modelKeys, Log: newLogger(os.Stderr, verbose)}
-			if !asJSON {
-				o.Progress = w
-			}
-			rep, err := demo.Run(cmd.Context(), o)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintf(w, "\nthird-party audit of request %s… from verified ledger entries (what `veil verify-request` does): %d checks, %s\n",
-					rep.Images[0].RequestKey[:12], rep.AuditChecks, map[bool]string{true: "all passed", false: "FAILED"}[rep.AuditOK])
-				for _, f := range rep.AuditFailed {
-					fmt.Fprintf(w, "  FAILED %s\n", f)
-				}
-				fmt.Fprintf(w, "ledger: %d entries, Merkle root %s…, checkpoints signed by node key %s…\n", rep.LedgerSize, rep.LedgerRoot[:16], rep.NodeKey[:16])
-				fmt.Fprintf(w, "done in %.1f s\n", rep.TotalS)
-			}
-			for _, r := range rep.Images {
-				if r.Verdict != "accept" {
-					return fmt.Errorf("image %d was rejected: %s", r.Index, strings.TrimSpace(r.Detail))
-				}
-			}
-			if !rep.AuditOK {
-				return fmt.Errorf("the audit failed")
-			}
-			return nil
-		},
 	}
+	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
+		idx, err := dataset.ParseIndices(list)
+		if err != nil {
+			return nil, usageError("--images: %v", err)
+		}
+		if k != protocol.DefaultBlocks {
+			return nil, usageError("--blocks: the demo's proving keys prove %d challenges per request, so k must be %d", proofBatch, proofBatch+1)
+		}
+		if dir == "" {
+			d, err := os.MkdirTemp("", "veil-demo-")
+			if err != nil {
+				return nil, err
+			}
+			defer os.RemoveAll(d)
+			dir = d
+		}
+		mf, err := model.Default()
+		if err != nil {
+			return nil, err
+		}
+		o := demo.Options{Model: mf, Images: idx, Dir: dir, Blocks: k, Keys: g.modelKeys, Log: newLogger(os.Stderr, verbose)}
+		if !jsonOutput(cmd) {
+			o.Progress = cmd.OutOrStdout() // the table, row by row
+		}
+		rep, err := demo.Run(cmd.Context(), o)
+		if err != nil {
+			return nil, err
+		}
+		res := textFunc{rep, func(w io.Writer) error {
+			fmt.Fprintf(w, "\nthird-party audit of request %s… from verified ledger entries (what `veil verify-request` does): %d checks, %s\n",
+				rep.Images[0].RequestKey[:12], rep.AuditChecks, map[bool]string{true: "all passed", false: "FAILED"}[rep.AuditOK])
+			for _, f := range rep.AuditFailed {
+				fmt.Fprintf(w, "  FAILED %s\n", f)
+			}
+			fmt.Fprintf(w, "ledger: %d entries, Merkle root %s…, checkpoints signed by node key %s…\n", rep.LedgerSize, rep.LedgerRoot[:16], rep.NodeKey[:16])
+			_, err := fmt.Fprintf(w, "done in %.1f s\n", rep.TotalS)
+			return err
+		}}
+		for _, r := range rep.Images {
+			if r.Verdict != "accept" {
+				return res, fmt.Errorf("image %d was rejected: %s", r.Index, strings.TrimSpace(r.Detail))
+			}
+		}
+		if !rep.AuditOK {
+			return res, fmt.Errorf("the audit failed")
+		}
+		return res, nil
+	})
 	cmd.Flags().StringVar(&list, "images", "0,1,2", "MNIST test image indices")
 	cmd.Flags().StringVar(&dir, "dir", "", "directory for the ledger and the client's keys (default: a temporary one, removed)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.Flags().IntVar(&k, "blocks", protocol.DefaultBlocks, "blocks per request: 1 real image and k-1 hidden challenges (the proving keys are for k=4)")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "server and prover logs on stderr")
 	return cmd

@@ -79,8 +79,7 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 		case modelPath != "":
 			return nil, usageError("--model is for local inference; with --server use --model-id")
 		case verify:
-			return nil, inferVerifiable(cmd.Context(), g, cmd.OutOrStdout(), verifiableOptions{
-				server: addr, tlsCA: tlsCA, modelID: modelID, ledger: lf, img: img, label: label, asJSON: jsonOutput(cmd)})
+			return inferVerifiable(cmd.Context(), g, verifiableOptions{server: addr, tlsCA: tlsCA, modelID: modelID, ledger: lf, img: img, label: label})
 		default:
 			conn, cl, err := g.dialClassifier(cmd.Context(), addr, tlsCA, modelID)
 			if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"reflect"
 
 	"github.com/spf13/cobra"
 )
@@ -21,7 +22,7 @@ func withResult(cmd *cobra.Command, run func(cmd *cobra.Command, args []string) 
 	cmd.Flags().Bool("json", false, "print the result as JSON")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		res, err := run(cmd, args)
-		if res != nil {
+		if v := reflect.ValueOf(res); res != nil && !(v.Kind() == reflect.Pointer && v.IsNil()) {
 			if perr := printResult(cmd.OutOrStdout(), jsonOutput(cmd), res); perr != nil && err == nil {
 				err = perr
 			}

@@ -33,7 +33,7 @@ func (c *challengeSource) load() ([]pixels.Image, error) {
 	case c.dir != "":
 		return dataset.ReadChallenges(c.dir)
 	}
-	idx, err := parseIndices(c.mnist)
+	idx, err := dataset.ParseIndices(c.mnist)
 	if err != nil {
 		return nil, usageError("--mnist-test: %v", err)
 	}
@@ -250,25 +250,11 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 		if err != nil {
 			return nil, err
 		}
-		r, err := zk.Compile(spec, batch)
+		info, err := zk.Describe(spec, batch)
 		if err != nil {
 			return nil, err
 		}
-		res := struct {
-			Circuit     string `json:"circuit"`
-			Version     int    `json:"version"`
-			Batch       int    `json:"batch"`
-			Constraints int    `json:"constraints"`
-			Domain      uint64 `json:"domain"`
-			Layers      any    `json:"layers"`
-		}{fmt.Sprintf("%x", spec.ID()), zk.CircuitVersion, batch, r.GetNbConstraints(), zk.Domain(r), spec.Layers}
-		return textFunc{res, func(w io.Writer) error {
-			fmt.Fprintf(w, "circuit %s (version %d), batch %d: %d R1CS constraints, domain %d\n", res.Circuit, res.Version, batch, res.Constraints, res.Domain)
-			for i, l := range spec.Layers {
-				fmt.Fprintf(w, "layer %d %-6s %4d -> %-4d shift %-2d accumulator in [%d, %d]\n", i, l.Kind, l.In, l.Out, l.Shift, l.AccLo, l.AccHi)
-			}
-			return nil
-		}}, nil
+		return info, nil
 	})
 	for _, c := range []*cobra.Command{exportVK, sol, info} {
 		c.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")

@@ -5,8 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -97,29 +95,4 @@ func loadModel(path string) (*model.File, error) {
 		return model.Default()
 	}
 	return model.Load(path)
-}
-
-// parseIndices parses "1,2,3" or "0-9".
-func parseIndices(s string) ([]int, error) {
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if lo, hi, ok := strings.Cut(part, "-"); ok {
-			a, err1 := strconv.Atoi(lo)
-			b, err2 := strconv.Atoi(hi)
-			if err1 != nil || err2 != nil || a > b || b-a > 4096 {
-				return nil, fmt.Errorf("bad range %q", part)
-			}
-			for i := a; i <= b; i++ {
-				out = append(out, i)
-			}
-			continue
-		}
-		i, err := strconv.Atoi(part)
-		if err != nil {
-			return nil, fmt.Errorf("bad index %q", part)
-		}
-		out = append(out, i)
-	}
-	return out, nil
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -11,9 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/veil-project/veil/ledger/embedded"
-	"github.com/veil-project/veil/ledger/query"
-	"github.com/veil-project/veil/ledger/zkverify"
 
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
@@ -78,11 +73,23 @@ Prometheus metrics on --metrics.`,
 				cfg.SessionDir = dir
 			}
 			if verifiable {
-				stop, err := g.verifiableServe(cmd.Context(), &cfg, ledgerAddr, ledgerListen, chainID)
+				sdir, err := g.ensureDataDir("server")
 				if err != nil {
 					return err
 				}
-				defer stop()
+				serverKey, err := protocol.LoadOrCreateIdentity(filepath.Join(sdir, "server.key"))
+				if err != nil {
+					return err
+				}
+				svc, err := protocol.StartService(cmd.Context(), protocol.ServiceOptions{
+					Models: models, Keys: g.modelKeys, LedgerAddr: ledgerAddr, LedgerDir: filepath.Join(g.dataDir, "ledger"), LedgerListen: ledgerListen,
+					ChainID: chainID, ServerKey: serverKey, Log: cfg.Logger, Progress: cmd.ErrOrStderr(),
+				})
+				if err != nil {
+					return err
+				}
+				defer svc.Stop()
+				cfg.Recorder, cfg.Commitments = svc.Recorder, svc.Commitments
 			}
 			srv, err := server.New(cfg)
 			if err != nil {
@@ -123,97 +130,4 @@ Prometheus metrics on --metrics.`,
 	fl.StringVar(&ledgerListen, "ledger-listen", "127.0.0.1:7070", "with --verifiable and no --ledger: where the embedded ledger node serves its gRPC API")
 	fl.StringVar(&chainID, "chain-id", "", "with --verifiable: the ledger's chain id (default: the node's; "+ledger.DefaultChainID+" for an embedded node)")
 	return cmd
-}
-
-// verifiableServe adds the protocol to a server: a ledger (a remote node,
-// or an embedded one served on its own port for local experiments), the
-// models' registration, the receipt recorder and the proof service. It
-// returns a function that stops what it started.
-func (g *globalOptions) verifiableServe(ctx context.Context, cfg *server.Config, ledgerAddr, ledgerListen, chainID string) (func(), error) {
-	var api ledger.API
-	var closers []func()
-	stop := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	fail := func(err error) (func(), error) { stop(); return nil, err }
-	if ledgerAddr != "" {
-		c, err := query.Dial(ledgerAddr)
-		if err != nil {
-			return nil, err
-		}
-		closers = append(closers, func() { c.Close() })
-		ci, err := c.ChainInfo(ctx)
-		if err != nil {
-			return fail(err)
-		}
-		if chainID != "" && chainID != ci.GetChainId() {
-			return fail(fmt.Errorf("--chain-id %q, the ledger node is on %q", chainID, ci.GetChainId()))
-		}
-		chainID, api = ci.GetChainId(), c
-	} else {
-		if chainID == "" {
-			chainID = ledger.DefaultChainID
-		}
-		dir, err := g.ensureDataDir("ledger")
-		if err != nil {
-			return nil, err
-		}
-		key, _, err := ledger.LoadOrCreateNodeKey(filepath.Join(dir, "node.key"))
-		if err != nil {
-			return nil, err
-		}
-		n, err := embedded.Open(embedded.Config{Path: filepath.Join(dir, "ledger.db"), ChainID: chainID, Verifier: zkverify.New(), SigningKey: key, BlockInterval: time.Second})
-		if err != nil {
-			return nil, err
-		}
-		closers = append(closers, func() { n.Close() })
-		api = n
-		lis, err := net.Listen("tcp", ledgerListen)
-		if err != nil {
-			return fail(fmt.Errorf("ledger: listen on %s: %w", ledgerListen, err))
-		}
-		lctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); _ = query.Serve(lctx, n, lis, nil) }()
-		closers = append(closers, func() { cancel(); <-done })
-		fmt.Fprintf(os.Stderr, "veil: embedded ledger %s on %s, chain %s, node key %x\n"+
-			"veil: (a client that checks this server should not trust a ledger node the server runs: use a replicated ledger)\n",
-			filepath.Join(dir, "ledger.db"), lis.Addr(), chainID, key.Public())
-	}
-	sdir, err := g.ensureDataDir("server")
-	if err != nil {
-		return fail(err)
-	}
-	serverKey, _, err := ledger.LoadOrCreateNodeKey(filepath.Join(sdir, "server.key"))
-	if err != nil {
-		return fail(err)
-	}
-	var deps []*protocol.Deployment
-	cfg.Commitments = map[string][]byte{}
-	for _, m := range cfg.Models {
-		f := &model.File{Model: m}
-		if err := f.Encode(io.Discard); err != nil { // computes the checksum that names the salt
-			return fail(err)
-		}
-		salt, pk, err := g.modelKeys(ctx, f)
-		if err != nil {
-			return fail(err)
-		}
-		dep, err := protocol.Deploy(ctx, protocol.DeployOptions{Model: m, Salt: salt, Keys: pk, Ledger: api, ChainID: chainID, Owner: serverKey, Server: serverKey, Log: cfg.Logger})
-		if err != nil {
-			return fail(err)
-		}
-		deps = append(deps, dep)
-		cfg.Commitments[m.Name] = dep.Commitment[:]
-		fmt.Fprintf(os.Stderr, "veil: model %s committed (%s) and registered\n", m.Name, dep.Commitment)
-	}
-	recorder, prover := protocol.Combine(deps)
-	cfg.Recorder = recorder
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = prover.Run(pctx, 200*time.Millisecond) }()
-	closers = append(closers, func() { cancel(); <-done; recorder.Wait() })
-	return stop, nil
 }

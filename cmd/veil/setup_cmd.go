@@ -13,6 +13,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+
 	"github.com/veil-project/veil/circuits"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/zk"

@@ -3,18 +3,12 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/pflag"
 
-	"github.com/veil-project/veil/client"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/model"
@@ -34,6 +28,8 @@ type ledgerFlags struct {
 	addr, tlsCA      string
 	nodeKey, genesis string
 	chainID          string
+	pinCommitment    string
+	pinServer        string
 }
 
 func (l *ledgerFlags) register(fs *pflag.FlagSet) {
@@ -42,6 +38,29 @@ func (l *ledgerFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&l.nodeKey, "ledger-key", "", "trust a single ledger node whose checkpoint key is this (64 hex digits)")
 	fs.StringVar(&l.genesis, "ledger-genesis", "", "trust a replicated ledger: a head counts when more than 2/3 of this genesis file's validators signed it")
 	fs.StringVar(&l.chainID, "chain-id", "", "the ledger's chain id (default: the genesis file's, or the node's own, checked against its signed checkpoints)")
+	fs.StringVar(&l.pinCommitment, "pin-commitment", "", "refuse the model unless it is registered with this commitment (64 hex digits)")
+	fs.StringVar(&l.pinServer, "pin-server-key", "", "refuse the model unless it is served under this server key (64 hex digits)")
+}
+
+// pin is what the flags pin about the model's registration (model ids are
+// first come, first served).
+func (l *ledgerFlags) pin() (protocol.Pin, error) {
+	var p protocol.Pin
+	if l.pinCommitment != "" {
+		c, err := zk.ParseCommitment(l.pinCommitment)
+		if err != nil {
+			return p, usageError("--pin-commitment: %v", err)
+		}
+		p.Commitment = &c
+	}
+	if l.pinServer != "" {
+		k, err := hex.DecodeString(l.pinServer)
+		if err != nil || len(k) != 32 {
+			return p, usageError("--pin-server-key: want 64 hex digits (an ed25519 public key)")
+		}
+		p.ServerKey = k
+	}
+	return p, nil
 }
 
 // reader connects to the ledger and pins what the flags say to trust.
@@ -52,40 +71,15 @@ func (l *ledgerFlags) reader(ctx context.Context) (*trust.Reader, *query.Client,
 	if (l.nodeKey == "") == (l.genesis == "") {
 		return nil, nil, usageError("give --ledger-key (a single node you trust) or --ledger-genesis (a replicated chain's validators)")
 	}
-	var a trust.Anchor
-	if l.genesis != "" {
-		var err error
-		if a, err = trust.AnchorFromGenesis(l.genesis); err != nil {
-			return nil, nil, err
-		}
-		if l.chainID != "" && l.chainID != a.ChainID {
-			return nil, nil, usageError("--chain-id %q, the genesis file is for %q", l.chainID, a.ChainID)
-		}
-	} else {
+	o := trust.DialOptions{Addr: l.addr, TLSCA: l.tlsCA, GenesisFile: l.genesis, ChainID: l.chainID}
+	if l.nodeKey != "" {
 		k, err := hex.DecodeString(l.nodeKey)
 		if err != nil || len(k) != 32 {
 			return nil, nil, usageError("--ledger-key: want 64 hex digits (an ed25519 public key)")
 		}
-		a.NodeKey = k
+		o.NodeKey = k
 	}
-	c, err := query.DialWith(l.addr, query.DialOptions{TLSCA: l.tlsCA})
-	if err != nil {
-		return nil, nil, err
-	}
-	if a.ChainID == "" {
-		a.ChainID = l.chainID
-	}
-	if a.ChainID == "" {
-		// Learned from the node; a lie is caught when its heads do not
-		// verify for that chain under the pinned key.
-		ci, err := c.ChainInfo(ctx)
-		if err != nil {
-			c.Close()
-			return nil, nil, err
-		}
-		a.ChainID = ci.GetChainId()
-	}
-	return &trust.Reader{API: c, Anchor: a}, c, nil
+	return trust.Dial(ctx, o)
 }
 
 // modelKeys returns the model's proving keys for proofBatch challenges,
@@ -106,100 +100,53 @@ type verifiableOptions struct {
 	ledger                 ledgerFlags
 	img                    pixels.Image
 	label                  int
-	asJSON                 bool
 }
 
 // verifiableResult is what `veil infer --verify` prints.
 type verifiableResult struct {
-	Class        int       `json:"class"`
-	Guaranteed   bool      `json:"class_guaranteed"`
-	Scores       []float64 `json:"scores"`
-	Label        *int      `json:"label,omitempty"`
-	RequestID    string    `json:"request_id"`
-	RequestKey   string    `json:"request_key"`
-	ReceiptIndex uint64    `json:"receipt_index"`
-	RevealIndex  uint64    `json:"reveal_index"`
-	ProofIndex   uint64    `json:"proof_index"`
-	VerdictIndex uint64    `json:"verdict_index"`
-	Accept       bool      `json:"accept"`
-	Reason       string    `json:"reason"`
-	Detail       string    `json:"detail"`
-	LatencyMS    float64   `json:"latency_ms"`
-	ProtocolMS   float64   `json:"protocol_overhead_ms"`
+	*protocol.VerifiedResult
+	Label *int `json:"label,omitempty"`
+}
+
+func (r verifiableResult) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "class %d", r.Class)
+	if r.Label != nil {
+		fmt.Fprintf(w, " (MNIST label %d)", *r.Label)
+	}
+	fmt.Fprintf(w, ", %.0f ms (protocol overhead %.2f ms); %s\n", r.LatencyMS, r.ProtocolMS,
+		map[bool]string{true: "the committed model gives this class (margin over 2x tolerance)", false: "within the tolerance of another class: not guaranteed"}[r.Guaranteed])
+	fmt.Fprintf(w, "request key %s: receipt #%d, reveal #%d, proof #%d, verdict #%d\n", r.RequestKey, r.ReceiptIndex, r.RevealIndex, r.ProofIndex, r.VerdictIndex)
+	_, err := fmt.Fprintf(w, "verdict %s (%s): %s\n", map[bool]string{true: "ACCEPT", false: "REJECT"}[r.Accept], r.Reason, r.Detail)
+	return err
 }
 
 // inferVerifiable runs the whole protocol for one image.
-func inferVerifiable(ctx context.Context, g *globalOptions, w io.Writer, o verifiableOptions) error {
+func inferVerifiable(ctx context.Context, g *globalOptions, o verifiableOptions) (result, error) {
+	pin, err := o.ledger.pin()
+	if err != nil {
+		return nil, err
+	}
 	reader, lc, err := o.ledger.reader(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer lc.Close()
-	conn, err := client.Dial(o.server, client.Options{TLSCA: o.tlsCA})
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
 	dir, err := g.ensureDataDir()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	key, err := protocol.LoadOrCreateIdentity(filepath.Join(dir, "client", "identity.key"))
+	v, err := protocol.ClassifyVerified(ctx, protocol.VerifiedOptions{Server: o.server, ServerTLSCA: o.tlsCA, ModelID: o.modelID, DataDir: dir, Ledger: reader, Pin: pin, Image: o.img})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	mnist, err := dataset.FindMNISTDir()
-	if err != nil {
-		return err
-	}
-	pool, err := dataset.LoadTrain(mnist)
-	if err != nil {
-		return err
-	}
-	c, err := protocol.Connect(ctx, protocol.ConnectOptions{Conn: conn, Ledger: reader, ModelID: o.modelID, DataDir: dir, Key: key, Pool: pool})
-	if err != nil {
-		return err
-	}
-	req, err := c.Classify(ctx, o.img)
-	if errors.Is(err, protocol.ErrBadReceipt) {
-		return fmt.Errorf("%w (no challenge revealed; the server's answer is not trusted)", err)
-	}
-	if err != nil {
-		return err
-	}
-	receipt, reveal, err := c.Reveal(ctx, req)
-	if err != nil {
-		return err
-	}
-	out, err := c.Settle(ctx, req, 5*time.Minute)
-	if err != nil {
-		return err
-	}
-	res := verifiableResult{Class: req.Class, Guaranteed: req.Guaranteed, Scores: req.Scores, RequestID: req.ID, RequestKey: hex.EncodeToString(req.Key[:]),
-		ReceiptIndex: receipt, RevealIndex: reveal, ProofIndex: out.ProofIndex, VerdictIndex: out.VerdictIndex,
-		Accept: out.Accept, Reason: out.Reason.String(), Detail: out.Detail, ProtocolMS: req.ProtocolMS,
-		LatencyMS: req.Result.EncryptMS + req.Result.RoundTripMS + req.Result.DecryptMS}
+	res := verifiableResult{VerifiedResult: v}
 	if o.label >= 0 {
 		res.Label = &o.label
 	}
-	if o.asJSON {
-		if err := json.NewEncoder(w).Encode(res); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(w, "class %d", res.Class)
-		if o.label >= 0 {
-			fmt.Fprintf(w, " (MNIST label %d)", o.label)
-		}
-		fmt.Fprintf(w, ", %.0f ms (protocol overhead %.2f ms); %s\n", res.LatencyMS, res.ProtocolMS,
-			map[bool]string{true: "the committed model gives this class (margin over 2x tolerance)", false: "within the tolerance of another class: not guaranteed"}[req.Guaranteed])
-		fmt.Fprintf(w, "request key %s: receipt #%d, reveal #%d, proof #%d, verdict #%d\n", res.RequestKey, receipt, reveal, out.ProofIndex, out.VerdictIndex)
-		fmt.Fprintf(w, "verdict %s (%s): %s\n", map[bool]string{true: "ACCEPT", false: "REJECT"}[out.Accept], out.Reason, out.Detail)
+	if !v.Accept {
+		return res, fmt.Errorf("the server's answer was rejected")
 	}
-	if !out.Accept {
-		return fmt.Errorf("the server's answer was rejected")
-	}
-	return nil
+	return res, nil
 }
 
 // logger for the verifiable commands.

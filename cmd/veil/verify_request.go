@@ -1,9 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +17,6 @@ func newVerifyRequestCmd(g *globalOptions) *cobra.Command {
 		lf      ledgerFlags
 		keyHex  string
 		receipt int64
-		asJSON  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify-request",
@@ -31,64 +31,66 @@ reveal opens the client's commitment, the Groth16 proof verifies for the
 revealed challenges of every request it covers, and the verdict is the
 client's.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if (receipt < 0) == (keyHex == "") {
-				return usageError("give either --receipt N (log index of the receipt) or --request-key HEX")
+	}
+	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
+		if (receipt < 0) == (keyHex == "") {
+			return nil, usageError("give either --receipt N (log index of the receipt) or --request-key HEX")
+		}
+		a, err := auditRequest(cmd.Context(), lf, receipt, keyHex)
+		if err != nil {
+			return nil, err
+		}
+		res := textFunc{a, func(w io.Writer) error {
+			fmt.Fprintf(w, "request %s (key %x), model %s, receipt #%d\n", a.RequestID, a.RequestKey, a.ModelID, a.ReceiptIndex)
+			for _, c := range a.Checks {
+				fmt.Fprintf(w, "  %s %s: %s\n", map[bool]string{true: "ok  ", false: "FAIL"}[c.OK], c.What, c.Info)
 			}
-			ctx := cmd.Context()
-			reader, lc, err := lf.reader(ctx)
-			if err != nil {
-				return err
-			}
-			defer lc.Close()
-			var key []byte
-			if receipt >= 0 {
-				head, err := reader.Head(ctx)
-				if err != nil {
-					return err
-				}
-				tx, err := reader.Entry(ctx, head, uint64(receipt))
-				if err != nil {
-					return fmt.Errorf("entry %d: %w", receipt, err)
-				}
-				rc := tx.Body.GetInferenceReceipt()
-				if rc == nil {
-					return fmt.Errorf("entry %d is not an inference receipt", receipt)
-				}
-				k := ledger.RequestKey(rc.GetModelId(), rc.GetClientKey(), rc.GetRequestId())
-				key = k[:]
-			} else if key, err = hex.DecodeString(keyHex); err != nil || len(key) != 32 {
-				return usageError("--request-key: want 64 hex digits")
-			}
-			a, err := protocol.AuditRequest(ctx, reader, key)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(a); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintf(w, "request %s (key %x), model %s, receipt #%d\n", a.RequestID, a.RequestKey, a.ModelID, a.ReceiptIndex)
-				for _, c := range a.Checks {
-					fmt.Fprintf(w, "  %s %s: %s\n", map[bool]string{true: "ok  ", false: "FAIL"}[c.OK], c.What, c.Info)
-				}
-			}
-			if !a.OK() {
-				return fmt.Errorf("request %x does not verify", key)
-			}
-			if a.HasVerdict && !a.Accepted {
+			if a.OK() && a.HasVerdict && !a.Accepted {
 				fmt.Fprintf(w, "all records verify, and the client's verdict is: REJECT (%s)\n", a.Reason)
 			}
 			return nil
-		},
-	}
+		}}
+		if !a.OK() {
+			return res, fmt.Errorf("request %x does not verify", a.RequestKey)
+		}
+		return res, nil
+	})
 	lf.register(cmd.Flags())
 	cmd.Flags().Int64Var(&receipt, "receipt", -1, "log index of the request's receipt")
 	cmd.Flags().StringVar(&keyHex, "request-key", "", "the request's ledger key (64 hex digits, as veil infer --verify prints it)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// auditRequest audits the request named by its receipt's log index
+// (receipt >= 0) or its ledger key (hex).
+func auditRequest(ctx context.Context, lf ledgerFlags, receipt int64, keyHex string) (*protocol.Audit, error) {
+	reader, lc, err := lf.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lc.Close()
+	var key []byte
+	if receipt >= 0 {
+		head, err := reader.Head(ctx)
+		if err != nil {
+			return nil, err
+		}
+		tx, err := reader.Entry(ctx, head, uint64(receipt))
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", receipt, err)
+		}
+		rc := tx.Body.GetInferenceReceipt()
+		if rc == nil {
+			return nil, fmt.Errorf("entry %d is not an inference receipt", receipt)
+		}
+		k := ledger.RequestKey(rc.GetModelId(), rc.GetClientKey(), rc.GetRequestId())
+		key = k[:]
+	} else if key, err = hex.DecodeString(keyHex); err != nil || len(key) != 32 {
+		return nil, usageError("--request-key: want 64 hex digits")
+	}
+	pin, err := lf.pin()
+	if err != nil {
+		return nil, err
+	}
+	return protocol.AuditRequest(ctx, reader, key, pin)
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"math"
 	"strings"
@@ -288,18 +289,25 @@ func TestWeakParametersAndForeignLayoutsAreRefused(t *testing.T) {
 // Finding 6: one client could stall proofs for everyone. A request with
 // more challenges than one proof covers is refused before evaluation (and
 // by the ledger's receipt rule); a request with fewer challenges than the
-// batch is proven at once, padded; other clients' requests go on.
-func TestUnprovableRequestsDoNotStallOthers(t *testing.T) {
-	e := newEnv(t, options{blocks: 2})
+// batch is proven at once, padded; one client flooding requests is refused
+// beyond its share of the proving capacity while another client's request
+// is still admitted and proven.
+func TestUnprovableRequestsAndFloodsDoNotStallOthers(t *testing.T) {
+	e := newEnv(t, options{blocks: 2, maxPerClient: 3})
 	ctx := context.Background()
-	// A raw verifiable request with k = 8 (7 challenges > batch 3).
+	// A verifiable request with k = 8 (7 challenges > batch 3), correctly
+	// signed: refused for its size alone.
 	cl := e.client.Classifier
+	_, clientKey := keyPair(t)
 	_, err := cl.ClassifyWith(ctx, make([][]uint8, 8), func(in []byte) (*inferencev1.VerifiableRequest, error) {
-		return &inferencev1.VerifiableRequest{RequestId: "k8", ChallengeCommitment: make([]byte, 32), NumBlocks: 8, ChainId: chainID,
-			ClientKey: e.serverKey.Public().(ed25519.PublicKey), ClientSignature: make([]byte, 64)}, nil
+		kd, id := cl.KeysDigest(), sha256.Sum256(in)
+		commitment := make([]byte, 32)
+		d := ledger.ClientRequestDigest(chainID, e.w.m.Name, "k8", kd[:], id[:], commitment, 8, 0)
+		return &inferencev1.VerifiableRequest{RequestId: "k8", ChallengeCommitment: commitment, NumBlocks: 8, ChainId: chainID,
+			ClientKey: clientKey.Public().(ed25519.PublicKey), ClientSignature: ed25519.Sign(clientKey, d[:])}, nil
 	})
-	if status.Code(errors.Unwrap(err)) != codes.InvalidArgument && !strings.Contains(err.Error(), "at most 4 blocks") {
-		t.Fatalf("a request that cannot be proven was evaluated: %v", err)
+	if status.Code(errors.Unwrap(err)) != codes.InvalidArgument || !strings.Contains(err.Error(), "at most 4 blocks") {
+		t.Fatalf("a request that cannot be proven was not refused for its size: %v", err)
 	}
 	t.Log(err)
 	// k = 2: one challenge, proven in a padded batch.
@@ -307,29 +315,47 @@ func TestUnprovableRequestsDoNotStallOthers(t *testing.T) {
 	if !out.Accept || len(req.Challenges) != 1 {
 		t.Fatalf("a one-challenge request: accept=%v (%s), %d challenges", out.Accept, out.Detail, len(req.Challenges))
 	}
-	// Several requests of several clients revealed at once are all proven.
-	var reqs []*protocol.Request
-	var clients []*protocol.Client
-	for i := 0; i < 3; i++ {
-		c := e.connect(t, t.TempDir())
-		r, err := c.Classify(ctx, e.w.test.Images[10+i])
+	// A flooding client gets its share (3 outstanding) and no more.
+	flood := e.connect(t, t.TempDir())
+	var revealed []*protocol.Request
+	for i := 0; ; i++ {
+		r, err := flood.Classify(ctx, e.w.test.Images[20+i])
 		if err != nil {
+			if status.Code(errors.Unwrap(err)) != codes.ResourceExhausted || i != 3 {
+				t.Fatalf("flood request %d: %v (want RESOURCE_EXHAUSTED after 3)", i, err)
+			}
+			t.Log(err)
+			break
+		}
+		if _, _, err := flood.Reveal(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := c.Reveal(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-		reqs, clients = append(reqs, r), append(clients, c)
+		revealed = append(revealed, r)
 	}
-	n, err := e.dep.Prover.ProveOnce(ctx)
-	if err != nil || n != 1 {
-		t.Fatalf("proofs for 3 one-challenge requests: %d, %v (want one proof)", n, err)
+	// Another client is still served, and the prover proves everything
+	// revealed (one request's challenges never wait for a full batch).
+	other := e.connect(t, t.TempDir())
+	r, err := other.Classify(ctx, e.w.test.Images[40])
+	if err != nil {
+		t.Fatalf("another client refused during a flood: %v", err)
 	}
-	for i, r := range reqs {
-		o, err := clients[i].Settle(ctx, r, 2*time.Second)
-		if err != nil || !o.Accept {
-			t.Fatalf("request %d: %v %v", i, o, err)
+	if _, _, err := other.Reveal(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.dep.Prover.ProveOnce(ctx); err != nil || n != 2 {
+		t.Fatalf("proving 4 one-challenge requests: %d proofs, %v (want 2: batches of 3 and 1)", n, err)
+	}
+	if o, err := other.Settle(ctx, r, 5*time.Second); err != nil || !o.Accept {
+		t.Fatalf("the other client's request: %v %v", o, err)
+	}
+	for _, rr := range revealed {
+		if o, err := flood.Settle(ctx, rr, 5*time.Second); err != nil || !o.Accept {
+			t.Fatalf("a flood request: %v %v", o, err)
 		}
+	}
+	// Once proven, the flooding client's share is free again.
+	if _, err := flood.Classify(ctx, e.w.test.Images[50]); err != nil {
+		t.Fatalf("after its requests were proven: %v", err)
 	}
 }
 
@@ -442,5 +468,66 @@ func TestSubmittingTheSameReceiptTwiceIsHarmless(t *testing.T) {
 	receipt, _, err := e.client.Reveal(ctx, req)
 	if err != nil || receipt != req.Result.Response.GetReceiptIndex() {
 		t.Fatalf("reveal after a double submission: %v (receipt %d)", err, receipt)
+	}
+}
+
+// A node that hides a proof (reports the request revealed but unproven)
+// cannot make an honest client record NO_PROOF against an honest server:
+// the ledger refuses NO_PROOF on a proven request, and the client then
+// finds the proof in the verified log itself.
+func TestLyingLedgerNodeCannotHideAProof(t *testing.T) {
+	var victim []byte
+	e := newEnv(t, options{ledgerLies: lyingRequests(&victim, func(rec *ledgerv1.RequestRecord) {
+		rec.Status, rec.ProofIndex, rec.Outputs = ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED, 0, nil
+	})})
+	ctx := context.Background()
+	req, err := e.client.Classify(ctx, e.w.test.Images[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.client.Reveal(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.dep.Prover.ProveOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("prover: %d %v", n, err)
+	}
+	victim = req.Key[:]
+	out, err := e.client.Settle(ctx, req, 10*time.Second)
+	if err != nil || !out.Accept || out.Reason != ledgerv1.VerdictReason_VERDICT_REASON_MATCH {
+		t.Fatalf("with the proof hidden by the node: %v %v", out, err)
+	}
+	t.Logf("proof found at entry %d despite the node: %s", out.ProofIndex, out.Detail)
+	// A third party auditing through the same node finds proof and verdict.
+	a, err := protocol.AuditRequest(ctx, e.reader, req.Key[:], protocol.Pin{})
+	if err != nil || !a.OK() || !a.Accepted {
+		t.Fatalf("audit through the lying node: %+v %v", a, err)
+	}
+}
+
+// A client whose wait ends before the proof deadline records nothing: a
+// slow ledger or a short patience is never a NO_PROOF verdict.
+func TestImpatientClientRecordsNoVerdict(t *testing.T) {
+	e := newEnv(t, options{})
+	ctx := context.Background()
+	req, err := e.client.Classify(ctx, e.w.test.Images[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.client.Reveal(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Settle(ctx, req, 50*time.Millisecond); err == nil {
+		t.Fatal("Settle returned a verdict before the proof deadline")
+	}
+	if rec, err := e.node.Request(ctx, req.Key[:]); err != nil || rec.GetHasVerdict() {
+		t.Fatalf("a verdict was recorded: %v %v", rec, err)
+	}
+	// The server proves late but in time; the verdict is then MATCH.
+	if _, err := e.dep.Prover.ProveOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.client.Settle(ctx, req, 10*time.Second)
+	if err != nil || !out.Accept {
+		t.Fatalf("after the proof: %v %v", out, err)
 	}
 }

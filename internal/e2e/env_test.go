@@ -98,17 +98,17 @@ func getWorld(t testing.TB) *world {
 // gRPC interceptors on the inference server and on the ledger node the
 // client reads (a lying node).
 type options struct {
-	evaluator     func(w *world) (server.Evaluator, error)
-	recorder      func(honest *protocol.Recorder) server.Recorder
-	prover        func(honest protocol.ChallengeProver) protocol.ChallengeProver
-	inference     grpc.UnaryServerInterceptor
-	ledgerLies    grpc.UnaryServerInterceptor
-	clientRandom  *rand.Rand
-	blocks        int
-	maxPerKey     int
-	skipConnect   bool
-	serverConfig  func(*server.Config)
-	ledgerStreams grpc.StreamServerInterceptor
+	evaluator    func(w *world) (server.Evaluator, error)
+	recorder     func(honest *protocol.Recorder) server.Recorder
+	prover       func(honest protocol.ChallengeProver) protocol.ChallengeProver
+	inference    grpc.UnaryServerInterceptor
+	ledgerLies   grpc.UnaryServerInterceptor
+	clientRandom *rand.Rand
+	blocks       int
+	maxPerKey    int
+	maxPerClient int // outstanding requests per client admitted by the server
+	skipConnect  bool
+	serverConfig func(*server.Config)
 }
 
 // env is one deployment: ledger node (served on its own gRPC port),
@@ -187,6 +187,9 @@ func newEnv(t *testing.T, o options) *env {
 	e.dep, err = protocol.Deploy(ctx, protocol.DeployOptions{Model: w.m, Salt: w.salt, Keys: w.pk, Ledger: node, ChainID: chainID, Owner: e.serverKey, Server: e.serverKey})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.maxPerClient != 0 {
+		e.dep.Recorder.Admission.MaxPerClient = o.maxPerClient
 	}
 	var rec server.Recorder = e.dep.Recorder
 	if o.recorder != nil {

@@ -35,7 +35,7 @@ func TestHonestServerIsAccepted(t *testing.T) {
 		if !out.Accept || out.Reason != ledgerv1.VerdictReason_VERDICT_REASON_MATCH {
 			t.Fatalf("image %d: honest server rejected: %s", idx, out.Detail)
 		}
-		a, err := protocol.AuditRequest(context.Background(), e.reader, req.Key[:])
+		a, err := protocol.AuditRequest(context.Background(), e.reader, req.Key[:], protocol.Pin{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func TestBlockSelectiveServerIsCaughtAtTheExpectedRate(t *testing.T) {
 	serverRand := rand.New(rand.NewPCG(11, 12))
 	var mu sync.Mutex
 	cheated := -1
-	e := newEnv(t, options{clientRandom: rand.New(rand.NewPCG(21, 22)), maxPerKey: 1000, evaluator: func(*world) (server.Evaluator, error) {
+	e := newEnv(t, options{clientRandom: rand.New(rand.NewPCG(21, 22)), maxPerKey: 1000, maxPerClient: 1000, evaluator: func(*world) (server.Evaluator, error) {
 		return perRequest{func() *he.Network { mu.Lock(); defer mu.Unlock(); return nets[cheated] }}, nil
 	}})
 	const trials = 80
@@ -262,7 +262,7 @@ func TestFalseClaimsAreRejectedByTheLedger(t *testing.T) {
 	if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_PROOF_INVALID {
 		t.Fatalf("the ledger accepted or mis-rejected a false claim: %v", err)
 	}
-	out, err := e.client.Settle(ctx, req, 500*time.Millisecond)
+	out, err := e.client.Settle(ctx, req, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

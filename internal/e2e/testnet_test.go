@@ -240,7 +240,7 @@ func TestVerifiablePathOnFourValidators(t *testing.T) {
 	ci2, _ := nodes[2].ChainInfo(ctx)
 	waitHeight(nodes[3], ci2.GetHeight(), "the restarted validator")
 	round(2)
-	a, err := protocol.AuditRequest(ctx, &trust.Reader{API: nodes[3], Anchor: anchor}, second.Key[:])
+	a, err := protocol.AuditRequest(ctx, &trust.Reader{API: nodes[3], Anchor: anchor}, second.Key[:], protocol.Pin{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,10 +28,13 @@ type Config struct {
 	// Params are the chain's consensus parameters (zero: the stored ones,
 	// or ledger.DefaultParams for a new ledger).
 	Params ledger.Params
-	// BlockInterval, when positive, commits an empty block whenever no
-	// block was committed for that long, so that heights (and with them
-	// deadlines) advance on an idle ledger, as CometBFT's blocks do. Zero
-	// makes blocks only for transactions.
+	// BlockInterval, when positive, cuts exactly one block per interval
+	// (empty when nothing was submitted), so that heights measure time and
+	// deadlines in blocks pass neither early (nobody can pump the height by
+	// submitting) nor never (an idle ledger advances), as with CometBFT.
+	// Zero cuts a block whenever transactions are waiting: fastest, but
+	// then heights are not a clock, and deadlines mean nothing; use it for
+	// throughput benchmarks only.
 	BlockInterval time.Duration
 }
 
@@ -194,23 +197,28 @@ func (n *Node) health() error {
 
 func (n *Node) loop() {
 	defer close(n.done)
+	// With a block interval, blocks are cut by the clock only: one block
+	// per interval, holding whatever was submitted meanwhile (up to the
+	// block size), so that heights measure time and nobody can advance
+	// them (and so pass deadlines early) by submitting many transactions.
+	// Without one, a block is cut as soon as something is waiting.
 	var tick <-chan time.Time
 	if n.cfg.BlockInterval > 0 {
 		t := time.NewTicker(n.cfg.BlockInterval)
 		defer t.Stop()
 		tick = t.C
 	}
-	lastBlock := time.Now()
 	for {
 		var batch []*group
 		size := 0
+		queue := n.queue
+		if tick != nil {
+			queue = nil // wait for the clock
+		}
 		select {
-		case g := <-n.queue:
+		case g := <-queue:
 			batch, size = append(batch, g), len(g.txs)
 		case <-tick:
-			if time.Since(lastBlock) < n.cfg.BlockInterval {
-				continue
-			}
 		case <-n.stop:
 			n.drain(ErrClosed)
 			return
@@ -227,7 +235,6 @@ func (n *Node) loop() {
 			}
 		}
 		err := n.applyBlock(batch, tick != nil)
-		lastBlock = time.Now()
 		if err != nil {
 			n.mu.Lock()
 			n.failed = fmt.Errorf("ledger node stopped accepting transactions: %w", err)

@@ -197,3 +197,49 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// With a block interval, heights measure time: submitting many
+// transactions one after another (each waiting for its block) advances the
+// height by no more than the intervals that passed, so nobody can pump the
+// height past a deadline early.
+func TestHeightsFollowTheClockNotTheSubmissions(t *testing.T) {
+	const interval = 30 * time.Millisecond
+	n, err := embedded.Open(embedded.Config{Path: filepath.Join(t.TempDir(), "l.db"), ChainID: chain, Verifier: ledgertest.FakeVerifier{}, SigningKey: ledgertest.Key("node"), BlockInterval: interval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := context.Background()
+	f := ledgertest.NewFixture(chain, "pump")
+	if _, err := n.Submit(ctx, f.Register("m")); err != nil {
+		t.Fatal(err)
+	}
+	h0, _, _, _ := n.Head()
+	start := time.Now()
+	const k = 20
+	for i := 0; i < k; i++ {
+		if _, err := n.Submit(ctx, f.Receipt(f.NewRequest("m", fmt.Sprintf("p%d", i), 2))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	h1, _, _, _ := n.Head()
+	if max := uint64(elapsed/interval) + 2; h1-h0 > max {
+		t.Fatalf("%d submissions advanced the height by %d in %v (at most %d intervals)", k, h1-h0, elapsed, max)
+	}
+	// Concurrent submissions share a block.
+	h1, _, _, _ = n.Head()
+	var wg sync.WaitGroup
+	for i := 0; i < k; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := n.Submit(ctx, f.Receipt(f.NewRequest("m", fmt.Sprintf("q%d", i), 2))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	h2, _, _, _ := n.Head()
+	t.Logf("sequential: +%d heights in %v; %d concurrent submissions: +%d", h1-h0, elapsed, k, h2-h1)
+}

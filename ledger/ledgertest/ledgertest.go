@@ -256,14 +256,21 @@ func (f *Fixture) Proof(rs []*Request, tamper bool) []byte {
 // Verdict returns the client-signed verdict on a request made by
 // NewRequest: MATCH when accepting, OUTPUTS_DIFFER when rejecting.
 func (f *Fixture) Verdict(requestID string, accept bool) []byte {
-	r, ok := f.requests[requestID]
-	if !ok {
-		r = &Request{ID: requestID, ModelID: "unknown"}
-	}
 	reason := ledgerv1.VerdictReason_VERDICT_REASON_OUTPUTS_DIFFER
 	if accept {
 		reason = ledgerv1.VerdictReason_VERDICT_REASON_MATCH
 	}
+	return f.VerdictWith(requestID, reason)
+}
+
+// VerdictWith returns the client-signed verdict with a given reason
+// (accepting iff the reason is MATCH).
+func (f *Fixture) VerdictWith(requestID string, reason ledgerv1.VerdictReason) []byte {
+	r, ok := f.requests[requestID]
+	if !ok {
+		r = &Request{ID: requestID, ModelID: "unknown"}
+	}
+	accept := reason == ledgerv1.VerdictReason_VERDICT_REASON_MATCH
 	return must(f.signer(f.Client).Verdict(&ledgerv1.Verdict{ModelId: r.ModelID, RequestId: requestID, Accept: accept, Reason: reason}))
 }
 

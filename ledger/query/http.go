@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 
@@ -92,6 +93,10 @@ func NewHTTPHandler(api ledger.API) http.Handler {
 
 type httpHandler struct{ api ledger.API }
 
+type unsupportedMedia string
+
+func (u unsupportedMedia) Error() string { return string(u) }
+
 type badRequest string
 
 func (b badRequest) Error() string { return string(b) }
@@ -122,6 +127,10 @@ func listQuery(r *http.Request) (*ledgerv1.ListRequestsRequest, error) {
 }
 
 func httpStatus(err error) int {
+	var um unsupportedMedia
+	if errors.As(err, &um) {
+		return http.StatusUnsupportedMediaType
+	}
 	var br badRequest
 	switch {
 	case errors.As(err, &br):
@@ -163,6 +172,14 @@ func (h *httpHandler) jsonOf(f func(r *http.Request) (proto.Message, error)) htt
 }
 
 func (h *httpHandler) submit(w http.ResponseWriter, r *http.Request) {
+	// A web page may POST to a node on the operator's machine, but only
+	// with a "simple" content type unless the node answers a CORS
+	// preflight, which it never does: requiring JSON keeps other sites'
+	// pages from submitting through the operator's browser.
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+		writeJSONError(w, unsupportedMedia("submissions are JSON: Content-Type: application/json"))
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 2*ledger.MaxTxBytes))
 	if err != nil {
 		writeJSONError(w, badRequest("read body: "+err.Error()))

@@ -195,6 +195,11 @@ func TestHTTPJSON(t *testing.T) {
 	if code, r := post(f.Proof([]*ledgertest.Request{r3}, true)); code != 422 || r.Code != ledgerv1.Code_CODE_PROOF_INVALID {
 		t.Fatalf("submit tampered proof: %d %v", code, r)
 	}
+	// A form post (what another site's page could make the operator's
+	// browser send without a CORS preflight) is refused.
+	if resp, err := http.Post(base+"/api/v1/submit", "text/plain", strings.NewReader(`{"tx":""}`)); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("text/plain submission: %v %v", resp, err)
+	}
 	var rej ledgerv1.ListRejectionsResponse
 	if err := protojson.Unmarshal(get("/api/v1/rejections", 200), &rej); err != nil || len(rej.Rejections) != 2 {
 		t.Fatalf("rejections: %v %v", &rej, err)

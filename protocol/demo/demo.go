@@ -228,7 +228,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// A third party checks one request from the ledger alone.
 	if len(rep.Images) > 0 {
 		key, _ := hex.DecodeString(rep.Images[0].RequestKey)
-		a, err := protocol.AuditRequest(ctx, reader, key)
+		a, err := protocol.AuditRequest(ctx, reader, key, protocol.Pin{})
 		if err != nil {
 			return nil, err
 		}

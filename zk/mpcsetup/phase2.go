@@ -16,6 +16,7 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr/fft"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr/pedersen"
 	cmpc "github.com/consensys/gnark-crypto/ecc/bn254/mpcsetup"
+	"github.com/consensys/gnark-crypto/utils"
 	"github.com/consensys/gnark/backend/groth16"
 	g16 "github.com/consensys/gnark/backend/groth16/bn254"
 	gmpc "github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
@@ -120,10 +121,10 @@ func (s *shape) startSize() int64 {
 	for _, k := range s.ckk {
 		size += 4 + g1*int64(k)
 	}
-	size += nc * g2                    // σ
-	size += (g1 + g2) * (1 + nc)       // δ and σ proofs
-	size += 1                          // empty challenge
-	size += 4 + g1*int64(s.vkk)        // VKK
+	size += nc * g2              // σ
+	size += (g1 + g2) * (1 + nc) // δ and σ proofs
+	size += 1                    // empty challenge
+	size += 4 + g1*int64(s.vkk)  // VKK
 	return size
 }
 
@@ -308,7 +309,7 @@ func CheckPhase2Start(ctx context.Context, ccs *cs.R1CS, srs *gmpc.SrsCommons, s
 	d := fft.NewDomain(uint64(n))
 	for _, x := range [][]fr.Element{u, v, w} {
 		d.FFTInverse(x, fft.DIF)
-		fft.BitReverse(x)
+		utils.BitReverse(x)
 	}
 	if err := ctx.Err(); err != nil {
 		return err

@@ -58,11 +58,12 @@ const (
 	Code_CODE_SETUP_OUT_OF_ORDER  Code = 20 // setup contribution does not extend the chain
 	Code_CODE_INVALID_FIELD       Code = 21 // a field is empty, too long, or out of range
 	// 22-39: soundness rules (issue 11)
-	Code_CODE_VERDICT_TOO_EARLY     Code = 22 // a verdict before the proof and before the proof deadline
-	Code_CODE_SPEC_MISMATCH         Code = 23 // the verifying key, outputs or batch do not match the registered spec
-	Code_CODE_TOO_MANY_CHALLENGES   Code = 24 // more challenges than one proof of the model covers
-	Code_CODE_SERVER_NOT_CONSENTING Code = 25 // the registration's server key did not co-sign it
-	Code_CODE_BAD_REQUEST_KEY       Code = 26 // a proof names a request key that is malformed or not this model's
+	Code_CODE_VERDICT_TOO_EARLY       Code = 22 // a verdict before the proof and before the proof deadline
+	Code_CODE_SPEC_MISMATCH           Code = 23 // the verifying key, outputs or batch do not match the registered spec
+	Code_CODE_TOO_MANY_CHALLENGES     Code = 24 // more challenges than one proof of the model covers
+	Code_CODE_SERVER_NOT_CONSENTING   Code = 25 // the registration's server key did not co-sign it
+	Code_CODE_BAD_REQUEST_KEY         Code = 26 // a proof names a request key that is malformed or not this model's
+	Code_CODE_VERDICT_REASON_MISMATCH Code = 27 // the verdict's reason does not fit the request's state (NO_PROOF on a proven request, say)
 	// 60-89: accounts, offers, escrow and disputes (issue 14, ledger/market.go)
 	Code_CODE_UNFUNDED              Code = 60 // the signer's balance does not cover the transaction's fee
 	Code_CODE_INSUFFICIENT_FUNDS    Code = 61 // an amount to move exceeds the balance (an overdraft)
@@ -119,6 +120,7 @@ var (
 		24: "CODE_TOO_MANY_CHALLENGES",
 		25: "CODE_SERVER_NOT_CONSENTING",
 		26: "CODE_BAD_REQUEST_KEY",
+		27: "CODE_VERDICT_REASON_MISMATCH",
 		60: "CODE_UNFUNDED",
 		61: "CODE_INSUFFICIENT_FUNDS",
 		62: "CODE_AMOUNT_OVERFLOW",
@@ -141,53 +143,54 @@ var (
 		83: "CODE_DISPUTE_BAD_EVIDENCE",
 	}
 	Code_value = map[string]int32{
-		"CODE_OK":                    0,
-		"CODE_MALFORMED":             1,
-		"CODE_NON_CANONICAL":         2,
-		"CODE_TOO_LARGE":             3,
-		"CODE_BAD_SIGNATURE":         4,
-		"CODE_WRONG_CHAIN":           5,
-		"CODE_DUPLICATE_TX":          6,
-		"CODE_REPLAYED_SIGNATURE":    7,
-		"CODE_UNKNOWN_MODEL":         8,
-		"CODE_MODEL_EXISTS":          9,
-		"CODE_UNAUTHORIZED":          10,
-		"CODE_UNKNOWN_REQUEST":       11,
-		"CODE_DUPLICATE_REQUEST":     12,
-		"CODE_ALREADY_REVEALED":      13,
-		"CODE_NOT_REVEALED":          14,
-		"CODE_COMMITMENT_MISMATCH":   15,
-		"CODE_ALREADY_PROVEN":        16,
-		"CODE_PROOF_INVALID":         17,
-		"CODE_BAD_OUTPUTS":           18,
-		"CODE_DUPLICATE_VERDICT":     19,
-		"CODE_SETUP_OUT_OF_ORDER":    20,
-		"CODE_INVALID_FIELD":         21,
-		"CODE_VERDICT_TOO_EARLY":     22,
-		"CODE_SPEC_MISMATCH":         23,
-		"CODE_TOO_MANY_CHALLENGES":   24,
-		"CODE_SERVER_NOT_CONSENTING": 25,
-		"CODE_BAD_REQUEST_KEY":       26,
-		"CODE_UNFUNDED":              60,
-		"CODE_INSUFFICIENT_FUNDS":    61,
-		"CODE_AMOUNT_OVERFLOW":       62,
-		"CODE_NO_OFFER":              63,
-		"CODE_PRICE_MISMATCH":        64,
-		"CODE_INSUFFICIENT_STAKE":    65,
-		"CODE_STAKE_RESERVED":        66,
-		"CODE_UNBONDING_NOT_DUE":     67,
-		"CODE_ESCROW_SETTLED":        68,
-		"CODE_NO_ESCROW":             69,
-		"CODE_DISPUTE_NOT_PROVEN":    70,
-		"CODE_DISPUTE_WINDOW_CLOSED": 71,
-		"CODE_EVIDENCE_MISMATCH":     72,
-		"CODE_DISPUTES_UNSUPPORTED":  73,
-		"CODE_UNBONDING_TOO_SHORT":   74,
-		"CODE_OFFER_INACTIVE":        75,
-		"CODE_DISPUTE_KEYS_MISMATCH": 80,
-		"CODE_DISPUTE_FRAMING":       81,
-		"CODE_DISPUTE_ANSWER_HONEST": 82,
-		"CODE_DISPUTE_BAD_EVIDENCE":  83,
+		"CODE_OK":                      0,
+		"CODE_MALFORMED":               1,
+		"CODE_NON_CANONICAL":           2,
+		"CODE_TOO_LARGE":               3,
+		"CODE_BAD_SIGNATURE":           4,
+		"CODE_WRONG_CHAIN":             5,
+		"CODE_DUPLICATE_TX":            6,
+		"CODE_REPLAYED_SIGNATURE":      7,
+		"CODE_UNKNOWN_MODEL":           8,
+		"CODE_MODEL_EXISTS":            9,
+		"CODE_UNAUTHORIZED":            10,
+		"CODE_UNKNOWN_REQUEST":         11,
+		"CODE_DUPLICATE_REQUEST":       12,
+		"CODE_ALREADY_REVEALED":        13,
+		"CODE_NOT_REVEALED":            14,
+		"CODE_COMMITMENT_MISMATCH":     15,
+		"CODE_ALREADY_PROVEN":          16,
+		"CODE_PROOF_INVALID":           17,
+		"CODE_BAD_OUTPUTS":             18,
+		"CODE_DUPLICATE_VERDICT":       19,
+		"CODE_SETUP_OUT_OF_ORDER":      20,
+		"CODE_INVALID_FIELD":           21,
+		"CODE_VERDICT_TOO_EARLY":       22,
+		"CODE_SPEC_MISMATCH":           23,
+		"CODE_TOO_MANY_CHALLENGES":     24,
+		"CODE_SERVER_NOT_CONSENTING":   25,
+		"CODE_BAD_REQUEST_KEY":         26,
+		"CODE_VERDICT_REASON_MISMATCH": 27,
+		"CODE_UNFUNDED":                60,
+		"CODE_INSUFFICIENT_FUNDS":      61,
+		"CODE_AMOUNT_OVERFLOW":         62,
+		"CODE_NO_OFFER":                63,
+		"CODE_PRICE_MISMATCH":          64,
+		"CODE_INSUFFICIENT_STAKE":      65,
+		"CODE_STAKE_RESERVED":          66,
+		"CODE_UNBONDING_NOT_DUE":       67,
+		"CODE_ESCROW_SETTLED":          68,
+		"CODE_NO_ESCROW":               69,
+		"CODE_DISPUTE_NOT_PROVEN":      70,
+		"CODE_DISPUTE_WINDOW_CLOSED":   71,
+		"CODE_EVIDENCE_MISMATCH":       72,
+		"CODE_DISPUTES_UNSUPPORTED":    73,
+		"CODE_UNBONDING_TOO_SHORT":     74,
+		"CODE_OFFER_INACTIVE":          75,
+		"CODE_DISPUTE_KEYS_MISMATCH":   80,
+		"CODE_DISPUTE_FRAMING":         81,
+		"CODE_DISPUTE_ANSWER_HONEST":   82,
+		"CODE_DISPUTE_BAD_EVIDENCE":    83,
 	}
 )
 
@@ -5123,7 +5126,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x16ListRejectionsResponse\x128\n" +
 	"\n" +
 	"rejections\x18\x01 \x03(\v2\x18.veil.ledger.v1.RejectedR\n" +
-	"rejections*\xc2\t\n" +
+	"rejections*\xe4\t\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x12\n" +
 	"\x0eCODE_MALFORMED\x10\x01\x12\x16\n" +
@@ -5152,7 +5155,8 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12CODE_SPEC_MISMATCH\x10\x17\x12\x1c\n" +
 	"\x18CODE_TOO_MANY_CHALLENGES\x10\x18\x12\x1e\n" +
 	"\x1aCODE_SERVER_NOT_CONSENTING\x10\x19\x12\x18\n" +
-	"\x14CODE_BAD_REQUEST_KEY\x10\x1a\x12\x11\n" +
+	"\x14CODE_BAD_REQUEST_KEY\x10\x1a\x12 \n" +
+	"\x1cCODE_VERDICT_REASON_MISMATCH\x10\x1b\x12\x11\n" +
 	"\rCODE_UNFUNDED\x10<\x12\x1b\n" +
 	"\x17CODE_INSUFFICIENT_FUNDS\x10=\x12\x18\n" +
 	"\x14CODE_AMOUNT_OVERFLOW\x10>\x12\x11\n" +

@@ -1,0 +1,105 @@
+package protocol
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/client"
+	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/ledger/trust"
+	"github.com/veil-project/veil/pixels"
+)
+
+// VerifiedOptions are the inputs of one verifiable classification by a
+// client with its keys under DataDir (`veil infer --verify`).
+type VerifiedOptions struct {
+	Server, ServerTLSCA string
+	ModelID             string
+	DataDir             string
+	Ledger              *trust.Reader
+	Pin                 Pin
+	Image               pixels.Image
+	// Wait bounds the wait for the proof (default 5 minutes).
+	Wait time.Duration
+}
+
+// VerifiedResult is one verifiable classification, start to verdict.
+type VerifiedResult struct {
+	Class        int       `json:"class"`
+	Guaranteed   bool      `json:"class_guaranteed"`
+	Scores       []float64 `json:"scores"`
+	RequestID    string    `json:"request_id"`
+	RequestKey   string    `json:"request_key"`
+	ReceiptIndex uint64    `json:"receipt_index"`
+	RevealIndex  uint64    `json:"reveal_index"`
+	ProofIndex   uint64    `json:"proof_index"`
+	VerdictIndex uint64    `json:"verdict_index"`
+	Accept       bool      `json:"accept"`
+	Reason       string    `json:"reason"`
+	Detail       string    `json:"detail"`
+	MaxDiff      float64   `json:"max_abs_diff_units"`
+	Tolerance    int64     `json:"tolerance_units"`
+	LatencyMS    float64   `json:"latency_ms"`
+	ProtocolMS   float64   `json:"protocol_overhead_ms"`
+}
+
+// ClassifyVerified runs the whole protocol for one image: connect (the
+// registration read through the pinned ledger), classify, reveal, settle.
+// The client's ledger identity is <DataDir>/client/identity.key.
+func ClassifyVerified(ctx context.Context, o VerifiedOptions) (*VerifiedResult, error) {
+	if o.Wait == 0 {
+		o.Wait = 5 * time.Minute
+	}
+	conn, err := client.Dial(o.Server, client.Options{TLSCA: o.ServerTLSCA})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	key, err := LoadOrCreateIdentity(filepath.Join(o.DataDir, "client", "identity.key"))
+	if err != nil {
+		return nil, err
+	}
+	pool, err := dataset.MNISTTrain()
+	if err != nil {
+		return nil, err
+	}
+	c, err := Connect(ctx, ConnectOptions{Conn: conn, Ledger: o.Ledger, ModelID: o.ModelID, DataDir: o.DataDir, Key: key, Pool: pool, Pin: o.Pin})
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.Classify(ctx, o.Image)
+	if errors.Is(err, ErrBadReceipt) {
+		// Never reveal for a receipt that is not the exchange; once the
+		// deadline has passed, record the rejection (if the receipt made
+		// it to the ledger at all).
+		wctx, cancel := context.WithTimeout(ctx, o.Wait)
+		defer cancel()
+		if idx, rerr := c.Reject(wctx, req, ledgerv1.VerdictReason_VERDICT_REASON_BAD_RECEIPT); rerr == nil {
+			return nil, fmt.Errorf("%w (no challenge revealed; rejection recorded at entry %d)", err, idx)
+		} else {
+			return nil, fmt.Errorf("%w (no challenge revealed; no rejection recorded: %v)", err, rerr)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	receipt, reveal, err := c.Reveal(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.Settle(ctx, req, o.Wait)
+	if err != nil {
+		return nil, err
+	}
+	return &VerifiedResult{
+		Class: req.Class, Guaranteed: req.Guaranteed, Scores: req.Scores, RequestID: req.ID, RequestKey: hex.EncodeToString(req.Key[:]),
+		ReceiptIndex: receipt, RevealIndex: reveal, ProofIndex: out.ProofIndex, VerdictIndex: out.VerdictIndex,
+		Accept: out.Accept, Reason: out.Reason.String(), Detail: out.Detail, MaxDiff: out.MaxDiff, Tolerance: out.Tolerance,
+		ProtocolMS: req.ProtocolMS, LatencyMS: req.Result.EncryptMS + req.Result.RoundTripMS + req.Result.DecryptMS,
+	}, nil
+}
