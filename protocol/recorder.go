@@ -34,6 +34,9 @@ type Recorder struct {
 	// Admission bounds the requests admitted to what the prover can prove
 	// in time (shared with the Prover; nil admits everything).
 	Admission *Admission
+	// Prices are, per model id, the price of the model's offer: a request
+	// must agree to pay exactly it (0 or absent: a model without an offer).
+	Prices map[string]uint64
 
 	wg sync.WaitGroup
 }
@@ -44,7 +47,7 @@ var _ server.Recorder = (*Recorder)(nil)
 // is this server's ledger, that one proof can cover its challenges, and the
 // client's signature over exactly this request (chain, model, request id,
 // key bundle, input ciphertext, commitment, blocks).
-func (r *Recorder) Check(_ context.Context, ev server.InferEvent) error {
+func (r *Recorder) Check(ctx context.Context, ev server.InferEvent) error {
 	v := ev.Verifiable
 	batch, ok := r.Batch[ev.ModelID]
 	switch {
@@ -67,6 +70,9 @@ func (r *Recorder) Check(_ context.Context, ev server.InferEvent) error {
 	d := ledger.ClientRequestDigest(r.Signer.ChainID, ev.ModelID, v.GetRequestId(), ev.KeysDigest[:], in[:], v.GetChallengeCommitment(), v.GetNumBlocks(), v.GetPrice())
 	if !ed25519.Verify(v.GetClientKey(), d[:], v.GetClientSignature()) {
 		return errors.New("the client's signature does not verify for this request, key bundle and input")
+	}
+	if err := r.checkPrice(ctx, ev.ModelID, v.GetClientKey(), v.GetPrice()); err != nil { // market.go
+		return err
 	}
 	key := ledger.RequestKey(ev.ModelID, v.GetClientKey(), v.GetRequestId())
 	return r.Admission.admit(key[:], v.GetClientKey(), int(v.GetNumBlocks())-1, batch)
