@@ -454,14 +454,30 @@ func (c *Client) Settle(ctx context.Context, req *Request, wait time.Duration) (
 	var lastErr error
 	for {
 		rec, err := c.Ledger.API.Request(ctx, req.Key[:])
+		unproven := false
 		switch {
 		case err != nil:
 			lastErr = err
 		case rec.GetStatus() == ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN:
-			out.ReceiptIndex, out.RevealIndex, out.ProofIndex = rec.GetReceiptIndex(), rec.GetRevealIndex(), rec.GetProofIndex()
-			return c.finish(ctx, req, out, rec.GetProofIndex())
+			out.ReceiptIndex, out.RevealIndex = rec.GetReceiptIndex(), rec.GetRevealIndex()
+			// The node's pointer is a hint: use it only if the verified
+			// entry is a proof that lists this request, else look in the
+			// verified log.
+			p, ok, err := c.proofCovering(ctx, req, rec.GetProofIndex(), rec.GetRevealIndex())
+			if err != nil {
+				lastErr = err
+				break
+			}
+			if ok {
+				out.ProofIndex = p
+				return c.finish(ctx, req, out, p)
+			}
+			unproven = true // the node says proven, the log says not
 		case rec.GetStatus() == ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED:
 			out.ReceiptIndex, out.RevealIndex = rec.GetReceiptIndex(), rec.GetRevealIndex()
+			unproven = true
+		}
+		if unproven {
 			idx, err := c.verdictTx(ctx, req, false, ledgerv1.VerdictReason_VERDICT_REASON_NO_PROOF)
 			var rj *ledger.Rejection
 			switch {
@@ -488,6 +504,31 @@ func (c *Client) Settle(ctx context.Context, req *Request, wait time.Duration) (
 	}
 }
 
+// proofCovering returns the log index of a verified proof of this request:
+// hint if that entry is one, else whatever the verified log after the
+// reveal holds.
+func (c *Client) proofCovering(ctx context.Context, req *Request, hint, reveal uint64) (uint64, bool, error) {
+	if tx, err := c.verifiedEntry(ctx, hint); err == nil && c.lists(tx, req) {
+		return hint, true, nil
+	}
+	return c.findProof(ctx, req, reveal)
+}
+
+// lists tells whether a verified transaction is a proof of this model, by
+// its server key, that lists this request.
+func (c *Client) lists(tx *ledger.Tx, req *Request) bool {
+	cp := tx.Body.GetChallengeProof()
+	if cp == nil || cp.GetModelId() != c.Registration.ModelID || !bytes.Equal(tx.Signer, c.Registration.ServerKey) {
+		return false
+	}
+	for _, k := range cp.GetRequestKeys() {
+		if bytes.Equal(k, req.Key[:]) {
+			return true
+		}
+	}
+	return false
+}
+
 // finish judges the proof at proofIndex and records the verdict.
 // Judge verifies the proof recorded at proofIndex from the verified log and
 // compares it with req's decrypted challenge scores, as Settle does, but
@@ -511,7 +552,7 @@ func (c *Client) finish(ctx context.Context, req *Request, out *Outcome, proofIn
 
 // findProof scans the verified log after the reveal for a proof that
 // lists this request: a node that hides a proof (reports the request
-// unproven) cannot make the client miss it.
+// unproven) or points at another cannot make the client miss it.
 func (c *Client) findProof(ctx context.Context, req *Request, from uint64) (uint64, bool, error) {
 	head, err := c.Ledger.Head(ctx)
 	if err != nil {
@@ -522,12 +563,8 @@ func (c *Client) findProof(ctx context.Context, req *Request, from uint64) (uint
 		if err != nil {
 			return 0, false, err
 		}
-		if cp := tx.Body.GetChallengeProof(); cp != nil && cp.GetModelId() == c.Registration.ModelID {
-			for _, k := range cp.GetRequestKeys() {
-				if bytes.Equal(k, req.Key[:]) {
-					return i, true, nil
-				}
-			}
+		if c.lists(tx, req) {
+			return i, true, nil
 		}
 	}
 	return 0, false, nil
