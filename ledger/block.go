@@ -608,7 +608,7 @@ func (s *Store) checkProof(btx *bolt.Tx, tx *Tx, p *ledgerv1.ChallengeProof, ind
 // statement cannot be resolved yet (say, its reveal is in the same batch)
 // is simply verified later, during apply.
 func (s *Store) Prewarm(tx *Tx) {
-	if s.prewarmDispute(tx) { // market.go
+	if !s.canPay(tx) || s.prewarmDispute(tx) { // market.go
 		return
 	}
 	p, ok := tx.Body.Tx.(*ledgerv1.TxBody_ChallengeProof)

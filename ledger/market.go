@@ -916,8 +916,11 @@ func (s *Store) checkDispute(btx *bolt.Tx, tx *Tx, b *book, d *ledgerv1.Dispute,
 	if rj != nil || o == nil {
 		return nil, firstRejection(rj, reject(ledgerv1.Code_CODE_MALFORMED, "escrow of model %q without an offer", trunc(d.ModelId)))
 	}
-	code, detail := s.disputes.check(ev)
-	dr := &ledgerv1.DisputeRecord{RequestKey: key, ModelId: d.ModelId, Client: bytes.Clone(tx.Signer), Index: index, Height: height, Outcome: code, Detail: trunc(detail)}
+	code, _ := s.disputes.check(ev)
+	// The record keeps the outcome code, not the verifier's text: the code
+	// is a consensus rule, the wording is not (it may quote a library's
+	// error), and the state hash must not depend on it.
+	dr := &ledgerv1.DisputeRecord{RequestKey: key, ModelId: d.ModelId, Client: bytes.Clone(tx.Signer), Index: index, Height: height, Outcome: code}
 	if code == ledgerv1.Code_CODE_OK {
 		if rj := b.credit(tx.Signer, bond); rj != nil { // the bond comes back
 			return nil, rj
@@ -942,6 +945,26 @@ func (s *Store) checkDispute(btx *bolt.Tx, tx *Tx, b *book, d *ledgerv1.Dispute,
 		return errors.Join(moveDue(w, e, 0), w.putProto(bEscrows, key, e), w.putProto(bOffers, []byte(d.ModelId), o),
 			w.putProto(bDisputes, u64(index), dr))
 	}, nil
+}
+
+// canPay reports whether tx's signer holds its fee in the committed state:
+// the embedded driver's parallel pre-checks (Prewarm) skip what the apply
+// path would refuse as unfunded, so an unfunded signer costs no proof
+// verification or dispute check.
+func (s *Store) canPay(tx *Tx) bool {
+	fee, rj := s.params.Market.Fee(tx.Body, len(tx.Raw))
+	if rj != nil {
+		return false
+	}
+	if fee == 0 {
+		return true
+	}
+	ok := false
+	_ = s.view(func(btx *bolt.Tx) error {
+		ok = balanceOf(btx, tx.Signer) >= fee
+		return nil
+	})
+	return ok
 }
 
 // prewarmDispute checks a dispute against the committed state so that its

@@ -246,7 +246,7 @@ func TestOfferStakeAndUnbonding(t *testing.T) {
 	// A request reserves its collateral (2 × 10 = 20): that stake cannot be
 	// unbonded while the request is pending.
 	r := m.priced("r1", 10)
-	m.ok(m.block(f.Receipt(r)))
+	m.ok(m.block(f.Receipt(r), f.Reveal(r)))
 	if o := m.offer(); o.Reserved != 20 {
 		t.Fatalf("reserved %d, want 20", o.Reserved)
 	}
@@ -255,9 +255,15 @@ func TestOfferStakeAndUnbonding(t *testing.T) {
 	res := m.block(f.Unbond("m", 80))
 	m.ok(res)
 	m.want(m.block(f.Withdraw("m"))[0], ledgerv1.Code_CODE_UNBONDING_NOT_DUE)
-	// Unbonding stake backs no new request: 120 bonded, 20 reserved; the
-	// minimum stake is 100, and another unbond of 21 leaves 99.
+	// r1 is never proven: at its deadline its collateral (reserved from
+	// bonded stake at the receipt, never unbondable) pays the slash of 10;
+	// the unbonding 80 is untouched. Unbonding stake backs no new request
+	// either: 110 bonded, and another unbond of 21 leaves 89, below the
+	// minimum of 100.
 	m.ok(m.block(f.Unbond("m", 21)))
+	if e := m.escrow(r); e.Status != ledgerv1.EscrowStatus_ESCROW_STATUS_REFUNDED_MISSED || e.Slashed != 10 {
+		t.Fatalf("escrow of r1: %+v", e)
+	}
 	m.want(m.block(f.Receipt(m.priced("r2", 10)))[0], ledgerv1.Code_CODE_OFFER_INACTIVE)
 	release := res[0].Height + 5
 	for h, _, _, _ := m.s.Head(); h+1 < release; h++ {
@@ -268,8 +274,8 @@ func TestOfferStakeAndUnbonding(t *testing.T) {
 	if got := m.balance(f.Server); got != server1+80-fee {
 		t.Fatalf("server holds %d after withdrawing 80 (had %d)", got, server1)
 	}
-	if o := m.offer(); o.Bonded != 99 || len(o.Unbonding) != 1 {
-		t.Fatalf("offer after the withdrawal: bonded %d, %d unbonding entries", o.Bonded, len(o.Unbonding))
+	if o := m.offer(); o.Bonded != 89 || o.Reserved != 0 || o.Slashed != 10 || len(o.Unbonding) != 1 || o.Unbonding[0].Amount != 21 {
+		t.Fatalf("offer after the withdrawal: %+v", o)
 	}
 }
 

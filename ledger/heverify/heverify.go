@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"sync"
 
@@ -130,7 +131,10 @@ func checkInput(params *he.Parameters, sk *he.SecretKey, layout he.Layout, e *le
 	if err != nil {
 		return outcome(ledgerv1.Code_CODE_DISPUTE_BAD_EVIDENCE, "input: %v", err)
 	}
-	if ct.Level() != params.MaxLevel() || ct.LogScale() != float64(params.Literal().LogInputScale) {
+	// Exact comparisons only: a float64 scale is a dyadic rational, and
+	// 2^LogInputScale is exact (no logarithm whose last bit may differ
+	// between machines).
+	if ct.Level() != params.MaxLevel() || ct.Scale() != math.Ldexp(1, params.Literal().LogInputScale) {
 		return outcome(ledgerv1.Code_CODE_DISPUTE_FRAMING, "the input is not a fresh encryption (level %d, scale 2^%.2f)", ct.Level(), ct.LogScale())
 	}
 	if e.NumBlocks < 2 || e.NumBlocks > layout.Blocks {
