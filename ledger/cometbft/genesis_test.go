@@ -39,3 +39,29 @@ func TestGenesisAppStateRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// FuzzGenesisAppState: a genesis file's app state (read from disk by every
+// validator) never panics the parser, and whatever it accepts is valid
+// parameters that round-trip.
+func FuzzGenesisAppState(f *testing.F) {
+	st, _ := genesisAppState(ledger.Params{ProofDeadlineBlocks: 40, Market: ledger.MarketDefaults()})
+	for _, s := range [][]byte{st, []byte(`{"proof_deadline_blocks": 60}`), []byte(`{"fees": [{"tx": "x"}]}`), []byte(`null`), nil} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, state []byte) {
+		p, err := paramsOf(&types.GenesisDoc{AppState: state})
+		if err != nil {
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("accepted invalid parameters: %v", err)
+		}
+		again, err := genesisAppState(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q, err := paramsOf(&types.GenesisDoc{AppState: again}); err != nil || !q.Equal(p) {
+			t.Fatalf("parameters do not round-trip: %v", err)
+		}
+	})
+}
