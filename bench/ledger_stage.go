@@ -83,7 +83,7 @@ func (r *runner) runLedger(ctx context.Context) error {
 		commitment := ledger.ChallengeCommitment(challenges, positions, salt)
 		in := sha256.Sum256([]byte("input ciphertext " + id))
 		out := sha256.Sum256([]byte("output ciphertext " + id))
-		digest := ledger.ClientRequestDigest(benchChain, modelID, id, keys[:], in[:], commitment[:], k)
+		digest := ledger.ClientRequestDigest(benchChain, modelID, id, keys[:], in[:], commitment[:], k, 0)
 		rkey := ledger.RequestKey(modelID, client.Public(), id)
 		rc, err1 := server.Receipt(&ledgerv1.InferenceReceipt{
 			ModelId: modelID, RequestId: id, KeysDigest: keys[:], InputDigest: in[:], OutputDigest: out[:],

@@ -157,14 +157,15 @@ func NewClassifier(ctx context.Context, conn *Conn, o ClassifierOptions) (*Class
 func (c *Classifier) path(name string) string { return filepath.Join(c.dir, name) }
 
 // resume loads the keys and the session of an earlier run if the server
-// still holds that session and the keys have uses left.
+// still holds that session and the keys have uses left. The secret key is
+// derived again from the session seed kept on disk (session.seed, 0600).
 func (c *Classifier) resume(ctx context.Context) error {
-	skData, err := os.ReadFile(c.path("secret.key"))
+	seedData, err := os.ReadFile(c.path("session.seed"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read secret key: %w", err)
+		return fmt.Errorf("read session seed: %w", err)
 	}
 	bundle, err1 := os.ReadFile(c.path("evaluation.keys"))
 	sess, err2 := os.ReadFile(c.path("session"))
@@ -176,9 +177,14 @@ func (c *Classifier) resume(ctx context.Context) error {
 	if err != nil || n < 0 || n >= c.opts.MaxRequestsPerKey {
 		return nil
 	}
-	sk, err := c.params.UnmarshalSecretKey(skData)
+	if len(seedData) != he.SessionSeedSize {
+		return fmt.Errorf("%s: %d bytes, want %d", c.path("session.seed"), len(seedData), he.SessionSeedSize)
+	}
+	var seed he.SessionSeed
+	copy(seed[:], seedData)
+	sk, err := c.params.SecretKeyFromSeed(seed)
 	if err != nil {
-		return fmt.Errorf("%s: %w", c.path("secret.key"), err)
+		return fmt.Errorf("%s: %w", c.path("session.seed"), err)
 	}
 	id := strings.TrimSpace(string(sess))
 	alive, err := c.conn.SessionAlive(ctx, id)
@@ -197,12 +203,17 @@ func (c *Classifier) rotate(ctx context.Context) error {
 	if c.session != "" {
 		_ = c.conn.CloseSession(ctx, c.session)
 	}
-	for _, f := range []string{"session", "uses", "secret.key", "evaluation.keys"} {
+	for _, f := range []string{"session", "uses", "session.seed", "secret.key", "evaluation.keys"} {
 		_ = os.Remove(c.path(f))
 	}
 	t0 := time.Now()
-	sk := c.params.GenSecretKey()
-	keys, err := sk.GenEvaluationKeys(c.Info.GetGaloisElements())
+	seed, err := he.NewSessionSeed()
+	if err != nil {
+		return err
+	}
+	// Every key of the session derives from the seed: revealing it later
+	// lets anyone rebuild this exact bundle (a dispute, docs/market.md).
+	sk, keys, err := c.params.KeysFromSeed(seed, c.Info.GetGaloisElements())
 	if err != nil {
 		return err
 	}
@@ -210,12 +221,8 @@ func (c *Classifier) rotate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	skBytes, err := sk.MarshalBinary()
-	if err != nil {
-		return err
-	}
 	c.KeyGen = time.Since(t0)
-	if err := writeFile0600(c.path("secret.key"), skBytes); err != nil {
+	if err := writeFile0600(c.path("session.seed"), seed[:]); err != nil {
 		return err
 	}
 	if err := writeFile0600(c.path("evaluation.keys"), bundle); err != nil {
@@ -261,6 +268,16 @@ func (c *Classifier) Parameters() *he.Parameters { return c.params }
 
 // SecretKey returns the client's secret key (it never leaves the client).
 func (c *Classifier) SecretKey() *he.SecretKey { return c.sk }
+
+// SessionSeed returns the seed the current session's keys derive from. It
+// is as secret as the secret key; a client reveals it only in a dispute.
+func (c *Classifier) SessionSeed() he.SessionSeed {
+	seed, _ := c.sk.Seed()
+	return seed
+}
+
+// GaloisElements returns the rotation keys of the session's bundle.
+func (c *Classifier) GaloisElements() []uint64 { return c.Info.GetGaloisElements() }
 
 // Result is one private classification.
 type Result struct {

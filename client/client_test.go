@@ -76,7 +76,7 @@ func checkScores(t *testing.T, m *model.Model, img []uint8, scores []float64) {
 	}
 }
 
-// The client keeps its secret key, key bundle and session under the data
+// The client keeps its session seed, key bundle and session under the data
 // directory (0600 files) and reuses them while the server holds the
 // session; a key never outlives its session.
 func TestClassifierKeyCacheRoundTrip(t *testing.T) {
@@ -117,7 +117,8 @@ func TestClassifierKeyCacheRoundTrip(t *testing.T) {
 	}
 	checkScores(t, m, img, r.Scores[0])
 
-	// A second run reloads the secret key and the session: nothing is
+	// A second run derives the secret key again from the seed and reloads
+	// the session: nothing is
 	// uploaded, and the reloaded key decrypts.
 	second, err := client.NewClassifier(ctx, conn, client.ClassifierOptions{ModelID: m.Name, DataDir: dir})
 	if err != nil {
@@ -164,9 +165,10 @@ func TestClassifierKeyCacheRoundTrip(t *testing.T) {
 	}
 }
 
-// A damaged secret key on disk is an error naming the file, never a panic
-// or a silent fresh start that would hide the damage.
-func TestClassifierRefusesDamagedSecretKey(t *testing.T) {
+// A damaged session seed (what the secret key derives from) on disk is an
+// error naming the file, never a panic or a silent fresh start that would
+// hide the damage.
+func TestClassifierRefusesDamagedSessionSeed(t *testing.T) {
 	m := smallModel(t)
 	conn := serve(t, m)
 	ctx := context.Background()
@@ -177,19 +179,24 @@ func TestClassifierRefusesDamagedSecretKey(t *testing.T) {
 	}
 	var skPath string
 	_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Name() == "secret.key" {
+		if err == nil && fi.Name() == "session.seed" {
 			skPath = p
 		}
 		return err
 	})
 	if skPath == "" || c.SessionID() == "" {
-		t.Fatal("no secret key written")
+		t.Fatal("no session seed written")
 	}
-	if err := os.WriteFile(skPath, []byte("not a key"), 0o600); err != nil {
+	// The seed on disk is the one the session's bundle derives from.
+	seed, _ := os.ReadFile(skPath)
+	if s := c.SessionSeed(); string(s[:]) != string(seed) {
+		t.Fatal("the seed on disk is not the session's")
+	}
+	if err := os.WriteFile(skPath, []byte("not a seed"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.NewClassifier(ctx, conn, client.ClassifierOptions{ModelID: m.Name, DataDir: dir}); err == nil || !strings.Contains(err.Error(), "secret.key") {
-		t.Fatalf("damaged secret key: %v", err)
+	if _, err := client.NewClassifier(ctx, conn, client.ClassifierOptions{ModelID: m.Name, DataDir: dir}); err == nil || !strings.Contains(err.Error(), "session.seed") {
+		t.Fatalf("damaged session seed: %v", err)
 	}
 }
 
@@ -253,7 +260,7 @@ func TestNewClassifierRefusesLayoutOfAnotherArchitecture(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "slot layout") {
 		t.Fatalf("layout of another architecture: %v", err)
 	}
-	if keys, _ := filepath.Glob(filepath.Join(dir, "client", "*", "*", "secret.key")); len(keys) > 0 {
+	if keys, _ := filepath.Glob(filepath.Join(dir, "client", "*", "*", "session.seed")); len(keys) > 0 {
 		t.Fatal("keys were made for a refused server")
 	}
 	if _, err := client.NewClassifier(context.Background(), conn, client.ClassifierOptions{ModelID: m.Name, DataDir: t.TempDir(), Architecture: model.ArchitectureOf(m)}); err != nil {

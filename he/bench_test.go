@@ -2,6 +2,7 @@ package he
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"testing"
 
@@ -95,6 +96,34 @@ func BenchmarkEndToEnd(b *testing.B) {
 		ow, _ := out.MarshalBinary()
 		back, _ := f.ctx.UnmarshalCiphertext(ow)
 		if _, err := f.sk.Decrypt(f.net.Layout(), back); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKeysFromSeed is what a ledger node does first in a dispute:
+// derive the whole key bundle from a revealed seed and hash it.
+func BenchmarkKeysFromSeed(b *testing.B) {
+	f := getFix(b)
+	gal := f.net.GaloisElements()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_, keys, err := f.ctx.KeysFromSeed(SessionSeed{byte(i)}, gal)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, _ := keys.MarshalBinary()
+		_ = sha256.Sum256(w)
+	}
+}
+
+// BenchmarkDecryptFixed is one deterministic decryption of a fresh input.
+func BenchmarkDecryptFixed(b *testing.B) {
+	f := getFix(b)
+	ct, _ := f.sk.Encrypt(f.net.Layout(), nil)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := f.sk.DecryptFixed(ct, 40); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -30,6 +30,9 @@ func (c *Ciphertext) Level() int { return c.ct.Level() }
 // LogScale returns log2 of the ciphertext's scale.
 func (c *Ciphertext) LogScale() float64 { return c.ct.LogScale() }
 
+// Scale returns the ciphertext's scale exactly as its wire form holds it.
+func (c *Ciphertext) Scale() float64 { return c.ct.Scale.Float64() }
+
 // Wire format (all integers little-endian):
 //
 //	magic   "VCT1"

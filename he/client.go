@@ -35,24 +35,7 @@ func (s *SecretKey) Encrypt(layout Layout, images [][]uint8) (*Ciphertext, error
 			v[base+p] = float64(px) / (1 << model.InputFrac)
 		}
 	}
-	pt := ckks.NewPlaintext(c.cp, c.MaxLevel())
-	pt.Scale = c.inputScale()
-	if err := ckks.NewEncoder(c.cp).Encode(v, pt); err != nil {
-		return nil, fmt.Errorf("encrypt: encode: %w", err)
-	}
-	seed, err := newSeed()
-	if err != nil {
-		return nil, err
-	}
-	prng, err := sampling.NewKeyedPRNG(seed)
-	if err != nil {
-		return nil, fmt.Errorf("encrypt: %w", err)
-	}
-	ct := ckks.NewCiphertext(c.cp, 1, c.MaxLevel())
-	if err := rlwe.NewEncryptor(c.cp, s.sk).WithPRNG(prng).Encrypt(pt, ct); err != nil {
-		return nil, fmt.Errorf("encrypt: %w", err)
-	}
-	return &Ciphertext{params: c, ct: ct, seed: seed}, nil
+	return s.EncryptValues(v)
 }
 
 // Decrypt returns the scores of every block: out[b][r] is score r of block b,
@@ -78,4 +61,33 @@ func (s *SecretKey) Decrypt(layout Layout, ct *Ciphertext) ([][]float64, error) 
 		out[b] = append([]float64(nil), v[b*layout.BlockSize:b*layout.BlockSize+layout.Outputs]...)
 	}
 	return out, nil
+}
+
+// EncryptValues encrypts an arbitrary vector of real slot values (at most
+// one per slot) with the secret key, at the input level and scale. Encrypt
+// is what clients use; this is for callers that need slots Encrypt cannot
+// express, such as tests of what a dispute accepts as a well-formed input.
+func (s *SecretKey) EncryptValues(v []float64) (*Ciphertext, error) {
+	c := s.params
+	if len(v) > c.lit.Slots() {
+		return nil, fmt.Errorf("encrypt: %d values, %d slots", len(v), c.lit.Slots())
+	}
+	pt := ckks.NewPlaintext(c.cp, c.MaxLevel())
+	pt.Scale = c.inputScale()
+	if err := ckks.NewEncoder(c.cp).Encode(v, pt); err != nil {
+		return nil, fmt.Errorf("encrypt: encode: %w", err)
+	}
+	seed, err := newSeed()
+	if err != nil {
+		return nil, err
+	}
+	prng, err := sampling.NewKeyedPRNG(seed)
+	if err != nil {
+		return nil, fmt.Errorf("encrypt: %w", err)
+	}
+	ct := ckks.NewCiphertext(c.cp, 1, c.MaxLevel())
+	if err := rlwe.NewEncryptor(c.cp, s.sk).WithPRNG(prng).Encrypt(pt, ct); err != nil {
+		return nil, fmt.Errorf("encrypt: %w", err)
+	}
+	return &Ciphertext{params: c, ct: ct, seed: seed}, nil
 }

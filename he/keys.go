@@ -19,11 +19,24 @@ import (
 type SecretKey struct {
 	params *Parameters
 	sk     *rlwe.SecretKey
+	// seed, when set, derived sk and derives the evaluation keys
+	// (KeysFromSeed).
+	seed *SessionSeed
 }
 
-// GenSecretKey draws a fresh uniform ternary secret key.
+// GenSecretKey draws a fresh session seed and derives a uniform ternary
+// secret key from it (see [Parameters.KeysFromSeed]).
 func (c *Parameters) GenSecretKey() *SecretKey {
-	return &SecretKey{params: c, sk: rlwe.NewKeyGenerator(c.cp).GenSecretKeyNew()}
+	seed, err := NewSessionSeed()
+	if err != nil {
+		// The system's secure source does not fail on supported platforms.
+		panic(err)
+	}
+	sk, err := c.SecretKeyFromSeed(seed)
+	if err != nil {
+		panic(err) // the default distributions are supported; see keyGen
+	}
+	return sk
 }
 
 // MaxGaloisKeys bounds the rotation keys a client may upload (the default
@@ -67,8 +80,16 @@ func (k *EvaluationKeys) MemoryBytes() int {
 }
 
 // GenEvaluationKeys generates the public, relinearisation and the listed
-// rotation keys, in compressed (seeded) form.
+// rotation keys, in compressed (seeded) form: derived from the key's session
+// seed (deterministically, see [Parameters.KeysFromSeed]) when it has one.
 func (s *SecretKey) GenEvaluationKeys(galEls []uint64) (*EvaluationKeys, error) {
+	if s.seed != nil {
+		g, err := s.params.keyGen(*s.seed)
+		if err != nil {
+			return nil, err
+		}
+		return g.evaluationKeys(s, galEls)
+	}
 	if len(galEls) > MaxGaloisKeys {
 		return nil, fmt.Errorf("generate keys: %d rotation keys requested, more than %d", len(galEls), MaxGaloisKeys)
 	}

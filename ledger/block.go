@@ -65,7 +65,12 @@ func (s *Store) Begin(height uint64) (*Block, error) {
 		s.blockMu.Unlock()
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	return &Block{s: s, tx: tx, height: height, st: st, writes: sha256.New()}, nil
+	b := &Block{s: s, tx: tx, height: height, st: st, writes: sha256.New()}
+	if err := b.beginMarket(); err != nil { // market.go: escrows due at this height
+		b.Discard()
+		return nil, fmt.Errorf("begin ledger block %d: %w", height, err)
+	}
+	return b, nil
 }
 
 // Height returns the block's height.
@@ -284,19 +289,35 @@ func (s *Store) check(btx *bolt.Tx, tx *Tx, index, height uint64) (writeFn, *Rej
 		}
 		return nil, reject(ledgerv1.Code_CODE_REPLAYED_SIGNATURE, "this signed body is already in the log at index %d", binary.BigEndian.Uint64(v[32:]))
 	}
+	acct, rj := s.chargeFee(btx, tx) // market.go: every transaction pays its fee first
+	if rj != nil {
+		return nil, rj
+	}
+	write, rj := s.checkBody(btx, tx, acct, index, height)
+	if rj != nil {
+		return nil, rj
+	}
+	return acct.then(write), nil
+}
+
+// checkBody runs the rules of tx's type; acct holds the transaction's
+// balance changes (its fee is already taken).
+func (s *Store) checkBody(btx *bolt.Tx, tx *Tx, acct *book, index, height uint64) (writeFn, *Rejection) {
 	switch t := tx.Body.Tx.(type) {
 	case *ledgerv1.TxBody_RegisterModel:
 		return s.checkRegister(btx, tx, t.RegisterModel, index)
 	case *ledgerv1.TxBody_SetupContribution:
 		return s.checkSetup(btx, t.SetupContribution, index)
 	case *ledgerv1.TxBody_InferenceReceipt:
-		return s.checkReceipt(btx, tx, t.InferenceReceipt, index, height)
+		return s.checkReceipt(btx, tx, acct, t.InferenceReceipt, index, height)
 	case *ledgerv1.TxBody_ChallengeReveal:
 		return s.checkReveal(btx, tx, t.ChallengeReveal, index, height)
 	case *ledgerv1.TxBody_ChallengeProof:
-		return s.checkProof(btx, tx, t.ChallengeProof, index)
+		return s.checkProof(btx, tx, t.ChallengeProof, index, height)
 	case *ledgerv1.TxBody_Verdict:
-		return s.checkVerdict(btx, tx, t.Verdict, index, height)
+		return s.checkVerdict(btx, tx, acct, t.Verdict, index, height)
+	case *ledgerv1.TxBody_Transfer, *ledgerv1.TxBody_ProviderOffer, *ledgerv1.TxBody_Unbond, *ledgerv1.TxBody_Withdraw, *ledgerv1.TxBody_Dispute:
+		return s.checkMarket(btx, tx, acct, index, height) // market.go
 	}
 	if w, rj, ok := s.checkTraining(btx, tx, index); ok {
 		return w, rj
@@ -396,7 +417,7 @@ func byModelKey(model string, index uint64) []byte {
 	return append(k, u64(index)...)
 }
 
-func (s *Store) checkReceipt(btx *bolt.Tx, tx *Tx, r *ledgerv1.InferenceReceipt, index, height uint64) (writeFn, *Rejection) {
+func (s *Store) checkReceipt(btx *bolt.Tx, tx *Tx, acct *book, r *ledgerv1.InferenceReceipt, index, height uint64) (writeFn, *Rejection) {
 	m, rj := getModel(btx, r.ModelId)
 	if rj != nil {
 		return nil, rj
@@ -418,8 +439,12 @@ func (s *Store) checkReceipt(btx *bolt.Tx, tx *Tx, r *ledgerv1.InferenceReceipt,
 		ReceiptHeight: height, ProofDeadline: height + s.params.ProofDeadlineBlocks,
 	}
 	m.Receipts++
+	escrow, rj := s.lockEscrow(btx, acct, r, key[:], m.ServerKey, rec.ProofDeadline, index, height) // market.go
+	if rj != nil {
+		return nil, rj
+	}
 	return func(w *writer) error {
-		return errors.Join(w.putProto(bRequests, key[:], rec),
+		return errors.Join(joinWrites(escrow)(w), w.putProto(bRequests, key[:], rec),
 			w.put(bByModel, byModelKey(r.ModelId, index), key[:]),
 			w.put(bReceipts, u64(index), key[:]),
 			w.putProto(bModels, []byte(m.ModelId), m))
@@ -456,9 +481,13 @@ func (s *Store) checkReveal(btx *bolt.Tx, tx *Tx, r *ledgerv1.ChallengeReveal, i
 	rec.Positions = r.Positions
 	// The server gets a full deadline from the reveal to prove.
 	rec.ProofDeadline = height + s.params.ProofDeadlineBlocks
+	escrow, rj := s.marketRevealed(btx, key, rec.ProofDeadline) // market.go
+	if rj != nil {
+		return nil, rj
+	}
 	images := bytes.Join(r.Challenges, nil)
 	return func(w *writer) error {
-		return errors.Join(w.put(bReveals, key, images), w.putProto(bRequests, key, rec),
+		return errors.Join(joinWrites(escrow)(w), w.put(bReveals, key, images), w.putProto(bRequests, key, rec),
 			w.put(bPending, byModelKey(rec.ModelId, index), key))
 	}, nil
 }
@@ -539,7 +568,7 @@ func (s *Store) resolveProof(btx *bolt.Tx, tx *Tx, p *ledgerv1.ChallengeProof) (
 	return m, recs, bytes.Clone(vk), Statement{Commitment: m.Commitment, ChallengeDigest: digest, Outputs: outputs}, nil
 }
 
-func (s *Store) checkProof(btx *bolt.Tx, tx *Tx, p *ledgerv1.ChallengeProof, index uint64) (writeFn, *Rejection) {
+func (s *Store) checkProof(btx *bolt.Tx, tx *Tx, p *ledgerv1.ChallengeProof, index, height uint64) (writeFn, *Rejection) {
 	m, recs, vk, st, rj := s.resolveProof(btx, tx, p)
 	if rj != nil {
 		return nil, rj
@@ -559,7 +588,14 @@ func (s *Store) checkProof(btx *bolt.Tx, tx *Tx, p *ledgerv1.ChallengeProof, ind
 		row += n
 	}
 	m.Proofs++
+	escrows, rj := s.marketProven(btx, recs, p.ModelId, height) // market.go
+	if rj != nil {
+		return nil, rj
+	}
 	return func(w *writer) error {
+		if err := joinWrites(escrows)(w); err != nil {
+			return err
+		}
 		for i, rec := range recs {
 			if err := errors.Join(w.putProto(bRequests, rec.RequestKey, rec), w.del(bPending, pending[i])); err != nil {
 				return err
@@ -575,6 +611,9 @@ func (s *Store) checkProof(btx *bolt.Tx, tx *Tx, p *ledgerv1.ChallengeProof, ind
 // statement cannot be resolved yet (say, its reveal is in the same batch)
 // is simply verified later, during apply.
 func (s *Store) Prewarm(tx *Tx) {
+	if !s.canPay(tx) || s.prewarmDispute(tx) { // market.go
+		return
+	}
 	p, ok := tx.Body.Tx.(*ledgerv1.TxBody_ChallengeProof)
 	if !ok {
 		return
@@ -591,7 +630,7 @@ func (s *Store) Prewarm(tx *Tx) {
 // checkVerdict records the client's verdict. It is accepted only once the
 // request is proven or its proof deadline has passed: a client cannot
 // reject a request before the server had its chance to prove it.
-func (s *Store) checkVerdict(btx *bolt.Tx, tx *Tx, v *ledgerv1.Verdict, index, height uint64) (writeFn, *Rejection) {
+func (s *Store) checkVerdict(btx *bolt.Tx, tx *Tx, acct *book, v *ledgerv1.Verdict, index, height uint64) (writeFn, *Rejection) {
 	key, rec, rj := requestOf(btx, v.ModelId, tx.Signer, v.RequestId)
 	if rj != nil {
 		return nil, rj
@@ -606,8 +645,12 @@ func (s *Store) checkVerdict(btx *bolt.Tx, tx *Tx, v *ledgerv1.Verdict, index, h
 		return nil, rj
 	}
 	rec.HasVerdict, rec.VerdictIndex, rec.VerdictAccept, rec.VerdictReason = true, index, v.Accept, v.Reason
+	escrow, rj := s.marketVerdict(btx, acct, key, v.Accept, height) // market.go
+	if rj != nil {
+		return nil, rj
+	}
 	return func(w *writer) error {
-		if err := w.putProto(bRequests, key, rec); err != nil {
+		if err := errors.Join(joinWrites(escrow)(w), w.putProto(bRequests, key, rec)); err != nil {
 			return err
 		}
 		if rec.Status == ledgerv1.RequestStatus_REQUEST_STATUS_REVEALED {

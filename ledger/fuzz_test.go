@@ -17,7 +17,8 @@ import (
 func FuzzDecodeTx(f *testing.F) {
 	fx := ledgertest.NewFixture(chain, "fuzz")
 	r := fx.NewRequest("m", "r", 3)
-	for _, tx := range [][]byte{fx.Register("m"), fx.Receipt(r), fx.Reveal(r), fx.Proof([]*ledgertest.Request{r}, false), fx.Verdict("r", true), nil, {0x0a, 0x00}} {
+	for _, tx := range [][]byte{fx.Register("m"), fx.Receipt(r), fx.Reveal(r), fx.Proof([]*ledgertest.Request{r}, false), fx.Verdict("r", true), nil, {0x0a, 0x00},
+		fx.Transfer(fx.Client, fx.Server.Public().(ed25519.PublicKey), 5), fx.Offer("m", 10, 100, 5), fx.Unbond("m", 1), fx.Withdraw("m"), fx.Dispute(r, 0)} {
 		f.Add(tx)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -28,7 +29,7 @@ func FuzzDecodeTx(f *testing.F) {
 			}
 			return
 		}
-		if len(raw) > ledger.MaxTxBytes {
+		if _, dispute := tx.Body.GetTx().(*ledgerv1.TxBody_Dispute); len(raw) > ledger.MaxDisputeTxBytes || (!dispute && len(raw) > ledger.MaxTxBytes) {
 			t.Fatal("accepted an oversized transaction")
 		}
 		var stx ledgerv1.SignedTx
@@ -46,13 +47,18 @@ func FuzzDecodeTx(f *testing.F) {
 }
 
 // FuzzApply drives the state machine with mutated, correctly signed
-// bodies (seeded with one of each transaction type) on a ledger that
-// already has a model, receipts and a reveal: it never panics, a rejected
-// transaction changes nothing, and an accepted one adds exactly one entry.
+// bodies (seeded with one of each transaction type) on a market chain that
+// already has a model with an offer, priced receipts and a reveal: it never
+// panics, a rejected transaction changes nothing, and an accepted one adds
+// exactly one entry (conservation is TestMarketConservationProperty's).
 func FuzzApply(f *testing.F) {
 	fx := ledgertest.NewFixture(chain, "fuzz")
-	r1, r2 := fx.NewRequest("m", "r1", 3), fx.NewRequest("m", "r2", 3)
-	for _, tx := range [][]byte{fx.Register("m2"), fx.Receipt(fx.NewRequest("m", "r3", 4)), fx.Reveal(r2), fx.Proof([]*ledgertest.Request{r1}, false), fx.Verdict("r1", true)} {
+	r1, r2, r3 := fx.NewRequest("m", "r1", 3), fx.NewRequest("m", "r2", 3), fx.NewRequest("m", "r3", 4)
+	for _, r := range []*ledgertest.Request{r1, r2, r3} {
+		r.Price = 10
+	}
+	for _, tx := range [][]byte{fx.Register("m2"), fx.Receipt(r3), fx.Reveal(r2), fx.Proof([]*ledgertest.Request{r1}, false), fx.Verdict("r1", true),
+		fx.Transfer(fx.Client, fx.Owner.Public().(ed25519.PublicKey), 7), fx.Offer("m", 12, 50, 3), fx.Unbond("m", 20), fx.Withdraw("m"), fx.Dispute(r1, 0)} {
 		var stx ledgerv1.SignedTx
 		if err := proto.Unmarshal(tx, &stx); err != nil {
 			f.Fatal(err)
@@ -62,13 +68,14 @@ func FuzzApply(f *testing.F) {
 		f.Add(stx.Body, uint8(2))
 	}
 	path := f.TempDir() + "/fuzz.db"
-	s, err := ledger.Open(path, ledger.Options{ChainID: chain, Verifier: ledgertest.FakeVerifier{}, SigningKey: ledgertest.Key("node")})
+	s, err := ledger.Open(path, ledger.Options{ChainID: chain, Verifier: ledgertest.FakeVerifier{}, Disputes: ledgertest.FakeDisputes{}, SigningKey: ledgertest.Key("node"),
+		Params: fx.FundedParams(1000, 100_000)})
 	if err != nil {
 		f.Fatal(err)
 	}
 	defer s.Close()
 	b, _ := s.Begin(1)
-	for _, tx := range [][]byte{fx.Register("m"), fx.Receipt(r1), fx.Receipt(r2), fx.Reveal(r1)} {
+	for _, tx := range [][]byte{fx.Register("m"), fx.Offer("m", 10, 500, 5), fx.Receipt(r1), fx.Receipt(r2), fx.Reveal(r1)} {
 		if r, err := b.Apply(tx); err != nil || !r.OK() {
 			f.Fatalf("setup: %v %v", r, err)
 		}

@@ -90,6 +90,8 @@ func Describe(raw []byte) (kind, summary string) {
 	case *ledgerv1.TxBody_Verdict:
 		v := t.Verdict
 		return "Verdict", fmt.Sprintf("request %s of model %s: accept=%v (%s)", trunc(v.RequestId), trunc(v.ModelId), v.Accept, v.Reason)
+	case *ledgerv1.TxBody_Transfer, *ledgerv1.TxBody_ProviderOffer, *ledgerv1.TxBody_Unbond, *ledgerv1.TxBody_Withdraw, *ledgerv1.TxBody_Dispute:
+		return describeMarket(&b) // market.go
 	}
 	if kind, summary, ok := describeTraining(&b); ok {
 		return kind, summary

@@ -39,7 +39,8 @@ var (
 	bSetup    = []byte("setup")    // ceremony id || 0 || phase -> SetupRecord
 	bHeads    = []byte("heads")    // height -> log size || root || state hash (node-local history for old checkpoints)
 
-	allBuckets = [][]byte{bMeta, bTxs, bNodes, bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bReceipts, bPending, bSetup, bHeads}
+	allBuckets = [][]byte{bMeta, bTxs, bNodes, bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bReceipts, bPending, bSetup, bHeads,
+		bAccounts, bOffers, bEscrows, bDue, bDisputes, bMarket}
 
 	kChainID    = []byte("chain_id")
 	kHeight     = []byte("height")
@@ -65,6 +66,10 @@ type Options struct {
 	Verifier ProofVerifier
 	// SigningKey signs checkpoints (the node key).
 	SigningKey ed25519.PrivateKey
+	// Disputes checks fraud proofs (ledger/heverify); nil: this node
+	// refuses disputes (CODE_DISPUTES_UNSUPPORTED), so every validator of a
+	// chain with offers must have one.
+	Disputes DisputeVerifier
 	// Params are the chain's consensus parameters. They are stored when
 	// the store is created; the zero value means DefaultParams for a new
 	// store and the stored ones for an existing store, and non-zero
@@ -76,6 +81,8 @@ type Options struct {
 	// beforeCommit is a test hook run just before the bbolt commit (that is,
 	// before the fsync); an error simulates a crash at that point.
 	beforeCommit func() error
+	// noSync skips fsync (property tests that apply thousands of blocks).
+	noSync bool
 }
 
 // Store is the ledger state and log in one bbolt file. Blocks are applied
@@ -87,6 +94,7 @@ type Store struct {
 	origin   string
 	key      ed25519.PrivateKey
 	verifier *VerifyCache
+	disputes *disputeCache
 	opts     Options
 	params   Params
 
@@ -107,7 +115,7 @@ func Open(path string, opts Options) (s *Store, err error) {
 			s, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
 		}
 	}()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: opts.noSync})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open ledger database %s: locked by another process", path)
@@ -120,6 +128,9 @@ func Open(path string, opts Options) (s *Store, err error) {
 	s = &Store{
 		db: db, path: path, chainID: opts.ChainID, origin: Origin(opts.ChainID), key: opts.SigningKey,
 		verifier: NewVerifyCache(opts.Verifier, 0), opts: opts,
+	}
+	if opts.Disputes != nil {
+		s.disputes = &disputeCache{v: opts.Disputes}
 	}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -156,7 +167,7 @@ func (s *Store) init() error {
 			if err != nil {
 				return fmt.Errorf("%w: %s: chain parameters: %v", ErrCorrupt, s.path, err)
 			}
-			if s.opts.Params != (Params{}) && s.opts.Params != p {
+			if !s.opts.Params.IsZero() && !s.opts.Params.Equal(p) {
 				return fmt.Errorf("ledger database %s has chain parameters %+v, not %+v", s.path, p, s.opts.Params)
 			}
 			s.params = p
@@ -166,7 +177,7 @@ func (s *Store) init() error {
 			return fmt.Errorf("%w: %s: meta has a log but no chain id", ErrCorrupt, s.path)
 		}
 		s.params = s.opts.Params
-		if s.params == (Params{}) {
+		if s.params.IsZero() {
 			s.params = DefaultParams
 		}
 		if err := s.params.Validate(); err != nil {
@@ -175,10 +186,14 @@ func (s *Store) init() error {
 		if err := errors.Join(meta.Put(kChainID, []byte(s.chainID)), putProto(meta, kParams, s.params.Proto())); err != nil {
 			return err
 		}
+		stateHash, err := s.genesisMarket(tx) // market.go: the genesis balances
+		if err != nil {
+			return err
+		}
 		empty := hasher.EmptyRoot()
-		cp := SignCheckpoint(s.key, s.origin, 0, empty, 0, make([]byte, 32))
+		cp := SignCheckpoint(s.key, s.origin, 0, empty, 0, stateHash)
 		return errors.Join(meta.Put(kHeight, u64(0)), meta.Put(kSize, u64(0)), meta.Put(kRange, nil),
-			meta.Put(kStateHash, make([]byte, 32)), putProto(meta, kCheckpoint, cp))
+			meta.Put(kStateHash, stateHash), putProto(meta, kCheckpoint, cp))
 	})
 }
 
@@ -387,7 +402,8 @@ func get(tx *bolt.Tx, bucket, k []byte) []byte {
 type corruptPanic struct{ err error }
 
 // stateBuckets are the sealed ones.
-var stateBuckets = [][]byte{bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bReceipts, bPending, bSetup}
+var stateBuckets = [][]byte{bSeen, bModels, bVKs, bRequests, bReveals, bByModel, bReceipts, bPending, bSetup,
+	bAccounts, bOffers, bEscrows, bDue, bDisputes, bMarket}
 
 func (s *Store) checkpointIn(tx *bolt.Tx) (*ledgerv1.Checkpoint, error) {
 	v := tx.Bucket(bMeta).Get(kCheckpoint)

@@ -189,8 +189,12 @@ func TestRejections(t *testing.T) {
 	unknownModelReq := f.NewRequest("no-such-model", "req-x", 3)
 	tooManyOutputs := f.ProofBody([]*ledgertest.Request{r1}, false)
 	tooManyOutputs.Outputs = append(tooManyOutputs.Outputs, 1)
-	huge := f.Sign(f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: f.RegisterBody("huge")}})
-	huge = append(huge, make([]byte, ledger.MaxTxBytes)...)
+	// A well-formed, signed registration over MaxTxBytes (only disputes
+	// may be larger), and bytes over even a dispute's limit.
+	hugeReg := f.RegisterBody("huge")
+	hugeReg.VerifyingKey = make([]byte, ledger.MaxTxBytes)
+	huge := signUnchecked(t, chain, f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_RegisterModel{RegisterModel: hugeReg}})
+	hugest := make([]byte, ledger.MaxDisputeTxBytes+1)
 	setup0 := f.Sign(f.Owner, &ledgerv1.TxBody{Tx: &ledgerv1.TxBody_SetupContribution{SetupContribution: &ledgerv1.SetupContribution{
 		CeremonyId: "c", Phase: 1, Index: 1, PreviousHash: make([]byte, 32), ContributionHash: bytes.Repeat([]byte{1}, 32)}}})
 
@@ -206,6 +210,7 @@ func TestRejections(t *testing.T) {
 		{"non-canonical encoding", nonCanonical, ledgerv1.Code_CODE_NON_CANONICAL},
 		{"garbage", []byte("not a transaction"), ledgerv1.Code_CODE_MALFORMED},
 		{"oversized", huge, ledgerv1.Code_CODE_TOO_LARGE},
+		{"over the dispute limit", hugest, ledgerv1.Code_CODE_TOO_LARGE},
 		{"model registered twice", f.Sign(f.Owner, mustBody(t, f.Register("mnist"), func(b *ledgerv1.TxBody) { b.GetRegisterModel().Architecture = "v2" })), ledgerv1.Code_CODE_MODEL_EXISTS},
 		{"receipt for unknown model", f.Receipt(unknownModelReq), ledgerv1.Code_CODE_UNKNOWN_MODEL},
 		{"receipt signed by the client", f.Sign(f.Client, mustBody(t, f.Receipt(f.NewRequest("mnist", "req-3", 3)), nil)), ledgerv1.Code_CODE_UNAUTHORIZED},
@@ -443,4 +448,20 @@ func TestRequestIDsCannotBeSquatted(t *testing.T) {
 	if mine, _ := s.Request(ctx, victim.Key("the-id")); mine.Status != ledgerv1.RequestStatus_REQUEST_STATUS_RECEIPTED {
 		t.Fatalf("victim's request after the attacker's reveal: %v", mine)
 	}
+}
+
+// signUnchecked signs body like ledger.SignTx without its size check.
+func signUnchecked(t *testing.T, chainID string, key ed25519.PrivateKey, body *ledgerv1.TxBody) []byte {
+	t.Helper()
+	body.ChainId = chainID
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ledger.SigningDigest(b)
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(&ledgerv1.SignedTx{Body: b, Signer: key.Public().(ed25519.PublicKey), Signature: ed25519Sign(key, d[:])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

@@ -51,7 +51,7 @@ const (
 // never be reused for another.
 const (
 	txSigDomain         = "veil/ledger/v1/tx\x00"
-	clientRequestDomain = "veil/ledger/v2/client-request\x00"
+	clientRequestDomain = "veil/ledger/v3/client-request\x00"
 	commitmentDomain    = "veil/ledger/v1/challenge-commitment\x00"
 	requestKeyDomain    = "veil/ledger/v1/request-key\x00"
 	serverConsentDomain = "veil/ledger/v1/server-consent\x00"
@@ -116,8 +116,8 @@ func SignTx(key ed25519.PrivateKey, body *ledgerv1.TxBody) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode signed transaction: %w", err)
 	}
-	if len(raw) > MaxTxBytes {
-		return nil, reject(ledgerv1.Code_CODE_TOO_LARGE, "%d bytes > %d", len(raw), MaxTxBytes)
+	if limit := maxTxBytesFor(body); len(raw) > limit { // market.go: disputes may be larger
+		return nil, reject(ledgerv1.Code_CODE_TOO_LARGE, "%d bytes > %d", len(raw), limit)
 	}
 	return raw, nil
 }
@@ -126,8 +126,8 @@ func SignTx(key ed25519.PrivateKey, body *ledgerv1.TxBody) ([]byte, error) {
 // the ledger state: size, canonical encoding, signature, chain id, and the
 // shape of every field. It never panics on any input (fuzzed).
 func DecodeTx(chainID string, raw []byte) (*Tx, *Rejection) {
-	if len(raw) > MaxTxBytes {
-		return nil, reject(ledgerv1.Code_CODE_TOO_LARGE, "%d bytes > %d", len(raw), MaxTxBytes)
+	if len(raw) > MaxDisputeTxBytes {
+		return nil, reject(ledgerv1.Code_CODE_TOO_LARGE, "%d bytes > %d", len(raw), MaxDisputeTxBytes)
 	}
 	var stx ledgerv1.SignedTx
 	if err := proto.Unmarshal(raw, &stx); err != nil {
@@ -145,6 +145,9 @@ func DecodeTx(chainID string, raw []byte) (*Tx, *Rejection) {
 	}
 	if !isCanonical(&body, stx.Body) {
 		return nil, reject(ledgerv1.Code_CODE_NON_CANONICAL, "transaction body is not canonically encoded")
+	}
+	if limit := maxTxBytesFor(&body); len(raw) > limit { // market.go: only disputes exceed MaxTxBytes
+		return nil, reject(ledgerv1.Code_CODE_TOO_LARGE, "%d bytes > %d", len(raw), limit)
 	}
 	if body.ChainId != chainID {
 		return nil, reject(ledgerv1.Code_CODE_WRONG_CHAIN, "chain id %q, this ledger is %q", trunc(body.ChainId), chainID)
@@ -273,7 +276,10 @@ func checkFields(body *ledgerv1.TxBody) *Rejection {
 		if len(r.ClientKey) != ed25519.PublicKeySize || len(r.ClientSignature) != ed25519.SignatureSize {
 			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "client_key must be %d bytes and client_signature %d", ed25519.PublicKeySize, ed25519.SignatureSize)
 		}
-		d := ClientRequestDigest(body.ChainId, r.ModelId, r.RequestId, r.KeysDigest, r.InputDigest, r.ChallengeCommitment, r.NumBlocks)
+		if r.Price > MaxSupply {
+			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "price %d exceeds the maximum supply", r.Price)
+		}
+		d := ClientRequestDigest(body.ChainId, r.ModelId, r.RequestId, r.KeysDigest, r.InputDigest, r.ChallengeCommitment, r.NumBlocks, r.Price)
 		if !ed25519.Verify(r.ClientKey, d[:], r.ClientSignature) {
 			return reject(ledgerv1.Code_CODE_BAD_SIGNATURE, "client signature on the request does not verify")
 		}
@@ -326,6 +332,8 @@ func checkFields(body *ledgerv1.TxBody) *Rejection {
 		if v.Accept != (v.Reason == ledgerv1.VerdictReason_VERDICT_REASON_MATCH) {
 			return reject(ledgerv1.Code_CODE_INVALID_FIELD, "an accepting verdict has reason MATCH and a rejecting one any other reason")
 		}
+	case *ledgerv1.TxBody_Transfer, *ledgerv1.TxBody_ProviderOffer, *ledgerv1.TxBody_Unbond, *ledgerv1.TxBody_Withdraw, *ledgerv1.TxBody_Dispute:
+		return checkMarketFields(body) // market.go
 	default:
 		if ok, rj := checkTrainingFields(body); ok {
 			return rj
@@ -336,10 +344,12 @@ func checkFields(body *ledgerv1.TxBody) *Rejection {
 }
 
 // ClientRequestDigest is what the client signs when it sends a request, so
-// that a receipt cannot claim a chain, key bundle, input or commitment the
-// client did not send. The encoding is fixed-width or length-prefixed field
-// by field, so it is unambiguous and easy to reproduce outside Go.
-func ClientRequestDigest(chainID, modelID, requestID string, keysDigest, inputDigest, challengeCommitment []byte, numBlocks uint32) [32]byte {
+// that a receipt cannot claim a chain, key bundle, input, commitment or
+// price the client did not send (the receipt locks exactly price in the
+// request's escrow: a server cannot charge more). The encoding is
+// fixed-width or length-prefixed field by field, so it is unambiguous and
+// easy to reproduce outside Go.
+func ClientRequestDigest(chainID, modelID, requestID string, keysDigest, inputDigest, challengeCommitment []byte, numBlocks uint32, price uint64) [32]byte {
 	h := sha256.New()
 	h.Write([]byte(clientRequestDomain))
 	writeLP(h, []byte(chainID))
@@ -348,8 +358,9 @@ func ClientRequestDigest(chainID, modelID, requestID string, keysDigest, inputDi
 	writeLP(h, keysDigest)
 	writeLP(h, inputDigest)
 	writeLP(h, challengeCommitment)
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], numBlocks)
+	var n [12]byte
+	binary.BigEndian.PutUint32(n[:4], numBlocks)
+	binary.BigEndian.PutUint64(n[4:], price)
 	h.Write(n[:])
 	var d [32]byte
 	h.Sum(d[:0])

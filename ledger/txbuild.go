@@ -75,3 +75,28 @@ func ParseTx(chainID string, raw []byte) (*Tx, error) {
 	}
 	return tx, nil
 }
+
+// Transfer signs a transfer from s's account.
+func (s Signer) Transfer(t *ledgerv1.Transfer) ([]byte, error) {
+	return s.sign(&ledgerv1.TxBody{Tx: &ledgerv1.TxBody_Transfer{Transfer: t}})
+}
+
+// Offer signs a provider offer (s is the model's server key).
+func (s Signer) Offer(o *ledgerv1.ProviderOffer) ([]byte, error) {
+	return s.sign(&ledgerv1.TxBody{Tx: &ledgerv1.TxBody_ProviderOffer{ProviderOffer: o}})
+}
+
+// Unbond signs an unbond of offer stake (s is the model's server key).
+func (s Signer) Unbond(u *ledgerv1.Unbond) ([]byte, error) {
+	return s.sign(&ledgerv1.TxBody{Tx: &ledgerv1.TxBody_Unbond{Unbond: u}})
+}
+
+// Withdraw signs a withdrawal of released stake (s is the model's server key).
+func (s Signer) Withdraw(w *ledgerv1.Withdraw) ([]byte, error) {
+	return s.sign(&ledgerv1.TxBody{Tx: &ledgerv1.TxBody_Withdraw{Withdraw: w}})
+}
+
+// Dispute signs a dispute (s is the request's client key).
+func (s Signer) Dispute(d *ledgerv1.Dispute) ([]byte, error) {
+	return s.sign(&ledgerv1.TxBody{Tx: &ledgerv1.TxBody_Dispute{Dispute: d}})
+}

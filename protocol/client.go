@@ -18,6 +18,7 @@ import (
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/model"
@@ -54,6 +55,9 @@ type Client struct {
 	Pool   *dataset.Set
 	Blocks int           // k; DefaultBlocks when 0
 	Poll   time.Duration // between ledger queries while waiting (default 100 ms)
+	// Price is what each request pays (signed, and locked in its escrow):
+	// the model's offer price, or 0 for a model without an offer.
+	Price uint64
 	// Rand, when set, replaces the secure random source for challenges and
 	// positions. Only reproducible statistical tests set it: a server that
 	// can predict the challenges can cheat on the real image.
@@ -71,8 +75,13 @@ type ConnectOptions struct {
 	Pool    *dataset.Set
 	Blocks  int
 	// MaxRequestsPerKey bounds the requests per CKKS secret key (default
-	// client.DefaultMaxRequestsPerKey).
+	// client.DefaultMaxRequestsPerKey). A dispute reveals the key's seed
+	// and with it every image of the session: short sessions keep what a
+	// dispute exposes small (docs/market.md).
 	MaxRequestsPerKey int
+	// MaxPrice is the most the client pays per image (0: any price). A
+	// model's offer asking more is refused at Connect.
+	MaxPrice uint64
 }
 
 // Connect reads the model's registration from the ledger and prepares the
@@ -102,7 +111,12 @@ func Connect(ctx context.Context, o ConnectOptions) (*Client, error) {
 	if cl.Layout().Outputs != reg.Spec.Classes {
 		return nil, fmt.Errorf("the server's layout has %d scores, the registered model %d classes", cl.Layout().Outputs, reg.Spec.Classes)
 	}
-	return &Client{Classifier: cl, Ledger: o.Ledger, Registration: reg, Key: o.Key, Pool: o.Pool, Blocks: o.Blocks}, nil
+	// The offer's price (market.go): what each request signs and locks.
+	price, err := priceFor(ctx, o.Ledger.API, o.ModelID, o.MaxPrice)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Classifier: cl, Ledger: o.Ledger, Registration: reg, Key: o.Key, Pool: o.Pool, Blocks: o.Blocks, Price: price}, nil
 }
 
 // Request is one verifiable classification.
@@ -126,6 +140,15 @@ type Request struct {
 	Blocks    [][]float64
 	Result    *client.Result
 	ReceiptTx []byte
+	// The session the request was encrypted in, for a dispute: the seed
+	// its keys derive from (secret until a dispute), the bundle's digest,
+	// the CKKS parameters and the bundle's Galois elements.
+	Seed           he.SessionSeed
+	KeysDigest     [32]byte
+	Parameters     he.ParametersLiteral
+	GaloisElements []uint64
+	// Price is what the request pays (its escrow).
+	Price uint64
 	// ProtocolMS is the client time the protocol adds to the private
 	// inference path: drawing challenges, committing, signing, checking
 	// the receipt.
@@ -143,8 +166,11 @@ type Outcome struct {
 	// MaxDiff is the largest |decrypted - proven| over the challenge
 	// scores, in integer score units (MaxDiffReal in real units), against
 	// the registered Tolerance.
-	MaxDiff      float64
-	MaxDiffReal  float64
+	MaxDiff     float64
+	MaxDiffReal float64
+	// Proven are the verified proof's rows for this request's challenges
+	// (what a dispute compares the output with).
+	Proven       [][]int64
 	Tolerance    int64
 	ReceiptIndex uint64
 	RevealIndex  uint64
@@ -242,11 +268,13 @@ func (c *Client) Classify(ctx context.Context, img pixels.Image) (*Request, erro
 		// The key bundle is the one this encryption used (the classifier
 		// may have rotated keys just before).
 		keysDigest = c.Classifier.KeysDigest()
+		req.Seed, req.KeysDigest, req.Price = c.Classifier.SessionSeed(), keysDigest, c.Price
+		req.Parameters, req.GaloisElements = c.Classifier.Parameters().Literal(), c.Classifier.GaloisElements()
 		inDigest = sha256.Sum256(in)
-		d := ledger.ClientRequestDigest(c.chainID(), reg.ModelID, req.ID, keysDigest[:], inDigest[:], req.Commitment[:], uint32(k))
+		d := ledger.ClientRequestDigest(c.chainID(), reg.ModelID, req.ID, keysDigest[:], inDigest[:], req.Commitment[:], uint32(k), c.Price)
 		sent = &inferencev1.VerifiableRequest{
 			RequestId: req.ID, ChallengeCommitment: req.Commitment[:], NumBlocks: uint32(k), ChainId: c.chainID(),
-			ClientKey: pub, ClientSignature: ed25519.Sign(c.Key, d[:]),
+			ClientKey: pub, ClientSignature: ed25519.Sign(c.Key, d[:]), Price: c.Price,
 		}
 		return sent, nil
 	})
@@ -502,6 +530,16 @@ func (c *Client) lists(tx *ledger.Tx, req *Request) bool {
 }
 
 // finish judges the proof at proofIndex and records the verdict.
+// Judge verifies the proof recorded at proofIndex from the verified log and
+// compares it with req's decrypted challenge scores, as Settle does, but
+// records no verdict: a client that disputes (market.go) may judge first
+// and decide.
+func (c *Client) Judge(ctx context.Context, req *Request, proofIndex uint64) *Outcome {
+	out := &Outcome{Tolerance: c.Registration.Spec.Tolerance, ProofIndex: proofIndex}
+	c.judge(ctx, req, proofIndex, out)
+	return out
+}
+
 func (c *Client) finish(ctx context.Context, req *Request, out *Outcome, proofIndex uint64) (*Outcome, error) {
 	c.judge(ctx, req, proofIndex, out)
 	idx, err := c.verdict(ctx, req, out.Accept, out.Reason)
@@ -575,6 +613,7 @@ func (c *Client) judge(ctx context.Context, req *Request, proofIndex uint64, out
 		out.Reason, out.Detail = ledgerv1.VerdictReason_VERDICT_REASON_BAD_PROOF, fmt.Sprintf("the recorded proof does not hold for this request: %v", err)
 		return
 	}
+	out.Proven = rows
 	c.compare(req, rows, out)
 }
 

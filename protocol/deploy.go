@@ -28,6 +28,9 @@ type DeployOptions struct {
 	// signs receipts and proofs. They may be the same key.
 	Owner, Server ed25519.PrivateKey
 	Log           *slog.Logger
+	// Offer, when set, is published (market.go) once the model is
+	// registered: the server key bonds the stake from its balance.
+	Offer *OfferOptions
 }
 
 // Deployment is a model made verifiable: committed, registered, with the
@@ -41,6 +44,9 @@ type Deployment struct {
 	// it was registered already (with exactly this commitment, spec, key
 	// and owner and server keys).
 	Registered bool
+	// Offer is the model's offer on the ledger, when DeployOptions.Offer
+	// published one.
+	Offer *ledgerv1.OfferRecord
 }
 
 // Deploy commits to the model, registers it on the ledger (the server key
@@ -98,6 +104,14 @@ func Deploy(ctx context.Context, o DeployOptions) (*Deployment, error) {
 	}
 	adm := &Admission{}
 	d.Recorder = &Recorder{Ledger: o.Ledger, Signer: server, Batch: map[string]int{m.Name: o.Keys.Batch()}, Log: o.Log, Admission: adm}
+	if o.Offer != nil {
+		offer, err := PublishOffer(ctx, o.Ledger, server, m.Name, *o.Offer)
+		if err != nil {
+			return nil, err
+		}
+		d.Offer = offer
+		d.Recorder.Prices = map[string]uint64{m.Name: offer.GetPrice()}
+	}
 	d.Prover = &Prover{Ledger: o.Ledger, Signer: server, Log: o.Log, Models: map[string]ModelProver{m.Name: {Prover: prover, Batch: o.Keys.Batch()}}, Admission: adm}
 	return d, nil
 }
@@ -122,6 +136,12 @@ func Combine(deps []*Deployment) (*Recorder, *Prover) {
 		r.Ledger, r.Signer, r.Log, r.Sync = d.Recorder.Ledger, d.Recorder.Signer, d.Recorder.Log, d.Recorder.Sync
 		for id, b := range d.Recorder.Batch {
 			r.Batch[id] = b
+		}
+		for id, p := range d.Recorder.Prices {
+			if r.Prices == nil {
+				r.Prices = map[string]uint64{}
+			}
+			r.Prices[id] = p
 		}
 		p.Ledger, p.Signer, p.Log, p.Linger = d.Prover.Ledger, d.Prover.Signer, d.Prover.Log, d.Prover.Linger
 		for id, m := range d.Prover.Models {

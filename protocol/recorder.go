@@ -34,6 +34,9 @@ type Recorder struct {
 	// Admission bounds the requests admitted to what the prover can prove
 	// in time (shared with the Prover; nil admits everything).
 	Admission *Admission
+	// Prices are, per model id, the price of the model's offer: a request
+	// must agree to pay exactly it (0 or absent: a model without an offer).
+	Prices map[string]uint64
 
 	wg sync.WaitGroup
 }
@@ -44,7 +47,7 @@ var _ server.Recorder = (*Recorder)(nil)
 // is this server's ledger, that one proof can cover its challenges, and the
 // client's signature over exactly this request (chain, model, request id,
 // key bundle, input ciphertext, commitment, blocks).
-func (r *Recorder) Check(_ context.Context, ev server.InferEvent) error {
+func (r *Recorder) Check(ctx context.Context, ev server.InferEvent) error {
 	v := ev.Verifiable
 	batch, ok := r.Batch[ev.ModelID]
 	switch {
@@ -64,9 +67,12 @@ func (r *Recorder) Check(_ context.Context, ev server.InferEvent) error {
 		return fmt.Errorf("%d blocks: one proof of model %q covers %d challenges, so at most %d blocks", v.GetNumBlocks(), ev.ModelID, batch, batch+1)
 	}
 	in := sha256.Sum256(ev.Input)
-	d := ledger.ClientRequestDigest(r.Signer.ChainID, ev.ModelID, v.GetRequestId(), ev.KeysDigest[:], in[:], v.GetChallengeCommitment(), v.GetNumBlocks())
+	d := ledger.ClientRequestDigest(r.Signer.ChainID, ev.ModelID, v.GetRequestId(), ev.KeysDigest[:], in[:], v.GetChallengeCommitment(), v.GetNumBlocks(), v.GetPrice())
 	if !ed25519.Verify(v.GetClientKey(), d[:], v.GetClientSignature()) {
 		return errors.New("the client's signature does not verify for this request, key bundle and input")
+	}
+	if err := r.checkPrice(ctx, ev.ModelID, v.GetClientKey(), v.GetPrice()); err != nil { // market.go
+		return err
 	}
 	key := ledger.RequestKey(ev.ModelID, v.GetClientKey(), v.GetRequestId())
 	return r.Admission.admit(key[:], v.GetClientKey(), int(v.GetNumBlocks())-1, batch)
@@ -79,7 +85,7 @@ func (r *Recorder) Record(ctx context.Context, ev server.InferEvent) (*server.Re
 	tx, err := r.Signer.Receipt(&ledgerv1.InferenceReceipt{
 		ModelId: ev.ModelID, RequestId: v.GetRequestId(), KeysDigest: ev.KeysDigest[:],
 		InputDigest: in[:], OutputDigest: out[:], ChallengeCommitment: v.GetChallengeCommitment(),
-		NumBlocks: v.GetNumBlocks(), ClientKey: v.GetClientKey(), ClientSignature: v.GetClientSignature(),
+		NumBlocks: v.GetNumBlocks(), ClientKey: v.GetClientKey(), ClientSignature: v.GetClientSignature(), Price: v.GetPrice(),
 	})
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/embedded"
+	"github.com/veil-project/veil/ledger/heverify"
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/zkverify"
 	"github.com/veil-project/veil/model"
@@ -36,7 +37,13 @@ type ServiceOptions struct {
 	// ledger.DefaultChainID for an embedded node.
 	ChainID   string
 	ServerKey ed25519.PrivateKey
-	Log       *slog.Logger
+	// Offer, when set, offers every model at this price and stake
+	// (market.go): the server key must hold the stake and the fees. An
+	// embedded ledger is then created with the market's rules, the server
+	// key funded with Stake per model plus 10 VEIL, and Fund's balances.
+	Offer *OfferOptions
+	Fund  []ledger.Allocation
+	Log   *slog.Logger
 	// Progress receives a line per step (what was opened, registered).
 	Progress io.Writer
 }
@@ -85,13 +92,16 @@ func StartService(ctx context.Context, o ServiceOptions) (_ *Service, err error)
 		if err != nil {
 			return nil, err
 		}
-		d, err := Deploy(ctx, DeployOptions{Model: m, Salt: salt, Keys: pk, Ledger: api, ChainID: chainID, Owner: o.ServerKey, Server: o.ServerKey, Log: o.Log})
+		d, err := Deploy(ctx, DeployOptions{Model: m, Salt: salt, Keys: pk, Ledger: api, ChainID: chainID, Owner: o.ServerKey, Server: o.ServerKey, Log: o.Log, Offer: o.Offer})
 		if err != nil {
 			return nil, err
 		}
 		deps = append(deps, d)
 		s.Commitments[m.Name] = d.Commitment[:]
 		say("veil: model %s committed (%s) and registered\n", m.Name, d.Commitment)
+		if d.Offer != nil {
+			say("veil: offered at %d per image with %d staked (units of 10^-6 VEIL)\n", d.Offer.GetPrice(), d.Offer.GetBonded())
+		}
 	}
 	var prover *Prover
 	s.Recorder, prover = Combine(deps)
@@ -128,7 +138,17 @@ func (s *Service) openLedger(ctx context.Context, o ServiceOptions, say func(str
 	if err != nil {
 		return nil, "", err
 	}
-	n, err := embedded.Open(embedded.Config{Path: filepath.Join(o.LedgerDir, "ledger.db"), ChainID: o.ChainID, Verifier: zkverify.New(), SigningKey: key, BlockInterval: time.Second})
+	var params ledger.Params
+	if o.Offer != nil || len(o.Fund) > 0 {
+		m := ledger.MarketDefaults()
+		m.Genesis = append(m.Genesis, o.Fund...)
+		if o.Offer != nil {
+			m.Genesis = append(m.Genesis, ledger.Allocation{Account: o.ServerKey.Public().(ed25519.PublicKey), Amount: o.Offer.Stake*uint64(len(o.Models)) + 10*ledger.Unit})
+		}
+		params = ledger.Params{ProofDeadlineBlocks: ledger.DefaultParams.ProofDeadlineBlocks, Market: m}
+	}
+	n, err := embedded.Open(embedded.Config{Path: filepath.Join(o.LedgerDir, "ledger.db"), ChainID: o.ChainID, Verifier: zkverify.New(), Disputes: heverify.New(),
+		SigningKey: key, BlockInterval: time.Second, Params: params})
 	if err != nil {
 		return nil, "", err
 	}

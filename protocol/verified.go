@@ -26,6 +26,15 @@ type VerifiedOptions struct {
 	Image               pixels.Image
 	// Wait bounds the wait for the proof (default 5 minutes).
 	Wait time.Duration
+	// MaxPrice is the most the client pays per image (0: any); the
+	// request pays the model's offer price, if it has one.
+	MaxPrice uint64
+	// Dispute, when the answer is rejected for differing challenge scores
+	// and the request paid, proves the fraud to every node (market.go).
+	Dispute bool
+	// MaxRequestsPerKey bounds the requests of one session (a dispute
+	// reveals the session's images).
+	MaxRequestsPerKey int
 }
 
 // VerifiedResult is one verifiable classification, start to verdict.
@@ -46,6 +55,12 @@ type VerifiedResult struct {
 	Tolerance    int64     `json:"tolerance_units"`
 	LatencyMS    float64   `json:"latency_ms"`
 	ProtocolMS   float64   `json:"protocol_overhead_ms"`
+	// The market: what the request paid, its escrow afterwards (a hint from
+	// the node), and the dispute when there was one.
+	Price          uint64 `json:"price"`
+	Escrow         string `json:"escrow,omitempty"`
+	DisputeIndex   uint64 `json:"dispute_index,omitempty"`
+	DisputeOutcome string `json:"dispute_outcome,omitempty"`
 }
 
 // ClassifyVerified runs the whole protocol for one image: connect (the
@@ -68,7 +83,8 @@ func ClassifyVerified(ctx context.Context, o VerifiedOptions) (*VerifiedResult, 
 	if err != nil {
 		return nil, err
 	}
-	c, err := Connect(ctx, ConnectOptions{Conn: conn, Ledger: o.Ledger, ModelID: o.ModelID, DataDir: o.DataDir, Key: key, Pool: pool, Pin: o.Pin})
+	c, err := Connect(ctx, ConnectOptions{Conn: conn, Ledger: o.Ledger, ModelID: o.ModelID, DataDir: o.DataDir, Key: key, Pool: pool, Pin: o.Pin,
+		MaxPrice: o.MaxPrice, MaxRequestsPerKey: o.MaxRequestsPerKey})
 	if err != nil {
 		return nil, err
 	}
@@ -96,10 +112,23 @@ func ClassifyVerified(ctx context.Context, o VerifiedOptions) (*VerifiedResult, 
 	if err != nil {
 		return nil, err
 	}
-	return &VerifiedResult{
+	res := &VerifiedResult{
 		Class: req.Class, Guaranteed: req.Guaranteed, Scores: req.Scores, RequestID: req.ID, RequestKey: hex.EncodeToString(req.Key[:]),
 		ReceiptIndex: receipt, RevealIndex: reveal, ProofIndex: out.ProofIndex, VerdictIndex: out.VerdictIndex,
 		Accept: out.Accept, Reason: out.Reason.String(), Detail: out.Detail, MaxDiff: out.MaxDiff, Tolerance: out.Tolerance,
-		ProtocolMS: req.ProtocolMS, LatencyMS: req.Result.EncryptMS + req.Result.RoundTripMS + req.Result.DecryptMS,
-	}, nil
+		ProtocolMS: req.ProtocolMS, LatencyMS: req.Result.EncryptMS + req.Result.RoundTripMS + req.Result.DecryptMS, Price: req.Price,
+	}
+	if req.Price > 0 && o.Dispute && out.Reason == ledgerv1.VerdictReason_VERDICT_REASON_OUTPUTS_DIFFER {
+		d, err := c.Dispute(ctx, req, out)
+		if err != nil {
+			return res, fmt.Errorf("dispute: %w", err)
+		}
+		res.DisputeIndex, res.DisputeOutcome = d.Index, "fraud proven: "+d.Detail
+	}
+	if req.Price > 0 {
+		if e, err := c.WaitEscrow(ctx, req, 2*time.Second); err == nil {
+			res.Escrow = e.GetStatus().String()
+		}
+	}
+	return res, nil
 }

@@ -33,7 +33,12 @@ signed receipt, the client reveals the challenges, the server proves the
 committed model's outputs on them, the ledger verifies the proof, and the
 client verifies it again from log entries it checks against the ledger
 node's pinned key, compares the proven outputs with what it decrypted and
-records its verdict (a reason code only).`,
+records its verdict (a reason code only). The ledger has the market: the
+client pays each request's price into escrow; the honest provider is paid,
+a provider that runs another model on one block is caught by the client's
+dispute (a fraud proof every node checks) and slashed, and a provider that
+never proves is slashed and the client refunded at the deadline. The
+balances before and after are printed.`,
 		Args: cobra.NoArgs,
 	}
 	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
@@ -81,6 +86,9 @@ records its verdict (a reason code only).`,
 		}
 		if !rep.AuditOK {
 			return res, fmt.Errorf("the audit failed")
+		}
+		if m := rep.Market; m == nil || len(m.Cheat) == 0 || !m.Cheat[len(m.Cheat)-1].Caught || m.Missed == nil || m.Missed.Slashed == 0 || !m.SupplyOK {
+			return res, fmt.Errorf("the market did not do what it should: %+v", rep.Market)
 		}
 		return res, nil
 	})

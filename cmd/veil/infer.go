@@ -49,8 +49,10 @@ func newInferCmd(g *globalOptions) *cobra.Command {
 	var (
 		src                             imageSource
 		modelPath, addr, tlsCA, modelID string
-		verify                          bool
+		verify, dispute                 bool
 		lf                              ledgerFlags
+		maxPrice                        string
+		maxPerKey                       int
 	)
 	cmd := &cobra.Command{
 		Use:   "infer",
@@ -79,7 +81,14 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 		case modelPath != "":
 			return nil, usageError("--model is for local inference; with --server use --model-id")
 		case verify:
-			return inferVerifiable(cmd.Context(), g, verifiableOptions{server: addr, tlsCA: tlsCA, modelID: modelID, ledger: lf, img: img, label: label})
+			mp := uint64(0)
+			if maxPrice != "" {
+				if mp, err = parseAmount(maxPrice); err != nil {
+					return nil, usageError("--max-price: %v", err)
+				}
+			}
+			return inferVerifiable(cmd.Context(), g, verifiableOptions{server: addr, tlsCA: tlsCA, modelID: modelID, ledger: lf, img: img, label: label,
+				maxPrice: mp, dispute: dispute, maxPerKey: maxPerKey})
 		default:
 			conn, cl, err := g.dialClassifier(cmd.Context(), addr, tlsCA, modelID)
 			if err != nil {
@@ -101,6 +110,9 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 	cmd.Flags().StringVar(&tlsCA, "tls-ca", "", "CA certificate (PEM) to verify the server; enables TLS")
 	cmd.Flags().StringVar(&modelID, "model-id", model.DefaultName, "model to use on the server")
 	cmd.Flags().BoolVar(&verify, "verify", false, "with --server: hide challenge images beside yours, have the answer proven on the ledger and record a verdict")
+	cmd.Flags().StringVar(&maxPrice, "max-price", "", "with --verify: the most to pay per image, in VEIL (the request pays the model's offer price; default: any)")
+	cmd.Flags().BoolVar(&dispute, "dispute", true, "with --verify: when the challenge scores differ from the proof and the request paid, prove the fraud on the ledger (reveals the session's seed)")
+	cmd.Flags().IntVar(&maxPerKey, "max-requests-per-key", 0, "with --verify: requests per CKKS session (a dispute reveals all of a session's images; default 256)")
 	lf.register(cmd.Flags())
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/cometbft"
 	"github.com/veil-project/veil/ledger/embedded"
+	"github.com/veil-project/veil/ledger/heverify"
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/zkverify"
 )
@@ -35,7 +36,12 @@ checkpoints.
   veil ledger node --home D/node0           run one validator of it
   veil ledger status --ledger ADDR          print the latest checkpoint
   veil ledger entry --ledger ADDR --index N fetch a log entry with its inclusion proof
-  veil ledger verify-inclusion --entry F --key K   check an entry offline`,
+  veil ledger verify-inclusion --entry F --key K   check an entry offline
+
+The market (docs/market.md): veil ledger serve --market --fund KEY=VEIL,
+veil ledger testnet --fund KEY=VEIL (the market is on unless --free);
+veil providers --ledger ADDR lists offers, veil account --ledger ADDR a
+balance.`,
 	}
 	cmd.AddCommand(newLedgerServeCmd(g), newLedgerTestnetCmd(), newLedgerNodeCmd(g),
 		newLedgerStatusCmd(), newLedgerEntryCmd(), newLedgerVerifyInclusionCmd())
@@ -57,6 +63,8 @@ func printAddrs(w io.Writer) func(grpcAt, httpAt net.Addr) {
 func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 	var dbPath, chainID, grpcAddr, httpAddr string
 	var blockInterval time.Duration
+	var market bool
+	var funds []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a single-node ledger (embedded bbolt store) with its gRPC and HTTP API",
@@ -77,7 +85,16 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 			if blockInterval <= 0 {
 				return usageError("--block-interval must be positive: deadlines are counted in blocks")
 			}
-			n, err := embedded.Open(embedded.Config{Path: dbPath, ChainID: chainID, Verifier: zkverify.New(), SigningKey: key, BlockInterval: blockInterval})
+			genesis, err := parseFunds(funds)
+			if err != nil {
+				return err
+			}
+			var params ledger.Params // a new ledger: DefaultParams (no fees); an existing one: its own
+			if market || len(genesis) > 0 {
+				params = marketParams(ledger.DefaultParams.ProofDeadlineBlocks, genesis)
+			}
+			n, err := embedded.Open(embedded.Config{Path: dbPath, ChainID: chainID, Verifier: zkverify.New(), Disputes: heverify.New(), SigningKey: key,
+				BlockInterval: blockInterval, Params: params})
 			if err != nil {
 				return err
 			}
@@ -96,11 +113,15 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().StringVar(&grpcAddr, "grpc", "127.0.0.1:7070", "gRPC listen address (off: none)")
 	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:7071", "HTTP listen address for JSON and the web page (off: none)")
 	cmd.Flags().DurationVar(&blockInterval, "block-interval", time.Second, "one block per interval (heights measure time: deadlines are in blocks)")
+	cmd.Flags().BoolVar(&market, "market", false, "create the ledger with the market's fees and rules (docs/market.md; fixed at creation)")
+	cmd.Flags().StringArrayVar(&funds, "fund", nil, "a genesis balance KEY=VEIL (repeatable; implies --market; only when the ledger is created)")
 	return cmd
 }
 
 func newLedgerTestnetCmd() *cobra.Command {
 	var o cometbft.TestnetOptions
+	var free bool
+	var funds []string
 	cmd := &cobra.Command{Use: "testnet", Short: "Write the home directories of a localhost CometBFT testnet", Args: cobra.NoArgs}
 	withResult(cmd, func(*cobra.Command, []string) (result, error) {
 		if o.Dir == "" {
@@ -108,6 +129,15 @@ func newLedgerTestnetCmd() *cobra.Command {
 		}
 		if o.Nodes < 1 || o.Nodes > 64 {
 			return nil, usageError("--nodes must be 1..64")
+		}
+		genesis, err := parseFunds(funds)
+		if err != nil {
+			return nil, err
+		}
+		if !free {
+			o.Params = marketParams(ledger.DefaultParams.ProofDeadlineBlocks, genesis)
+		} else if len(genesis) > 0 {
+			return nil, usageError("--fund needs the market (drop --free)")
 		}
 		if err := cometbft.WriteTestnet(o); err != nil {
 			return nil, err
@@ -138,6 +168,8 @@ func newLedgerTestnetCmd() *cobra.Command {
 	cmd.Flags().StringVar(&o.ChainID, "chain-id", "veil-testnet", "chain id")
 	cmd.Flags().IntVar(&o.BasePort, "base-port", 26600, "node i listens on base+10i (p2p), +1 (CometBFT RPC), +2 (ledger gRPC), +3 (ledger HTTP)")
 	cmd.Flags().DurationVar(&o.TimeoutCommit, "timeout-commit", time.Second, "pause after each block (sets the block time)")
+	cmd.Flags().BoolVar(&free, "free", false, "no market: no fees, no genesis balances")
+	cmd.Flags().StringArrayVar(&funds, "fund", nil, "a genesis balance KEY=VEIL (repeatable): fund the providers and clients of the chain")
 	return cmd
 }
 
@@ -159,7 +191,7 @@ func newLedgerNodeCmd(g *globalOptions) *cobra.Command {
 			if g.quiet {
 				logw = nil
 			}
-			n, err := cometbft.StartNode(cmd.Context(), home, cometbft.NodeOptions{Verifier: zkverify.New(), Log: logw, LogLevel: logLevel})
+			n, err := cometbft.StartNode(cmd.Context(), home, cometbft.NodeOptions{Verifier: zkverify.New(), Disputes: heverify.New(), Log: logw, LogLevel: logLevel})
 			if err != nil {
 				return err
 			}

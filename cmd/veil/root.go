@@ -46,6 +46,7 @@ verifier ledger show which committed model answered.`,
 		newDemoCmd(g),
 		newVerifyRequestCmd(g),
 		newLedgerCmd(g),
+		newProvidersCmd(), newAccountCmd(g),
 		newBenchCmd(g),
 		newFederatedCmd(g),
 	)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,6 +29,8 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 		verifiable            bool
 		ledgerAddr, chainID   string
 		ledgerListen          string
+		price, stake          string
+		funds                 []string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -81,10 +84,22 @@ Prometheus metrics on --metrics.`,
 				if err != nil {
 					return err
 				}
-				svc, err := protocol.StartService(cmd.Context(), protocol.ServiceOptions{
+				so := protocol.ServiceOptions{
 					Models: models, Keys: g.modelKeys, LedgerAddr: ledgerAddr, LedgerDir: filepath.Join(g.dataDir, "ledger"), LedgerListen: ledgerListen,
 					ChainID: chainID, ServerKey: serverKey, Log: cfg.Logger, Progress: cmd.ErrOrStderr(),
-				})
+				}
+				if so.Fund, err = parseFunds(funds); err != nil {
+					return err
+				}
+				if price != "" {
+					p, err1 := parseAmount(price)
+					st, err2 := parseAmount(stake)
+					if err1 != nil || err2 != nil {
+						return usageError("--price and --stake: %v", errors.Join(err1, err2))
+					}
+					so.Offer = &protocol.OfferOptions{Endpoint: addr, Price: p, Stake: st, UnbondingDelay: ledger.MarketDefaults().MinUnbondingDelayBlocks}
+				}
+				svc, err := protocol.StartService(cmd.Context(), so)
 				if err != nil {
 					return err
 				}
@@ -129,5 +144,8 @@ Prometheus metrics on --metrics.`,
 	fl.StringVar(&ledgerAddr, "ledger", "", "with --verifiable: gRPC address of a ledger node (default: an embedded node under the data directory, for local experiments)")
 	fl.StringVar(&ledgerListen, "ledger-listen", "127.0.0.1:7070", "with --verifiable and no --ledger: where the embedded ledger node serves its gRPC API")
 	fl.StringVar(&chainID, "chain-id", "", "with --verifiable: the ledger's chain id (default: the node's; "+ledger.DefaultChainID+" for an embedded node)")
+	fl.StringVar(&price, "price", "", "with --verifiable: offer the models at this price per image in VEIL (docs/market.md); the server key pays the stake and fees")
+	fl.StringVar(&stake, "stake", "10", "with --price: the stake to bond per model, in VEIL")
+	fl.StringArrayVar(&funds, "fund", nil, "with --verifiable and no --ledger: a genesis balance KEY=VEIL of the embedded ledger (repeatable: fund clients)")
 	return cmd
 }

@@ -100,6 +100,9 @@ type verifiableOptions struct {
 	ledger                 ledgerFlags
 	img                    pixels.Image
 	label                  int
+	maxPrice               uint64
+	dispute                bool
+	maxPerKey              int
 }
 
 // verifiableResult is what `veil infer --verify` prints.
@@ -116,8 +119,14 @@ func (r verifiableResult) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, ", %.0f ms (protocol overhead %.2f ms); %s\n", r.LatencyMS, r.ProtocolMS,
 		map[bool]string{true: "the committed model gives this class (margin over 2x tolerance)", false: "within the tolerance of another class: not guaranteed"}[r.Guaranteed])
 	fmt.Fprintf(w, "request key %s: receipt #%d, reveal #%d, proof #%d, verdict #%d\n", r.RequestKey, r.ReceiptIndex, r.RevealIndex, r.ProofIndex, r.VerdictIndex)
-	_, err := fmt.Fprintf(w, "verdict %s (%s): %s\n", map[bool]string{true: "ACCEPT", false: "REJECT"}[r.Accept], r.Reason, r.Detail)
-	return err
+	fmt.Fprintf(w, "verdict %s (%s): %s\n", map[bool]string{true: "ACCEPT", false: "REJECT"}[r.Accept], r.Reason, r.Detail)
+	if r.Price > 0 {
+		fmt.Fprintf(w, "paid %s VEIL into escrow: %s\n", formatAmount(r.Price), r.Escrow)
+	}
+	if r.DisputeIndex > 0 {
+		fmt.Fprintf(w, "dispute #%d: %s\n", r.DisputeIndex, r.DisputeOutcome)
+	}
+	return nil
 }
 
 // inferVerifiable runs the whole protocol for one image.
@@ -135,7 +144,8 @@ func inferVerifiable(ctx context.Context, g *globalOptions, o verifiableOptions)
 	if err != nil {
 		return nil, err
 	}
-	v, err := protocol.ClassifyVerified(ctx, protocol.VerifiedOptions{Server: o.server, ServerTLSCA: o.tlsCA, ModelID: o.modelID, DataDir: dir, Ledger: reader, Pin: pin, Image: o.img})
+	v, err := protocol.ClassifyVerified(ctx, protocol.VerifiedOptions{Server: o.server, ServerTLSCA: o.tlsCA, ModelID: o.modelID, DataDir: dir, Ledger: reader, Pin: pin, Image: o.img,
+		MaxPrice: o.maxPrice, Dispute: o.dispute, MaxRequestsPerKey: o.maxPerKey})
 	if err != nil {
 		return nil, err
 	}

@@ -320,7 +320,7 @@ func TestUnprovableRequestsAndFloodsDoNotStallOthers(t *testing.T) {
 	_, err := cl.ClassifyWith(ctx, make([][]uint8, 8), func(in []byte) (*inferencev1.VerifiableRequest, error) {
 		kd, id := cl.KeysDigest(), sha256.Sum256(in)
 		commitment := make([]byte, 32)
-		d := ledger.ClientRequestDigest(chainID, e.w.m.Name, "k8", kd[:], id[:], commitment, 8)
+		d := ledger.ClientRequestDigest(chainID, e.w.m.Name, "k8", kd[:], id[:], commitment, 8, 0)
 		return &inferencev1.VerifiableRequest{RequestId: "k8", ChallengeCommitment: commitment, NumBlocks: 8, ChainId: chainID,
 			ClientKey: clientKey.Public().(ed25519.PublicKey), ClientSignature: ed25519.Sign(clientKey, d[:])}, nil
 	})

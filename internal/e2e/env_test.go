@@ -20,6 +20,7 @@ import (
 	"github.com/veil-project/veil/internal/testmodels"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/embedded"
+	"github.com/veil-project/veil/ledger/heverify"
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/ledger/zkverify"
@@ -109,6 +110,9 @@ type options struct {
 	maxPerClient int // outstanding requests per client admitted by the server
 	skipConnect  bool
 	serverConfig func(*server.Config)
+	// market, when set, runs the chain with fees and the model with an
+	// offer (market_test.go); clients are funded from a faucet.
+	market *marketOptions
 }
 
 // env is one deployment: ledger node (served on its own gRPC port),
@@ -116,6 +120,7 @@ type options struct {
 // through gRPC and pins the node's key.
 type env struct {
 	w          *world
+	faucet     ed25519.PrivateKey // funded at genesis (market chains)
 	node       *embedded.Node
 	nodeKey    ed25519.PrivateKey
 	ledgerAddr string
@@ -152,12 +157,18 @@ func newEnv(t *testing.T, o options) *env {
 	ctx := context.Background()
 	dir := t.TempDir()
 	_, nodeKey, _ := ed25519.GenerateKey(nil)
-	node, err := embedded.Open(embedded.Config{Path: filepath.Join(dir, "ledger.db"), ChainID: chainID, Verifier: zkverify.New(), SigningKey: nodeKey,
-		Params: ledger.Params{ProofDeadlineBlocks: deadline}, BlockInterval: blockInterval})
+	_, faucet, _ := ed25519.GenerateKey(nil)
+	_, serverKey, _ := ed25519.GenerateKey(nil)
+	params := ledger.Params{ProofDeadlineBlocks: deadline}
+	if o.market != nil {
+		params = o.market.params(faucet, serverKey)
+	}
+	node, err := embedded.Open(embedded.Config{Path: filepath.Join(dir, "ledger.db"), ChainID: chainID, Verifier: zkverify.New(), Disputes: heverify.New(),
+		SigningKey: nodeKey, Params: params, BlockInterval: blockInterval})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{w: w, node: node, nodeKey: nodeKey, o: o}
+	e := &env{w: w, node: node, nodeKey: nodeKey, o: o, faucet: faucet, serverKey: serverKey}
 	var closers []func()
 	e.stop = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -183,8 +194,11 @@ func newEnv(t *testing.T, o options) *env {
 	e.ledgerAddr = llis.Addr().String()
 
 	// The model owner (here also the server operator) deploys the model.
-	_, e.serverKey, _ = ed25519.GenerateKey(nil)
-	e.dep, err = protocol.Deploy(ctx, protocol.DeployOptions{Model: w.m, Salt: w.salt, Keys: w.pk, Ledger: node, ChainID: chainID, Owner: e.serverKey, Server: e.serverKey})
+	dopts := protocol.DeployOptions{Model: w.m, Salt: w.salt, Keys: w.pk, Ledger: node, ChainID: chainID, Owner: e.serverKey, Server: e.serverKey}
+	if o.market != nil {
+		dopts.Offer = &protocol.OfferOptions{Endpoint: "127.0.0.1", Price: o.market.price, Stake: o.market.stake, UnbondingDelay: 20}
+	}
+	e.dep, err = protocol.Deploy(ctx, dopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +265,11 @@ func newEnv(t *testing.T, o options) *env {
 func (e *env) connect(t *testing.T, dir string) *protocol.Client {
 	t.Helper()
 	_, clientKey, _ := ed25519.GenerateKey(nil)
+	if e.o.market != nil {
+		if err := protocol.Fund(context.Background(), e.node, chainID, e.faucet, clientKey.Public().(ed25519.PublicKey), clientFunds); err != nil {
+			t.Fatal(err)
+		}
+	}
 	blocks := e.o.blocks
 	if blocks == 0 {
 		blocks = 4

@@ -16,6 +16,7 @@ import (
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/cometbft"
+	"github.com/veil-project/veil/ledger/heverify"
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/ledger/zkverify"
@@ -43,7 +44,7 @@ func runNode(home string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	n, err := cometbft.StartNode(ctx, home, cometbft.NodeOptions{Verifier: zkverify.New(), Configure: cometbft.FastConsensus})
+	n, err := cometbft.StartNode(ctx, home, cometbft.NodeOptions{Verifier: zkverify.New(), Disputes: heverify.New(), Configure: cometbft.FastConsensus})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "node:", err)
 		return 1

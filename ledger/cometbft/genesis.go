@@ -1,28 +1,38 @@
 package cometbft
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/cometbft/cometbft/types"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger"
 )
 
-// appState is the Veil part of a CometBFT genesis: the chain's consensus
-// parameters, so that every validator applies the same rules.
-type appState struct {
-	ProofDeadlineBlocks uint64 `json:"proof_deadline_blocks"`
-}
-
+// The Veil part of a CometBFT genesis (its app state) is the chain's
+// consensus parameters, ledger.ChainParams in protobuf JSON with the proto
+// field names, so that every validator applies the same rules and starts
+// from the same balances.
 func genesisAppState(p ledger.Params) (json.RawMessage, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(appState{ProofDeadlineBlocks: p.ProofDeadlineBlocks})
+	b, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(p.Proto())
+	if err != nil {
+		return nil, err
+	}
+	// Re-indent through encoding/json: protojson's whitespace is
+	// deliberately unstable, a genesis file should not be.
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b, "", "  "); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // paramsOf reads the chain parameters from a genesis document. A genesis
@@ -32,12 +42,12 @@ func paramsOf(gen *types.GenesisDoc) (ledger.Params, error) {
 	if len(gen.AppState) == 0 {
 		return ledger.Params{}, errors.New("genesis has no Veil app state (chain parameters): write the testnet again")
 	}
-	var st appState
-	if err := json.Unmarshal(gen.AppState, &st); err != nil {
+	var st ledgerv1.ChainParams
+	if err := protojson.Unmarshal(gen.AppState, &st); err != nil {
 		return ledger.Params{}, fmt.Errorf("genesis app state: %w", err)
 	}
-	p := ledger.Params{ProofDeadlineBlocks: st.ProofDeadlineBlocks}
-	if err := p.Validate(); err != nil {
+	p, err := ledger.ParamsFromProto(&st)
+	if err != nil {
 		return ledger.Params{}, fmt.Errorf("genesis app state: %w", err)
 	}
 	return p, nil

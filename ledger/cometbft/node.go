@@ -51,6 +51,9 @@ func ReadLedgerConfig(home string) (*LedgerConfig, error) {
 // NodeOptions configure StartNode.
 type NodeOptions struct {
 	Verifier ledger.ProofVerifier
+	// Disputes checks fraud proofs (ledger/heverify). Every validator of a
+	// chain with offers needs one, or it refuses what the others accept.
+	Disputes ledger.DisputeVerifier
 	// Log receives CometBFT's log (nil: discard). LogLevel is CometBFT's
 	// filter, e.g. "info" or "error" (default "error").
 	Log      io.Writer
@@ -123,7 +126,7 @@ func StartNode(ctx context.Context, home string, o NodeOptions) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := ledger.Open(filepath.Join(conf.DBDir(), "veil-ledger.db"), ledger.Options{ChainID: gen.ChainID, Verifier: o.Verifier, SigningKey: signing, Params: params})
+	store, err := ledger.Open(filepath.Join(conf.DBDir(), "veil-ledger.db"), ledger.Options{ChainID: gen.ChainID, Verifier: o.Verifier, Disputes: o.Disputes, SigningKey: signing, Params: params})
 	if err != nil {
 		return nil, err
 	}

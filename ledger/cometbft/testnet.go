@@ -105,7 +105,7 @@ func WriteTestnet(o TestnetOptions) error {
 		peers = append(peers, fmt.Sprintf("%s@%s", nk.ID(), net.JoinHostPort(o.Host, strconv.Itoa(port(i, 0)))))
 		confs[i] = conf
 	}
-	if o.Params == (ledger.Params{}) {
+	if o.Params.IsZero() {
 		o.Params = ledger.DefaultParams
 	}
 	appState, err := genesisAppState(o.Params)

@@ -15,9 +15,11 @@ import (
 
 // Config configures a Node.
 type Config struct {
-	Path       string // bbolt database file
-	ChainID    string
-	Verifier   ledger.ProofVerifier
+	Path     string // bbolt database file
+	ChainID  string
+	Verifier ledger.ProofVerifier
+	// Disputes checks fraud proofs (ledger/heverify); nil refuses disputes.
+	Disputes   ledger.DisputeVerifier
 	SigningKey ed25519.PrivateKey // signs checkpoints
 	// MaxBlockTxs bounds the transactions in one block (default 1024).
 	MaxBlockTxs int
@@ -77,7 +79,7 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
-	s, err := ledger.Open(cfg.Path, ledger.Options{ChainID: cfg.ChainID, Verifier: cfg.Verifier, SigningKey: cfg.SigningKey, Params: cfg.Params})
+	s, err := ledger.Open(cfg.Path, ledger.Options{ChainID: cfg.ChainID, Verifier: cfg.Verifier, Disputes: cfg.Disputes, SigningKey: cfg.SigningKey, Params: cfg.Params})
 	if err != nil {
 		return nil, err
 	}

@@ -90,6 +90,9 @@ type Request struct {
 	Challenges [][]byte
 	Positions  []uint32
 	Salt       []byte
+	// Price is what the client signs to pay (the model's offer price on a
+	// chain with offers; 0 for a model without one).
+	Price uint64
 }
 
 // Fixture signs transactions for one chain.
@@ -197,11 +200,11 @@ func (f *Fixture) ReceiptBody(r *Request) *ledgerv1.InferenceReceipt {
 	out := sha256.Sum256([]byte("output ciphertext " + r.ID))
 	keys := sha256.Sum256([]byte("evaluation keys"))
 	k := uint32(len(r.Challenges) + 1)
-	d := ledger.ClientRequestDigest(f.ChainID, r.ModelID, r.ID, keys[:], in[:], c[:], k)
+	d := ledger.ClientRequestDigest(f.ChainID, r.ModelID, r.ID, keys[:], in[:], c[:], k, r.Price)
 	return &ledgerv1.InferenceReceipt{
 		ModelId: r.ModelID, RequestId: r.ID, KeysDigest: keys[:], InputDigest: in[:], OutputDigest: out[:],
 		ChallengeCommitment: c[:], NumBlocks: k, ClientKey: f.Client.Public().(ed25519.PublicKey),
-		ClientSignature: ed25519.Sign(f.Client, d[:]),
+		ClientSignature: ed25519.Sign(f.Client, d[:]), Price: r.Price,
 	}
 }
 

@@ -29,7 +29,8 @@ import (
 //	GET  /api/v1/chain
 //	GET  /api/v1/setup/{ceremony}/{phase}
 //	GET  /api/v1/rejections             this node's recent rejections
-//	GET  /                              models, requests, proofs
+//	GET  /api/v1/accounts, offers, escrows, disputes, supply (market.go)
+//	GET  /                              models, requests, proofs, the market
 //	GET  /requests/{key}, /entries/{index}
 func NewHTTPHandler(api ledger.API) http.Handler {
 	h := &httpHandler{api: api}
@@ -85,6 +86,7 @@ func NewHTTPHandler(api ledger.API) http.Handler {
 		rs, err := api.Rejections(r.Context())
 		return &ledgerv1.ListRejectionsResponse{Rejections: rs}, err
 	}))
+	marketRoutes(mux, h) // market.go
 	mux.HandleFunc("GET /{$}", h.index)
 	mux.HandleFunc("GET /requests/{key}", h.request)
 	mux.HandleFunc("GET /entries/{index}", h.entry)
@@ -180,7 +182,7 @@ func (h *httpHandler) submit(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, unsupportedMedia("submissions are JSON: Content-Type: application/json"))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 2*ledger.MaxTxBytes))
+	body, err := io.ReadAll(io.LimitReader(r.Body, 2*ledger.MaxDisputeTxBytes))
 	if err != nil {
 		writeJSONError(w, badRequest("read body: "+err.Error()))
 		return
@@ -213,7 +215,10 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return s
 	},
-	"status": statusText,
+	"status":  statusText,
+	"amount":  amount,
+	"escrow":  escrowText,
+	"outcome": outcomeText,
 }).Parse(pageHTML))
 
 func statusText(r *ledgerv1.RequestRecord) string {
@@ -236,6 +241,7 @@ type pageData struct {
 	Rejected   []*ledgerv1.Rejected
 	Request    *ledgerv1.RequestRecord
 	Entry      *entryView
+	Market     *marketView
 	Error      string
 }
 
@@ -290,7 +296,12 @@ func (h *httpHandler) index(w http.ResponseWriter, r *http.Request) {
 	if len(rejected) > 20 {
 		rejected = rejected[:20]
 	}
-	h.render(w, http.StatusOK, &pageData{Title: "Veil verifier ledger", Checkpoint: cp, Models: models, Requests: reqs, Rejected: rejected})
+	market, err := marketOf(ctx, h.api)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.render(w, http.StatusOK, &pageData{Title: "Veil verifier ledger", Checkpoint: cp, Models: models, Requests: reqs, Rejected: rejected, Market: market})
 }
 
 func (h *httpHandler) request(w http.ResponseWriter, r *http.Request) {
@@ -370,6 +381,34 @@ signed by <code>{{short .SignerKey}}</code>.</p>
 <td>{{if .HasVerdict}}{{if .VerdictAccept}}<span class="ok">accepted</span>{{else}}<span class="bad">rejected</span>{{end}}{{else}}–{{end}}</td></tr>
 {{else}}<tr><td colspan="6">No requests yet.</td></tr>{{end}}
 </table>
+{{with .Market}}
+<h2>Offers</h2>
+<table id="offers"><tr><th>Model</th><th>Provider</th><th>Endpoint</th><th>Price per image</th><th>Stake (reserved)</th><th>Unbonding</th><th>Proven</th><th>Paid</th><th>Missed</th><th>Frauds</th><th>Slashed</th><th>Earned</th></tr>
+{{range .Offers}}<tr class="offer" data-model="{{.ModelId}}"><td>{{.ModelId}}</td><td><code>{{short .Provider}}</code></td><td>{{.Endpoint}}</td><td>{{amount .Price}}</td>
+<td>{{amount .Bonded}} ({{amount .Reserved}})</td><td>{{len .Unbonding}} entries, {{.UnbondingDelayBlocks}} blocks</td>
+<td>{{.Proven}}</td><td>{{.Paid}}</td><td>{{if .Missed}}<span class="bad">{{.Missed}}</span>{{else}}0{{end}}</td><td>{{if .Frauds}}<span class="bad">{{.Frauds}}</span>{{else}}0{{end}}</td>
+<td>{{amount .Slashed}}</td><td>{{amount .Earned}}</td></tr>
+{{else}}<tr><td colspan="12">No offers.</td></tr>{{end}}
+</table>
+<h2>Escrows</h2>
+<table id="escrows"><tr><th>Request</th><th>Model</th><th>Client</th><th>Price</th><th>Collateral</th><th>Status</th><th>Slashed (to the client)</th></tr>
+{{range .Escrows}}<tr class="escrow" data-status="{{.Status}}"><td><a href="/requests/{{hex .RequestKey}}"><code>{{short .RequestKey}}</code></a></td><td>{{.ModelId}}</td><td><code>{{short .Client}}</code></td>
+<td>{{amount .Amount}}</td><td>{{amount .Collateral}}</td><td>{{escrow .}}</td><td>{{if .Slashed}}{{amount .Slashed}} ({{amount .ToClient}}){{else}}–{{end}}</td></tr>
+{{else}}<tr><td colspan="7">No escrows.</td></tr>{{end}}
+</table>
+<h2>Disputes</h2>
+<table id="disputes"><tr><th>Dispute</th><th>Request</th><th>Model</th><th>Client</th><th>Outcome</th><th>Slashed</th><th>Bond lost</th></tr>
+{{range .Disputes}}<tr class="dispute" data-outcome="{{.Outcome}}"><td><a href="/entries/{{.Index}}">#{{.Index}}</a></td><td><a href="/requests/{{hex .RequestKey}}"><code>{{short .RequestKey}}</code></a></td><td>{{.ModelId}}</td>
+<td><code>{{short .Client}}</code></td><td>{{if eq .Outcome 0}}<span class="bad">{{outcome .}}</span>{{else}}{{outcome .}}{{end}} <small>{{.Detail}}</small></td><td>{{amount .Slashed}}</td><td>{{amount .Bond}}</td></tr>
+{{else}}<tr><td colspan="7">No disputes.</td></tr>{{end}}
+</table>
+<h2>Accounts</h2>
+{{with .Supply}}<p id="supply">Supply {{amount .Genesis}} at genesis; {{amount .Pool}} in the validators' pool (fees and shares), {{amount .Burned}} burned (slashes not paid to clients).</p>{{end}}
+<table id="accounts"><tr><th>Account</th><th>Balance</th></tr>
+{{range .Accounts}}<tr class="account"><td><code>{{hex .Account}}</code></td><td>{{amount .Balance}}</td></tr>
+{{else}}<tr><td colspan="2">No accounts.</td></tr>{{end}}
+</table>
+{{end}}
 {{if .Rejected}}
 <h2>Recently rejected by this node</h2>
 <p>Not part of the ledger: only accepted transactions are logged. A proof listed here failed a check on this node.</p>

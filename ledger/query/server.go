@@ -120,8 +120,9 @@ func (s *GRPCServer) ListRejections(ctx context.Context, _ *ledgerv1.ListRejecti
 	return &ledgerv1.ListRejectionsResponse{Rejections: rs}, grpcErr(err)
 }
 
-// MaxMessageBytes bounds gRPC messages: a transaction plus framing.
-const MaxMessageBytes = ledger.MaxTxBytes + 64<<10
+// MaxMessageBytes bounds gRPC messages: the largest transaction (a
+// dispute) plus framing.
+const MaxMessageBytes = ledger.MaxDisputeTxBytes + 64<<10
 
 // NewGRPCServer returns a grpc.Server serving api.
 func NewGRPCServer(api ledger.API) *grpc.Server {

@@ -2,6 +2,7 @@ package zkverify_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -299,6 +300,97 @@ func BenchmarkEmbeddedRealGroth16(b *testing.B) {
 	cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
 	b.ReportMetric(cpu*1000, "cpu-ms/tx")
 	b.ReportMetric(2/cpu, "tx/s-on-2-idle-cores")
+}
+
+// BenchmarkEmbeddedRealGroth16WithPayments is BenchmarkEmbeddedRealGroth16
+// on a chain with the market (MarketDefaults: a fee per transaction and per
+// byte, an offer with stake, priced receipts that lock an escrow and
+// reserve collateral): the timed part is each request's proof (verified with
+// real Groth16, opening its dispute window) and the client's accepting
+// verdict that pays the provider at once. Reported as requests per second,
+// each request being one proof and one payment.
+func BenchmarkEmbeddedRealGroth16WithPayments(b *testing.B) {
+	rp := setup(b)
+	ctx := context.Background()
+	f := ledgertest.NewFixture(chain, "zkpay")
+	m := ledger.MarketDefaults()
+	price := ledger.Unit / 100
+	m.Genesis = []ledger.Allocation{
+		{Account: f.Owner.Public().(ed25519.PublicKey), Amount: 10 * ledger.Unit},
+		{Account: f.Server.Public().(ed25519.PublicKey), Amount: uint64(b.N+20) * 2 * ledger.Unit},
+		{Account: f.Client.Public().(ed25519.PublicKey), Amount: uint64(b.N+20) * ledger.Unit},
+	}
+	n, err := embedded.Open(embedded.Config{Path: filepath.Join(b.TempDir(), "l.db"), ChainID: chain, Verifier: zkverify.New(), SigningKey: ledgertest.Key("node"),
+		Params: ledger.Params{ProofDeadlineBlocks: 1 << 20, Market: m}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	txs := [][]byte{register(f, rp, rp.vk), f.Offer("tiny", uint64(price), uint64(b.N+10)*ledger.Unit, m.MinUnbondingDelayBlocks)}
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("r%d", i)
+		r := request(f, rp, ids[i])
+		r.Price = uint64(price)
+		f.NewRequest("tiny", ids[i], 3) // so that Verdict finds the model
+		txs = append(txs, f.Receipt(r), f.Reveal(r))
+	}
+	for len(txs) > 0 {
+		k := min(1000, len(txs))
+		rs, err := n.SubmitBatch(ctx, txs[:k])
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Code != ledgerv1.Code_CODE_OK {
+				b.Fatal(r)
+			}
+		}
+		txs = txs[k:]
+	}
+	type work struct{ proof, verdict []byte }
+	jobs := make(chan work, b.N)
+	for _, id := range ids {
+		jobs <- work{proofTx(f, rp, []string{id}, rp.proof), f.Verdict(id, true)}
+	}
+	close(jobs)
+	pool0, _ := n.Supply(ctx)
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime()
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if _, err := n.Submit(ctx, j.proof); err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := n.Submit(ctx, j.verdict); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/el, "requests/s")
+	cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
+	b.ReportMetric(cpu*1000, "cpu-ms/request")
+	b.ReportMetric(2/cpu, "requests/s-on-2-idle-cores")
+	o, err := n.Offer(ctx, "tiny")
+	if err != nil || o.Paid != uint64(b.N) || o.Reserved != 0 {
+		b.Fatalf("after the run the offer says %+v (%v): not every request was paid", o, err)
+	}
+	if pool, _ := n.Supply(ctx); pool.GetPool() <= pool0.GetPool() {
+		b.Fatal("no fee reached the pool")
+	}
+	if _, err := n.AuditSupply(); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // BenchmarkZKVerify is one real verification through the adapter, for

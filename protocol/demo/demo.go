@@ -1,8 +1,14 @@
 // Package demo is `veil demo`'s composition root: it starts a verifier
-// ledger (one embedded node), an inference server for the committed
-// default model, and a client, wires them over gRPC on loopback, and runs
-// the verifiable-inference protocol on a few MNIST test images, then has a
-// third party audit one request from the ledger alone.
+// ledger (one embedded node with the market: fees, offers, escrows,
+// disputes), three inference servers for the committed default model (an
+// honest provider, one that runs another model on one block, one that never
+// proves), and a client with a funded account, wires them over gRPC on
+// loopback, and runs the verifiable-inference protocol: a few MNIST test
+// images with the honest provider (paid), requests to the cheating one
+// until a dispute proves its fraud (slashed), one request to the idle one
+// (refunded and slashed at the deadline); then a third party audits one
+// request from the ledger alone, and the balances are shown before and
+// after.
 package demo
 
 import (
@@ -16,16 +22,16 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/veil-project/veil/client"
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/embedded"
+	"github.com/veil-project/veil/ledger/heverify"
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/ledger/zkverify"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/protocol"
-	"github.com/veil-project/veil/server"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -61,6 +67,7 @@ type Image struct {
 	Detail       string  `json:"detail"`
 	MaxDiff      float64 `json:"max_abs_diff_units"`
 	Tolerance    int64   `json:"tolerance_units"`
+	Escrow       string  `json:"escrow"`
 }
 
 // Report is what Run did.
@@ -84,6 +91,9 @@ type Report struct {
 	UploadMS    float64  `json:"upload_ms"`
 	SetupS      float64  `json:"setup_s"`
 	TotalS      float64  `json:"total_s"`
+	// Market is the market's part: the cheating and the idle provider,
+	// balances before and after.
+	Market *MarketReport `json:"market"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -118,13 +128,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	say("model %s (%s), CKKS N=8192 (128-bit), k=%d blocks per request: 1 real image + %d hidden challenges\n", m.Name, rep.Arch, o.Blocks, o.Blocks-1)
 
 	// The verifier ledger: one embedded node, run by a verifier (here in
-	// this process), making a block at least every 200 ms so that deadlines
-	// advance; its own gRPC port, not the inference server's.
+	// this process), cutting a block every 100 ms so that deadlines in
+	// blocks measure time; its own gRPC port, not the inference servers'.
+	// The chain has the market: fees, offers, escrows and disputes, and
+	// genesis balances for the client and the three providers.
 	_, nodeKey, _ := ed25519.GenerateKey(nil)
+	_, clientKey, _ := ed25519.GenerateKey(nil)
+	var provKeys [3]ed25519.PrivateKey
+	for i := range provKeys {
+		_, provKeys[i], _ = ed25519.GenerateKey(nil)
+	}
 	chain := ledger.DefaultChainID
+	params := marketParams(clientKey.Public().(ed25519.PublicKey), pubOf(provKeys[0]), pubOf(provKeys[1]), pubOf(provKeys[2]))
 	node, err := embedded.Open(embedded.Config{
-		Path: filepath.Join(o.Dir, "ledger.db"), ChainID: chain, Verifier: zkverify.New(), SigningKey: nodeKey,
-		Params: ledger.Params{ProofDeadlineBlocks: 150}, BlockInterval: 200 * time.Millisecond,
+		Path: filepath.Join(o.Dir, "ledger.db"), ChainID: chain, Verifier: zkverify.New(), Disputes: heverify.New(), SigningKey: nodeKey,
+		Params: params, BlockInterval: 100 * time.Millisecond,
 	})
 	if err != nil {
 		return nil, err
@@ -139,64 +157,96 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer stopLedger()
 	go func() { _ = query.Serve(lctx, node, ledgerLis, nil) }()
 
-	// The model owner commits, makes (or loads) the keys and registers.
+	// The model owner commits and makes (or loads) the keys; three
+	// providers register the committed model under their own ids, each with
+	// an offer and stake bonded from its balance.
 	tSetup := time.Now()
 	salt, pk, err := o.Keys(ctx, o.Model)
 	if err != nil {
 		return nil, err
 	}
-	_, ownerKey, _ := ed25519.GenerateKey(nil)
-	_, serverKey, _ := ed25519.GenerateKey(nil)
-	dep, err := protocol.Deploy(ctx, protocol.DeployOptions{Model: m, Salt: salt, Keys: pk, Ledger: node, ChainID: chain, Owner: ownerKey, Server: serverKey, Log: o.Log})
+	cheatEval, err := newCheatingEvaluator(m)
 	if err != nil {
 		return nil, err
 	}
+	var provs []*provider
+	for i, po := range []providerOptions{
+		{name: "honest", modelID: m.Name, prove: true},
+		{name: "cheap", modelID: m.Name + "-cheap", evaluator: cheatEval, prove: true},
+		{name: "idle", modelID: m.Name + "-idle"},
+	} {
+		p, err := startProvider(ctx, node, chain, m, salt, pk, provKeys[i], po, o.Log)
+		if err != nil {
+			return nil, err
+		}
+		defer p.stop()
+		provs = append(provs, p)
+	}
+	honest, cheap, idle := provs[0], provs[1], provs[2]
+	dep := honest.dep
 	rep.SetupS = time.Since(tSetup).Seconds()
 	rep.Commitment = dep.Commitment.String()
 	rep.Tolerance, rep.OutputFrac = dep.Spec.Tolerance, dep.Spec.OutputFrac()
-	say("committed: %s… registered on the ledger with its spec and Groth16 verifying key, co-signed by the server key (%.1f s)\n", rep.Commitment[:16], rep.SetupS)
+	coll := max(params.Market.MinCollateral, params.Market.CollateralMultiple*demoPrice)
+	rep.Market = &MarketReport{Price: demoPrice, Stake: demoStake, Collateral: coll}
+	say("committed: %s… registered by 3 providers with its spec and Groth16 verifying key (%.1f s)\n", rep.Commitment[:16], rep.SetupS)
+	say("market: offers at %s VEIL per image with %s VEIL staked; each request reserves %s VEIL of collateral; fees 1 unit/byte + a base per type\n",
+		veil(demoPrice), veil(demoStake), veil(coll))
+	say("providers: honest (%s) · cheap (%s: another model on block %d) · idle (%s: never proves)\n", honest.ModelID, cheap.ModelID, cheatBlock, idle.ModelID)
+	rep.Server = honest.addr
 
-	srv, err := server.New(server.Config{Models: []*model.Model{m}, Commitments: map[string][]byte{m.Name: dep.Commitment[:]}, Recorder: dep.Recorder, Logger: o.Log})
-	if err != nil {
-		return nil, err
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	served := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() { served <- srv.Serve(sctx, lis, server.Options{Ready: func(string, string) { close(ready) }}) }()
-	<-ready
-	proving := make(chan struct{})
-	go func() { defer close(proving); _ = dep.Prover.Run(sctx, 50*time.Millisecond) }()
-	rep.Server = lis.Addr().String()
-
-	// The client, over gRPC to both; it pins the ledger node's key.
-	conn, err := client.Dial(lis.Addr().String(), client.Options{})
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
+	// The client reads the ledger over gRPC and pins the node's key.
 	lc, err := query.Dial(ledgerLis.Addr().String())
 	if err != nil {
 		return nil, err
 	}
 	defer lc.Close()
 	reader := &trust.Reader{API: lc, Anchor: trust.Anchor{ChainID: chain, NodeKey: nodeKey.Public().(ed25519.PublicKey)}}
-	_, clientKey, _ := ed25519.GenerateKey(nil)
-	c, err := protocol.Connect(ctx, protocol.ConnectOptions{Conn: conn, Ledger: reader, ModelID: m.Name, DataDir: o.Dir, Key: clientKey, Pool: pool, Blocks: o.Blocks,
-		Pin: protocol.Pin{Commitment: &dep.Commitment, ServerKey: serverKey.Public().(ed25519.PublicKey)}})
+	accounts := []struct {
+		who   string
+		key   ed25519.PublicKey
+		model string
+	}{{"client", pubOf(clientKey), ""}, {"honest provider", pubOf(provKeys[0]), honest.ModelID}, {"cheap provider", pubOf(provKeys[1]), cheap.ModelID}, {"idle provider", pubOf(provKeys[2]), idle.ModelID}}
+	stake := func(model string) uint64 {
+		if model == "" {
+			return 0
+		}
+		o, _ := node.Offer(ctx, model)
+		return o.GetBonded()
+	}
+	for _, a := range accounts {
+		b, err := protocol.BalanceOf(ctx, node, a.key)
+		if err != nil {
+			return nil, err
+		}
+		rep.Market.Balances = append(rep.Market.Balances, Balance{Who: a.who, Before: b, StakeBefore: stake(a.model)})
+	}
+
+	// The idle provider first: its deadline runs while the others work.
+	ci, idleConn, err := connectTo(ctx, idle, reader, o.Dir, clientKey, pool, o.Blocks, 0)
 	if err != nil {
 		return nil, err
 	}
-	c.Poll = 50 * time.Millisecond
+	defer idleConn.Close()
+	img, _, _ := test.At(200)
+	idleReq, err := ci.Classify(ctx, img)
+	if err != nil {
+		return nil, fmt.Errorf("idle provider: %w", err)
+	}
+	idleReceipt, idleReveal, err := ci.Reveal(ctx, idleReq)
+	if err != nil {
+		return nil, fmt.Errorf("idle provider: %w", err)
+	}
+
+	c, conn, err := connectTo(ctx, honest, reader, o.Dir, clientKey, pool, o.Blocks, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
 	cl := c.Classifier
 	rep.KeyGenMS, rep.KeyMB, rep.UploadMS = ms(cl.KeyGen), float64(cl.KeyBytes)/1e6, ms(cl.Upload)
-	say("server %s: client keys made in %.0f ms, %.1f MB of evaluation keys uploaded in %.0f ms; ledger node %s (key %s…) pinned by the client\n\n",
-		rep.Server, rep.KeyGenMS, rep.KeyMB, rep.UploadMS, ledgerLis.Addr(), rep.NodeKey[:16])
+	say("honest provider %s: client keys made in %.0f ms, %.1f MB of evaluation keys uploaded in %.0f ms; ledger node %s (key %s…) pinned by the client\n\n",
+		honest.addr, rep.KeyGenMS, rep.KeyMB, rep.UploadMS, ledgerLis.Addr(), rep.NodeKey[:16])
 	if o.Progress != nil {
 		PrintHeader(o.Progress)
 	}
@@ -220,11 +270,36 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.ProofWaitS = time.Since(tProof).Seconds()
 		r.ProofIndex, r.Verified, r.MaxDiff, r.Tolerance, r.Reason, r.Detail = out.ProofIndex, out.ProofIndex > 0, out.MaxDiff, out.Tolerance, out.Reason.String(), out.Detail
 		r.Verdict = map[bool]string{true: "accept", false: "reject"}[out.Accept]
+		if e := escrowOf(ctx, node, req.Key[:]); e != nil {
+			r.Escrow = e.GetStatus().String()
+		}
 		rep.Images = append(rep.Images, r)
 		if o.Progress != nil {
 			printImage(o.Progress, r)
 		}
 	}
+
+	// The cheap provider, with one request per session: a dispute reveals
+	// the session's seed, and so only that request's images.
+	say("\ncheap provider %s (another model on block %d; one request per session, so a dispute reveals one request's images):\n", cheap.addr, cheatBlock)
+	cc, cheapConn, err := connectTo(ctx, cheap, reader, o.Dir, clientKey, pool, o.Blocks, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer cheapConn.Close()
+	if rep.Market.Cheat, err = cheat(ctx, cc, node, test, say); err != nil {
+		return nil, err
+	}
+
+	// The idle provider's deadline.
+	say("\nidle provider %s: request receipted (#%d) and revealed (#%d), never proven:\n", idle.addr, idleReceipt, idleReveal)
+	if rep.Market.Missed, err = waitMissed(ctx, ci, idleReq, idleReceipt, idleReveal); err != nil {
+		return nil, err
+	}
+	mi := rep.Market.Missed
+	say("  no proof by the deadline (height %d): at height %d every node refunded the client and slashed %s VEIL of stake, %s VEIL of it to the client\n",
+		mi.Deadline, mi.SettleHeight, veil(mi.Slashed), veil(mi.ToClient))
+
 	// A third party checks one request from the ledger alone.
 	if len(rep.Images) > 0 {
 		key, _ := hex.DecodeString(rep.Images[0].RequestKey)
@@ -242,13 +317,27 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.LedgerSize, rep.LedgerRoot = a.Head.GetSize(), hex.EncodeToString(a.Head.GetRootHash())
 		}
 	}
-	stop()
-	<-served
-	<-proving
-	dep.Recorder.Wait()
+	for i, a := range accounts {
+		if rep.Market.Balances[i].After, err = protocol.BalanceOf(ctx, node, a.key); err != nil {
+			return nil, err
+		}
+		rep.Market.Balances[i].StakeAfter = stake(a.model)
+	}
+	sup, err := node.Supply(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.Market.Pool, rep.Market.Burned = sup.GetPool(), sup.GetBurned()
+	_, auditErr := node.AuditSupply()
+	rep.Market.SupplyOK = auditErr == nil
+	if o.Progress != nil {
+		PrintBalances(o.Progress, rep.Market)
+	}
 	rep.TotalS = time.Since(start).Seconds()
 	return rep, nil
 }
+
+func pubOf(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.PublicKey) }
 
 // Row is the format of one line of the demo's table.
 const Row = "%-6s %-6s %-12s %-9s %-8s %-38s %s\n"
@@ -268,5 +357,12 @@ func printImage(w io.Writer, r Image) {
 		class += " (sure)"
 	}
 	fmt.Fprintf(w, Row, fmt.Sprint(r.Index), fmt.Sprint(r.Label), class, fmt.Sprintf("%.0f ms", r.LatencyMS), fmt.Sprintf("#%d", r.ReceiptIndex),
-		proof, fmt.Sprintf("%s (max |decrypted-proven| %.0f of %d units)", r.Verdict, r.MaxDiff, r.Tolerance))
+		proof, fmt.Sprintf("%s (max |decrypted-proven| %.0f of %d units), %s", r.Verdict, r.MaxDiff, r.Tolerance, paidText(r.Escrow)))
+}
+
+func paidText(status string) string {
+	if status == ledgerv1.EscrowStatus_ESCROW_STATUS_PAID.String() {
+		return "paid"
+	}
+	return status
 }

@@ -871,8 +871,9 @@ type VerifiableRequest struct {
 	ChallengeCommitment []byte                 `protobuf:"bytes,2,opt,name=challenge_commitment,json=challengeCommitment,proto3" json:"challenge_commitment,omitempty"` // 32 bytes
 	NumBlocks           uint32                 `protobuf:"varint,3,opt,name=num_blocks,json=numBlocks,proto3" json:"num_blocks,omitempty"`                              // k: blocks used (1 real + k-1 challenges)
 	ClientKey           []byte                 `protobuf:"bytes,4,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`                               // ed25519 public key
-	ClientSignature     []byte                 `protobuf:"bytes,5,opt,name=client_signature,json=clientSignature,proto3" json:"client_signature,omitempty"`             // over ledger.ClientRequestDigest (chain id, model, request, key bundle, input, commitment, k)
+	ClientSignature     []byte                 `protobuf:"bytes,5,opt,name=client_signature,json=clientSignature,proto3" json:"client_signature,omitempty"`             // over ledger.ClientRequestDigest (chain id, model, request, key bundle, input, commitment, k, price)
 	ChainId             string                 `protobuf:"bytes,6,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`                                     // the ledger the receipt is for
+	Price               uint64                 `protobuf:"varint,7,opt,name=price,proto3" json:"price,omitempty"`                                                       // what the client agrees to pay: its escrow on the ledger (the model's offer price)
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -947,6 +948,13 @@ func (x *VerifiableRequest) GetChainId() string {
 		return x.ChainId
 	}
 	return ""
+}
+
+func (x *VerifiableRequest) GetPrice() uint64 {
+	if x != nil {
+		return x.Price
+	}
+	return 0
 }
 
 type Timing struct {
@@ -1177,7 +1185,7 @@ const file_veil_inference_v1_inference_proto_rawDesc = "" +
 	"ciphertext\x12D\n" +
 	"\n" +
 	"verifiable\x18\x03 \x01(\v2$.veil.inference.v1.VerifiableRequestR\n" +
-	"verifiable\"\xe9\x01\n" +
+	"verifiable\"\xff\x01\n" +
 	"\x11VerifiableRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x121\n" +
@@ -1187,7 +1195,8 @@ const file_veil_inference_v1_inference_proto_rawDesc = "" +
 	"\n" +
 	"client_key\x18\x04 \x01(\fR\tclientKey\x12)\n" +
 	"\x10client_signature\x18\x05 \x01(\fR\x0fclientSignature\x12\x19\n" +
-	"\bchain_id\x18\x06 \x01(\tR\achainId\"~\n" +
+	"\bchain_id\x18\x06 \x01(\tR\achainId\x12\x14\n" +
+	"\x05price\x18\a \x01(\x04R\x05price\"~\n" +
 	"\x06Timing\x12\x19\n" +
 	"\bqueue_ms\x18\x01 \x01(\x01R\aqueueMs\x12\x1b\n" +
 	"\tdecode_ms\x18\x02 \x01(\x01R\bdecodeMs\x12\x1f\n" +

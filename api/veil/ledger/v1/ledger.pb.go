@@ -64,6 +64,30 @@ const (
 	Code_CODE_SERVER_NOT_CONSENTING   Code = 25 // the registration's server key did not co-sign it
 	Code_CODE_BAD_REQUEST_KEY         Code = 26 // a proof names a request key that is malformed or not this model's
 	Code_CODE_VERDICT_REASON_MISMATCH Code = 27 // the verdict's reason does not fit the request's state (NO_PROOF on a proven request, say)
+	// 60-89: accounts, offers, escrow and disputes (issue 14, ledger/market.go)
+	Code_CODE_UNFUNDED              Code = 60 // the signer's balance does not cover the transaction's fee
+	Code_CODE_INSUFFICIENT_FUNDS    Code = 61 // an amount to move exceeds the balance (an overdraft)
+	Code_CODE_AMOUNT_OVERFLOW       Code = 62 // an amount or a product of amounts overflows 64 bits
+	Code_CODE_NO_OFFER              Code = 63 // a priced receipt, or a stake change, for a model without an offer
+	Code_CODE_PRICE_MISMATCH        Code = 64 // the price the client signed is not the offer's
+	Code_CODE_INSUFFICIENT_STAKE    Code = 65 // the offer's free stake does not cover a request's collateral, or an unbond exceeds the bonded stake
+	Code_CODE_STAKE_RESERVED        Code = 66 // an unbond would take stake that backs pending requests
+	Code_CODE_UNBONDING_NOT_DUE     Code = 67 // no unbonding entry has reached its release height
+	Code_CODE_ESCROW_SETTLED        Code = 68 // the request's escrow is already paid or refunded
+	Code_CODE_NO_ESCROW             Code = 69 // a dispute of a request that paid nothing (no offer): nothing is at stake
+	Code_CODE_DISPUTE_NOT_PROVEN    Code = 70 // a dispute of a request that has no proof to dispute
+	Code_CODE_DISPUTE_WINDOW_CLOSED Code = 71 // a dispute after the dispute window of its proof
+	Code_CODE_EVIDENCE_MISMATCH     Code = 72 // the disputed ciphertexts are not the ones whose digests the receipt signed
+	Code_CODE_DISPUTES_UNSUPPORTED  Code = 73 // this node has no dispute verifier (every validator needs one)
+	Code_CODE_UNBONDING_TOO_SHORT   Code = 74 // an offer's unbonding delay is below the chain's minimum
+	Code_CODE_OFFER_INACTIVE        Code = 75 // the offer's bonded stake is below the chain's minimum
+	// Outcomes of a dispute that was checked and failed: the transaction is
+	// recorded (its bond goes to the provider) with one of these in its
+	// DisputeRecord. A proven fraud has outcome CODE_OK.
+	Code_CODE_DISPUTE_KEYS_MISMATCH Code = 80 // the revealed seed does not rebuild the key bundle the receipt names
+	Code_CODE_DISPUTE_FRAMING       Code = 81 // the input does not decrypt to the revealed challenges in a well-formed fresh encryption
+	Code_CODE_DISPUTE_ANSWER_HONEST Code = 82 // the decrypted challenge scores agree with the proven outputs within the tolerance
+	Code_CODE_DISPUTE_BAD_EVIDENCE  Code = 83 // the parameters, Galois elements or input ciphertext do not decode
 	// 90-109: federated training (ledger/training.go)
 	Code_CODE_TRAINING_EXISTS     Code = 90
 	Code_CODE_UNKNOWN_TRAINING    Code = 91
@@ -115,6 +139,26 @@ var (
 		25:  "CODE_SERVER_NOT_CONSENTING",
 		26:  "CODE_BAD_REQUEST_KEY",
 		27:  "CODE_VERDICT_REASON_MISMATCH",
+		60:  "CODE_UNFUNDED",
+		61:  "CODE_INSUFFICIENT_FUNDS",
+		62:  "CODE_AMOUNT_OVERFLOW",
+		63:  "CODE_NO_OFFER",
+		64:  "CODE_PRICE_MISMATCH",
+		65:  "CODE_INSUFFICIENT_STAKE",
+		66:  "CODE_STAKE_RESERVED",
+		67:  "CODE_UNBONDING_NOT_DUE",
+		68:  "CODE_ESCROW_SETTLED",
+		69:  "CODE_NO_ESCROW",
+		70:  "CODE_DISPUTE_NOT_PROVEN",
+		71:  "CODE_DISPUTE_WINDOW_CLOSED",
+		72:  "CODE_EVIDENCE_MISMATCH",
+		73:  "CODE_DISPUTES_UNSUPPORTED",
+		74:  "CODE_UNBONDING_TOO_SHORT",
+		75:  "CODE_OFFER_INACTIVE",
+		80:  "CODE_DISPUTE_KEYS_MISMATCH",
+		81:  "CODE_DISPUTE_FRAMING",
+		82:  "CODE_DISPUTE_ANSWER_HONEST",
+		83:  "CODE_DISPUTE_BAD_EVIDENCE",
 		90:  "CODE_TRAINING_EXISTS",
 		91:  "CODE_UNKNOWN_TRAINING",
 		92:  "CODE_TRAINING_PHASE",
@@ -162,6 +206,26 @@ var (
 		"CODE_SERVER_NOT_CONSENTING":   25,
 		"CODE_BAD_REQUEST_KEY":         26,
 		"CODE_VERDICT_REASON_MISMATCH": 27,
+		"CODE_UNFUNDED":                60,
+		"CODE_INSUFFICIENT_FUNDS":      61,
+		"CODE_AMOUNT_OVERFLOW":         62,
+		"CODE_NO_OFFER":                63,
+		"CODE_PRICE_MISMATCH":          64,
+		"CODE_INSUFFICIENT_STAKE":      65,
+		"CODE_STAKE_RESERVED":          66,
+		"CODE_UNBONDING_NOT_DUE":       67,
+		"CODE_ESCROW_SETTLED":          68,
+		"CODE_NO_ESCROW":               69,
+		"CODE_DISPUTE_NOT_PROVEN":      70,
+		"CODE_DISPUTE_WINDOW_CLOSED":   71,
+		"CODE_EVIDENCE_MISMATCH":       72,
+		"CODE_DISPUTES_UNSUPPORTED":    73,
+		"CODE_UNBONDING_TOO_SHORT":     74,
+		"CODE_OFFER_INACTIVE":          75,
+		"CODE_DISPUTE_KEYS_MISMATCH":   80,
+		"CODE_DISPUTE_FRAMING":         81,
+		"CODE_DISPUTE_ANSWER_HONEST":   82,
+		"CODE_DISPUTE_BAD_EVIDENCE":    83,
 		"CODE_TRAINING_EXISTS":         90,
 		"CODE_UNKNOWN_TRAINING":        91,
 		"CODE_TRAINING_PHASE":          92,
@@ -270,6 +334,64 @@ func (VerdictReason) EnumDescriptor() ([]byte, []int) {
 	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{1}
 }
 
+type EscrowStatus int32
+
+const (
+	EscrowStatus_ESCROW_STATUS_UNSPECIFIED     EscrowStatus = 0
+	EscrowStatus_ESCROW_STATUS_LOCKED          EscrowStatus = 1 // receipted: waiting for the reveal and the proof
+	EscrowStatus_ESCROW_STATUS_PROVEN          EscrowStatus = 2 // proven: disputable until payout_height
+	EscrowStatus_ESCROW_STATUS_PAID            EscrowStatus = 3 // paid to the provider
+	EscrowStatus_ESCROW_STATUS_REFUNDED_MISSED EscrowStatus = 4 // refunded: no valid proof by the deadline
+	EscrowStatus_ESCROW_STATUS_REFUNDED_FRAUD  EscrowStatus = 5 // refunded: fraud proven by a dispute
+)
+
+// Enum value maps for EscrowStatus.
+var (
+	EscrowStatus_name = map[int32]string{
+		0: "ESCROW_STATUS_UNSPECIFIED",
+		1: "ESCROW_STATUS_LOCKED",
+		2: "ESCROW_STATUS_PROVEN",
+		3: "ESCROW_STATUS_PAID",
+		4: "ESCROW_STATUS_REFUNDED_MISSED",
+		5: "ESCROW_STATUS_REFUNDED_FRAUD",
+	}
+	EscrowStatus_value = map[string]int32{
+		"ESCROW_STATUS_UNSPECIFIED":     0,
+		"ESCROW_STATUS_LOCKED":          1,
+		"ESCROW_STATUS_PROVEN":          2,
+		"ESCROW_STATUS_PAID":            3,
+		"ESCROW_STATUS_REFUNDED_MISSED": 4,
+		"ESCROW_STATUS_REFUNDED_FRAUD":  5,
+	}
+)
+
+func (x EscrowStatus) Enum() *EscrowStatus {
+	p := new(EscrowStatus)
+	*p = x
+	return p
+}
+
+func (x EscrowStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EscrowStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_veil_ledger_v1_ledger_proto_enumTypes[2].Descriptor()
+}
+
+func (EscrowStatus) Type() protoreflect.EnumType {
+	return &file_veil_ledger_v1_ledger_proto_enumTypes[2]
+}
+
+func (x EscrowStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EscrowStatus.Descriptor instead.
+func (EscrowStatus) EnumDescriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{2}
+}
+
 type RequestStatus int32
 
 const (
@@ -306,11 +428,11 @@ func (x RequestStatus) String() string {
 }
 
 func (RequestStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_veil_ledger_v1_ledger_proto_enumTypes[2].Descriptor()
+	return file_veil_ledger_v1_ledger_proto_enumTypes[3].Descriptor()
 }
 
 func (RequestStatus) Type() protoreflect.EnumType {
-	return &file_veil_ledger_v1_ledger_proto_enumTypes[2]
+	return &file_veil_ledger_v1_ledger_proto_enumTypes[3]
 }
 
 func (x RequestStatus) Number() protoreflect.EnumNumber {
@@ -319,7 +441,7 @@ func (x RequestStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RequestStatus.Descriptor instead.
 func (RequestStatus) EnumDescriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{2}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{3}
 }
 
 // SignedTx is the unit submitted, ordered, and appended to the Merkle log.
@@ -394,6 +516,11 @@ type TxBody struct {
 	//	*TxBody_ChallengeReveal
 	//	*TxBody_ChallengeProof
 	//	*TxBody_Verdict
+	//	*TxBody_Transfer
+	//	*TxBody_ProviderOffer
+	//	*TxBody_Unbond
+	//	*TxBody_Withdraw
+	//	*TxBody_Dispute
 	//	*TxBody_TrainingStart
 	//	*TxBody_DatasetCommitment
 	//	*TxBody_TrainingKey
@@ -504,6 +631,51 @@ func (x *TxBody) GetVerdict() *Verdict {
 	return nil
 }
 
+func (x *TxBody) GetTransfer() *Transfer {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_Transfer); ok {
+			return x.Transfer
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetProviderOffer() *ProviderOffer {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_ProviderOffer); ok {
+			return x.ProviderOffer
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetUnbond() *Unbond {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_Unbond); ok {
+			return x.Unbond
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetWithdraw() *Withdraw {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_Withdraw); ok {
+			return x.Withdraw
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetDispute() *Dispute {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_Dispute); ok {
+			return x.Dispute
+		}
+	}
+	return nil
+}
+
 func (x *TxBody) GetTrainingStart() *TrainingStart {
 	if x != nil {
 		if x, ok := x.Tx.(*TxBody_TrainingStart); ok {
@@ -595,8 +767,28 @@ type TxBody_Verdict struct {
 	Verdict *Verdict `protobuf:"bytes,15,opt,name=verdict,proto3,oneof"`
 }
 
-type TxBody_TrainingStart struct {
+type TxBody_Transfer struct {
 	// 16-19: soundness (issue 11); 20-29: setup ceremony; 30-49: market;
+	Transfer *Transfer `protobuf:"bytes,30,opt,name=transfer,proto3,oneof"`
+}
+
+type TxBody_ProviderOffer struct {
+	ProviderOffer *ProviderOffer `protobuf:"bytes,31,opt,name=provider_offer,json=providerOffer,proto3,oneof"`
+}
+
+type TxBody_Unbond struct {
+	Unbond *Unbond `protobuf:"bytes,32,opt,name=unbond,proto3,oneof"`
+}
+
+type TxBody_Withdraw struct {
+	Withdraw *Withdraw `protobuf:"bytes,33,opt,name=withdraw,proto3,oneof"`
+}
+
+type TxBody_Dispute struct {
+	Dispute *Dispute `protobuf:"bytes,34,opt,name=dispute,proto3,oneof"`
+}
+
+type TxBody_TrainingStart struct {
 	// 50-59: federated training (training.proto).
 	TrainingStart *TrainingStart `protobuf:"bytes,50,opt,name=training_start,json=trainingStart,proto3,oneof"`
 }
@@ -636,6 +828,16 @@ func (*TxBody_ChallengeReveal) isTxBody_Tx() {}
 func (*TxBody_ChallengeProof) isTxBody_Tx() {}
 
 func (*TxBody_Verdict) isTxBody_Tx() {}
+
+func (*TxBody_Transfer) isTxBody_Tx() {}
+
+func (*TxBody_ProviderOffer) isTxBody_Tx() {}
+
+func (*TxBody_Unbond) isTxBody_Tx() {}
+
+func (*TxBody_Withdraw) isTxBody_Tx() {}
+
+func (*TxBody_Dispute) isTxBody_Tx() {}
 
 func (*TxBody_TrainingStart) isTxBody_Tx() {}
 
@@ -875,8 +1077,12 @@ type InferenceReceipt struct {
 	ClientKey           []byte                 `protobuf:"bytes,8,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`                               // ed25519 key of the client
 	ClientSignature     []byte                 `protobuf:"bytes,9,opt,name=client_signature,json=clientSignature,proto3" json:"client_signature,omitempty"`             // client's signature over ledger.ClientRequestDigest
 	KeysDigest          []byte                 `protobuf:"bytes,10,opt,name=keys_digest,json=keysDigest,proto3" json:"keys_digest,omitempty"`                           // SHA-256 of the client's evaluation-key bundle the server used
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The price the client agreed to pay (signed in ClientRequestDigest):
+	// for a model with an offer it must be the offer's price, and the
+	// receipt locks it in the request's escrow (keyed by the request key).
+	Price         uint64 `protobuf:"varint,11,opt,name=price,proto3" json:"price,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InferenceReceipt) Reset() {
@@ -970,6 +1176,13 @@ func (x *InferenceReceipt) GetKeysDigest() []byte {
 		return x.KeysDigest
 	}
 	return nil
+}
+
+func (x *InferenceReceipt) GetPrice() uint64 {
+	if x != nil {
+		return x.Price
+	}
+	return 0
 }
 
 // ChallengeReveal is signed by the receipt's client key.
@@ -1192,6 +1405,956 @@ func (x *Verdict) GetReason() VerdictReason {
 	return VerdictReason_VERDICT_REASON_UNSPECIFIED
 }
 
+// Transfer moves amount from the signer's balance to another account.
+type Transfer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	To            []byte                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"` // ed25519 public key (32 bytes)
+	Amount        uint64                 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Transfer) Reset() {
+	*x = Transfer{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transfer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transfer) ProtoMessage() {}
+
+func (x *Transfer) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
+func (*Transfer) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Transfer) GetTo() []byte {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *Transfer) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// ProviderOffer creates or updates the offer of a model: it is signed by the
+// model's server key (the key that signs receipts and proofs is the one
+// that is paid and staked). bond moves from the signer's balance to the
+// offer's bonded stake.
+type ProviderOffer struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	ModelId              string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Endpoint             string                 `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`                                                        // where the inference server listens (host:port)
+	Price                uint64                 `protobuf:"varint,3,opt,name=price,proto3" json:"price,omitempty"`                                                             // per image: one real image per request
+	Bond                 uint64                 `protobuf:"varint,4,opt,name=bond,proto3" json:"bond,omitempty"`                                                               // stake added by this transaction
+	UnbondingDelayBlocks uint64                 `protobuf:"varint,5,opt,name=unbonding_delay_blocks,json=unbondingDelayBlocks,proto3" json:"unbonding_delay_blocks,omitempty"` // blocks between an unbond and its withdrawal
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *ProviderOffer) Reset() {
+	*x = ProviderOffer{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProviderOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProviderOffer) ProtoMessage() {}
+
+func (x *ProviderOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProviderOffer.ProtoReflect.Descriptor instead.
+func (*ProviderOffer) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ProviderOffer) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *ProviderOffer) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *ProviderOffer) GetPrice() uint64 {
+	if x != nil {
+		return x.Price
+	}
+	return 0
+}
+
+func (x *ProviderOffer) GetBond() uint64 {
+	if x != nil {
+		return x.Bond
+	}
+	return 0
+}
+
+func (x *ProviderOffer) GetUnbondingDelayBlocks() uint64 {
+	if x != nil {
+		return x.UnbondingDelayBlocks
+	}
+	return 0
+}
+
+// Unbond starts unbonding part of an offer's free (unreserved) stake.
+type Unbond struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Amount        uint64                 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Unbond) Reset() {
+	*x = Unbond{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Unbond) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unbond) ProtoMessage() {}
+
+func (x *Unbond) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unbond.ProtoReflect.Descriptor instead.
+func (*Unbond) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Unbond) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *Unbond) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// Withdraw moves every unbonding entry past its release height back to the
+// provider's balance.
+type Withdraw struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Withdraw) Reset() {
+	*x = Withdraw{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Withdraw) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Withdraw) ProtoMessage() {}
+
+func (x *Withdraw) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Withdraw.ProtoReflect.Descriptor instead.
+func (*Withdraw) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Withdraw) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+// Dispute is a client's fraud proof about one of its proven requests,
+// checked by every node: the session seed rebuilds the key bundle whose
+// SHA-256 the receipt names; the input ciphertext must decrypt to the
+// revealed challenges; the output's challenge blocks are compared with the
+// proven outputs. The ciphertexts travel in the transaction (a dispute may
+// be up to ledger.MaxDisputeTxBytes): the evidence is self-contained and
+// stays in the log for anyone to check again.
+type Dispute struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	ModelId          string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	RequestId        string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	SessionSeed      []byte                 `protobuf:"bytes,3,opt,name=session_seed,json=sessionSeed,proto3" json:"session_seed,omitempty"`                  // 32 bytes (he.SessionSeed)
+	CkksParameters   []byte                 `protobuf:"bytes,4,opt,name=ckks_parameters,json=ckksParameters,proto3" json:"ckks_parameters,omitempty"`         // canonical he.ParametersLiteral of the session
+	GaloisElements   []uint64               `protobuf:"varint,5,rep,packed,name=galois_elements,json=galoisElements,proto3" json:"galois_elements,omitempty"` // the rotation keys of the session's bundle
+	InputCiphertext  []byte                 `protobuf:"bytes,6,opt,name=input_ciphertext,json=inputCiphertext,proto3" json:"input_ciphertext,omitempty"`      // the bytes whose SHA-256 is the receipt's input_digest
+	OutputCiphertext []byte                 `protobuf:"bytes,7,opt,name=output_ciphertext,json=outputCiphertext,proto3" json:"output_ciphertext,omitempty"`   // the bytes whose SHA-256 is the receipt's output_digest
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Dispute) Reset() {
+	*x = Dispute{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Dispute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Dispute) ProtoMessage() {}
+
+func (x *Dispute) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Dispute.ProtoReflect.Descriptor instead.
+func (*Dispute) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Dispute) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *Dispute) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Dispute) GetSessionSeed() []byte {
+	if x != nil {
+		return x.SessionSeed
+	}
+	return nil
+}
+
+func (x *Dispute) GetCkksParameters() []byte {
+	if x != nil {
+		return x.CkksParameters
+	}
+	return nil
+}
+
+func (x *Dispute) GetGaloisElements() []uint64 {
+	if x != nil {
+		return x.GaloisElements
+	}
+	return nil
+}
+
+func (x *Dispute) GetInputCiphertext() []byte {
+	if x != nil {
+		return x.InputCiphertext
+	}
+	return nil
+}
+
+func (x *Dispute) GetOutputCiphertext() []byte {
+	if x != nil {
+		return x.OutputCiphertext
+	}
+	return nil
+}
+
+type AccountRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       []byte                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Balance       uint64                 `protobuf:"varint,2,opt,name=balance,proto3" json:"balance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountRecord) Reset() {
+	*x = AccountRecord{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountRecord) ProtoMessage() {}
+
+func (x *AccountRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountRecord.ProtoReflect.Descriptor instead.
+func (*AccountRecord) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AccountRecord) GetAccount() []byte {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *AccountRecord) GetBalance() uint64 {
+	if x != nil {
+		return x.Balance
+	}
+	return 0
+}
+
+type UnbondingEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Amount        uint64                 `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
+	ReleaseHeight uint64                 `protobuf:"varint,2,opt,name=release_height,json=releaseHeight,proto3" json:"release_height,omitempty"` // withdrawable from this height on
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbondingEntry) Reset() {
+	*x = UnbondingEntry{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbondingEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbondingEntry) ProtoMessage() {}
+
+func (x *UnbondingEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbondingEntry.ProtoReflect.Descriptor instead.
+func (*UnbondingEntry) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UnbondingEntry) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *UnbondingEntry) GetReleaseHeight() uint64 {
+	if x != nil {
+		return x.ReleaseHeight
+	}
+	return 0
+}
+
+type OfferRecord struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	ModelId              string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Provider             []byte                 `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"` // the model's server key
+	Endpoint             string                 `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Price                uint64                 `protobuf:"varint,4,opt,name=price,proto3" json:"price,omitempty"`
+	Bonded               uint64                 `protobuf:"varint,5,opt,name=bonded,proto3" json:"bonded,omitempty"`     // stake that backs requests and can be slashed
+	Reserved             uint64                 `protobuf:"varint,6,opt,name=reserved,proto3" json:"reserved,omitempty"` // part of bonded held as collateral of pending requests
+	Unbonding            []*UnbondingEntry      `protobuf:"bytes,7,rep,name=unbonding,proto3" json:"unbonding,omitempty"`
+	UnbondingDelayBlocks uint64                 `protobuf:"varint,8,opt,name=unbonding_delay_blocks,json=unbondingDelayBlocks,proto3" json:"unbonding_delay_blocks,omitempty"`
+	Index                uint64                 `protobuf:"varint,9,opt,name=index,proto3" json:"index,omitempty"`                                    // log index of the first offer
+	UpdatedIndex         uint64                 `protobuf:"varint,10,opt,name=updated_index,json=updatedIndex,proto3" json:"updated_index,omitempty"` // log index of the latest offer transaction
+	// The public record.
+	Receipts      uint64 `protobuf:"varint,11,opt,name=receipts,proto3" json:"receipts,omitempty"`                          // priced requests received
+	Proven        uint64 `protobuf:"varint,12,opt,name=proven,proto3" json:"proven,omitempty"`                              // ... proven by the deadline
+	Paid          uint64 `protobuf:"varint,13,opt,name=paid,proto3" json:"paid,omitempty"`                                  // ... paid out
+	Missed        uint64 `protobuf:"varint,14,opt,name=missed,proto3" json:"missed,omitempty"`                              // ... with no valid proof by the deadline (refunded, slashed)
+	Frauds        uint64 `protobuf:"varint,15,opt,name=frauds,proto3" json:"frauds,omitempty"`                              // ... with fraud proven by a dispute (refunded, slashed)
+	DisputesWon   uint64 `protobuf:"varint,16,opt,name=disputes_won,json=disputesWon,proto3" json:"disputes_won,omitempty"` // disputes that failed (the provider kept its pay and took the bond)
+	Slashed       uint64 `protobuf:"varint,17,opt,name=slashed,proto3" json:"slashed,omitempty"`                            // total stake slashed
+	Earned        uint64 `protobuf:"varint,18,opt,name=earned,proto3" json:"earned,omitempty"`                              // total paid to the provider
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OfferRecord) Reset() {
+	*x = OfferRecord{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OfferRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OfferRecord) ProtoMessage() {}
+
+func (x *OfferRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OfferRecord.ProtoReflect.Descriptor instead.
+func (*OfferRecord) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *OfferRecord) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *OfferRecord) GetProvider() []byte {
+	if x != nil {
+		return x.Provider
+	}
+	return nil
+}
+
+func (x *OfferRecord) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *OfferRecord) GetPrice() uint64 {
+	if x != nil {
+		return x.Price
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetBonded() uint64 {
+	if x != nil {
+		return x.Bonded
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetReserved() uint64 {
+	if x != nil {
+		return x.Reserved
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetUnbonding() []*UnbondingEntry {
+	if x != nil {
+		return x.Unbonding
+	}
+	return nil
+}
+
+func (x *OfferRecord) GetUnbondingDelayBlocks() uint64 {
+	if x != nil {
+		return x.UnbondingDelayBlocks
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetUpdatedIndex() uint64 {
+	if x != nil {
+		return x.UpdatedIndex
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetReceipts() uint64 {
+	if x != nil {
+		return x.Receipts
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetProven() uint64 {
+	if x != nil {
+		return x.Proven
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetPaid() uint64 {
+	if x != nil {
+		return x.Paid
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetMissed() uint64 {
+	if x != nil {
+		return x.Missed
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetFrauds() uint64 {
+	if x != nil {
+		return x.Frauds
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetDisputesWon() uint64 {
+	if x != nil {
+		return x.DisputesWon
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetSlashed() uint64 {
+	if x != nil {
+		return x.Slashed
+	}
+	return 0
+}
+
+func (x *OfferRecord) GetEarned() uint64 {
+	if x != nil {
+		return x.Earned
+	}
+	return 0
+}
+
+type EscrowRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestKey    []byte                 `protobuf:"bytes,1,opt,name=request_key,json=requestKey,proto3" json:"request_key,omitempty"`
+	ModelId       string                 `protobuf:"bytes,2,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Client        []byte                 `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`
+	Provider      []byte                 `protobuf:"bytes,4,opt,name=provider,proto3" json:"provider,omitempty"`
+	Amount        uint64                 `protobuf:"varint,5,opt,name=amount,proto3" json:"amount,omitempty"`         // the price, locked from the client's balance
+	Collateral    uint64                 `protobuf:"varint,6,opt,name=collateral,proto3" json:"collateral,omitempty"` // the provider's stake reserved for this request
+	Status        EscrowStatus           `protobuf:"varint,7,opt,name=status,proto3,enum=veil.ledger.v1.EscrowStatus" json:"status,omitempty"`
+	ReceiptHeight uint64                 `protobuf:"varint,8,opt,name=receipt_height,json=receiptHeight,proto3" json:"receipt_height,omitempty"`
+	DueHeight     uint64                 `protobuf:"varint,9,opt,name=due_height,json=dueHeight,proto3" json:"due_height,omitempty"`           // LOCKED: the proof deadline + 1; PROVEN: the payout height
+	SettleHeight  uint64                 `protobuf:"varint,10,opt,name=settle_height,json=settleHeight,proto3" json:"settle_height,omitempty"` // when paid or refunded
+	ReceiptIndex  uint64                 `protobuf:"varint,11,opt,name=receipt_index,json=receiptIndex,proto3" json:"receipt_index,omitempty"`
+	DisputeIndex  uint64                 `protobuf:"varint,12,opt,name=dispute_index,json=disputeIndex,proto3" json:"dispute_index,omitempty"` // log index of the dispute, if any
+	Revealed      bool                   `protobuf:"varint,13,opt,name=revealed,proto3" json:"revealed,omitempty"`
+	Slashed       uint64                 `protobuf:"varint,14,opt,name=slashed,proto3" json:"slashed,omitempty"`                   // stake slashed for this request
+	ToClient      uint64                 `protobuf:"varint,15,opt,name=to_client,json=toClient,proto3" json:"to_client,omitempty"` // of it, paid to the client
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EscrowRecord) Reset() {
+	*x = EscrowRecord{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EscrowRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EscrowRecord) ProtoMessage() {}
+
+func (x *EscrowRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EscrowRecord.ProtoReflect.Descriptor instead.
+func (*EscrowRecord) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *EscrowRecord) GetRequestKey() []byte {
+	if x != nil {
+		return x.RequestKey
+	}
+	return nil
+}
+
+func (x *EscrowRecord) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *EscrowRecord) GetClient() []byte {
+	if x != nil {
+		return x.Client
+	}
+	return nil
+}
+
+func (x *EscrowRecord) GetProvider() []byte {
+	if x != nil {
+		return x.Provider
+	}
+	return nil
+}
+
+func (x *EscrowRecord) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *EscrowRecord) GetCollateral() uint64 {
+	if x != nil {
+		return x.Collateral
+	}
+	return 0
+}
+
+func (x *EscrowRecord) GetStatus() EscrowStatus {
+	if x != nil {
+		return x.Status
+	}
+	return EscrowStatus_ESCROW_STATUS_UNSPECIFIED
+}
+
+func (x *EscrowRecord) GetReceiptHeight() uint64 {
+	if x != nil {
+		return x.ReceiptHeight
+	}
+	return 0
+}
+
+func (x *EscrowRecord) GetDueHeight() uint64 {
+	if x != nil {
+		return x.DueHeight
+	}
+	return 0
+}
+
+func (x *EscrowRecord) GetSettleHeight() uint64 {
+	if x != nil {
+		return x.SettleHeight
+	}
+	return 0
+}
+
+func (x *EscrowRecord) GetReceiptIndex() uint64 {
+	if x != nil {
+		return x.ReceiptIndex
+	}
+	return 0
+}
+
+func (x *EscrowRecord) GetDisputeIndex() uint64 {
+	if x != nil {
+		return x.DisputeIndex
+	}
+	return 0
+}
+
+func (x *EscrowRecord) GetRevealed() bool {
+	if x != nil {
+		return x.Revealed
+	}
+	return false
+}
+
+func (x *EscrowRecord) GetSlashed() uint64 {
+	if x != nil {
+		return x.Slashed
+	}
+	return 0
+}
+
+func (x *EscrowRecord) GetToClient() uint64 {
+	if x != nil {
+		return x.ToClient
+	}
+	return 0
+}
+
+type DisputeRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestKey    []byte                 `protobuf:"bytes,1,opt,name=request_key,json=requestKey,proto3" json:"request_key,omitempty"`
+	ModelId       string                 `protobuf:"bytes,2,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Client        []byte                 `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`
+	Index         uint64                 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"` // log index of the Dispute transaction
+	Height        uint64                 `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	Outcome       Code                   `protobuf:"varint,6,opt,name=outcome,proto3,enum=veil.ledger.v1.Code" json:"outcome,omitempty"` // CODE_OK: fraud proven; otherwise why it failed
+	Detail        string                 `protobuf:"bytes,7,opt,name=detail,proto3" json:"detail,omitempty"`
+	Bond          uint64                 `protobuf:"varint,8,opt,name=bond,proto3" json:"bond,omitempty"` // the bond the client lost (0 when fraud was proven)
+	Slashed       uint64                 `protobuf:"varint,9,opt,name=slashed,proto3" json:"slashed,omitempty"`
+	ToClient      uint64                 `protobuf:"varint,10,opt,name=to_client,json=toClient,proto3" json:"to_client,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisputeRecord) Reset() {
+	*x = DisputeRecord{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisputeRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisputeRecord) ProtoMessage() {}
+
+func (x *DisputeRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisputeRecord.ProtoReflect.Descriptor instead.
+func (*DisputeRecord) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DisputeRecord) GetRequestKey() []byte {
+	if x != nil {
+		return x.RequestKey
+	}
+	return nil
+}
+
+func (x *DisputeRecord) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *DisputeRecord) GetClient() []byte {
+	if x != nil {
+		return x.Client
+	}
+	return nil
+}
+
+func (x *DisputeRecord) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *DisputeRecord) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *DisputeRecord) GetOutcome() Code {
+	if x != nil {
+		return x.Outcome
+	}
+	return Code_CODE_OK
+}
+
+func (x *DisputeRecord) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *DisputeRecord) GetBond() uint64 {
+	if x != nil {
+		return x.Bond
+	}
+	return 0
+}
+
+func (x *DisputeRecord) GetSlashed() uint64 {
+	if x != nil {
+		return x.Slashed
+	}
+	return 0
+}
+
+func (x *DisputeRecord) GetToClient() uint64 {
+	if x != nil {
+		return x.ToClient
+	}
+	return 0
+}
+
+// SupplyRecord accounts for every unit: genesis = balances + bonded +
+// unbonding + locked escrows + pool + burned, after every block.
+type SupplyRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Genesis       uint64                 `protobuf:"varint,1,opt,name=genesis,proto3" json:"genesis,omitempty"` // the sum of the genesis allocations
+	Pool          uint64                 `protobuf:"varint,2,opt,name=pool,proto3" json:"pool,omitempty"`       // fees and validator shares (held by the ledger)
+	Burned        uint64                 `protobuf:"varint,3,opt,name=burned,proto3" json:"burned,omitempty"`   // slashed stake not paid to clients
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SupplyRecord) Reset() {
+	*x = SupplyRecord{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupplyRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupplyRecord) ProtoMessage() {}
+
+func (x *SupplyRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupplyRecord.ProtoReflect.Descriptor instead.
+func (*SupplyRecord) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SupplyRecord) GetGenesis() uint64 {
+	if x != nil {
+		return x.Genesis
+	}
+	return 0
+}
+
+func (x *SupplyRecord) GetPool() uint64 {
+	if x != nil {
+		return x.Pool
+	}
+	return 0
+}
+
+func (x *SupplyRecord) GetBurned() uint64 {
+	if x != nil {
+		return x.Burned
+	}
+	return 0
+}
+
 type ModelRecord struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	ModelId             string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
@@ -1215,7 +2378,7 @@ type ModelRecord struct {
 
 func (x *ModelRecord) Reset() {
 	*x = ModelRecord{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[8]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +2390,7 @@ func (x *ModelRecord) String() string {
 func (*ModelRecord) ProtoMessage() {}
 
 func (x *ModelRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[8]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +2403,7 @@ func (x *ModelRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelRecord.ProtoReflect.Descriptor instead.
 func (*ModelRecord) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ModelRecord) GetModelId() string {
@@ -1378,7 +2541,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[9]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +2553,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[9]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +2566,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RequestRecord) GetRequestId() string {
@@ -1573,7 +2736,7 @@ type SetupRecord struct {
 
 func (x *SetupRecord) Reset() {
 	*x = SetupRecord{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[10]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1585,7 +2748,7 @@ func (x *SetupRecord) String() string {
 func (*SetupRecord) ProtoMessage() {}
 
 func (x *SetupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[10]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1598,7 +2761,7 @@ func (x *SetupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetupRecord.ProtoReflect.Descriptor instead.
 func (*SetupRecord) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetupRecord) GetCeremonyId() string {
@@ -1653,7 +2816,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[11]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +2828,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[11]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +2841,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Checkpoint) GetOrigin() string {
@@ -1750,7 +2913,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[12]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +2925,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[12]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +2938,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Entry) GetIndex() uint64 {
@@ -1825,7 +2988,7 @@ type ConsistencyProof struct {
 
 func (x *ConsistencyProof) Reset() {
 	*x = ConsistencyProof{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[13]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +3000,7 @@ func (x *ConsistencyProof) String() string {
 func (*ConsistencyProof) ProtoMessage() {}
 
 func (x *ConsistencyProof) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[13]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +3013,7 @@ func (x *ConsistencyProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsistencyProof.ProtoReflect.Descriptor instead.
 func (*ConsistencyProof) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ConsistencyProof) GetFromSize() uint64 {
@@ -1890,7 +3053,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[14]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +3065,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[14]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +3078,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{14}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SubmitRequest) GetTx() []byte {
@@ -1938,7 +3101,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[15]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +3113,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[15]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +3126,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{15}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SubmitResponse) GetCode() Code {
@@ -2009,7 +3172,7 @@ type GetCheckpointRequest struct {
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[16]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +3184,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[16]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +3197,7 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{16}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
 }
 
 type GetEntryRequest struct {
@@ -2047,7 +3210,7 @@ type GetEntryRequest struct {
 
 func (x *GetEntryRequest) Reset() {
 	*x = GetEntryRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[17]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +3222,7 @@ func (x *GetEntryRequest) String() string {
 func (*GetEntryRequest) ProtoMessage() {}
 
 func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[17]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +3235,7 @@ func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntryRequest.ProtoReflect.Descriptor instead.
 func (*GetEntryRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{17}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetEntryRequest) GetIndex() uint64 {
@@ -2099,7 +3262,7 @@ type GetConsistencyRequest struct {
 
 func (x *GetConsistencyRequest) Reset() {
 	*x = GetConsistencyRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[18]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +3274,7 @@ func (x *GetConsistencyRequest) String() string {
 func (*GetConsistencyRequest) ProtoMessage() {}
 
 func (x *GetConsistencyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[18]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +3287,7 @@ func (x *GetConsistencyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{18}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetConsistencyRequest) GetFromSize() uint64 {
@@ -2151,7 +3314,7 @@ type GetModelRequest struct {
 
 func (x *GetModelRequest) Reset() {
 	*x = GetModelRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[19]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +3326,7 @@ func (x *GetModelRequest) String() string {
 func (*GetModelRequest) ProtoMessage() {}
 
 func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[19]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +3339,7 @@ func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelRequest.ProtoReflect.Descriptor instead.
 func (*GetModelRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{19}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetModelRequest) GetModelId() string {
@@ -2203,7 +3366,7 @@ type GetModelResponse struct {
 
 func (x *GetModelResponse) Reset() {
 	*x = GetModelResponse{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[20]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2215,7 +3378,7 @@ func (x *GetModelResponse) String() string {
 func (*GetModelResponse) ProtoMessage() {}
 
 func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[20]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2228,7 +3391,7 @@ func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelResponse.ProtoReflect.Descriptor instead.
 func (*GetModelResponse) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{20}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetModelResponse) GetModel() *ModelRecord {
@@ -2253,7 +3416,7 @@ type ListModelsRequest struct {
 
 func (x *ListModelsRequest) Reset() {
 	*x = ListModelsRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[21]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2265,7 +3428,7 @@ func (x *ListModelsRequest) String() string {
 func (*ListModelsRequest) ProtoMessage() {}
 
 func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[21]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2278,7 +3441,7 @@ func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelsRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{21}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
 }
 
 type ListModelsResponse struct {
@@ -2290,7 +3453,7 @@ type ListModelsResponse struct {
 
 func (x *ListModelsResponse) Reset() {
 	*x = ListModelsResponse{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[22]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2302,7 +3465,7 @@ func (x *ListModelsResponse) String() string {
 func (*ListModelsResponse) ProtoMessage() {}
 
 func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[22]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2315,7 +3478,7 @@ func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
 func (*ListModelsResponse) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{22}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListModelsResponse) GetModels() []*ModelRecord {
@@ -2334,7 +3497,7 @@ type GetRequestRequest struct {
 
 func (x *GetRequestRequest) Reset() {
 	*x = GetRequestRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[23]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2346,7 +3509,7 @@ func (x *GetRequestRequest) String() string {
 func (*GetRequestRequest) ProtoMessage() {}
 
 func (x *GetRequestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[23]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2359,7 +3522,7 @@ func (x *GetRequestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequestRequest.ProtoReflect.Descriptor instead.
 func (*GetRequestRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{23}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetRequestRequest) GetRequestKey() []byte {
@@ -2381,7 +3544,7 @@ type ListRequestsRequest struct {
 
 func (x *ListRequestsRequest) Reset() {
 	*x = ListRequestsRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[24]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +3556,7 @@ func (x *ListRequestsRequest) String() string {
 func (*ListRequestsRequest) ProtoMessage() {}
 
 func (x *ListRequestsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[24]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +3569,7 @@ func (x *ListRequestsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequestsRequest.ProtoReflect.Descriptor instead.
 func (*ListRequestsRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{24}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListRequestsRequest) GetModelId() string {
@@ -2446,7 +3609,7 @@ type ListRequestsResponse struct {
 
 func (x *ListRequestsResponse) Reset() {
 	*x = ListRequestsResponse{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[25]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2458,7 +3621,7 @@ func (x *ListRequestsResponse) String() string {
 func (*ListRequestsResponse) ProtoMessage() {}
 
 func (x *ListRequestsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[25]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2471,7 +3634,7 @@ func (x *ListRequestsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequestsResponse.ProtoReflect.Descriptor instead.
 func (*ListRequestsResponse) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{25}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListRequestsResponse) GetRequests() []*RequestRecord {
@@ -2491,7 +3654,7 @@ type GetSetupRequest struct {
 
 func (x *GetSetupRequest) Reset() {
 	*x = GetSetupRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[26]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2503,7 +3666,7 @@ func (x *GetSetupRequest) String() string {
 func (*GetSetupRequest) ProtoMessage() {}
 
 func (x *GetSetupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[26]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2516,7 +3679,7 @@ func (x *GetSetupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSetupRequest.ProtoReflect.Descriptor instead.
 func (*GetSetupRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetSetupRequest) GetCeremonyId() string {
@@ -2550,7 +3713,7 @@ type Rejected struct {
 
 func (x *Rejected) Reset() {
 	*x = Rejected{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[27]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2562,7 +3725,7 @@ func (x *Rejected) String() string {
 func (*Rejected) ProtoMessage() {}
 
 func (x *Rejected) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[27]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2575,7 +3738,7 @@ func (x *Rejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejected.ProtoReflect.Descriptor instead.
 func (*Rejected) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Rejected) GetTxHash() []byte {
@@ -2626,13 +3789,28 @@ type ChainParams struct {
 	// A request's verdict may be recorded without a proof once this many
 	// blocks have passed since its receipt.
 	ProofDeadlineBlocks uint64 `protobuf:"varint,1,opt,name=proof_deadline_blocks,json=proofDeadlineBlocks,proto3" json:"proof_deadline_blocks,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The market (docs/market.md). All zero: a chain without fees or stake
+	// rules (accounts, offers and escrows still work).
+	FeePerByte              uint64        `protobuf:"varint,2,opt,name=fee_per_byte,json=feePerByte,proto3" json:"fee_per_byte,omitempty"` // charged on the SignedTx size
+	Fees                    []*TxFee      `protobuf:"bytes,3,rep,name=fees,proto3" json:"fees,omitempty"`                                  // base fee per transaction type (absent: default_fee)
+	DefaultFee              uint64        `protobuf:"varint,4,opt,name=default_fee,json=defaultFee,proto3" json:"default_fee,omitempty"`
+	Genesis                 []*Allocation `protobuf:"bytes,5,rep,name=genesis,proto3" json:"genesis,omitempty"`                                              // balances at height 0
+	MinProviderStake        uint64        `protobuf:"varint,6,opt,name=min_provider_stake,json=minProviderStake,proto3" json:"min_provider_stake,omitempty"` // an offer backs requests only with this much bonded
+	MinUnbondingDelayBlocks uint64        `protobuf:"varint,7,opt,name=min_unbonding_delay_blocks,json=minUnbondingDelayBlocks,proto3" json:"min_unbonding_delay_blocks,omitempty"`
+	CollateralMultiple      uint64        `protobuf:"varint,8,opt,name=collateral_multiple,json=collateralMultiple,proto3" json:"collateral_multiple,omitempty"` // collateral per request: max(min_collateral, multiple × price)
+	MinCollateral           uint64        `protobuf:"varint,9,opt,name=min_collateral,json=minCollateral,proto3" json:"min_collateral,omitempty"`
+	MissSlashBps            uint32        `protobuf:"varint,10,opt,name=miss_slash_bps,json=missSlashBps,proto3" json:"miss_slash_bps,omitempty"`                      // of the collateral, slashed when no valid proof comes by the deadline
+	SlashToClientBps        uint32        `protobuf:"varint,11,opt,name=slash_to_client_bps,json=slashToClientBps,proto3" json:"slash_to_client_bps,omitempty"`        // of every slash, paid to the client; the rest is burned
+	ValidatorShareBps       uint32        `protobuf:"varint,12,opt,name=validator_share_bps,json=validatorShareBps,proto3" json:"validator_share_bps,omitempty"`       // of every payment, to the pool
+	DisputeWindowBlocks     uint64        `protobuf:"varint,13,opt,name=dispute_window_blocks,json=disputeWindowBlocks,proto3" json:"dispute_window_blocks,omitempty"` // after a proof, blocks during which the client may dispute
+	DisputeBond             uint64        `protobuf:"varint,14,opt,name=dispute_bond,json=disputeBond,proto3" json:"dispute_bond,omitempty"`                           // what a failed dispute costs its client (paid to the provider)
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *ChainParams) Reset() {
 	*x = ChainParams{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[28]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +3822,7 @@ func (x *ChainParams) String() string {
 func (*ChainParams) ProtoMessage() {}
 
 func (x *ChainParams) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[28]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,12 +3835,207 @@ func (x *ChainParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainParams.ProtoReflect.Descriptor instead.
 func (*ChainParams) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ChainParams) GetProofDeadlineBlocks() uint64 {
 	if x != nil {
 		return x.ProofDeadlineBlocks
+	}
+	return 0
+}
+
+func (x *ChainParams) GetFeePerByte() uint64 {
+	if x != nil {
+		return x.FeePerByte
+	}
+	return 0
+}
+
+func (x *ChainParams) GetFees() []*TxFee {
+	if x != nil {
+		return x.Fees
+	}
+	return nil
+}
+
+func (x *ChainParams) GetDefaultFee() uint64 {
+	if x != nil {
+		return x.DefaultFee
+	}
+	return 0
+}
+
+func (x *ChainParams) GetGenesis() []*Allocation {
+	if x != nil {
+		return x.Genesis
+	}
+	return nil
+}
+
+func (x *ChainParams) GetMinProviderStake() uint64 {
+	if x != nil {
+		return x.MinProviderStake
+	}
+	return 0
+}
+
+func (x *ChainParams) GetMinUnbondingDelayBlocks() uint64 {
+	if x != nil {
+		return x.MinUnbondingDelayBlocks
+	}
+	return 0
+}
+
+func (x *ChainParams) GetCollateralMultiple() uint64 {
+	if x != nil {
+		return x.CollateralMultiple
+	}
+	return 0
+}
+
+func (x *ChainParams) GetMinCollateral() uint64 {
+	if x != nil {
+		return x.MinCollateral
+	}
+	return 0
+}
+
+func (x *ChainParams) GetMissSlashBps() uint32 {
+	if x != nil {
+		return x.MissSlashBps
+	}
+	return 0
+}
+
+func (x *ChainParams) GetSlashToClientBps() uint32 {
+	if x != nil {
+		return x.SlashToClientBps
+	}
+	return 0
+}
+
+func (x *ChainParams) GetValidatorShareBps() uint32 {
+	if x != nil {
+		return x.ValidatorShareBps
+	}
+	return 0
+}
+
+func (x *ChainParams) GetDisputeWindowBlocks() uint64 {
+	if x != nil {
+		return x.DisputeWindowBlocks
+	}
+	return 0
+}
+
+func (x *ChainParams) GetDisputeBond() uint64 {
+	if x != nil {
+		return x.DisputeBond
+	}
+	return 0
+}
+
+type TxFee struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tx            string                 `protobuf:"bytes,1,opt,name=tx,proto3" json:"tx,omitempty"` // the TxBody field name, e.g. "register_model"
+	Base          uint64                 `protobuf:"varint,2,opt,name=base,proto3" json:"base,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxFee) Reset() {
+	*x = TxFee{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxFee) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxFee) ProtoMessage() {}
+
+func (x *TxFee) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxFee.ProtoReflect.Descriptor instead.
+func (*TxFee) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *TxFee) GetTx() string {
+	if x != nil {
+		return x.Tx
+	}
+	return ""
+}
+
+func (x *TxFee) GetBase() uint64 {
+	if x != nil {
+		return x.Base
+	}
+	return 0
+}
+
+type Allocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       []byte                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"` // ed25519 public key
+	Amount        uint64                 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Allocation) Reset() {
+	*x = Allocation{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Allocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Allocation) ProtoMessage() {}
+
+func (x *Allocation) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
+func (*Allocation) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *Allocation) GetAccount() []byte {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *Allocation) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
 	}
 	return 0
 }
@@ -2678,7 +4051,7 @@ type Validator struct {
 
 func (x *Validator) Reset() {
 	*x = Validator{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2690,7 +4063,7 @@ func (x *Validator) String() string {
 func (*Validator) ProtoMessage() {}
 
 func (x *Validator) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2703,7 +4076,7 @@ func (x *Validator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Validator.ProtoReflect.Descriptor instead.
 func (*Validator) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Validator) GetPubKey() []byte {
@@ -2728,7 +4101,7 @@ type GetChainInfoRequest struct {
 
 func (x *GetChainInfoRequest) Reset() {
 	*x = GetChainInfoRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2740,7 +4113,7 @@ func (x *GetChainInfoRequest) String() string {
 func (*GetChainInfoRequest) ProtoMessage() {}
 
 func (x *GetChainInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2753,7 +4126,7 @@ func (x *GetChainInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetChainInfoRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{43}
 }
 
 type ChainInfo struct {
@@ -2770,7 +4143,7 @@ type ChainInfo struct {
 
 func (x *ChainInfo) Reset() {
 	*x = ChainInfo{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2782,7 +4155,7 @@ func (x *ChainInfo) String() string {
 func (*ChainInfo) ProtoMessage() {}
 
 func (x *ChainInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2795,7 +4168,7 @@ func (x *ChainInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainInfo.ProtoReflect.Descriptor instead.
 func (*ChainInfo) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ChainInfo) GetChainId() string {
@@ -2848,7 +4221,7 @@ type GetQuorumCheckpointRequest struct {
 
 func (x *GetQuorumCheckpointRequest) Reset() {
 	*x = GetQuorumCheckpointRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2860,7 +4233,7 @@ func (x *GetQuorumCheckpointRequest) String() string {
 func (*GetQuorumCheckpointRequest) ProtoMessage() {}
 
 func (x *GetQuorumCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2873,7 +4246,7 @@ func (x *GetQuorumCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuorumCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetQuorumCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{45}
 }
 
 // QuorumCheckpoint is a log head that a quorum of validators signed: the
@@ -2890,7 +4263,7 @@ type QuorumCheckpoint struct {
 
 func (x *QuorumCheckpoint) Reset() {
 	*x = QuorumCheckpoint{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2902,7 +4275,7 @@ func (x *QuorumCheckpoint) String() string {
 func (*QuorumCheckpoint) ProtoMessage() {}
 
 func (x *QuorumCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2915,7 +4288,7 @@ func (x *QuorumCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuorumCheckpoint.ProtoReflect.Descriptor instead.
 func (*QuorumCheckpoint) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *QuorumCheckpoint) GetCheckpoint() *Checkpoint {
@@ -2939,6 +4312,526 @@ func (x *QuorumCheckpoint) GetValidatorSet() []byte {
 	return nil
 }
 
+type GetAccountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       []byte                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccountRequest) Reset() {
+	*x = GetAccountRequest{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccountRequest) ProtoMessage() {}
+
+func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
+func (*GetAccountRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GetAccountRequest) GetAccount() []byte {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+type ListAccountsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Limit         uint32                 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	After         []byte                 `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccountsRequest) Reset() {
+	*x = ListAccountsRequest{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccountsRequest) ProtoMessage() {}
+
+func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
+func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListAccountsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListAccountsRequest) GetAfter() []byte {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+type ListAccountsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accounts      []*AccountRecord       `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccountsResponse) Reset() {
+	*x = ListAccountsResponse{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccountsResponse) ProtoMessage() {}
+
+func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
+func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListAccountsResponse) GetAccounts() []*AccountRecord {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+type GetOfferRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOfferRequest) Reset() {
+	*x = GetOfferRequest{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOfferRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOfferRequest) ProtoMessage() {}
+
+func (x *GetOfferRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOfferRequest.ProtoReflect.Descriptor instead.
+func (*GetOfferRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *GetOfferRequest) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+type ListOffersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOffersRequest) Reset() {
+	*x = ListOffersRequest{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOffersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOffersRequest) ProtoMessage() {}
+
+func (x *ListOffersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOffersRequest.ProtoReflect.Descriptor instead.
+func (*ListOffersRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{51}
+}
+
+type ListOffersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Offers        []*OfferRecord         `protobuf:"bytes,1,rep,name=offers,proto3" json:"offers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOffersResponse) Reset() {
+	*x = ListOffersResponse{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOffersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOffersResponse) ProtoMessage() {}
+
+func (x *ListOffersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOffersResponse.ProtoReflect.Descriptor instead.
+func (*ListOffersResponse) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ListOffersResponse) GetOffers() []*OfferRecord {
+	if x != nil {
+		return x.Offers
+	}
+	return nil
+}
+
+type GetEscrowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestKey    []byte                 `protobuf:"bytes,1,opt,name=request_key,json=requestKey,proto3" json:"request_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEscrowRequest) Reset() {
+	*x = GetEscrowRequest{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEscrowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEscrowRequest) ProtoMessage() {}
+
+func (x *GetEscrowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEscrowRequest.ProtoReflect.Descriptor instead.
+func (*GetEscrowRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *GetEscrowRequest) GetRequestKey() []byte {
+	if x != nil {
+		return x.RequestKey
+	}
+	return nil
+}
+
+type ListEscrowsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Limit         uint32                 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEscrowsRequest) Reset() {
+	*x = ListEscrowsRequest{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEscrowsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEscrowsRequest) ProtoMessage() {}
+
+func (x *ListEscrowsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEscrowsRequest.ProtoReflect.Descriptor instead.
+func (*ListEscrowsRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ListEscrowsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListEscrowsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Escrows       []*EscrowRecord        `protobuf:"bytes,1,rep,name=escrows,proto3" json:"escrows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEscrowsResponse) Reset() {
+	*x = ListEscrowsResponse{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEscrowsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEscrowsResponse) ProtoMessage() {}
+
+func (x *ListEscrowsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEscrowsResponse.ProtoReflect.Descriptor instead.
+func (*ListEscrowsResponse) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ListEscrowsResponse) GetEscrows() []*EscrowRecord {
+	if x != nil {
+		return x.Escrows
+	}
+	return nil
+}
+
+type ListDisputesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Limit         uint32                 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDisputesRequest) Reset() {
+	*x = ListDisputesRequest{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDisputesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDisputesRequest) ProtoMessage() {}
+
+func (x *ListDisputesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDisputesRequest.ProtoReflect.Descriptor instead.
+func (*ListDisputesRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ListDisputesRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListDisputesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Disputes      []*DisputeRecord       `protobuf:"bytes,1,rep,name=disputes,proto3" json:"disputes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDisputesResponse) Reset() {
+	*x = ListDisputesResponse{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDisputesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDisputesResponse) ProtoMessage() {}
+
+func (x *ListDisputesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDisputesResponse.ProtoReflect.Descriptor instead.
+func (*ListDisputesResponse) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ListDisputesResponse) GetDisputes() []*DisputeRecord {
+	if x != nil {
+		return x.Disputes
+	}
+	return nil
+}
+
+type GetSupplyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSupplyRequest) Reset() {
+	*x = GetSupplyRequest{}
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSupplyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSupplyRequest) ProtoMessage() {}
+
+func (x *GetSupplyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSupplyRequest.ProtoReflect.Descriptor instead.
+func (*GetSupplyRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{58}
+}
+
 type ListRejectionsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2947,7 +4840,7 @@ type ListRejectionsRequest struct {
 
 func (x *ListRejectionsRequest) Reset() {
 	*x = ListRejectionsRequest{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2959,7 +4852,7 @@ func (x *ListRejectionsRequest) String() string {
 func (*ListRejectionsRequest) ProtoMessage() {}
 
 func (x *ListRejectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2972,7 +4865,7 @@ func (x *ListRejectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRejectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListRejectionsRequest) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{59}
 }
 
 type ListRejectionsResponse struct {
@@ -2984,7 +4877,7 @@ type ListRejectionsResponse struct {
 
 func (x *ListRejectionsResponse) Reset() {
 	*x = ListRejectionsResponse{}
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[35]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2996,7 +4889,7 @@ func (x *ListRejectionsResponse) String() string {
 func (*ListRejectionsResponse) ProtoMessage() {}
 
 func (x *ListRejectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[35]
+	mi := &file_veil_ledger_v1_ledger_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3009,7 +4902,7 @@ func (x *ListRejectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRejectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListRejectionsResponse) Descriptor() ([]byte, []int) {
-	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
+	return file_veil_ledger_v1_ledger_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListRejectionsResponse) GetRejections() []*Rejected {
@@ -3027,7 +4920,8 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\bSignedTx\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x16\n" +
 	"\x06signer\x18\x02 \x01(\fR\x06signer\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x91\b\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xb0\n" +
+	"\n" +
 	"\x06TxBody\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12F\n" +
 	"\x0eregister_model\x18\n" +
@@ -3036,7 +4930,12 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x11inference_receipt\x18\f \x01(\v2 .veil.ledger.v1.InferenceReceiptH\x00R\x10inferenceReceipt\x12L\n" +
 	"\x10challenge_reveal\x18\r \x01(\v2\x1f.veil.ledger.v1.ChallengeRevealH\x00R\x0fchallengeReveal\x12I\n" +
 	"\x0fchallenge_proof\x18\x0e \x01(\v2\x1e.veil.ledger.v1.ChallengeProofH\x00R\x0echallengeProof\x123\n" +
-	"\averdict\x18\x0f \x01(\v2\x17.veil.ledger.v1.VerdictH\x00R\averdict\x12F\n" +
+	"\averdict\x18\x0f \x01(\v2\x17.veil.ledger.v1.VerdictH\x00R\averdict\x126\n" +
+	"\btransfer\x18\x1e \x01(\v2\x18.veil.ledger.v1.TransferH\x00R\btransfer\x12F\n" +
+	"\x0eprovider_offer\x18\x1f \x01(\v2\x1d.veil.ledger.v1.ProviderOfferH\x00R\rproviderOffer\x120\n" +
+	"\x06unbond\x18  \x01(\v2\x16.veil.ledger.v1.UnbondH\x00R\x06unbond\x126\n" +
+	"\bwithdraw\x18! \x01(\v2\x18.veil.ledger.v1.WithdrawH\x00R\bwithdraw\x123\n" +
+	"\adispute\x18\" \x01(\v2\x17.veil.ledger.v1.DisputeH\x00R\adispute\x12F\n" +
 	"\x0etraining_start\x182 \x01(\v2\x1d.veil.ledger.v1.TrainingStartH\x00R\rtrainingStart\x12R\n" +
 	"\x12dataset_commitment\x183 \x01(\v2!.veil.ledger.v1.DatasetCommitmentH\x00R\x11datasetCommitment\x12@\n" +
 	"\ftraining_key\x184 \x01(\v2\x1b.veil.ledger.v1.TrainingKeyH\x00R\vtrainingKey\x12I\n" +
@@ -3069,7 +4968,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x05index\x18\x03 \x01(\rR\x05index\x12#\n" +
 	"\rprevious_hash\x18\x04 \x01(\fR\fpreviousHash\x12+\n" +
 	"\x11contribution_hash\x18\x05 \x01(\fR\x10contributionHash\x12 \n" +
-	"\vattestation\x18\x06 \x01(\tR\vattestation\"\xd7\x02\n" +
+	"\vattestation\x18\x06 \x01(\tR\vattestation\"\xed\x02\n" +
 	"\x10InferenceReceipt\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x1d\n" +
 	"\n" +
@@ -3084,7 +4983,8 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x10client_signature\x18\t \x01(\fR\x0fclientSignature\x12\x1f\n" +
 	"\vkeys_digest\x18\n" +
 	" \x01(\fR\n" +
-	"keysDigestJ\x04\b\x02\x10\x03\"\x9d\x01\n" +
+	"keysDigest\x12\x14\n" +
+	"\x05price\x18\v \x01(\x04R\x05priceJ\x04\b\x02\x10\x03\"\x9d\x01\n" +
 	"\x0fChallengeReveal\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x19\n" +
@@ -3104,7 +5004,94 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
 	"\x06accept\x18\x02 \x01(\bR\x06accept\x12\x19\n" +
 	"\bmodel_id\x18\x04 \x01(\tR\amodelId\x125\n" +
-	"\x06reason\x18\x05 \x01(\x0e2\x1d.veil.ledger.v1.VerdictReasonR\x06reasonJ\x04\b\x03\x10\x04\"\xee\x03\n" +
+	"\x06reason\x18\x05 \x01(\x0e2\x1d.veil.ledger.v1.VerdictReasonR\x06reasonJ\x04\b\x03\x10\x04\"2\n" +
+	"\bTransfer\x12\x0e\n" +
+	"\x02to\x18\x01 \x01(\fR\x02to\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\x04R\x06amount\"\xa6\x01\n" +
+	"\rProviderOffer\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x1a\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12\x14\n" +
+	"\x05price\x18\x03 \x01(\x04R\x05price\x12\x12\n" +
+	"\x04bond\x18\x04 \x01(\x04R\x04bond\x124\n" +
+	"\x16unbonding_delay_blocks\x18\x05 \x01(\x04R\x14unbondingDelayBlocks\";\n" +
+	"\x06Unbond\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\x04R\x06amount\"%\n" +
+	"\bWithdraw\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\"\x90\x02\n" +
+	"\aDispute\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12!\n" +
+	"\fsession_seed\x18\x03 \x01(\fR\vsessionSeed\x12'\n" +
+	"\x0fckks_parameters\x18\x04 \x01(\fR\x0eckksParameters\x12'\n" +
+	"\x0fgalois_elements\x18\x05 \x03(\x04R\x0egaloisElements\x12)\n" +
+	"\x10input_ciphertext\x18\x06 \x01(\fR\x0finputCiphertext\x12+\n" +
+	"\x11output_ciphertext\x18\a \x01(\fR\x10outputCiphertext\"C\n" +
+	"\rAccountRecord\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\fR\aaccount\x12\x18\n" +
+	"\abalance\x18\x02 \x01(\x04R\abalance\"O\n" +
+	"\x0eUnbondingEntry\x12\x16\n" +
+	"\x06amount\x18\x01 \x01(\x04R\x06amount\x12%\n" +
+	"\x0erelease_height\x18\x02 \x01(\x04R\rreleaseHeight\"\xa6\x04\n" +
+	"\vOfferRecord\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\fR\bprovider\x12\x1a\n" +
+	"\bendpoint\x18\x03 \x01(\tR\bendpoint\x12\x14\n" +
+	"\x05price\x18\x04 \x01(\x04R\x05price\x12\x16\n" +
+	"\x06bonded\x18\x05 \x01(\x04R\x06bonded\x12\x1a\n" +
+	"\breserved\x18\x06 \x01(\x04R\breserved\x12<\n" +
+	"\tunbonding\x18\a \x03(\v2\x1e.veil.ledger.v1.UnbondingEntryR\tunbonding\x124\n" +
+	"\x16unbonding_delay_blocks\x18\b \x01(\x04R\x14unbondingDelayBlocks\x12\x14\n" +
+	"\x05index\x18\t \x01(\x04R\x05index\x12#\n" +
+	"\rupdated_index\x18\n" +
+	" \x01(\x04R\fupdatedIndex\x12\x1a\n" +
+	"\breceipts\x18\v \x01(\x04R\breceipts\x12\x16\n" +
+	"\x06proven\x18\f \x01(\x04R\x06proven\x12\x12\n" +
+	"\x04paid\x18\r \x01(\x04R\x04paid\x12\x16\n" +
+	"\x06missed\x18\x0e \x01(\x04R\x06missed\x12\x16\n" +
+	"\x06frauds\x18\x0f \x01(\x04R\x06frauds\x12!\n" +
+	"\fdisputes_won\x18\x10 \x01(\x04R\vdisputesWon\x12\x18\n" +
+	"\aslashed\x18\x11 \x01(\x04R\aslashed\x12\x16\n" +
+	"\x06earned\x18\x12 \x01(\x04R\x06earned\"\xf4\x03\n" +
+	"\fEscrowRecord\x12\x1f\n" +
+	"\vrequest_key\x18\x01 \x01(\fR\n" +
+	"requestKey\x12\x19\n" +
+	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12\x16\n" +
+	"\x06client\x18\x03 \x01(\fR\x06client\x12\x1a\n" +
+	"\bprovider\x18\x04 \x01(\fR\bprovider\x12\x16\n" +
+	"\x06amount\x18\x05 \x01(\x04R\x06amount\x12\x1e\n" +
+	"\n" +
+	"collateral\x18\x06 \x01(\x04R\n" +
+	"collateral\x124\n" +
+	"\x06status\x18\a \x01(\x0e2\x1c.veil.ledger.v1.EscrowStatusR\x06status\x12%\n" +
+	"\x0ereceipt_height\x18\b \x01(\x04R\rreceiptHeight\x12\x1d\n" +
+	"\n" +
+	"due_height\x18\t \x01(\x04R\tdueHeight\x12#\n" +
+	"\rsettle_height\x18\n" +
+	" \x01(\x04R\fsettleHeight\x12#\n" +
+	"\rreceipt_index\x18\v \x01(\x04R\freceiptIndex\x12#\n" +
+	"\rdispute_index\x18\f \x01(\x04R\fdisputeIndex\x12\x1a\n" +
+	"\brevealed\x18\r \x01(\bR\brevealed\x12\x18\n" +
+	"\aslashed\x18\x0e \x01(\x04R\aslashed\x12\x1b\n" +
+	"\tto_client\x18\x0f \x01(\x04R\btoClient\"\xa4\x02\n" +
+	"\rDisputeRecord\x12\x1f\n" +
+	"\vrequest_key\x18\x01 \x01(\fR\n" +
+	"requestKey\x12\x19\n" +
+	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12\x16\n" +
+	"\x06client\x18\x03 \x01(\fR\x06client\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\x04R\x05index\x12\x16\n" +
+	"\x06height\x18\x05 \x01(\x04R\x06height\x12.\n" +
+	"\aoutcome\x18\x06 \x01(\x0e2\x14.veil.ledger.v1.CodeR\aoutcome\x12\x16\n" +
+	"\x06detail\x18\a \x01(\tR\x06detail\x12\x12\n" +
+	"\x04bond\x18\b \x01(\x04R\x04bond\x12\x18\n" +
+	"\aslashed\x18\t \x01(\x04R\aslashed\x12\x1b\n" +
+	"\tto_client\x18\n" +
+	" \x01(\x04R\btoClient\"T\n" +
+	"\fSupplyRecord\x12\x18\n" +
+	"\agenesis\x18\x01 \x01(\x04R\agenesis\x12\x12\n" +
+	"\x04pool\x18\x02 \x01(\x04R\x04pool\x12\x16\n" +
+	"\x06burned\x18\x03 \x01(\x04R\x06burned\"\xee\x03\n" +
 	"\vModelRecord\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\"\n" +
 	"\farchitecture\x18\x02 \x01(\tR\farchitecture\x12\x1e\n" +
@@ -3237,9 +5224,32 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\asummary\x18\x03 \x01(\tR\asummary\x12(\n" +
 	"\x04code\x18\x04 \x01(\x0e2\x14.veil.ledger.v1.CodeR\x04code\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05where\x18\x06 \x01(\tR\x05where\"A\n" +
+	"\x05where\x18\x06 \x01(\tR\x05where\"\x84\x05\n" +
 	"\vChainParams\x122\n" +
-	"\x15proof_deadline_blocks\x18\x01 \x01(\x04R\x13proofDeadlineBlocks\":\n" +
+	"\x15proof_deadline_blocks\x18\x01 \x01(\x04R\x13proofDeadlineBlocks\x12 \n" +
+	"\ffee_per_byte\x18\x02 \x01(\x04R\n" +
+	"feePerByte\x12)\n" +
+	"\x04fees\x18\x03 \x03(\v2\x15.veil.ledger.v1.TxFeeR\x04fees\x12\x1f\n" +
+	"\vdefault_fee\x18\x04 \x01(\x04R\n" +
+	"defaultFee\x124\n" +
+	"\agenesis\x18\x05 \x03(\v2\x1a.veil.ledger.v1.AllocationR\agenesis\x12,\n" +
+	"\x12min_provider_stake\x18\x06 \x01(\x04R\x10minProviderStake\x12;\n" +
+	"\x1amin_unbonding_delay_blocks\x18\a \x01(\x04R\x17minUnbondingDelayBlocks\x12/\n" +
+	"\x13collateral_multiple\x18\b \x01(\x04R\x12collateralMultiple\x12%\n" +
+	"\x0emin_collateral\x18\t \x01(\x04R\rminCollateral\x12$\n" +
+	"\x0emiss_slash_bps\x18\n" +
+	" \x01(\rR\fmissSlashBps\x12-\n" +
+	"\x13slash_to_client_bps\x18\v \x01(\rR\x10slashToClientBps\x12.\n" +
+	"\x13validator_share_bps\x18\f \x01(\rR\x11validatorShareBps\x122\n" +
+	"\x15dispute_window_blocks\x18\r \x01(\x04R\x13disputeWindowBlocks\x12!\n" +
+	"\fdispute_bond\x18\x0e \x01(\x04R\vdisputeBond\"+\n" +
+	"\x05TxFee\x12\x0e\n" +
+	"\x02tx\x18\x01 \x01(\tR\x02tx\x12\x12\n" +
+	"\x04base\x18\x02 \x01(\x04R\x04base\">\n" +
+	"\n" +
+	"Allocation\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\fR\aaccount\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\x04R\x06amount\":\n" +
 	"\tValidator\x12\x17\n" +
 	"\apub_key\x18\x01 \x01(\fR\x06pubKey\x12\x14\n" +
 	"\x05power\x18\x02 \x01(\x03R\x05power\"\x15\n" +
@@ -3259,12 +5269,36 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"checkpoint\x18\x01 \x01(\v2\x1a.veil.ledger.v1.CheckpointR\n" +
 	"checkpoint\x12#\n" +
 	"\rsigned_header\x18\x02 \x01(\fR\fsignedHeader\x12#\n" +
-	"\rvalidator_set\x18\x03 \x01(\fR\fvalidatorSet\"\x17\n" +
+	"\rvalidator_set\x18\x03 \x01(\fR\fvalidatorSet\"-\n" +
+	"\x11GetAccountRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\fR\aaccount\"A\n" +
+	"\x13ListAccountsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\rR\x05limit\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\fR\x05after\"Q\n" +
+	"\x14ListAccountsResponse\x129\n" +
+	"\baccounts\x18\x01 \x03(\v2\x1d.veil.ledger.v1.AccountRecordR\baccounts\",\n" +
+	"\x0fGetOfferRequest\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\"\x13\n" +
+	"\x11ListOffersRequest\"I\n" +
+	"\x12ListOffersResponse\x123\n" +
+	"\x06offers\x18\x01 \x03(\v2\x1b.veil.ledger.v1.OfferRecordR\x06offers\"3\n" +
+	"\x10GetEscrowRequest\x12\x1f\n" +
+	"\vrequest_key\x18\x01 \x01(\fR\n" +
+	"requestKey\"*\n" +
+	"\x12ListEscrowsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\rR\x05limit\"M\n" +
+	"\x13ListEscrowsResponse\x126\n" +
+	"\aescrows\x18\x01 \x03(\v2\x1c.veil.ledger.v1.EscrowRecordR\aescrows\"+\n" +
+	"\x13ListDisputesRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\rR\x05limit\"Q\n" +
+	"\x14ListDisputesResponse\x129\n" +
+	"\bdisputes\x18\x01 \x03(\v2\x1d.veil.ledger.v1.DisputeRecordR\bdisputes\"\x12\n" +
+	"\x10GetSupplyRequest\"\x17\n" +
 	"\x15ListRejectionsRequest\"R\n" +
 	"\x16ListRejectionsResponse\x128\n" +
 	"\n" +
 	"rejections\x18\x01 \x03(\v2\x18.veil.ledger.v1.RejectedR\n" +
-	"rejections*\xf5\b\n" +
+	"rejections*\x92\r\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x12\n" +
 	"\x0eCODE_MALFORMED\x10\x01\x12\x16\n" +
@@ -3294,7 +5328,27 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x18CODE_TOO_MANY_CHALLENGES\x10\x18\x12\x1e\n" +
 	"\x1aCODE_SERVER_NOT_CONSENTING\x10\x19\x12\x18\n" +
 	"\x14CODE_BAD_REQUEST_KEY\x10\x1a\x12 \n" +
-	"\x1cCODE_VERDICT_REASON_MISMATCH\x10\x1b\x12\x18\n" +
+	"\x1cCODE_VERDICT_REASON_MISMATCH\x10\x1b\x12\x11\n" +
+	"\rCODE_UNFUNDED\x10<\x12\x1b\n" +
+	"\x17CODE_INSUFFICIENT_FUNDS\x10=\x12\x18\n" +
+	"\x14CODE_AMOUNT_OVERFLOW\x10>\x12\x11\n" +
+	"\rCODE_NO_OFFER\x10?\x12\x17\n" +
+	"\x13CODE_PRICE_MISMATCH\x10@\x12\x1b\n" +
+	"\x17CODE_INSUFFICIENT_STAKE\x10A\x12\x17\n" +
+	"\x13CODE_STAKE_RESERVED\x10B\x12\x1a\n" +
+	"\x16CODE_UNBONDING_NOT_DUE\x10C\x12\x17\n" +
+	"\x13CODE_ESCROW_SETTLED\x10D\x12\x12\n" +
+	"\x0eCODE_NO_ESCROW\x10E\x12\x1b\n" +
+	"\x17CODE_DISPUTE_NOT_PROVEN\x10F\x12\x1e\n" +
+	"\x1aCODE_DISPUTE_WINDOW_CLOSED\x10G\x12\x1a\n" +
+	"\x16CODE_EVIDENCE_MISMATCH\x10H\x12\x1d\n" +
+	"\x19CODE_DISPUTES_UNSUPPORTED\x10I\x12\x1c\n" +
+	"\x18CODE_UNBONDING_TOO_SHORT\x10J\x12\x17\n" +
+	"\x13CODE_OFFER_INACTIVE\x10K\x12\x1e\n" +
+	"\x1aCODE_DISPUTE_KEYS_MISMATCH\x10P\x12\x18\n" +
+	"\x14CODE_DISPUTE_FRAMING\x10Q\x12\x1e\n" +
+	"\x1aCODE_DISPUTE_ANSWER_HONEST\x10R\x12\x1d\n" +
+	"\x19CODE_DISPUTE_BAD_EVIDENCE\x10S\x12\x18\n" +
 	"\x14CODE_TRAINING_EXISTS\x10Z\x12\x19\n" +
 	"\x15CODE_UNKNOWN_TRAINING\x10[\x12\x17\n" +
 	"\x13CODE_TRAINING_PHASE\x10\\\x12\x17\n" +
@@ -3318,13 +5372,19 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x1dVERDICT_REASON_OUTPUTS_DIFFER\x10\x02\x12\x1b\n" +
 	"\x17VERDICT_REASON_NO_PROOF\x10\x03\x12\x1e\n" +
 	"\x1aVERDICT_REASON_BAD_RECEIPT\x10\x04\x12\x1c\n" +
-	"\x18VERDICT_REASON_BAD_PROOF\x10\x05*\x85\x01\n" +
+	"\x18VERDICT_REASON_BAD_PROOF\x10\x05*\xbe\x01\n" +
+	"\fEscrowStatus\x12\x1d\n" +
+	"\x19ESCROW_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14ESCROW_STATUS_LOCKED\x10\x01\x12\x18\n" +
+	"\x14ESCROW_STATUS_PROVEN\x10\x02\x12\x16\n" +
+	"\x12ESCROW_STATUS_PAID\x10\x03\x12!\n" +
+	"\x1dESCROW_STATUS_REFUNDED_MISSED\x10\x04\x12 \n" +
+	"\x1cESCROW_STATUS_REFUNDED_FRAUD\x10\x05*\x85\x01\n" +
 	"\rRequestStatus\x12\x1e\n" +
 	"\x1aREQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18REQUEST_STATUS_RECEIPTED\x10\x01\x12\x1b\n" +
 	"\x17REQUEST_STATUS_REVEALED\x10\x02\x12\x19\n" +
-	"\x15REQUEST_STATUS_PROVEN\x10\x032\x90\n" +
-	"\n" +
+	"\x15REQUEST_STATUS_PROVEN\x10\x032\xa7\x0f\n" +
 	"\rLedgerService\x12G\n" +
 	"\x06Submit\x12\x1d.veil.ledger.v1.SubmitRequest\x1a\x1e.veil.ledger.v1.SubmitResponse\x12Q\n" +
 	"\rGetCheckpoint\x12$.veil.ledger.v1.GetCheckpointRequest\x1a\x1a.veil.ledger.v1.Checkpoint\x12B\n" +
@@ -3339,7 +5399,17 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\bGetSetup\x12\x1f.veil.ledger.v1.GetSetupRequest\x1a\x1b.veil.ledger.v1.SetupRecord\x12_\n" +
 	"\x0eListRejections\x12%.veil.ledger.v1.ListRejectionsRequest\x1a&.veil.ledger.v1.ListRejectionsResponse\x12N\n" +
 	"\fGetChainInfo\x12#.veil.ledger.v1.GetChainInfoRequest\x1a\x19.veil.ledger.v1.ChainInfo\x12c\n" +
-	"\x13GetQuorumCheckpoint\x12*.veil.ledger.v1.GetQuorumCheckpointRequest\x1a .veil.ledger.v1.QuorumCheckpoint\x12Q\n" +
+	"\x13GetQuorumCheckpoint\x12*.veil.ledger.v1.GetQuorumCheckpointRequest\x1a .veil.ledger.v1.QuorumCheckpoint\x12N\n" +
+	"\n" +
+	"GetAccount\x12!.veil.ledger.v1.GetAccountRequest\x1a\x1d.veil.ledger.v1.AccountRecord\x12Y\n" +
+	"\fListAccounts\x12#.veil.ledger.v1.ListAccountsRequest\x1a$.veil.ledger.v1.ListAccountsResponse\x12H\n" +
+	"\bGetOffer\x12\x1f.veil.ledger.v1.GetOfferRequest\x1a\x1b.veil.ledger.v1.OfferRecord\x12S\n" +
+	"\n" +
+	"ListOffers\x12!.veil.ledger.v1.ListOffersRequest\x1a\".veil.ledger.v1.ListOffersResponse\x12K\n" +
+	"\tGetEscrow\x12 .veil.ledger.v1.GetEscrowRequest\x1a\x1c.veil.ledger.v1.EscrowRecord\x12V\n" +
+	"\vListEscrows\x12\".veil.ledger.v1.ListEscrowsRequest\x1a#.veil.ledger.v1.ListEscrowsResponse\x12Y\n" +
+	"\fListDisputes\x12#.veil.ledger.v1.ListDisputesRequest\x1a$.veil.ledger.v1.ListDisputesResponse\x12K\n" +
+	"\tGetSupply\x12 .veil.ledger.v1.GetSupplyRequest\x1a\x1c.veil.ledger.v1.SupplyRecord\x12Q\n" +
 	"\vGetTraining\x12\".veil.ledger.v1.GetTrainingRequest\x1a\x1e.veil.ledger.v1.TrainingRecord\x12`\n" +
 	"\x10GetTrainingRound\x12'.veil.ledger.v1.GetTrainingRoundRequest\x1a#.veil.ledger.v1.TrainingRoundRecord\x12`\n" +
 	"\x10GetModelTraining\x12'.veil.ledger.v1.GetModelTrainingRequest\x1a#.veil.ledger.v1.ModelTrainingRecordB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
@@ -3356,126 +5426,182 @@ func file_veil_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 	return file_veil_ledger_v1_ledger_proto_rawDescData
 }
 
-var file_veil_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_veil_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_veil_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_veil_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_veil_ledger_v1_ledger_proto_goTypes = []any{
 	(Code)(0),                          // 0: veil.ledger.v1.Code
 	(VerdictReason)(0),                 // 1: veil.ledger.v1.VerdictReason
-	(RequestStatus)(0),                 // 2: veil.ledger.v1.RequestStatus
-	(*SignedTx)(nil),                   // 3: veil.ledger.v1.SignedTx
-	(*TxBody)(nil),                     // 4: veil.ledger.v1.TxBody
-	(*RegisterModel)(nil),              // 5: veil.ledger.v1.RegisterModel
-	(*SetupContribution)(nil),          // 6: veil.ledger.v1.SetupContribution
-	(*InferenceReceipt)(nil),           // 7: veil.ledger.v1.InferenceReceipt
-	(*ChallengeReveal)(nil),            // 8: veil.ledger.v1.ChallengeReveal
-	(*ChallengeProof)(nil),             // 9: veil.ledger.v1.ChallengeProof
-	(*Verdict)(nil),                    // 10: veil.ledger.v1.Verdict
-	(*ModelRecord)(nil),                // 11: veil.ledger.v1.ModelRecord
-	(*RequestRecord)(nil),              // 12: veil.ledger.v1.RequestRecord
-	(*SetupRecord)(nil),                // 13: veil.ledger.v1.SetupRecord
-	(*Checkpoint)(nil),                 // 14: veil.ledger.v1.Checkpoint
-	(*Entry)(nil),                      // 15: veil.ledger.v1.Entry
-	(*ConsistencyProof)(nil),           // 16: veil.ledger.v1.ConsistencyProof
-	(*SubmitRequest)(nil),              // 17: veil.ledger.v1.SubmitRequest
-	(*SubmitResponse)(nil),             // 18: veil.ledger.v1.SubmitResponse
-	(*GetCheckpointRequest)(nil),       // 19: veil.ledger.v1.GetCheckpointRequest
-	(*GetEntryRequest)(nil),            // 20: veil.ledger.v1.GetEntryRequest
-	(*GetConsistencyRequest)(nil),      // 21: veil.ledger.v1.GetConsistencyRequest
-	(*GetModelRequest)(nil),            // 22: veil.ledger.v1.GetModelRequest
-	(*GetModelResponse)(nil),           // 23: veil.ledger.v1.GetModelResponse
-	(*ListModelsRequest)(nil),          // 24: veil.ledger.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),         // 25: veil.ledger.v1.ListModelsResponse
-	(*GetRequestRequest)(nil),          // 26: veil.ledger.v1.GetRequestRequest
-	(*ListRequestsRequest)(nil),        // 27: veil.ledger.v1.ListRequestsRequest
-	(*ListRequestsResponse)(nil),       // 28: veil.ledger.v1.ListRequestsResponse
-	(*GetSetupRequest)(nil),            // 29: veil.ledger.v1.GetSetupRequest
-	(*Rejected)(nil),                   // 30: veil.ledger.v1.Rejected
-	(*ChainParams)(nil),                // 31: veil.ledger.v1.ChainParams
-	(*Validator)(nil),                  // 32: veil.ledger.v1.Validator
-	(*GetChainInfoRequest)(nil),        // 33: veil.ledger.v1.GetChainInfoRequest
-	(*ChainInfo)(nil),                  // 34: veil.ledger.v1.ChainInfo
-	(*GetQuorumCheckpointRequest)(nil), // 35: veil.ledger.v1.GetQuorumCheckpointRequest
-	(*QuorumCheckpoint)(nil),           // 36: veil.ledger.v1.QuorumCheckpoint
-	(*ListRejectionsRequest)(nil),      // 37: veil.ledger.v1.ListRejectionsRequest
-	(*ListRejectionsResponse)(nil),     // 38: veil.ledger.v1.ListRejectionsResponse
-	(*TrainingStart)(nil),              // 39: veil.ledger.v1.TrainingStart
-	(*DatasetCommitment)(nil),          // 40: veil.ledger.v1.DatasetCommitment
-	(*TrainingKey)(nil),                // 41: veil.ledger.v1.TrainingKey
-	(*TrainingUpdate)(nil),             // 42: veil.ledger.v1.TrainingUpdate
-	(*TrainingAggregate)(nil),          // 43: veil.ledger.v1.TrainingAggregate
-	(*TrainingRoundResult)(nil),        // 44: veil.ledger.v1.TrainingRoundResult
-	(*LinkModelTraining)(nil),          // 45: veil.ledger.v1.LinkModelTraining
-	(*GetTrainingRequest)(nil),         // 46: veil.ledger.v1.GetTrainingRequest
-	(*GetTrainingRoundRequest)(nil),    // 47: veil.ledger.v1.GetTrainingRoundRequest
-	(*GetModelTrainingRequest)(nil),    // 48: veil.ledger.v1.GetModelTrainingRequest
-	(*TrainingRecord)(nil),             // 49: veil.ledger.v1.TrainingRecord
-	(*TrainingRoundRecord)(nil),        // 50: veil.ledger.v1.TrainingRoundRecord
-	(*ModelTrainingRecord)(nil),        // 51: veil.ledger.v1.ModelTrainingRecord
+	(EscrowStatus)(0),                  // 2: veil.ledger.v1.EscrowStatus
+	(RequestStatus)(0),                 // 3: veil.ledger.v1.RequestStatus
+	(*SignedTx)(nil),                   // 4: veil.ledger.v1.SignedTx
+	(*TxBody)(nil),                     // 5: veil.ledger.v1.TxBody
+	(*RegisterModel)(nil),              // 6: veil.ledger.v1.RegisterModel
+	(*SetupContribution)(nil),          // 7: veil.ledger.v1.SetupContribution
+	(*InferenceReceipt)(nil),           // 8: veil.ledger.v1.InferenceReceipt
+	(*ChallengeReveal)(nil),            // 9: veil.ledger.v1.ChallengeReveal
+	(*ChallengeProof)(nil),             // 10: veil.ledger.v1.ChallengeProof
+	(*Verdict)(nil),                    // 11: veil.ledger.v1.Verdict
+	(*Transfer)(nil),                   // 12: veil.ledger.v1.Transfer
+	(*ProviderOffer)(nil),              // 13: veil.ledger.v1.ProviderOffer
+	(*Unbond)(nil),                     // 14: veil.ledger.v1.Unbond
+	(*Withdraw)(nil),                   // 15: veil.ledger.v1.Withdraw
+	(*Dispute)(nil),                    // 16: veil.ledger.v1.Dispute
+	(*AccountRecord)(nil),              // 17: veil.ledger.v1.AccountRecord
+	(*UnbondingEntry)(nil),             // 18: veil.ledger.v1.UnbondingEntry
+	(*OfferRecord)(nil),                // 19: veil.ledger.v1.OfferRecord
+	(*EscrowRecord)(nil),               // 20: veil.ledger.v1.EscrowRecord
+	(*DisputeRecord)(nil),              // 21: veil.ledger.v1.DisputeRecord
+	(*SupplyRecord)(nil),               // 22: veil.ledger.v1.SupplyRecord
+	(*ModelRecord)(nil),                // 23: veil.ledger.v1.ModelRecord
+	(*RequestRecord)(nil),              // 24: veil.ledger.v1.RequestRecord
+	(*SetupRecord)(nil),                // 25: veil.ledger.v1.SetupRecord
+	(*Checkpoint)(nil),                 // 26: veil.ledger.v1.Checkpoint
+	(*Entry)(nil),                      // 27: veil.ledger.v1.Entry
+	(*ConsistencyProof)(nil),           // 28: veil.ledger.v1.ConsistencyProof
+	(*SubmitRequest)(nil),              // 29: veil.ledger.v1.SubmitRequest
+	(*SubmitResponse)(nil),             // 30: veil.ledger.v1.SubmitResponse
+	(*GetCheckpointRequest)(nil),       // 31: veil.ledger.v1.GetCheckpointRequest
+	(*GetEntryRequest)(nil),            // 32: veil.ledger.v1.GetEntryRequest
+	(*GetConsistencyRequest)(nil),      // 33: veil.ledger.v1.GetConsistencyRequest
+	(*GetModelRequest)(nil),            // 34: veil.ledger.v1.GetModelRequest
+	(*GetModelResponse)(nil),           // 35: veil.ledger.v1.GetModelResponse
+	(*ListModelsRequest)(nil),          // 36: veil.ledger.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),         // 37: veil.ledger.v1.ListModelsResponse
+	(*GetRequestRequest)(nil),          // 38: veil.ledger.v1.GetRequestRequest
+	(*ListRequestsRequest)(nil),        // 39: veil.ledger.v1.ListRequestsRequest
+	(*ListRequestsResponse)(nil),       // 40: veil.ledger.v1.ListRequestsResponse
+	(*GetSetupRequest)(nil),            // 41: veil.ledger.v1.GetSetupRequest
+	(*Rejected)(nil),                   // 42: veil.ledger.v1.Rejected
+	(*ChainParams)(nil),                // 43: veil.ledger.v1.ChainParams
+	(*TxFee)(nil),                      // 44: veil.ledger.v1.TxFee
+	(*Allocation)(nil),                 // 45: veil.ledger.v1.Allocation
+	(*Validator)(nil),                  // 46: veil.ledger.v1.Validator
+	(*GetChainInfoRequest)(nil),        // 47: veil.ledger.v1.GetChainInfoRequest
+	(*ChainInfo)(nil),                  // 48: veil.ledger.v1.ChainInfo
+	(*GetQuorumCheckpointRequest)(nil), // 49: veil.ledger.v1.GetQuorumCheckpointRequest
+	(*QuorumCheckpoint)(nil),           // 50: veil.ledger.v1.QuorumCheckpoint
+	(*GetAccountRequest)(nil),          // 51: veil.ledger.v1.GetAccountRequest
+	(*ListAccountsRequest)(nil),        // 52: veil.ledger.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),       // 53: veil.ledger.v1.ListAccountsResponse
+	(*GetOfferRequest)(nil),            // 54: veil.ledger.v1.GetOfferRequest
+	(*ListOffersRequest)(nil),          // 55: veil.ledger.v1.ListOffersRequest
+	(*ListOffersResponse)(nil),         // 56: veil.ledger.v1.ListOffersResponse
+	(*GetEscrowRequest)(nil),           // 57: veil.ledger.v1.GetEscrowRequest
+	(*ListEscrowsRequest)(nil),         // 58: veil.ledger.v1.ListEscrowsRequest
+	(*ListEscrowsResponse)(nil),        // 59: veil.ledger.v1.ListEscrowsResponse
+	(*ListDisputesRequest)(nil),        // 60: veil.ledger.v1.ListDisputesRequest
+	(*ListDisputesResponse)(nil),       // 61: veil.ledger.v1.ListDisputesResponse
+	(*GetSupplyRequest)(nil),           // 62: veil.ledger.v1.GetSupplyRequest
+	(*ListRejectionsRequest)(nil),      // 63: veil.ledger.v1.ListRejectionsRequest
+	(*ListRejectionsResponse)(nil),     // 64: veil.ledger.v1.ListRejectionsResponse
+	(*TrainingStart)(nil),              // 65: veil.ledger.v1.TrainingStart
+	(*DatasetCommitment)(nil),          // 66: veil.ledger.v1.DatasetCommitment
+	(*TrainingKey)(nil),                // 67: veil.ledger.v1.TrainingKey
+	(*TrainingUpdate)(nil),             // 68: veil.ledger.v1.TrainingUpdate
+	(*TrainingAggregate)(nil),          // 69: veil.ledger.v1.TrainingAggregate
+	(*TrainingRoundResult)(nil),        // 70: veil.ledger.v1.TrainingRoundResult
+	(*LinkModelTraining)(nil),          // 71: veil.ledger.v1.LinkModelTraining
+	(*GetTrainingRequest)(nil),         // 72: veil.ledger.v1.GetTrainingRequest
+	(*GetTrainingRoundRequest)(nil),    // 73: veil.ledger.v1.GetTrainingRoundRequest
+	(*GetModelTrainingRequest)(nil),    // 74: veil.ledger.v1.GetModelTrainingRequest
+	(*TrainingRecord)(nil),             // 75: veil.ledger.v1.TrainingRecord
+	(*TrainingRoundRecord)(nil),        // 76: veil.ledger.v1.TrainingRoundRecord
+	(*ModelTrainingRecord)(nil),        // 77: veil.ledger.v1.ModelTrainingRecord
 }
 var file_veil_ledger_v1_ledger_proto_depIdxs = []int32{
-	5,  // 0: veil.ledger.v1.TxBody.register_model:type_name -> veil.ledger.v1.RegisterModel
-	6,  // 1: veil.ledger.v1.TxBody.setup_contribution:type_name -> veil.ledger.v1.SetupContribution
-	7,  // 2: veil.ledger.v1.TxBody.inference_receipt:type_name -> veil.ledger.v1.InferenceReceipt
-	8,  // 3: veil.ledger.v1.TxBody.challenge_reveal:type_name -> veil.ledger.v1.ChallengeReveal
-	9,  // 4: veil.ledger.v1.TxBody.challenge_proof:type_name -> veil.ledger.v1.ChallengeProof
-	10, // 5: veil.ledger.v1.TxBody.verdict:type_name -> veil.ledger.v1.Verdict
-	39, // 6: veil.ledger.v1.TxBody.training_start:type_name -> veil.ledger.v1.TrainingStart
-	40, // 7: veil.ledger.v1.TxBody.dataset_commitment:type_name -> veil.ledger.v1.DatasetCommitment
-	41, // 8: veil.ledger.v1.TxBody.training_key:type_name -> veil.ledger.v1.TrainingKey
-	42, // 9: veil.ledger.v1.TxBody.training_update:type_name -> veil.ledger.v1.TrainingUpdate
-	43, // 10: veil.ledger.v1.TxBody.training_aggregate:type_name -> veil.ledger.v1.TrainingAggregate
-	44, // 11: veil.ledger.v1.TxBody.training_round_result:type_name -> veil.ledger.v1.TrainingRoundResult
-	45, // 12: veil.ledger.v1.TxBody.link_model_training:type_name -> veil.ledger.v1.LinkModelTraining
-	1,  // 13: veil.ledger.v1.Verdict.reason:type_name -> veil.ledger.v1.VerdictReason
-	2,  // 14: veil.ledger.v1.RequestRecord.status:type_name -> veil.ledger.v1.RequestStatus
-	1,  // 15: veil.ledger.v1.RequestRecord.verdict_reason:type_name -> veil.ledger.v1.VerdictReason
-	14, // 16: veil.ledger.v1.Entry.checkpoint:type_name -> veil.ledger.v1.Checkpoint
-	14, // 17: veil.ledger.v1.ConsistencyProof.checkpoint:type_name -> veil.ledger.v1.Checkpoint
-	0,  // 18: veil.ledger.v1.SubmitResponse.code:type_name -> veil.ledger.v1.Code
-	11, // 19: veil.ledger.v1.GetModelResponse.model:type_name -> veil.ledger.v1.ModelRecord
-	11, // 20: veil.ledger.v1.ListModelsResponse.models:type_name -> veil.ledger.v1.ModelRecord
-	2,  // 21: veil.ledger.v1.ListRequestsRequest.status:type_name -> veil.ledger.v1.RequestStatus
-	12, // 22: veil.ledger.v1.ListRequestsResponse.requests:type_name -> veil.ledger.v1.RequestRecord
-	0,  // 23: veil.ledger.v1.Rejected.code:type_name -> veil.ledger.v1.Code
-	31, // 24: veil.ledger.v1.ChainInfo.params:type_name -> veil.ledger.v1.ChainParams
-	32, // 25: veil.ledger.v1.ChainInfo.validators:type_name -> veil.ledger.v1.Validator
-	14, // 26: veil.ledger.v1.QuorumCheckpoint.checkpoint:type_name -> veil.ledger.v1.Checkpoint
-	30, // 27: veil.ledger.v1.ListRejectionsResponse.rejections:type_name -> veil.ledger.v1.Rejected
-	17, // 28: veil.ledger.v1.LedgerService.Submit:input_type -> veil.ledger.v1.SubmitRequest
-	19, // 29: veil.ledger.v1.LedgerService.GetCheckpoint:input_type -> veil.ledger.v1.GetCheckpointRequest
-	20, // 30: veil.ledger.v1.LedgerService.GetEntry:input_type -> veil.ledger.v1.GetEntryRequest
-	21, // 31: veil.ledger.v1.LedgerService.GetConsistency:input_type -> veil.ledger.v1.GetConsistencyRequest
-	22, // 32: veil.ledger.v1.LedgerService.GetModel:input_type -> veil.ledger.v1.GetModelRequest
-	24, // 33: veil.ledger.v1.LedgerService.ListModels:input_type -> veil.ledger.v1.ListModelsRequest
-	26, // 34: veil.ledger.v1.LedgerService.GetRequest:input_type -> veil.ledger.v1.GetRequestRequest
-	27, // 35: veil.ledger.v1.LedgerService.ListRequests:input_type -> veil.ledger.v1.ListRequestsRequest
-	29, // 36: veil.ledger.v1.LedgerService.GetSetup:input_type -> veil.ledger.v1.GetSetupRequest
-	37, // 37: veil.ledger.v1.LedgerService.ListRejections:input_type -> veil.ledger.v1.ListRejectionsRequest
-	33, // 38: veil.ledger.v1.LedgerService.GetChainInfo:input_type -> veil.ledger.v1.GetChainInfoRequest
-	35, // 39: veil.ledger.v1.LedgerService.GetQuorumCheckpoint:input_type -> veil.ledger.v1.GetQuorumCheckpointRequest
-	46, // 40: veil.ledger.v1.LedgerService.GetTraining:input_type -> veil.ledger.v1.GetTrainingRequest
-	47, // 41: veil.ledger.v1.LedgerService.GetTrainingRound:input_type -> veil.ledger.v1.GetTrainingRoundRequest
-	48, // 42: veil.ledger.v1.LedgerService.GetModelTraining:input_type -> veil.ledger.v1.GetModelTrainingRequest
-	18, // 43: veil.ledger.v1.LedgerService.Submit:output_type -> veil.ledger.v1.SubmitResponse
-	14, // 44: veil.ledger.v1.LedgerService.GetCheckpoint:output_type -> veil.ledger.v1.Checkpoint
-	15, // 45: veil.ledger.v1.LedgerService.GetEntry:output_type -> veil.ledger.v1.Entry
-	16, // 46: veil.ledger.v1.LedgerService.GetConsistency:output_type -> veil.ledger.v1.ConsistencyProof
-	23, // 47: veil.ledger.v1.LedgerService.GetModel:output_type -> veil.ledger.v1.GetModelResponse
-	25, // 48: veil.ledger.v1.LedgerService.ListModels:output_type -> veil.ledger.v1.ListModelsResponse
-	12, // 49: veil.ledger.v1.LedgerService.GetRequest:output_type -> veil.ledger.v1.RequestRecord
-	28, // 50: veil.ledger.v1.LedgerService.ListRequests:output_type -> veil.ledger.v1.ListRequestsResponse
-	13, // 51: veil.ledger.v1.LedgerService.GetSetup:output_type -> veil.ledger.v1.SetupRecord
-	38, // 52: veil.ledger.v1.LedgerService.ListRejections:output_type -> veil.ledger.v1.ListRejectionsResponse
-	34, // 53: veil.ledger.v1.LedgerService.GetChainInfo:output_type -> veil.ledger.v1.ChainInfo
-	36, // 54: veil.ledger.v1.LedgerService.GetQuorumCheckpoint:output_type -> veil.ledger.v1.QuorumCheckpoint
-	49, // 55: veil.ledger.v1.LedgerService.GetTraining:output_type -> veil.ledger.v1.TrainingRecord
-	50, // 56: veil.ledger.v1.LedgerService.GetTrainingRound:output_type -> veil.ledger.v1.TrainingRoundRecord
-	51, // 57: veil.ledger.v1.LedgerService.GetModelTraining:output_type -> veil.ledger.v1.ModelTrainingRecord
-	43, // [43:58] is the sub-list for method output_type
-	28, // [28:43] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	6,  // 0: veil.ledger.v1.TxBody.register_model:type_name -> veil.ledger.v1.RegisterModel
+	7,  // 1: veil.ledger.v1.TxBody.setup_contribution:type_name -> veil.ledger.v1.SetupContribution
+	8,  // 2: veil.ledger.v1.TxBody.inference_receipt:type_name -> veil.ledger.v1.InferenceReceipt
+	9,  // 3: veil.ledger.v1.TxBody.challenge_reveal:type_name -> veil.ledger.v1.ChallengeReveal
+	10, // 4: veil.ledger.v1.TxBody.challenge_proof:type_name -> veil.ledger.v1.ChallengeProof
+	11, // 5: veil.ledger.v1.TxBody.verdict:type_name -> veil.ledger.v1.Verdict
+	12, // 6: veil.ledger.v1.TxBody.transfer:type_name -> veil.ledger.v1.Transfer
+	13, // 7: veil.ledger.v1.TxBody.provider_offer:type_name -> veil.ledger.v1.ProviderOffer
+	14, // 8: veil.ledger.v1.TxBody.unbond:type_name -> veil.ledger.v1.Unbond
+	15, // 9: veil.ledger.v1.TxBody.withdraw:type_name -> veil.ledger.v1.Withdraw
+	16, // 10: veil.ledger.v1.TxBody.dispute:type_name -> veil.ledger.v1.Dispute
+	65, // 11: veil.ledger.v1.TxBody.training_start:type_name -> veil.ledger.v1.TrainingStart
+	66, // 12: veil.ledger.v1.TxBody.dataset_commitment:type_name -> veil.ledger.v1.DatasetCommitment
+	67, // 13: veil.ledger.v1.TxBody.training_key:type_name -> veil.ledger.v1.TrainingKey
+	68, // 14: veil.ledger.v1.TxBody.training_update:type_name -> veil.ledger.v1.TrainingUpdate
+	69, // 15: veil.ledger.v1.TxBody.training_aggregate:type_name -> veil.ledger.v1.TrainingAggregate
+	70, // 16: veil.ledger.v1.TxBody.training_round_result:type_name -> veil.ledger.v1.TrainingRoundResult
+	71, // 17: veil.ledger.v1.TxBody.link_model_training:type_name -> veil.ledger.v1.LinkModelTraining
+	1,  // 18: veil.ledger.v1.Verdict.reason:type_name -> veil.ledger.v1.VerdictReason
+	18, // 19: veil.ledger.v1.OfferRecord.unbonding:type_name -> veil.ledger.v1.UnbondingEntry
+	2,  // 20: veil.ledger.v1.EscrowRecord.status:type_name -> veil.ledger.v1.EscrowStatus
+	0,  // 21: veil.ledger.v1.DisputeRecord.outcome:type_name -> veil.ledger.v1.Code
+	3,  // 22: veil.ledger.v1.RequestRecord.status:type_name -> veil.ledger.v1.RequestStatus
+	1,  // 23: veil.ledger.v1.RequestRecord.verdict_reason:type_name -> veil.ledger.v1.VerdictReason
+	26, // 24: veil.ledger.v1.Entry.checkpoint:type_name -> veil.ledger.v1.Checkpoint
+	26, // 25: veil.ledger.v1.ConsistencyProof.checkpoint:type_name -> veil.ledger.v1.Checkpoint
+	0,  // 26: veil.ledger.v1.SubmitResponse.code:type_name -> veil.ledger.v1.Code
+	23, // 27: veil.ledger.v1.GetModelResponse.model:type_name -> veil.ledger.v1.ModelRecord
+	23, // 28: veil.ledger.v1.ListModelsResponse.models:type_name -> veil.ledger.v1.ModelRecord
+	3,  // 29: veil.ledger.v1.ListRequestsRequest.status:type_name -> veil.ledger.v1.RequestStatus
+	24, // 30: veil.ledger.v1.ListRequestsResponse.requests:type_name -> veil.ledger.v1.RequestRecord
+	0,  // 31: veil.ledger.v1.Rejected.code:type_name -> veil.ledger.v1.Code
+	44, // 32: veil.ledger.v1.ChainParams.fees:type_name -> veil.ledger.v1.TxFee
+	45, // 33: veil.ledger.v1.ChainParams.genesis:type_name -> veil.ledger.v1.Allocation
+	43, // 34: veil.ledger.v1.ChainInfo.params:type_name -> veil.ledger.v1.ChainParams
+	46, // 35: veil.ledger.v1.ChainInfo.validators:type_name -> veil.ledger.v1.Validator
+	26, // 36: veil.ledger.v1.QuorumCheckpoint.checkpoint:type_name -> veil.ledger.v1.Checkpoint
+	17, // 37: veil.ledger.v1.ListAccountsResponse.accounts:type_name -> veil.ledger.v1.AccountRecord
+	19, // 38: veil.ledger.v1.ListOffersResponse.offers:type_name -> veil.ledger.v1.OfferRecord
+	20, // 39: veil.ledger.v1.ListEscrowsResponse.escrows:type_name -> veil.ledger.v1.EscrowRecord
+	21, // 40: veil.ledger.v1.ListDisputesResponse.disputes:type_name -> veil.ledger.v1.DisputeRecord
+	42, // 41: veil.ledger.v1.ListRejectionsResponse.rejections:type_name -> veil.ledger.v1.Rejected
+	29, // 42: veil.ledger.v1.LedgerService.Submit:input_type -> veil.ledger.v1.SubmitRequest
+	31, // 43: veil.ledger.v1.LedgerService.GetCheckpoint:input_type -> veil.ledger.v1.GetCheckpointRequest
+	32, // 44: veil.ledger.v1.LedgerService.GetEntry:input_type -> veil.ledger.v1.GetEntryRequest
+	33, // 45: veil.ledger.v1.LedgerService.GetConsistency:input_type -> veil.ledger.v1.GetConsistencyRequest
+	34, // 46: veil.ledger.v1.LedgerService.GetModel:input_type -> veil.ledger.v1.GetModelRequest
+	36, // 47: veil.ledger.v1.LedgerService.ListModels:input_type -> veil.ledger.v1.ListModelsRequest
+	38, // 48: veil.ledger.v1.LedgerService.GetRequest:input_type -> veil.ledger.v1.GetRequestRequest
+	39, // 49: veil.ledger.v1.LedgerService.ListRequests:input_type -> veil.ledger.v1.ListRequestsRequest
+	41, // 50: veil.ledger.v1.LedgerService.GetSetup:input_type -> veil.ledger.v1.GetSetupRequest
+	63, // 51: veil.ledger.v1.LedgerService.ListRejections:input_type -> veil.ledger.v1.ListRejectionsRequest
+	47, // 52: veil.ledger.v1.LedgerService.GetChainInfo:input_type -> veil.ledger.v1.GetChainInfoRequest
+	49, // 53: veil.ledger.v1.LedgerService.GetQuorumCheckpoint:input_type -> veil.ledger.v1.GetQuorumCheckpointRequest
+	51, // 54: veil.ledger.v1.LedgerService.GetAccount:input_type -> veil.ledger.v1.GetAccountRequest
+	52, // 55: veil.ledger.v1.LedgerService.ListAccounts:input_type -> veil.ledger.v1.ListAccountsRequest
+	54, // 56: veil.ledger.v1.LedgerService.GetOffer:input_type -> veil.ledger.v1.GetOfferRequest
+	55, // 57: veil.ledger.v1.LedgerService.ListOffers:input_type -> veil.ledger.v1.ListOffersRequest
+	57, // 58: veil.ledger.v1.LedgerService.GetEscrow:input_type -> veil.ledger.v1.GetEscrowRequest
+	58, // 59: veil.ledger.v1.LedgerService.ListEscrows:input_type -> veil.ledger.v1.ListEscrowsRequest
+	60, // 60: veil.ledger.v1.LedgerService.ListDisputes:input_type -> veil.ledger.v1.ListDisputesRequest
+	62, // 61: veil.ledger.v1.LedgerService.GetSupply:input_type -> veil.ledger.v1.GetSupplyRequest
+	72, // 62: veil.ledger.v1.LedgerService.GetTraining:input_type -> veil.ledger.v1.GetTrainingRequest
+	73, // 63: veil.ledger.v1.LedgerService.GetTrainingRound:input_type -> veil.ledger.v1.GetTrainingRoundRequest
+	74, // 64: veil.ledger.v1.LedgerService.GetModelTraining:input_type -> veil.ledger.v1.GetModelTrainingRequest
+	30, // 65: veil.ledger.v1.LedgerService.Submit:output_type -> veil.ledger.v1.SubmitResponse
+	26, // 66: veil.ledger.v1.LedgerService.GetCheckpoint:output_type -> veil.ledger.v1.Checkpoint
+	27, // 67: veil.ledger.v1.LedgerService.GetEntry:output_type -> veil.ledger.v1.Entry
+	28, // 68: veil.ledger.v1.LedgerService.GetConsistency:output_type -> veil.ledger.v1.ConsistencyProof
+	35, // 69: veil.ledger.v1.LedgerService.GetModel:output_type -> veil.ledger.v1.GetModelResponse
+	37, // 70: veil.ledger.v1.LedgerService.ListModels:output_type -> veil.ledger.v1.ListModelsResponse
+	24, // 71: veil.ledger.v1.LedgerService.GetRequest:output_type -> veil.ledger.v1.RequestRecord
+	40, // 72: veil.ledger.v1.LedgerService.ListRequests:output_type -> veil.ledger.v1.ListRequestsResponse
+	25, // 73: veil.ledger.v1.LedgerService.GetSetup:output_type -> veil.ledger.v1.SetupRecord
+	64, // 74: veil.ledger.v1.LedgerService.ListRejections:output_type -> veil.ledger.v1.ListRejectionsResponse
+	48, // 75: veil.ledger.v1.LedgerService.GetChainInfo:output_type -> veil.ledger.v1.ChainInfo
+	50, // 76: veil.ledger.v1.LedgerService.GetQuorumCheckpoint:output_type -> veil.ledger.v1.QuorumCheckpoint
+	17, // 77: veil.ledger.v1.LedgerService.GetAccount:output_type -> veil.ledger.v1.AccountRecord
+	53, // 78: veil.ledger.v1.LedgerService.ListAccounts:output_type -> veil.ledger.v1.ListAccountsResponse
+	19, // 79: veil.ledger.v1.LedgerService.GetOffer:output_type -> veil.ledger.v1.OfferRecord
+	56, // 80: veil.ledger.v1.LedgerService.ListOffers:output_type -> veil.ledger.v1.ListOffersResponse
+	20, // 81: veil.ledger.v1.LedgerService.GetEscrow:output_type -> veil.ledger.v1.EscrowRecord
+	59, // 82: veil.ledger.v1.LedgerService.ListEscrows:output_type -> veil.ledger.v1.ListEscrowsResponse
+	61, // 83: veil.ledger.v1.LedgerService.ListDisputes:output_type -> veil.ledger.v1.ListDisputesResponse
+	22, // 84: veil.ledger.v1.LedgerService.GetSupply:output_type -> veil.ledger.v1.SupplyRecord
+	75, // 85: veil.ledger.v1.LedgerService.GetTraining:output_type -> veil.ledger.v1.TrainingRecord
+	76, // 86: veil.ledger.v1.LedgerService.GetTrainingRound:output_type -> veil.ledger.v1.TrainingRoundRecord
+	77, // 87: veil.ledger.v1.LedgerService.GetModelTraining:output_type -> veil.ledger.v1.ModelTrainingRecord
+	65, // [65:88] is the sub-list for method output_type
+	42, // [42:65] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_veil_ledger_v1_ledger_proto_init() }
@@ -3491,6 +5617,11 @@ func file_veil_ledger_v1_ledger_proto_init() {
 		(*TxBody_ChallengeReveal)(nil),
 		(*TxBody_ChallengeProof)(nil),
 		(*TxBody_Verdict)(nil),
+		(*TxBody_Transfer)(nil),
+		(*TxBody_ProviderOffer)(nil),
+		(*TxBody_Unbond)(nil),
+		(*TxBody_Withdraw)(nil),
+		(*TxBody_Dispute)(nil),
 		(*TxBody_TrainingStart)(nil),
 		(*TxBody_DatasetCommitment)(nil),
 		(*TxBody_TrainingKey)(nil),
@@ -3504,8 +5635,8 @@ func file_veil_ledger_v1_ledger_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_veil_ledger_v1_ledger_proto_rawDesc), len(file_veil_ledger_v1_ledger_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   36,
+			NumEnums:      4,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -40,6 +40,14 @@ const (
 	LedgerService_ListRejections_FullMethodName      = "/veil.ledger.v1.LedgerService/ListRejections"
 	LedgerService_GetChainInfo_FullMethodName        = "/veil.ledger.v1.LedgerService/GetChainInfo"
 	LedgerService_GetQuorumCheckpoint_FullMethodName = "/veil.ledger.v1.LedgerService/GetQuorumCheckpoint"
+	LedgerService_GetAccount_FullMethodName          = "/veil.ledger.v1.LedgerService/GetAccount"
+	LedgerService_ListAccounts_FullMethodName        = "/veil.ledger.v1.LedgerService/ListAccounts"
+	LedgerService_GetOffer_FullMethodName            = "/veil.ledger.v1.LedgerService/GetOffer"
+	LedgerService_ListOffers_FullMethodName          = "/veil.ledger.v1.LedgerService/ListOffers"
+	LedgerService_GetEscrow_FullMethodName           = "/veil.ledger.v1.LedgerService/GetEscrow"
+	LedgerService_ListEscrows_FullMethodName         = "/veil.ledger.v1.LedgerService/ListEscrows"
+	LedgerService_ListDisputes_FullMethodName        = "/veil.ledger.v1.LedgerService/ListDisputes"
+	LedgerService_GetSupply_FullMethodName           = "/veil.ledger.v1.LedgerService/GetSupply"
 	LedgerService_GetTraining_FullMethodName         = "/veil.ledger.v1.LedgerService/GetTraining"
 	LedgerService_GetTrainingRound_FullMethodName    = "/veil.ledger.v1.LedgerService/GetTrainingRound"
 	LedgerService_GetModelTraining_FullMethodName    = "/veil.ledger.v1.LedgerService/GetModelTraining"
@@ -63,6 +71,15 @@ type LedgerServiceClient interface {
 	// GetQuorumCheckpoint returns the latest log head signed by a quorum of
 	// validators (replicated ledgers only: Unimplemented on an embedded node).
 	GetQuorumCheckpoint(ctx context.Context, in *GetQuorumCheckpointRequest, opts ...grpc.CallOption) (*QuorumCheckpoint, error)
+	// The market (ledger.MarketAPI).
+	GetAccount(ctx context.Context, in *GetAccountRequest, opts ...grpc.CallOption) (*AccountRecord, error)
+	ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error)
+	GetOffer(ctx context.Context, in *GetOfferRequest, opts ...grpc.CallOption) (*OfferRecord, error)
+	ListOffers(ctx context.Context, in *ListOffersRequest, opts ...grpc.CallOption) (*ListOffersResponse, error)
+	GetEscrow(ctx context.Context, in *GetEscrowRequest, opts ...grpc.CallOption) (*EscrowRecord, error)
+	ListEscrows(ctx context.Context, in *ListEscrowsRequest, opts ...grpc.CallOption) (*ListEscrowsResponse, error)
+	ListDisputes(ctx context.Context, in *ListDisputesRequest, opts ...grpc.CallOption) (*ListDisputesResponse, error)
+	GetSupply(ctx context.Context, in *GetSupplyRequest, opts ...grpc.CallOption) (*SupplyRecord, error)
 	// Federated training records (training.proto).
 	GetTraining(ctx context.Context, in *GetTrainingRequest, opts ...grpc.CallOption) (*TrainingRecord, error)
 	GetTrainingRound(ctx context.Context, in *GetTrainingRoundRequest, opts ...grpc.CallOption) (*TrainingRoundRecord, error)
@@ -197,6 +214,86 @@ func (c *ledgerServiceClient) GetQuorumCheckpoint(ctx context.Context, in *GetQu
 	return out, nil
 }
 
+func (c *ledgerServiceClient) GetAccount(ctx context.Context, in *GetAccountRequest, opts ...grpc.CallOption) (*AccountRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AccountRecord)
+	err := c.cc.Invoke(ctx, LedgerService_GetAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAccountsResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ListAccounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetOffer(ctx context.Context, in *GetOfferRequest, opts ...grpc.CallOption) (*OfferRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OfferRecord)
+	err := c.cc.Invoke(ctx, LedgerService_GetOffer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) ListOffers(ctx context.Context, in *ListOffersRequest, opts ...grpc.CallOption) (*ListOffersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOffersResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ListOffers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetEscrow(ctx context.Context, in *GetEscrowRequest, opts ...grpc.CallOption) (*EscrowRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EscrowRecord)
+	err := c.cc.Invoke(ctx, LedgerService_GetEscrow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) ListEscrows(ctx context.Context, in *ListEscrowsRequest, opts ...grpc.CallOption) (*ListEscrowsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListEscrowsResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ListEscrows_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) ListDisputes(ctx context.Context, in *ListDisputesRequest, opts ...grpc.CallOption) (*ListDisputesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDisputesResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ListDisputes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetSupply(ctx context.Context, in *GetSupplyRequest, opts ...grpc.CallOption) (*SupplyRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SupplyRecord)
+	err := c.cc.Invoke(ctx, LedgerService_GetSupply_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *ledgerServiceClient) GetTraining(ctx context.Context, in *GetTrainingRequest, opts ...grpc.CallOption) (*TrainingRecord, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(TrainingRecord)
@@ -245,6 +342,15 @@ type LedgerServiceServer interface {
 	// GetQuorumCheckpoint returns the latest log head signed by a quorum of
 	// validators (replicated ledgers only: Unimplemented on an embedded node).
 	GetQuorumCheckpoint(context.Context, *GetQuorumCheckpointRequest) (*QuorumCheckpoint, error)
+	// The market (ledger.MarketAPI).
+	GetAccount(context.Context, *GetAccountRequest) (*AccountRecord, error)
+	ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error)
+	GetOffer(context.Context, *GetOfferRequest) (*OfferRecord, error)
+	ListOffers(context.Context, *ListOffersRequest) (*ListOffersResponse, error)
+	GetEscrow(context.Context, *GetEscrowRequest) (*EscrowRecord, error)
+	ListEscrows(context.Context, *ListEscrowsRequest) (*ListEscrowsResponse, error)
+	ListDisputes(context.Context, *ListDisputesRequest) (*ListDisputesResponse, error)
+	GetSupply(context.Context, *GetSupplyRequest) (*SupplyRecord, error)
 	// Federated training records (training.proto).
 	GetTraining(context.Context, *GetTrainingRequest) (*TrainingRecord, error)
 	GetTrainingRound(context.Context, *GetTrainingRoundRequest) (*TrainingRoundRecord, error)
@@ -294,6 +400,30 @@ func (UnimplementedLedgerServiceServer) GetChainInfo(context.Context, *GetChainI
 }
 func (UnimplementedLedgerServiceServer) GetQuorumCheckpoint(context.Context, *GetQuorumCheckpointRequest) (*QuorumCheckpoint, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetQuorumCheckpoint not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetAccount(context.Context, *GetAccountRequest) (*AccountRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetAccount not implemented")
+}
+func (UnimplementedLedgerServiceServer) ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListAccounts not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetOffer(context.Context, *GetOfferRequest) (*OfferRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetOffer not implemented")
+}
+func (UnimplementedLedgerServiceServer) ListOffers(context.Context, *ListOffersRequest) (*ListOffersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListOffers not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetEscrow(context.Context, *GetEscrowRequest) (*EscrowRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetEscrow not implemented")
+}
+func (UnimplementedLedgerServiceServer) ListEscrows(context.Context, *ListEscrowsRequest) (*ListEscrowsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListEscrows not implemented")
+}
+func (UnimplementedLedgerServiceServer) ListDisputes(context.Context, *ListDisputesRequest) (*ListDisputesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListDisputes not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetSupply(context.Context, *GetSupplyRequest) (*SupplyRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetSupply not implemented")
 }
 func (UnimplementedLedgerServiceServer) GetTraining(context.Context, *GetTrainingRequest) (*TrainingRecord, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetTraining not implemented")
@@ -541,6 +671,150 @@ func _LedgerService_GetQuorumCheckpoint_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_GetAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetAccount(ctx, req.(*GetAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_ListAccounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAccountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ListAccounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ListAccounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ListAccounts(ctx, req.(*ListAccountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetOffer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOfferRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetOffer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetOffer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetOffer(ctx, req.(*GetOfferRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_ListOffers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOffersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ListOffers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ListOffers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ListOffers(ctx, req.(*ListOffersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetEscrow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEscrowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetEscrow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetEscrow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetEscrow(ctx, req.(*GetEscrowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_ListEscrows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListEscrowsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ListEscrows(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ListEscrows_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ListEscrows(ctx, req.(*ListEscrowsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_ListDisputes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDisputesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ListDisputes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ListDisputes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ListDisputes(ctx, req.(*ListDisputesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetSupply_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSupplyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetSupply(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetSupply_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetSupply(ctx, req.(*GetSupplyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LedgerService_GetTraining_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetTrainingRequest)
 	if err := dec(in); err != nil {
@@ -649,6 +923,38 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetQuorumCheckpoint",
 			Handler:    _LedgerService_GetQuorumCheckpoint_Handler,
+		},
+		{
+			MethodName: "GetAccount",
+			Handler:    _LedgerService_GetAccount_Handler,
+		},
+		{
+			MethodName: "ListAccounts",
+			Handler:    _LedgerService_ListAccounts_Handler,
+		},
+		{
+			MethodName: "GetOffer",
+			Handler:    _LedgerService_GetOffer_Handler,
+		},
+		{
+			MethodName: "ListOffers",
+			Handler:    _LedgerService_ListOffers_Handler,
+		},
+		{
+			MethodName: "GetEscrow",
+			Handler:    _LedgerService_GetEscrow_Handler,
+		},
+		{
+			MethodName: "ListEscrows",
+			Handler:    _LedgerService_ListEscrows_Handler,
+		},
+		{
+			MethodName: "ListDisputes",
+			Handler:    _LedgerService_ListDisputes_Handler,
+		},
+		{
+			MethodName: "GetSupply",
+			Handler:    _LedgerService_GetSupply_Handler,
 		},
 		{
 			MethodName: "GetTraining",
