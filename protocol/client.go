@@ -452,12 +452,19 @@ func (c *Client) Settle(ctx context.Context, req *Request, wait time.Duration) (
 	defer cancel()
 	out := &Outcome{Tolerance: c.Registration.Spec.Tolerance}
 	var lastErr error
+	// keep remembers why the last attempt failed, but not that the wait
+	// ran out in the middle of one: that says nothing.
+	keep := func(err error) {
+		if ctx.Err() == nil {
+			lastErr = err
+		}
+	}
 	for {
 		rec, err := c.Ledger.API.Request(ctx, req.Key[:])
 		unproven := false
 		switch {
 		case err != nil:
-			lastErr = err
+			keep(err)
 		case rec.GetStatus() == ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN:
 			out.ReceiptIndex, out.RevealIndex = rec.GetReceiptIndex(), rec.GetRevealIndex()
 			// The node's pointer is a hint: use it only if the verified
@@ -465,7 +472,7 @@ func (c *Client) Settle(ctx context.Context, req *Request, wait time.Duration) (
 			// verified log.
 			p, ok, err := c.proofCovering(ctx, req, rec.GetProofIndex(), rec.GetRevealIndex())
 			if err != nil {
-				lastErr = err
+				keep(err)
 				break
 			}
 			if ok {
@@ -491,11 +498,11 @@ func (c *Client) Settle(ctx context.Context, req *Request, wait time.Duration) (
 					out.ProofIndex = p
 					return c.finish(ctx, req, out, p)
 				} else if ferr != nil {
-					lastErr = ferr
+					keep(ferr)
 				}
 			case errors.As(err, &rj) && rj.Code == ledgerv1.Code_CODE_VERDICT_TOO_EARLY:
 			default:
-				lastErr = err
+				keep(err)
 			}
 		}
 		if err := sleep(ctx, c.poll()); err != nil {

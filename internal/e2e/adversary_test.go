@@ -254,7 +254,7 @@ func TestLyingLedgerNodeCannotAlterEntries(t *testing.T) {
 	// The client cannot read a proof it can verify, so it accepts nothing
 	// and records nothing (the node denies service; it cannot make the
 	// client accept, nor earn the server a verdict it did not deserve).
-	out, err := e.client.Settle(ctx, req, 2*time.Second)
+	out, err := e.client.Settle(ctx, req, 5*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "not in the verified log") || out.Accept || out.VerdictIndex != 0 {
 		t.Fatalf("an altered log entry: %+v, %v", out, err)
 	}
