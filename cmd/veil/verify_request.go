@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/protocol"
+	"github.com/veil-project/veil/protocol/federated"
 )
 
 func newVerifyRequestCmd(g *globalOptions) *cobra.Command {
@@ -36,11 +38,12 @@ client's.`,
 		if (receipt < 0) == (keyHex == "") {
 			return nil, usageError("give either --receipt N (log index of the receipt) or --request-key HEX")
 		}
-		a, err := auditRequest(cmd.Context(), lf, receipt, keyHex)
-		if err != nil {
+		v, err := auditRequest(cmd.Context(), lf, receipt, keyHex)
+		if v == nil {
 			return nil, err
 		}
-		res := textFunc{a, func(w io.Writer) error {
+		a := v.Audit
+		res := textFunc{v, func(w io.Writer) error {
 			fmt.Fprintf(w, "request %s (key %x), model %s, receipt #%d\n", a.RequestID, a.RequestKey, a.ModelID, a.ReceiptIndex)
 			for _, c := range a.Checks {
 				fmt.Fprintf(w, "  %s %s: %s\n", map[bool]string{true: "ok  ", false: "FAIL"}[c.OK], c.What, c.Info)
@@ -48,12 +51,17 @@ client's.`,
 			if a.OK() && a.HasVerdict && !a.Accepted {
 				fmt.Fprintf(w, "all records verify, and the client's verdict is: REJECT (%s)\n", a.Reason)
 			}
-			return nil
+			if v.Training == nil {
+				_, err := fmt.Fprintf(w, "training: %s\n", v.TrainingNote)
+				return err
+			}
+			fmt.Fprintln(w, "training of the model that answered, traced on the ledger:")
+			return v.Training.WriteText(w)
 		}}
 		if !a.OK() {
 			return res, fmt.Errorf("request %x does not verify", a.RequestKey)
 		}
-		return res, nil
+		return res, err
 	})
 	lf.register(cmd.Flags())
 	cmd.Flags().Int64Var(&receipt, "receipt", -1, "log index of the request's receipt")
@@ -61,9 +69,17 @@ client's.`,
 	return cmd
 }
 
+// requestAudit is what verify-request checked: the request, and the
+// federated training of the model that answered, when it has one.
+type requestAudit struct {
+	Audit        *protocol.Audit  `json:"audit"`
+	Training     *federated.Trace `json:"training,omitempty"`
+	TrainingNote string           `json:"training_note,omitempty"`
+}
+
 // auditRequest audits the request named by its receipt's log index
-// (receipt >= 0) or its ledger key (hex).
-func auditRequest(ctx context.Context, lf ledgerFlags, receipt int64, keyHex string) (*protocol.Audit, error) {
+// (receipt >= 0) or its ledger key (hex), and traces the model's training.
+func auditRequest(ctx context.Context, lf ledgerFlags, receipt int64, keyHex string) (*requestAudit, error) {
 	reader, lc, err := lf.reader(ctx)
 	if err != nil {
 		return nil, err
@@ -92,5 +108,21 @@ func auditRequest(ctx context.Context, lf ledgerFlags, receipt int64, keyHex str
 	if err != nil {
 		return nil, err
 	}
-	return protocol.AuditRequest(ctx, reader, key, pin)
+	a, err := protocol.AuditRequest(ctx, reader, key, pin)
+	if err != nil {
+		return nil, err
+	}
+	v := &requestAudit{Audit: a}
+	switch tr, err := federated.TraceModel(ctx, reader, a.ModelID); {
+	case errors.Is(err, federated.ErrUntraced):
+		v.TrainingNote = "the model has no federated-training record on this ledger"
+	case err != nil:
+		v.TrainingNote = "not traced: " + err.Error()
+	default:
+		v.Training = tr
+		if !tr.OK() {
+			return v, fmt.Errorf("the model's training record does not verify")
+		}
+	}
+	return v, nil
 }

@@ -188,7 +188,16 @@ func TestVerifiablePathOnFourValidators(t *testing.T) {
 	}
 	defer conn.Close()
 
-	// The client reads validator 2 and pins the genesis validators.
+	// The client reads validator 2 and pins the genesis validators; the
+	// registration went through validator 1, so wait until 2 has it.
+	for {
+		if _, err := nodes[2].Model(ctx, w.m.Name, false); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			t.Fatalf("validator 2 never saw the registration: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	reader := &trust.Reader{API: nodes[2], Anchor: anchor}
 	_, clientKey := keyPair(t)
 	c, err := protocol.Connect(ctx, protocol.ConnectOptions{Conn: conn, Ledger: reader, ModelID: w.m.Name, DataDir: t.TempDir(), Key: clientKey, Pool: w.pool, Blocks: 4})
