@@ -627,12 +627,32 @@ func (s *Store) marketVerdict(btx *bolt.Tx, b *book, key []byte, accept bool, he
 // released.
 func (s *Store) pay(b *book, e *ledgerv1.EscrowRecord, o *ledgerv1.OfferRecord, height uint64) *Rejection {
 	share := bps(e.Amount, s.params.Market.ValidatorShareBps)
-	if rj := firstRejection(b.credit(e.Provider, e.Amount-share), b.toPool(share)); rj != nil {
+	if rj := b.toPool(share); rj != nil {
+		return rj
+	}
+	provider := e.Amount - share
+	// A model trained by federated data owners pays them a royalty, by
+	// their recorded shares; what rounding leaves stays with the provider.
+	if r := s.params.Market.TrainingRoyaltyBps; r > 0 {
+		if link, rj := getModelTrainingLink(b.btx, e.ModelId); rj != nil {
+			return rj
+		} else if link != nil && len(link.OwnerKeys) == len(link.ShareBp) {
+			royalty := bps(provider, r)
+			for i, k := range link.OwnerKeys {
+				part := bps(royalty, link.ShareBp[i])
+				if rj := b.credit(k, part); rj != nil {
+					return rj
+				}
+				provider -= part
+			}
+		}
+	}
+	if rj := b.credit(e.Provider, provider); rj != nil {
 		return rj
 	}
 	o.Reserved -= min(o.Reserved, e.Collateral)
 	o.Paid++
-	o.Earned += e.Amount - share
+	o.Earned += provider
 	e.Status, e.SettleHeight = ledgerv1.EscrowStatus_ESCROW_STATUS_PAID, height
 	return nil
 }

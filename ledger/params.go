@@ -59,6 +59,10 @@ type MarketParams struct {
 	SlashToClientBps uint32
 	// ValidatorShareBps of every payment goes to the validators' pool.
 	ValidatorShareBps uint32
+	// TrainingRoyaltyBps of every payment for a model linked to a
+	// federated training (after the validators' share) goes to its data
+	// owners, split by their recorded shares (docs/market.md).
+	TrainingRoyaltyBps uint32
 	// DisputeWindowBlocks is how long after a proof its client may dispute
 	// it; the provider is paid when it ends.
 	DisputeWindowBlocks uint64
@@ -103,6 +107,7 @@ func MarketDefaults() MarketParams {
 		MissSlashBps:            5000,
 		SlashToClientBps:        5000,
 		ValidatorShareBps:       500,
+		TrainingRoyaltyBps:      2000,
 		DisputeWindowBlocks:     30,
 		DisputeBond:             Unit / 2,
 	}
@@ -156,7 +161,7 @@ func (m MarketParams) validate() error {
 			return fmt.Errorf("genesis allocations exceed the maximum supply 2^62")
 		}
 	}
-	for _, b := range []uint32{m.MissSlashBps, m.SlashToClientBps, m.ValidatorShareBps} {
+	for _, b := range []uint32{m.MissSlashBps, m.SlashToClientBps, m.ValidatorShareBps, m.TrainingRoyaltyBps} {
 		if b > 10000 {
 			return fmt.Errorf("a fraction of %d basis points exceeds 10000", b)
 		}
@@ -203,7 +208,7 @@ func (p Params) Proto() *ledgerv1.ChainParams {
 		ProofDeadlineBlocks: p.ProofDeadlineBlocks, FeePerByte: m.FeePerByte, DefaultFee: m.DefaultFee,
 		MinProviderStake: m.MinProviderStake, MinUnbondingDelayBlocks: m.MinUnbondingDelayBlocks,
 		CollateralMultiple: m.CollateralMultiple, MinCollateral: m.MinCollateral, MissSlashBps: m.MissSlashBps,
-		SlashToClientBps: m.SlashToClientBps, ValidatorShareBps: m.ValidatorShareBps,
+		SlashToClientBps: m.SlashToClientBps, ValidatorShareBps: m.ValidatorShareBps, TrainingRoyaltyBps: m.TrainingRoyaltyBps,
 		DisputeWindowBlocks: m.DisputeWindowBlocks, DisputeBond: m.DisputeBond,
 	}
 	for k, v := range m.Fees {
@@ -226,7 +231,7 @@ func ParamsFromProto(m *ledgerv1.ChainParams) (Params, error) {
 		FeePerByte: m.GetFeePerByte(), DefaultFee: m.GetDefaultFee(), MinProviderStake: m.GetMinProviderStake(),
 		MinUnbondingDelayBlocks: m.GetMinUnbondingDelayBlocks(), CollateralMultiple: m.GetCollateralMultiple(),
 		MinCollateral: m.GetMinCollateral(), MissSlashBps: m.GetMissSlashBps(), SlashToClientBps: m.GetSlashToClientBps(),
-		ValidatorShareBps: m.GetValidatorShareBps(), DisputeWindowBlocks: m.GetDisputeWindowBlocks(), DisputeBond: m.GetDisputeBond(),
+		ValidatorShareBps: m.GetValidatorShareBps(), TrainingRoyaltyBps: m.GetTrainingRoyaltyBps(), DisputeWindowBlocks: m.GetDisputeWindowBlocks(), DisputeBond: m.GetDisputeBond(),
 	}}
 	for _, f := range m.GetFees() {
 		if p.Market.Fees == nil {

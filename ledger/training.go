@@ -533,3 +533,17 @@ func (s *Store) ModelTraining(_ context.Context, modelID string) (r *ledgerv1.Mo
 	})
 	return r, err
 }
+
+// getModelTrainingLink returns a model's training link, or nil when the
+// model was not linked to a training (the market pays royalties by it).
+func getModelTrainingLink(btx *bolt.Tx, modelID string) (*ledgerv1.ModelTrainingRecord, *Rejection) {
+	r := &ledgerv1.ModelTrainingRecord{}
+	ok, err := getProto(btx, bModelTraining, []byte(modelID), r)
+	if err != nil {
+		return nil, reject(ledgerv1.Code_CODE_MALFORMED, "stored training link: %v", err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return r, nil
+}

@@ -402,3 +402,63 @@ func FuzzTrainingTx(f *testing.F) {
 		_ = s.Check(raw) // the stateful rules never panic either
 	})
 }
+
+// A model linked to a federated training pays its data owners a royalty
+// out of every payment, split by their recorded shares; the provider keeps
+// the rest (and what rounding leaves), and the supply is conserved.
+func TestFederatedModelPaysItsDataOwners(t *testing.T) {
+	tf := newTrainingFixture("fl-pay", 4)
+	extra := []ed25519.PublicKey{tf.coordinator.Public().(ed25519.PublicKey)}
+	for _, o := range tf.owners {
+		extra = append(extra, o.Public().(ed25519.PublicKey))
+	}
+	p := tf.f.FundedParams(4, 10_000, extra...)
+	p.Market.TrainingRoyaltyBps = 2000
+	s := openStore(t, filepath.Join(t.TempDir(), "ledger.db"), func(o *ledger.Options) { o.Params, o.Disputes = p, ledgertest.FakeDisputes{} })
+	defer s.Close()
+	txs := [][]byte{tf.start()}
+	for o := range 4 {
+		txs = append(txs, tf.dataset(o))
+	}
+	txs = append(txs, tf.keyTx(), tf.update(0, 1), tf.update(1, 1), tf.update(2, 1))
+	mustOK(t, applyBlock(t, s, txs...))
+	mustOK(t, applyBlock(t, s, tf.aggregate(1, 0, 1, 2)))
+	mustOK(t, applyBlock(t, s, tf.result(1, 0, 1, 3)))
+	shares := []uint32{1000, 2000, 3000, 4000}
+	mustOK(t, applyBlock(t, s, tf.register("fl", commitmentOf(tf.id, 1)), tf.link(tf.coordinator, "fl", shares...)))
+	mustOK(t, applyBlock(t, s, tf.f.Offer("fl", 1000, 3000, 5)))
+	r := tf.f.NewRequest("fl", "r1", 3)
+	r.Price = 1000
+	mustOK(t, applyBlock(t, s, tf.f.Receipt(r), tf.f.Reveal(r)))
+	tf.f.Commitment = commitmentOf(tf.id, 1) // what the registered model commits to
+	mustOK(t, applyBlock(t, s, tf.f.Proof([]*ledgertest.Request{r}, false)))
+	ctx := context.Background()
+	bal := func(k ed25519.PrivateKey) uint64 {
+		a, err := s.Account(ctx, k.Public().(ed25519.PublicKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Balance
+	}
+	before := make([]uint64, 4)
+	for i, o := range tf.owners {
+		before[i] = bal(o)
+	}
+	provider0 := bal(tf.f.Server)
+	mustOK(t, applyBlock(t, s, tf.f.Verdict("r1", true))) // pays at once
+	// 1000 - 10% to the pool = 900; 20% of it = 180 to the owners.
+	paid := uint64(0)
+	for i, o := range tf.owners {
+		want := 180 * uint64(shares[i]) / 10000
+		if got := bal(o) - before[i]; got != want {
+			t.Errorf("owner %d (share %d bp) got %d, want %d", i, shares[i], got, want)
+		}
+		paid += want
+	}
+	if got := bal(tf.f.Server) - provider0; got != 900-paid {
+		t.Errorf("provider got %d, want %d", got, 900-paid)
+	}
+	if a, err := s.AuditSupply(); err != nil || a.Accounted() != a.Genesis {
+		t.Fatalf("supply after the royalty: %+v %v", a, err)
+	}
+}

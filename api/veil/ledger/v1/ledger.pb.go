@@ -3804,8 +3804,12 @@ type ChainParams struct {
 	ValidatorShareBps       uint32        `protobuf:"varint,12,opt,name=validator_share_bps,json=validatorShareBps,proto3" json:"validator_share_bps,omitempty"`       // of every payment, to the pool
 	DisputeWindowBlocks     uint64        `protobuf:"varint,13,opt,name=dispute_window_blocks,json=disputeWindowBlocks,proto3" json:"dispute_window_blocks,omitempty"` // after a proof, blocks during which the client may dispute
 	DisputeBond             uint64        `protobuf:"varint,14,opt,name=dispute_bond,json=disputeBond,proto3" json:"dispute_bond,omitempty"`                           // what a failed dispute costs its client (paid to the provider)
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// Of every payment for a model linked to a federated training (after
+	// the validators' share), this part goes to the training's data owners,
+	// split by their recorded shares; the provider keeps the rest.
+	TrainingRoyaltyBps uint32 `protobuf:"varint,15,opt,name=training_royalty_bps,json=trainingRoyaltyBps,proto3" json:"training_royalty_bps,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ChainParams) Reset() {
@@ -3932,6 +3936,13 @@ func (x *ChainParams) GetDisputeWindowBlocks() uint64 {
 func (x *ChainParams) GetDisputeBond() uint64 {
 	if x != nil {
 		return x.DisputeBond
+	}
+	return 0
+}
+
+func (x *ChainParams) GetTrainingRoyaltyBps() uint32 {
+	if x != nil {
+		return x.TrainingRoyaltyBps
 	}
 	return 0
 }
@@ -5224,7 +5235,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\asummary\x18\x03 \x01(\tR\asummary\x12(\n" +
 	"\x04code\x18\x04 \x01(\x0e2\x14.veil.ledger.v1.CodeR\x04code\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05where\x18\x06 \x01(\tR\x05where\"\x84\x05\n" +
+	"\x05where\x18\x06 \x01(\tR\x05where\"\xb6\x05\n" +
 	"\vChainParams\x122\n" +
 	"\x15proof_deadline_blocks\x18\x01 \x01(\x04R\x13proofDeadlineBlocks\x12 \n" +
 	"\ffee_per_byte\x18\x02 \x01(\x04R\n" +
@@ -5242,7 +5253,8 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x13slash_to_client_bps\x18\v \x01(\rR\x10slashToClientBps\x12.\n" +
 	"\x13validator_share_bps\x18\f \x01(\rR\x11validatorShareBps\x122\n" +
 	"\x15dispute_window_blocks\x18\r \x01(\x04R\x13disputeWindowBlocks\x12!\n" +
-	"\fdispute_bond\x18\x0e \x01(\x04R\vdisputeBond\"+\n" +
+	"\fdispute_bond\x18\x0e \x01(\x04R\vdisputeBond\x120\n" +
+	"\x14training_royalty_bps\x18\x0f \x01(\rR\x12trainingRoyaltyBps\"+\n" +
 	"\x05TxFee\x12\x0e\n" +
 	"\x02tx\x18\x01 \x01(\tR\x02tx\x12\x12\n" +
 	"\x04base\x18\x02 \x01(\x04R\x04base\">\n" +
