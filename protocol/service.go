@@ -147,7 +147,7 @@ func (s *Service) openLedger(ctx context.Context, o ServiceOptions, say func(str
 		}
 		params = ledger.Params{ProofDeadlineBlocks: ledger.DefaultParams.ProofDeadlineBlocks, Market: m}
 	}
-	n, err := embedded.Open(embedded.Config{Path: filepath.Join(o.LedgerDir, "ledger.db"), ChainID: o.ChainID, Verifier: zkverify.New(), Disputes: heverify.New(),
+	n, err := embedded.Open(embedded.Config{Path: filepath.Join(o.LedgerDir, "ledger.db"), ChainID: o.ChainID, Verifier: zkverify.New(), Disputes: heverify.New(), Ceremony: zkverify.NewCeremony(),
 		SigningKey: key, BlockInterval: time.Second, Params: params})
 	if err != nil {
 		return nil, "", err

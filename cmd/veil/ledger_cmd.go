@@ -93,7 +93,7 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 			if market || len(genesis) > 0 {
 				params = marketParams(ledger.DefaultParams.ProofDeadlineBlocks, genesis)
 			}
-			n, err := embedded.Open(embedded.Config{Path: dbPath, ChainID: chainID, Verifier: zkverify.New(), Disputes: heverify.New(), SigningKey: key,
+			n, err := embedded.Open(embedded.Config{Path: dbPath, ChainID: chainID, Verifier: zkverify.New(), Disputes: heverify.New(), Ceremony: zkverify.NewCeremony(), SigningKey: key,
 				BlockInterval: blockInterval, Params: params})
 			if err != nil {
 				return err
@@ -191,7 +191,7 @@ func newLedgerNodeCmd(g *globalOptions) *cobra.Command {
 			if g.quiet {
 				logw = nil
 			}
-			n, err := cometbft.StartNode(cmd.Context(), home, cometbft.NodeOptions{Verifier: zkverify.New(), Disputes: heverify.New(), Log: logw, LogLevel: logLevel})
+			n, err := cometbft.StartNode(cmd.Context(), home, cometbft.NodeOptions{Verifier: zkverify.New(), Disputes: heverify.New(), Ceremony: zkverify.NewCeremony(), Log: logw, LogLevel: logLevel})
 			if err != nil {
 				return err
 			}
