@@ -548,3 +548,28 @@ func (s *Store) Chunk(_ context.Context, hash []byte) (b []byte, err error) {
 	})
 	return b, err
 }
+
+// CeremonyChunk signs the upload of one chunk.
+func (s Signer) CeremonyChunk(data []byte) ([]byte, error) {
+	return s.sign(&ledgerv1.TxBody{Tx: &ledgerv1.TxBody_CeremonyChunk{CeremonyChunk: &ledgerv1.CeremonyChunk{Data: data}}})
+}
+
+// CeremonyContribution signs a contribution.
+func (s Signer) CeremonyContribution(c *ledgerv1.CeremonyContribution) ([]byte, error) {
+	return s.sign(&ledgerv1.TxBody{Tx: &ledgerv1.TxBody_CeremonyContribution{CeremonyContribution: c}})
+}
+
+// Phase2Open signs the opening of a phase 2.
+func (s Signer) Phase2Open(o *ledgerv1.Phase2Open) ([]byte, error) {
+	return s.sign(&ledgerv1.TxBody{Tx: &ledgerv1.TxBody_Phase2Open{Phase2Open: o}})
+}
+
+// CeremonyClose signs the close of a ceremony.
+func (s Signer) CeremonyClose(id string) ([]byte, error) {
+	return s.sign(&ledgerv1.TxBody{Tx: &ledgerv1.TxBody_CeremonyClose{CeremonyClose: &ledgerv1.CeremonyClose{CeremonyId: id}}})
+}
+
+// CeremonySeal signs the seal of a ceremony.
+func (s Signer) CeremonySeal(id string) ([]byte, error) {
+	return s.sign(&ledgerv1.TxBody{Tx: &ledgerv1.TxBody_CeremonySeal{CeremonySeal: &ledgerv1.CeremonySeal{CeremonyId: id}}})
+}

@@ -564,6 +564,138 @@ func (x *CeremonyRecord) GetSealIndex() uint64 {
 	return 0
 }
 
+type GetCeremonyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CeremonyId    string                 `protobuf:"bytes,1,opt,name=ceremony_id,json=ceremonyId,proto3" json:"ceremony_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCeremonyRequest) Reset() {
+	*x = GetCeremonyRequest{}
+	mi := &file_veil_ledger_v1_ceremony_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCeremonyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCeremonyRequest) ProtoMessage() {}
+
+func (x *GetCeremonyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ceremony_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCeremonyRequest.ProtoReflect.Descriptor instead.
+func (*GetCeremonyRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ceremony_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetCeremonyRequest) GetCeremonyId() string {
+	if x != nil {
+		return x.CeremonyId
+	}
+	return ""
+}
+
+type GetChunkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hash          []byte                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChunkRequest) Reset() {
+	*x = GetChunkRequest{}
+	mi := &file_veil_ledger_v1_ceremony_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChunkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChunkRequest) ProtoMessage() {}
+
+func (x *GetChunkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ceremony_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChunkRequest.ProtoReflect.Descriptor instead.
+func (*GetChunkRequest) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ceremony_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetChunkRequest) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+type GetChunkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChunkResponse) Reset() {
+	*x = GetChunkResponse{}
+	mi := &file_veil_ledger_v1_ceremony_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChunkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChunkResponse) ProtoMessage() {}
+
+func (x *GetChunkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_ledger_v1_ceremony_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChunkResponse.ProtoReflect.Descriptor instead.
+func (*GetChunkResponse) Descriptor() ([]byte, []int) {
+	return file_veil_ledger_v1_ceremony_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetChunkResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_veil_ledger_v1_ceremony_proto protoreflect.FileDescriptor
 
 const file_veil_ledger_v1_ceremony_proto_rawDesc = "" +
@@ -616,7 +748,14 @@ const file_veil_ledger_v1_ceremony_proto_rawDesc = "" +
 	"\x06sealed\x18\x0e \x01(\bR\x06sealed\x12,\n" +
 	"\x12verifying_key_hash\x18\x0f \x01(\fR\x10verifyingKeyHash\x12\x1d\n" +
 	"\n" +
-	"seal_index\x18\x10 \x01(\x04R\tsealIndexB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
+	"seal_index\x18\x10 \x01(\x04R\tsealIndex\"5\n" +
+	"\x12GetCeremonyRequest\x12\x1f\n" +
+	"\vceremony_id\x18\x01 \x01(\tR\n" +
+	"ceremonyId\"%\n" +
+	"\x0fGetChunkRequest\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\fR\x04hash\"&\n" +
+	"\x10GetChunkResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04dataB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_veil_ledger_v1_ceremony_proto_rawDescOnce sync.Once
@@ -630,7 +769,7 @@ func file_veil_ledger_v1_ceremony_proto_rawDescGZIP() []byte {
 	return file_veil_ledger_v1_ceremony_proto_rawDescData
 }
 
-var file_veil_ledger_v1_ceremony_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_veil_ledger_v1_ceremony_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_veil_ledger_v1_ceremony_proto_goTypes = []any{
 	(*CeremonyChunk)(nil),        // 0: veil.ledger.v1.CeremonyChunk
 	(*CeremonyContribution)(nil), // 1: veil.ledger.v1.CeremonyContribution
@@ -639,6 +778,9 @@ var file_veil_ledger_v1_ceremony_proto_goTypes = []any{
 	(*CeremonySeal)(nil),         // 4: veil.ledger.v1.CeremonySeal
 	(*CeremonyStep)(nil),         // 5: veil.ledger.v1.CeremonyStep
 	(*CeremonyRecord)(nil),       // 6: veil.ledger.v1.CeremonyRecord
+	(*GetCeremonyRequest)(nil),   // 7: veil.ledger.v1.GetCeremonyRequest
+	(*GetChunkRequest)(nil),      // 8: veil.ledger.v1.GetChunkRequest
+	(*GetChunkResponse)(nil),     // 9: veil.ledger.v1.GetChunkResponse
 }
 var file_veil_ledger_v1_ceremony_proto_depIdxs = []int32{
 	5, // 0: veil.ledger.v1.CeremonyRecord.start:type_name -> veil.ledger.v1.CeremonyStep
@@ -661,7 +803,7 @@ func file_veil_ledger_v1_ceremony_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_veil_ledger_v1_ceremony_proto_rawDesc), len(file_veil_ledger_v1_ceremony_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

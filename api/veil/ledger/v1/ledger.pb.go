@@ -5592,7 +5592,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x1aREQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18REQUEST_STATUS_RECEIPTED\x10\x01\x12\x1b\n" +
 	"\x17REQUEST_STATUS_REVEALED\x10\x02\x12\x19\n" +
-	"\x15REQUEST_STATUS_PROVEN\x10\x032\xa7\x0f\n" +
+	"\x15REQUEST_STATUS_PROVEN\x10\x032\xc9\x10\n" +
 	"\rLedgerService\x12G\n" +
 	"\x06Submit\x12\x1d.veil.ledger.v1.SubmitRequest\x1a\x1e.veil.ledger.v1.SubmitResponse\x12Q\n" +
 	"\rGetCheckpoint\x12$.veil.ledger.v1.GetCheckpointRequest\x1a\x1a.veil.ledger.v1.Checkpoint\x12B\n" +
@@ -5620,7 +5620,9 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\tGetSupply\x12 .veil.ledger.v1.GetSupplyRequest\x1a\x1c.veil.ledger.v1.SupplyRecord\x12Q\n" +
 	"\vGetTraining\x12\".veil.ledger.v1.GetTrainingRequest\x1a\x1e.veil.ledger.v1.TrainingRecord\x12`\n" +
 	"\x10GetTrainingRound\x12'.veil.ledger.v1.GetTrainingRoundRequest\x1a#.veil.ledger.v1.TrainingRoundRecord\x12`\n" +
-	"\x10GetModelTraining\x12'.veil.ledger.v1.GetModelTrainingRequest\x1a#.veil.ledger.v1.ModelTrainingRecordB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
+	"\x10GetModelTraining\x12'.veil.ledger.v1.GetModelTrainingRequest\x1a#.veil.ledger.v1.ModelTrainingRecord\x12Q\n" +
+	"\vGetCeremony\x12\".veil.ledger.v1.GetCeremonyRequest\x1a\x1e.veil.ledger.v1.CeremonyRecord\x12M\n" +
+	"\bGetChunk\x12\x1f.veil.ledger.v1.GetChunkRequest\x1a .veil.ledger.v1.GetChunkResponseB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_veil_ledger_v1_ledger_proto_rawDescOnce sync.Once
@@ -5717,9 +5719,13 @@ var file_veil_ledger_v1_ledger_proto_goTypes = []any{
 	(*GetTrainingRequest)(nil),         // 77: veil.ledger.v1.GetTrainingRequest
 	(*GetTrainingRoundRequest)(nil),    // 78: veil.ledger.v1.GetTrainingRoundRequest
 	(*GetModelTrainingRequest)(nil),    // 79: veil.ledger.v1.GetModelTrainingRequest
-	(*TrainingRecord)(nil),             // 80: veil.ledger.v1.TrainingRecord
-	(*TrainingRoundRecord)(nil),        // 81: veil.ledger.v1.TrainingRoundRecord
-	(*ModelTrainingRecord)(nil),        // 82: veil.ledger.v1.ModelTrainingRecord
+	(*GetCeremonyRequest)(nil),         // 80: veil.ledger.v1.GetCeremonyRequest
+	(*GetChunkRequest)(nil),            // 81: veil.ledger.v1.GetChunkRequest
+	(*TrainingRecord)(nil),             // 82: veil.ledger.v1.TrainingRecord
+	(*TrainingRoundRecord)(nil),        // 83: veil.ledger.v1.TrainingRoundRecord
+	(*ModelTrainingRecord)(nil),        // 84: veil.ledger.v1.ModelTrainingRecord
+	(*CeremonyRecord)(nil),             // 85: veil.ledger.v1.CeremonyRecord
+	(*GetChunkResponse)(nil),           // 86: veil.ledger.v1.GetChunkResponse
 }
 var file_veil_ledger_v1_ledger_proto_depIdxs = []int32{
 	6,  // 0: veil.ledger.v1.TxBody.register_model:type_name -> veil.ledger.v1.RegisterModel
@@ -5792,31 +5798,35 @@ var file_veil_ledger_v1_ledger_proto_depIdxs = []int32{
 	77, // 67: veil.ledger.v1.LedgerService.GetTraining:input_type -> veil.ledger.v1.GetTrainingRequest
 	78, // 68: veil.ledger.v1.LedgerService.GetTrainingRound:input_type -> veil.ledger.v1.GetTrainingRoundRequest
 	79, // 69: veil.ledger.v1.LedgerService.GetModelTraining:input_type -> veil.ledger.v1.GetModelTrainingRequest
-	30, // 70: veil.ledger.v1.LedgerService.Submit:output_type -> veil.ledger.v1.SubmitResponse
-	26, // 71: veil.ledger.v1.LedgerService.GetCheckpoint:output_type -> veil.ledger.v1.Checkpoint
-	27, // 72: veil.ledger.v1.LedgerService.GetEntry:output_type -> veil.ledger.v1.Entry
-	28, // 73: veil.ledger.v1.LedgerService.GetConsistency:output_type -> veil.ledger.v1.ConsistencyProof
-	35, // 74: veil.ledger.v1.LedgerService.GetModel:output_type -> veil.ledger.v1.GetModelResponse
-	37, // 75: veil.ledger.v1.LedgerService.ListModels:output_type -> veil.ledger.v1.ListModelsResponse
-	24, // 76: veil.ledger.v1.LedgerService.GetRequest:output_type -> veil.ledger.v1.RequestRecord
-	40, // 77: veil.ledger.v1.LedgerService.ListRequests:output_type -> veil.ledger.v1.ListRequestsResponse
-	25, // 78: veil.ledger.v1.LedgerService.GetSetup:output_type -> veil.ledger.v1.SetupRecord
-	64, // 79: veil.ledger.v1.LedgerService.ListRejections:output_type -> veil.ledger.v1.ListRejectionsResponse
-	48, // 80: veil.ledger.v1.LedgerService.GetChainInfo:output_type -> veil.ledger.v1.ChainInfo
-	50, // 81: veil.ledger.v1.LedgerService.GetQuorumCheckpoint:output_type -> veil.ledger.v1.QuorumCheckpoint
-	17, // 82: veil.ledger.v1.LedgerService.GetAccount:output_type -> veil.ledger.v1.AccountRecord
-	53, // 83: veil.ledger.v1.LedgerService.ListAccounts:output_type -> veil.ledger.v1.ListAccountsResponse
-	19, // 84: veil.ledger.v1.LedgerService.GetOffer:output_type -> veil.ledger.v1.OfferRecord
-	56, // 85: veil.ledger.v1.LedgerService.ListOffers:output_type -> veil.ledger.v1.ListOffersResponse
-	20, // 86: veil.ledger.v1.LedgerService.GetEscrow:output_type -> veil.ledger.v1.EscrowRecord
-	59, // 87: veil.ledger.v1.LedgerService.ListEscrows:output_type -> veil.ledger.v1.ListEscrowsResponse
-	61, // 88: veil.ledger.v1.LedgerService.ListDisputes:output_type -> veil.ledger.v1.ListDisputesResponse
-	22, // 89: veil.ledger.v1.LedgerService.GetSupply:output_type -> veil.ledger.v1.SupplyRecord
-	80, // 90: veil.ledger.v1.LedgerService.GetTraining:output_type -> veil.ledger.v1.TrainingRecord
-	81, // 91: veil.ledger.v1.LedgerService.GetTrainingRound:output_type -> veil.ledger.v1.TrainingRoundRecord
-	82, // 92: veil.ledger.v1.LedgerService.GetModelTraining:output_type -> veil.ledger.v1.ModelTrainingRecord
-	70, // [70:93] is the sub-list for method output_type
-	47, // [47:70] is the sub-list for method input_type
+	80, // 70: veil.ledger.v1.LedgerService.GetCeremony:input_type -> veil.ledger.v1.GetCeremonyRequest
+	81, // 71: veil.ledger.v1.LedgerService.GetChunk:input_type -> veil.ledger.v1.GetChunkRequest
+	30, // 72: veil.ledger.v1.LedgerService.Submit:output_type -> veil.ledger.v1.SubmitResponse
+	26, // 73: veil.ledger.v1.LedgerService.GetCheckpoint:output_type -> veil.ledger.v1.Checkpoint
+	27, // 74: veil.ledger.v1.LedgerService.GetEntry:output_type -> veil.ledger.v1.Entry
+	28, // 75: veil.ledger.v1.LedgerService.GetConsistency:output_type -> veil.ledger.v1.ConsistencyProof
+	35, // 76: veil.ledger.v1.LedgerService.GetModel:output_type -> veil.ledger.v1.GetModelResponse
+	37, // 77: veil.ledger.v1.LedgerService.ListModels:output_type -> veil.ledger.v1.ListModelsResponse
+	24, // 78: veil.ledger.v1.LedgerService.GetRequest:output_type -> veil.ledger.v1.RequestRecord
+	40, // 79: veil.ledger.v1.LedgerService.ListRequests:output_type -> veil.ledger.v1.ListRequestsResponse
+	25, // 80: veil.ledger.v1.LedgerService.GetSetup:output_type -> veil.ledger.v1.SetupRecord
+	64, // 81: veil.ledger.v1.LedgerService.ListRejections:output_type -> veil.ledger.v1.ListRejectionsResponse
+	48, // 82: veil.ledger.v1.LedgerService.GetChainInfo:output_type -> veil.ledger.v1.ChainInfo
+	50, // 83: veil.ledger.v1.LedgerService.GetQuorumCheckpoint:output_type -> veil.ledger.v1.QuorumCheckpoint
+	17, // 84: veil.ledger.v1.LedgerService.GetAccount:output_type -> veil.ledger.v1.AccountRecord
+	53, // 85: veil.ledger.v1.LedgerService.ListAccounts:output_type -> veil.ledger.v1.ListAccountsResponse
+	19, // 86: veil.ledger.v1.LedgerService.GetOffer:output_type -> veil.ledger.v1.OfferRecord
+	56, // 87: veil.ledger.v1.LedgerService.ListOffers:output_type -> veil.ledger.v1.ListOffersResponse
+	20, // 88: veil.ledger.v1.LedgerService.GetEscrow:output_type -> veil.ledger.v1.EscrowRecord
+	59, // 89: veil.ledger.v1.LedgerService.ListEscrows:output_type -> veil.ledger.v1.ListEscrowsResponse
+	61, // 90: veil.ledger.v1.LedgerService.ListDisputes:output_type -> veil.ledger.v1.ListDisputesResponse
+	22, // 91: veil.ledger.v1.LedgerService.GetSupply:output_type -> veil.ledger.v1.SupplyRecord
+	82, // 92: veil.ledger.v1.LedgerService.GetTraining:output_type -> veil.ledger.v1.TrainingRecord
+	83, // 93: veil.ledger.v1.LedgerService.GetTrainingRound:output_type -> veil.ledger.v1.TrainingRoundRecord
+	84, // 94: veil.ledger.v1.LedgerService.GetModelTraining:output_type -> veil.ledger.v1.ModelTrainingRecord
+	85, // 95: veil.ledger.v1.LedgerService.GetCeremony:output_type -> veil.ledger.v1.CeremonyRecord
+	86, // 96: veil.ledger.v1.LedgerService.GetChunk:output_type -> veil.ledger.v1.GetChunkResponse
+	72, // [72:97] is the sub-list for method output_type
+	47, // [47:72] is the sub-list for method input_type
 	47, // [47:47] is the sub-list for extension type_name
 	47, // [47:47] is the sub-list for extension extendee
 	0,  // [0:47] is the sub-list for field type_name
