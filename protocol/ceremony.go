@@ -58,8 +58,8 @@ func UploadBlob(ctx context.Context, api ledger.API, s ledger.Signer, blob []byt
 		}
 		if _, err := submitOnce(ctx, api, tx); err != nil {
 			var rj *ledger.Rejection
-			if errors.As(err, &rj) && rj.Code == ledgerv1.Code_CODE_CHUNK_EXISTS {
-				continue
+			if errors.As(err, &rj) && (rj.Code == ledgerv1.Code_CODE_CHUNK_EXISTS || rj.Code == ledgerv1.Code_CODE_REPLAYED_SIGNATURE) {
+				continue // stored already (by us, or by somebody else: the same body)
 			}
 			return nil, fmt.Errorf("upload chunk %d: %w", len(hashes), err)
 		}
