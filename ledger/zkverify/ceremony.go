@@ -195,6 +195,10 @@ func (c *Ceremony) CheckPhase2Start(p1 ledger.Phase1Transcript, spec []byte, bat
 		return ledger.Phase2Info{}, err
 	}
 	s, err := c.decodeStart(start, cc.r, int(n))
+	if errors.Is(err, ledger.ErrCeremonyEncoding) && int64(len(start)) != mpcsetup.Phase2StartSize(cc.r, int(n)) {
+		// A start of another length is another circuit's.
+		return ledger.Phase2Info{}, fmt.Errorf("%w: %v", ledger.ErrCeremonyWrongCircuit, err)
+	}
 	if err != nil {
 		return ledger.Phase2Info{}, err
 	}

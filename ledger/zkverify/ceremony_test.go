@@ -3,18 +3,24 @@ package zkverify_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
+	gmpc "github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
+
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/circuits"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/embedded"
 	"github.com/veil-project/veil/ledger/ledgertest"
+	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/ledger/zkverify"
 	"github.com/veil-project/veil/protocol"
+	"github.com/veil-project/veil/zk"
 	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
@@ -174,4 +180,176 @@ func mustBlob(ctx context.Context, t *testing.T, n ledger.CeremonyAPI, chunks []
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestThreePartyCeremonyKeyRegistersProvesAndVerifies is the issue's
+// acceptance test: on a chain whose phase 1 fits the tiny model's circuit
+// (2^14), three parties (the node's operator, the model owner, the client)
+// contribute to phase 1 and to the circuit's phase 2, each contribution
+// verified by the node before it is accepted; the node derives the
+// verifying key at the seal. A model registered with that key proves and
+// its proof verifies on the ledger; a key not derived from the transcript
+// (a ceremony of one) is refused at registration and by the client's
+// check; a tampered or another circuit's phase-2 start and a tampered
+// phase-2 contribution are refused with their own codes.
+func TestThreePartyCeremonyKeyRegistersProvesAndVerifies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real 3-party ceremony at 2^14")
+	}
+	ctx := context.Background()
+	m := tinyModel(7)
+	spec, err := circuits.SpecOf(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := ceremonyNode(t, 1<<14, 3, false)
+	f := ledgertest.NewFixture(chain, "zk")
+	op := ledger.Signer{ChainID: chain, Key: ledgertest.Key("operator")}
+	owner := ledger.Signer{ChainID: chain, Key: f.Owner}
+	client := ledger.Signer{ChainID: chain, Key: f.Client}
+
+	// Phase 1 and phase 2, three contributions each, every one verified
+	// by the node before it is accepted.
+	res, err := protocol.RunCeremony(ctx, n, protocol.CeremonyConfig{
+		Contributors: []ledger.Signer{op, owner, client}, Names: []string{"operator", "owner", "client"},
+		Opener: owner, ID: "tiny-b2", Spec: spec, Batch: 2, Poll: 10 * time.Millisecond, Progress: t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Phase-2 starts that are not this circuit's: another batch's (another
+	// shape), and this circuit's with one [K]₁ changed.
+	p1, err := n.Ceremony(ctx, ledger.Phase1ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p1.Contributions) != 3 || !p1.Sealed {
+		t.Fatalf("phase 1: %v", p1)
+	}
+	last, err := mpcsetup.DecodePhase1(mustBlob(ctx, t, n, p1.Contributions[2].Chunks), p1.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := zk.Compile(spec, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srs, err := mpcsetup.SealPhase1To(ctx, last, p1.Beacon, int(zk.Domain(r2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _, err := mpcsetup.Phase2StartFromSRS(ctx, r2, srs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(id string, batch uint32, start []byte) error {
+		chunks, err := protocol.UploadBlob(ctx, n, owner, start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return submitTx(ctx, n, must(owner.Phase2Open(&ledgerv1.Phase2Open{CeremonyId: id, Spec: spec.Canonical(), Batch: batch, Chunks: chunks})))
+	}
+	wantCode(t, "batch 2's start opening batch 1's circuit", open("second", 1, good.Bytes()), ledgerv1.Code_CODE_CEREMONY_WRONG_CIRCUIT)
+	tampered, err := mpcsetup.DecodePhase2Start(good.Bytes(), r2, int(zk.Domain(r2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered.VKK[0] = tampered.VKK[1]
+	wantCode(t, "a start with a changed [K]₁", open("second", 2, tampered.Bytes()), ledgerv1.Code_CODE_CEREMONY_WRONG_CIRCUIT)
+	if _, err := n.Ceremony(ctx, "second"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("a refused start opened a ceremony: %v", err)
+	}
+	wantCode(t, "a second ceremony with a taken id", open("tiny-b2", 1, good.Bytes()), ledgerv1.Code_CODE_CEREMONY_EXISTS)
+	if err := open("second", 2, good.Bytes()); err != nil {
+		t.Fatalf("the circuit's start: %v", err)
+	}
+	sec, _ := n.Ceremony(ctx, "second")
+	forged := mpcsetup.ContributePhase2(good.Acc)
+	forged.Parameters.G1.PKK[0] = forged.Parameters.G1.PKK[1]
+	wantCode(t, "a phase-2 contribution with a changed point", contribute(ctx, t, n, client, "second", sec.LastHash, mpcsetup.Phase2Bytes(forged)), ledgerv1.Code_CODE_CEREMONY_BAD_CONTRIBUTION)
+	// The first ceremony's last accumulator continued: not this one's.
+	first := new(gmpc.Phase2)
+	if _, err := first.ReadFrom(bytes.NewReader(mustBlob(ctx, t, n, res.Record.Contributions[2].Chunks))); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "a contribution on another ceremony's accumulator", contribute(ctx, t, n, client, "second", sec.LastHash, mpcsetup.Phase2Bytes(mpcsetup.ContributePhase2(first))), ledgerv1.Code_CODE_CEREMONY_NOT_EXTENDING)
+	wantCode(t, "a close of phase 2 by another than its opener", submitTx(ctx, n, must(client.CeremonyClose("second"))), ledgerv1.Code_CODE_UNAUTHORIZED)
+	wantCode(t, "registration naming an unsealed ceremony", func() error {
+		raw, _ := owner.RegisterModel(&ledgerv1.RegisterModel{ModelId: "x", Architecture: "tiny", Commitment: make([]byte, 32), VerifyingKey: []byte("k"),
+			OutputsPerChallenge: 10, Spec: spec.Canonical(), ProofBatch: 2, CeremonyId: "second"}, f.Server)
+		return submitTx(ctx, n, raw)
+	}(), ledgerv1.Code_CODE_CEREMONY_NOT_SEALED)
+
+	rec := res.Record
+	if len(res.Phase1) != 3 || len(res.Phase2) != 3 || len(rec.Contributions) != 3 || !rec.Sealed {
+		t.Fatalf("ceremony: %d phase-1 and %d phase-2 contributions, record %v", len(res.Phase1), len(res.Phase2), rec)
+	}
+	vkb, err := res.Key.VK.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := sha256.Sum256(vkb); !bytes.Equal(h[:], rec.VerifyingKeyHash) {
+		t.Fatalf("the prover's key %x is not the ledger's %x", h[:8], rec.VerifyingKeyHash[:8])
+	}
+
+	rp, err := proveWith(ctx, m, spec, res.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := func(id, ceremony string, vk []byte) error {
+		raw, err := owner.RegisterModel(&ledgerv1.RegisterModel{
+			ModelId: id, Architecture: "tiny", Commitment: rp.commitment, VerifyingKey: vk,
+			OutputsPerChallenge: 10, Spec: rp.spec, ProofBatch: 2, CeremonyId: ceremony}, f.Server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return submitTx(ctx, n, raw)
+	}
+	// A ceremony of one's key for the same circuit: valid for the spec,
+	// not derived from the transcript.
+	own := setup(t)
+	wantCode(t, "registration with the owner's own key", reg("tiny", "tiny-b2", own.vk), ledgerv1.Code_CODE_CEREMONY_KEY_MISMATCH)
+	wantCode(t, "registration without a ceremony", reg("tiny", "", own.vk), ledgerv1.Code_CODE_CEREMONY_REQUIRED)
+	wantCode(t, "registration naming phase 1", reg("tiny", ledger.Phase1ID, vkb), ledgerv1.Code_CODE_UNKNOWN_CEREMONY)
+	if err := reg("tiny", "tiny-b2", vkb); err != nil {
+		t.Fatalf("registration with the derived key: %v", err)
+	}
+
+	// The client's check, through the trust reader.
+	tr := &trust.Reader{API: n, Anchor: trust.Anchor{ChainID: chain, NodeKey: ledgertest.Key("node").Public().(ed25519.PublicKey)}}
+	head, err := tr.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := protocol.ReadRegistration(ctx, tr, head, "tiny", protocol.Pin{RequireCeremony: true})
+	if err != nil || got.Ceremony != "tiny-b2" || got.VK.Hash() != res.Key.VK.Hash() {
+		t.Fatalf("client reading the registration: %v %v", got, err)
+	}
+	if err := protocol.CheckCeremonyKey(ctx, tr, head, "tiny-b2", rp.spec, 2, own.vk); !errors.Is(err, protocol.ErrKeyNotDerived) {
+		t.Fatalf("client check of a key not derived from the transcript: %v, want ErrKeyNotDerived", err)
+	}
+
+	// Prove and verify on the ledger with the ceremony's key.
+	r1 := request(f, rp, "r1")
+	for _, tx := range [][]byte{f.Receipt(r1), f.Reveal(r1)} {
+		if err := submitTx(ctx, n, tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := bytes.Clone(rp.proof)
+	bad[len(bad)-10] ^= 1
+	wantCode(t, "tampered proof", submitTx(ctx, n, proofTx(f, rp, []string{"r1"}, bad)), ledgerv1.Code_CODE_PROOF_INVALID)
+	if err := submitTx(ctx, n, proofTx(f, rp, []string{"r1"}, rp.proof)); err != nil {
+		t.Fatalf("proof with the ceremony's key: %v", err)
+	}
+	st, err := n.Request(ctx, f.KeyOf("tiny", "r1"))
+	if err != nil || st.Status != ledgerv1.RequestStatus_REQUEST_STATUS_PROVEN {
+		t.Fatalf("r1: %v %v", st, err)
+	}
+	for _, c := range res.Phase2 {
+		if pos, _, err := protocol.InTranscript(ctx, n, "tiny-b2", c.Hash[:]); err != nil || pos == 0 {
+			t.Fatalf("contribution %x not in the transcript: %v", c.Hash[:8], err)
+		}
+	}
 }

@@ -87,3 +87,13 @@ func ProvingKeyFromTranscript(ctx context.Context, spec *circuits.Spec, batch in
 	pk, vk := SealPhase2(srs, evals, last, beacon2)
 	return zk.NewProvingKey(spec, batch, r, pk, vk)
 }
+
+// Phase2StartSize is the length of the encoding of the start of a phase 2
+// for ccs on a domain of n (-1 if the circuit does not fit).
+func Phase2StartSize(ccs *cs.R1CS, n int) int64 {
+	sh, err := shapeOf(ccs, n)
+	if err != nil {
+		return -1
+	}
+	return sh.startSize()
+}
