@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -419,3 +420,18 @@ func InTranscript(ctx context.Context, api ledger.CeremonyAPI, id string, hash [
 }
 
 func specID8(s *circuits.Spec) []byte { id := s.ID(); return id[:8] }
+
+// ContributeToLedger is `veil setup contribute --ledger`: it reads the
+// chain id from the node, then contributes to ceremony id (ledger.Phase1ID
+// or "" for phase 1, else a phase 2) as key.
+func ContributeToLedger(ctx context.Context, api ledger.CeremonyAPI, key ed25519.PrivateKey, id, attestation string) (*Contribution, error) {
+	info, err := api.ChainInfo(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ledger chain info: %w", err)
+	}
+	s := ledger.Signer{ChainID: info.GetChainId(), Key: key}
+	if id == "" || id == ledger.Phase1ID {
+		return ContributePhase1(ctx, api, s, attestation)
+	}
+	return ContributePhase2(ctx, api, s, id, attestation)
+}
