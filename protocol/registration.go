@@ -39,9 +39,9 @@ type Pin struct {
 	// RequireCeremony refuses a model whose key was not derived by the
 	// ledger from a sealed ceremony.
 	RequireCeremony bool
-	Commitment *zk.Commitment
-	OwnerKey   ed25519.PublicKey
-	ServerKey  ed25519.PublicKey
+	Commitment      *zk.Commitment
+	OwnerKey        ed25519.PublicKey
+	ServerKey       ed25519.PublicKey
 }
 
 // ReadRegistration finds model modelID's registration in the log verified
