@@ -10,6 +10,7 @@ import (
 	"time"
 
 	gmpc "github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
+	cs "github.com/consensys/gnark/constraint/bn254"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/circuits"
@@ -80,30 +81,48 @@ type Contribution struct {
 // the last accumulator (or starts from the initial one), contributes with
 // fresh randomness (zeroed once used) and submits.
 func ContributePhase1(ctx context.Context, api ledger.CeremonyAPI, s ledger.Signer, attestation string) (*Contribution, error) {
+	c, _, err := contributePhase1(ctx, api, s, attestation, nil)
+	return c, err
+}
+
+// fetchPhase1 is the last phase-1 accumulator on the ledger (the initial
+// one before any contribution).
+func fetchPhase1(ctx context.Context, api ledger.CeremonyAPI, rec *ledgerv1.CeremonyRecord) (*mpcsetup.Phase1, error) {
+	n := len(rec.Contributions)
+	if n == 0 {
+		return mpcsetup.NewPhase1(rec.Domain)
+	}
+	b, err := FetchBlob(ctx, api, rec.Contributions[n-1].Chunks)
+	if err != nil {
+		return nil, err
+	}
+	return mpcsetup.DecodePhase1(b, rec.Domain)
+}
+
+// contributePhase1 contributes on known when it is the ledger's last
+// accumulator (checked by its hash: RunCeremony's parties share a process
+// and need not decode what the previous one made), else on the fetched one.
+func contributePhase1(ctx context.Context, api ledger.CeremonyAPI, s ledger.Signer, attestation string, known *mpcsetup.Phase1) (*Contribution, *mpcsetup.Phase1, error) {
 	rec, err := api.Ceremony(ctx, ledger.Phase1ID)
 	if err != nil {
-		return nil, fmt.Errorf("phase 1: %w", err)
+		return nil, nil, fmt.Errorf("phase 1: %w", err)
 	}
-	var prev *mpcsetup.Phase1
-	if n := len(rec.Contributions); n == 0 {
-		prev, err = mpcsetup.NewPhase1(rec.Domain)
-	} else {
-		var b []byte
-		if b, err = FetchBlob(ctx, api, rec.Contributions[n-1].Chunks); err == nil {
-			prev, err = mpcsetup.DecodePhase1(b, rec.Domain)
-		}
+	prev := known
+	if prev == nil || !bytes.Equal(hashOf(prev), rec.LastHash) {
+		prev, err = fetchPhase1(ctx, api, rec)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("phase 1: last accumulator: %w", err)
+		return nil, nil, fmt.Errorf("phase 1: last accumulator: %w", err)
 	}
 	if h := prev.Hash(); !bytes.Equal(h[:], rec.LastHash) {
-		return nil, fmt.Errorf("phase 1: the last accumulator hashes to %x, the ledger records %x", h[:8], rec.LastHash[:min(8, len(rec.LastHash))])
+		return nil, nil, fmt.Errorf("phase 1: the last accumulator hashes to %x, the ledger records %x", h[:8], rec.LastHash[:min(8, len(rec.LastHash))])
 	}
 	next, err := prev.Contribute(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("phase 1: contribute: %w", err)
+		return nil, nil, fmt.Errorf("phase 1: contribute: %w", err)
 	}
-	return submitContribution(ctx, api, s, ledger.Phase1ID, rec.LastHash, next.Bytes(), attestation)
+	c, err := submitContribution(ctx, api, s, ledger.Phase1ID, rec.LastHash, next.Bytes(), attestation)
+	return c, next, err
 }
 
 func submitContribution(ctx context.Context, api ledger.API, s ledger.Signer, id string, prev, blob []byte, attestation string) (*Contribution, error) {
@@ -185,35 +204,65 @@ func sealedPhase1(ctx context.Context, api ledger.CeremonyAPI) (*mpcsetup.Transc
 // seals phase 1 for the circuit's domain, computes the start (the Lagrange
 // basis: the slow step) and submits it; every node checks it against the
 // circuit it compiles from the spec.
-func OpenPhase2(ctx context.Context, api ledger.CeremonyAPI, s ledger.Signer, id string, spec *circuits.Spec, batch int) error {
+func OpenPhase2(ctx context.Context, api ledger.CeremonyAPI, s ledger.Signer, id string, spec *circuits.Spec, batch int) (*Opened, error) {
 	p1, err := sealedPhase1(ctx, api)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r, err := zk.Compile(spec, batch)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	srs, err := mpcsetup.SealPhase1To(ctx, p1.Last, p1.Beacon, int(zk.Domain(r)))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	start, _, err := mpcsetup.Phase2StartFromSRS(ctx, r, srs)
+	start, evals, err := mpcsetup.Phase2StartFromSRS(ctx, r, srs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	chunks, err := UploadBlob(ctx, api, s, start.Bytes())
 	if err != nil {
-		return fmt.Errorf("ceremony %s: %w", id, err)
+		return nil, fmt.Errorf("ceremony %s: %w", id, err)
 	}
 	tx, err := s.Phase2Open(&ledgerv1.Phase2Open{CeremonyId: id, Spec: spec.Canonical(), Batch: uint32(batch), Chunks: chunks})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := submitOnce(ctx, api, tx); err != nil {
-		return fmt.Errorf("ceremony %s: open: %w", id, err)
+		return nil, fmt.Errorf("ceremony %s: open: %w", id, err)
 	}
-	return nil
+	return &Opened{spec: spec, batch: batch, r: r, srs: srs, evals: evals}, nil
+}
+
+// Opened is what the opener of a phase 2 computed (the sealed SRS and the
+// evaluations the proving key needs: the slow part); Key turns the sealed
+// ceremony into the proving key without recomputing them.
+type Opened struct {
+	spec  *circuits.Spec
+	batch int
+	r     *cs.R1CS
+	srs   *gmpc.SrsCommons
+	evals *gmpc.Phase2Evaluations
+}
+
+// Key seals the proving key from the last accumulator and the beacon of
+// the sealed ceremony rec and checks that its verifying key is the one the
+// ledger derived.
+func (o *Opened) Key(ctx context.Context, api ledger.CeremonyAPI, rec *ledgerv1.CeremonyRecord) (*zk.ProvingKey, error) {
+	last, err := lastPhase2(ctx, api, rec)
+	if err != nil {
+		return nil, err
+	}
+	gpk, gvk := mpcsetup.SealPhase2(o.srs, o.evals, last, rec.Beacon)
+	pk, err := zk.NewProvingKey(o.spec, o.batch, o.r, gpk, gvk)
+	if err != nil {
+		return nil, err
+	}
+	if h := pk.VK.Hash(); !bytes.Equal(h[:], rec.VerifyingKeyHash) {
+		return nil, fmt.Errorf("ceremony %s: the transcript gives verifying key %x, the ledger derived %x", rec.CeremonyId, h[:8], rec.VerifyingKeyHash[:min(8, len(rec.VerifyingKeyHash))])
+	}
+	return pk, nil
 }
 
 // CloseAndSeal closes ceremony id and seals it once its beacon block is
@@ -353,9 +402,12 @@ func RunCeremony(ctx context.Context, api ledger.CeremonyAPI, cfg CeremonyConfig
 		return nil, fmt.Errorf("phase 1: %w", err)
 	}
 	if !p1.Sealed {
+		var known *mpcsetup.Phase1
 		for i, s := range cfg.Contributors {
 			t0 := time.Now()
-			c, err := ContributePhase1(ctx, api, s, name(i))
+			var c *Contribution
+			var err error
+			c, known, err = contributePhase1(ctx, api, s, name(i), known)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name(i), err)
 			}
@@ -369,7 +421,8 @@ func RunCeremony(ctx context.Context, api ledger.CeremonyAPI, cfg CeremonyConfig
 		progress("phase 1 sealed with the beacon of block %d: %x", rec.BeaconHeight, rec.Beacon[:8])
 	}
 	t0 := time.Now()
-	if err := OpenPhase2(ctx, api, cfg.Opener, cfg.ID, cfg.Spec, cfg.Batch); err != nil {
+	opened, err := OpenPhase2(ctx, api, cfg.Opener, cfg.ID, cfg.Spec, cfg.Batch)
+	if err != nil {
 		return nil, err
 	}
 	progress("phase 2 %q opened for circuit %x (batch %d): the node compiled the spec and checked the start (%v)", cfg.ID, specID8(cfg.Spec), cfg.Batch, time.Since(t0).Round(time.Millisecond))
@@ -388,7 +441,7 @@ func RunCeremony(ctx context.Context, api ledger.CeremonyAPI, cfg CeremonyConfig
 	}
 	res.Record = rec
 	progress("phase 2 sealed with the beacon of block %d; the node derived verifying key %x", rec.BeaconHeight, rec.VerifyingKeyHash[:8])
-	if res.Key, err = ProvingKeyFromLedger(ctx, api, cfg.ID); err != nil {
+	if res.Key, err = opened.Key(ctx, api, rec); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -435,3 +488,5 @@ func ContributeToLedger(ctx context.Context, api ledger.CeremonyAPI, key ed25519
 	}
 	return ContributePhase2(ctx, api, s, id, attestation)
 }
+
+func hashOf(p *mpcsetup.Phase1) []byte { h := p.Hash(); return h[:] }

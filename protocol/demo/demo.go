@@ -48,7 +48,7 @@ type Options struct {
 	// contribution verified by the node. Salt then gives the model's salt.
 	Ceremony bool
 	Salt     func(ctx context.Context, m *model.File) (zk.Salt, error)
-	Log  *slog.Logger
+	Log      *slog.Logger
 	// Progress, when set, receives a line per event as it happens.
 	Progress io.Writer
 }
