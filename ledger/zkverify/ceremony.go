@@ -31,6 +31,10 @@ type Ceremony struct {
 	ccs     map[[32]byte]*compiled
 	srs     map[[32]byte]*gmpc.SrsCommons
 	initial map[uint64][32]byte
+	// results of verifications, by the SHA-256 of their inputs: CometBFT
+	// runs the same transaction through CheckTx, ProcessProposal and
+	// FinalizeBlock, and a phase-1 contribution at 2^17 costs 15 s.
+	results map[[32]byte]error
 }
 
 type compiled struct {
@@ -45,6 +49,7 @@ func NewCeremony() *Ceremony {
 	return &Ceremony{
 		phase1: map[[32]byte]*mpcsetup.Phase1{}, phase2: map[[32]byte]*gmpc.Phase2{}, starts: map[[32]byte]*mpcsetup.Phase2Start{},
 		ccs: map[[32]byte]*compiled{}, srs: map[[32]byte]*gmpc.SrsCommons{}, initial: map[uint64][32]byte{},
+		results: map[[32]byte]error{},
 	}
 }
 
@@ -109,8 +114,35 @@ func (c *Ceremony) decodePhase1(b []byte, n uint64) (*mpcsetup.Phase1, error) {
 	return p, nil
 }
 
+// memo returns the cached result of the verification named by parts, or
+// runs it and caches its result.
+func (c *Ceremony) memo(f func() error, parts ...[]byte) error {
+	h := sha256.New()
+	for _, p := range parts {
+		d := sha256.Sum256(p)
+		h.Write(d[:])
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	if err, ok := lookup(&c.mu, c.results, k); ok {
+		return err
+	}
+	err := f()
+	c.mu.Lock()
+	if len(c.results) >= 256 {
+		clear(c.results)
+	}
+	c.results[k] = err
+	c.mu.Unlock()
+	return err
+}
+
 // VerifyPhase1 implements ledger.CeremonyVerifier.
 func (c *Ceremony) VerifyPhase1(n uint64, prev, next []byte) error {
+	return c.memo(func() error { return c.verifyPhase1(n, prev, next) }, []byte("phase1"), fmt.Append(nil, n), prev, next)
+}
+
+func (c *Ceremony) verifyPhase1(n uint64, prev, next []byte) error {
 	var p *mpcsetup.Phase1
 	var err error
 	if prev == nil {
@@ -225,6 +257,11 @@ func (c *Ceremony) accumulator(cc *compiled, b []byte, isStart bool) (*gmpc.Phas
 
 // VerifyPhase2 implements ledger.CeremonyVerifier.
 func (c *Ceremony) VerifyPhase2(spec []byte, batch int, prev []byte, prevIsStart bool, next []byte) error {
+	return c.memo(func() error { return c.verifyPhase2(spec, batch, prev, prevIsStart, next) },
+		[]byte("phase2"), spec, fmt.Append(nil, batch, prevIsStart), prev, next)
+}
+
+func (c *Ceremony) verifyPhase2(spec []byte, batch int, prev []byte, prevIsStart bool, next []byte) error {
 	cc, err := c.compile(spec, batch)
 	if err != nil {
 		return err
