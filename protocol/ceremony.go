@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	gmpc "github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
@@ -47,9 +48,11 @@ func FetchBlob(ctx context.Context, api ledger.CeremonyAPI, chunks [][]byte) ([]
 
 // UploadBlob stores blob on the ledger as chunks of at most
 // ledger.MaxChunkBytes (a chunk already stored is skipped) and returns
-// their hashes, in order.
+// their hashes, in order. Up to uploadParallel chunks are in flight, so
+// they share blocks instead of waiting for one block each.
 func UploadBlob(ctx context.Context, api ledger.API, s ledger.Signer, blob []byte) ([][]byte, error) {
 	var hashes [][]byte
+	var txs [][]byte
 	for off := 0; off < len(blob); off += ledger.MaxChunkBytes {
 		c := blob[off:min(off+ledger.MaxChunkBytes, len(blob))]
 		h := sha256.Sum256(c)
@@ -58,16 +61,33 @@ func UploadBlob(ctx context.Context, api ledger.API, s ledger.Signer, blob []byt
 		if err != nil {
 			return nil, err
 		}
-		if _, err := submitOnce(ctx, api, tx); err != nil {
-			var rj *ledger.Rejection
-			if errors.As(err, &rj) && (rj.Code == ledgerv1.Code_CODE_CHUNK_EXISTS || rj.Code == ledgerv1.Code_CODE_REPLAYED_SIGNATURE) {
-				continue // stored already (by us, or by somebody else: the same body)
+		txs = append(txs, tx)
+	}
+	errs := make([]error, len(txs))
+	sem := make(chan struct{}, uploadParallel)
+	var wg sync.WaitGroup
+	for i, tx := range txs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := submitOnce(ctx, api, tx); err != nil {
+				var rj *ledger.Rejection
+				if errors.As(err, &rj) && (rj.Code == ledgerv1.Code_CODE_CHUNK_EXISTS || rj.Code == ledgerv1.Code_CODE_REPLAYED_SIGNATURE) {
+					return // stored already (by us, or by somebody else: the same body)
+				}
+				errs[i] = fmt.Errorf("upload chunk %d of %d: %w", i+1, len(txs), err)
 			}
-			return nil, fmt.Errorf("upload chunk %d: %w", len(hashes), err)
-		}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return hashes, nil
 }
+
+const uploadParallel = 8
 
 // Contribution is one accepted contribution.
 type Contribution struct {
