@@ -232,12 +232,67 @@ directory:
 			out = checkResult{Ceremony: ceremonyID, Position: pos, Of: len(rec.GetContributions()), Sealed: rec.GetSealed(), VerifyingKeyHash: hex.EncodeToString(rec.GetVerifyingKeyHash())}
 			return nil
 		})
-		return out, err
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
 	})
 	check.Flags().StringVar(&ledgerAddr, "ledger", "", "gRPC address of a ledger node")
 	check.Flags().StringVar(&ceremonyID, "ceremony", ledger.Phase1ID, "the ceremony id")
 	check.Flags().StringVar(&hashHex, "hash", "", "the contribution hash (hex)")
 	cmd.AddCommand(check)
+	ledgerCmd := func(use, short string, run func(ctx context.Context, c *query.Client, s ledger.Signer, out io.Writer) error) *cobra.Command {
+		var addr, key string
+		c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
+			quietGnark()
+			if addr == "" {
+				return usageError("--ledger is required (a node's gRPC address)")
+			}
+			k, err := g.contributorKey(key)
+			if err != nil {
+				return err
+			}
+			qc, err := query.Dial(addr)
+			if err != nil {
+				return err
+			}
+			defer qc.Close()
+			info, err := qc.ChainInfo(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), qc, ledger.Signer{ChainID: info.GetChainId(), Key: k}, cmd.OutOrStdout())
+		}}
+		c.Flags().StringVar(&addr, "ledger", "", "gRPC address of a ledger node")
+		c.Flags().StringVar(&key, "key", "", "ed25519 identity file (default: <data>/client/identity.key)")
+		c.Flags().StringVar(&ceremonyID, "ceremony", ledger.Phase1ID, "the ceremony id")
+		return c
+	}
+	cmd.AddCommand(ledgerCmd("seal", "Close a ledger ceremony and seal it with the beacon of a later block", func(ctx context.Context, c *query.Client, s ledger.Signer, out io.Writer) error {
+		rec, err := protocol.CloseAndSeal(ctx, c, s, ceremonyID, 200*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "ceremony %s sealed with %d contributions and the beacon of block %d (%x)\n", ceremonyID, len(rec.GetContributions()), rec.GetBeaconHeight(), rec.GetBeacon())
+		if len(rec.GetVerifyingKeyHash()) > 0 {
+			fmt.Fprintf(out, "the ledger derived verifying key %x\n", rec.GetVerifyingKeyHash())
+		}
+		return nil
+	}))
+	open := ledgerCmd("open", "Open the phase 2 of a model's circuit on the ledger (after phase 1 is sealed)", func(ctx context.Context, c *query.Client, s ledger.Signer, out io.Writer) error {
+		spec, err := specOfModel(path)
+		if err != nil {
+			return err
+		}
+		if _, err := protocol.OpenPhase2(ctx, c, s, ceremonyID, spec, batch); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "phase 2 %s opened for circuit %x, batch %d: contribute with `veil setup contribute --ledger ADDR --ceremony %s`\n", ceremonyID, specPrefix(spec), batch, ceremonyID)
+		return nil
+	})
+	open.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
+	open.Flags().IntVar(&batch, "batch", 3, "challenges per proof")
+	cmd.AddCommand(open)
 	cmd.AddCommand(sub("verify", "Verify every contribution so far", func(cmd *cobra.Command) error {
 		spec, err := specOfModel(path)
 		if err != nil {
@@ -328,3 +383,5 @@ func (r checkResult) WriteText(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "contribution %d of %d in ceremony %s, verified by the ledger's nodes; %s\n", r.Position, r.Of, r.Ceremony, state)
 	return err
 }
+
+func specPrefix(s *circuits.Spec) []byte { id := s.ID(); return id[:8] }
