@@ -16,9 +16,9 @@ import (
 
 func newDemoCmd(g *globalOptions) *cobra.Command {
 	var (
-		list    string
-		dir     string
-		k       int
+		list              string
+		dir               string
+		k                 int
 		verbose, ceremony bool
 	)
 	cmd := &cobra.Command{
