@@ -35,6 +35,7 @@ type Ceremony struct {
 	// runs the same transaction through CheckTx, ProcessProposal and
 	// FinalizeBlock, and a phase-1 contribution at 2^17 costs 15 s.
 	results map[[32]byte]error
+	infos   map[[32]byte]ledger.Phase2Info
 }
 
 type compiled struct {
@@ -49,7 +50,7 @@ func NewCeremony() *Ceremony {
 	return &Ceremony{
 		phase1: map[[32]byte]*mpcsetup.Phase1{}, phase2: map[[32]byte]*gmpc.Phase2{}, starts: map[[32]byte]*mpcsetup.Phase2Start{},
 		ccs: map[[32]byte]*compiled{}, srs: map[[32]byte]*gmpc.SrsCommons{}, initial: map[uint64][32]byte{},
-		results: map[[32]byte]error{},
+		results: map[[32]byte]error{}, infos: map[[32]byte]ledger.Phase2Info{},
 	}
 }
 
@@ -117,13 +118,7 @@ func (c *Ceremony) decodePhase1(b []byte, n uint64) (*mpcsetup.Phase1, error) {
 // memo returns the cached result of the verification named by parts, or
 // runs it and caches its result.
 func (c *Ceremony) memo(f func() error, parts ...[]byte) error {
-	h := sha256.New()
-	for _, p := range parts {
-		d := sha256.Sum256(p)
-		h.Write(d[:])
-	}
-	var k [32]byte
-	h.Sum(k[:0])
+	k := memoKey(parts...)
 	if err, ok := lookup(&c.mu, c.results, k); ok {
 		return err
 	}
@@ -135,6 +130,17 @@ func (c *Ceremony) memo(f func() error, parts ...[]byte) error {
 	c.results[k] = err
 	c.mu.Unlock()
 	return err
+}
+
+func memoKey(parts ...[]byte) [32]byte {
+	h := sha256.New()
+	for _, p := range parts {
+		d := sha256.Sum256(p)
+		h.Write(d[:])
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
 }
 
 // VerifyPhase1 implements ledger.CeremonyVerifier.
@@ -214,6 +220,24 @@ func (c *Ceremony) decodeStart(b []byte, r *cs.R1CS, n int) (*mpcsetup.Phase2Sta
 
 // CheckPhase2Start implements ledger.CeremonyVerifier.
 func (c *Ceremony) CheckPhase2Start(p1 ledger.Phase1Transcript, spec []byte, batch int, start []byte) (ledger.Phase2Info, error) {
+	k := memoKey([]byte("start"), fmt.Append(nil, p1.Domain, batch), p1.Last, p1.Beacon, spec, start)
+	if info, ok := lookup(&c.mu, c.infos, k); ok {
+		return info, nil
+	}
+	var info ledger.Phase2Info
+	err := c.memo(func() error {
+		var err error
+		info, err = c.checkPhase2Start(p1, spec, batch, start)
+		return err
+	}, k[:])
+	if err != nil {
+		return ledger.Phase2Info{}, err
+	}
+	put(&c.mu, c.infos, k, info)
+	return info, nil
+}
+
+func (c *Ceremony) checkPhase2Start(p1 ledger.Phase1Transcript, spec []byte, batch int, start []byte) (ledger.Phase2Info, error) {
 	cc, err := c.compile(spec, batch)
 	if err != nil {
 		return ledger.Phase2Info{}, err
