@@ -187,7 +187,8 @@ func mustBlob(ctx context.Context, t *testing.T, n ledger.CeremonyAPI, chunks []
 // (2^14), three parties (the node's operator, the model owner, the client)
 // contribute to phase 1 and to the circuit's phase 2, each contribution
 // verified by the node before it is accepted; the node derives the
-// verifying key at the seal. A model registered with that key proves and
+// verifying key at the seal. A prover rebuilds the proving key from the
+// transcript it fetches; the model registered with that key proves and
 // its proof verifies on the ledger; a key not derived from the transcript
 // (a ceremony of one) is refused at registration and by the client's
 // check; a tampered or another circuit's phase-2 start and a tampered
@@ -293,7 +294,16 @@ func TestThreePartyCeremonyKeyRegistersProvesAndVerifies(t *testing.T) {
 		t.Fatalf("the prover's key %x is not the ledger's %x", h[:8], rec.VerifyingKeyHash[:8])
 	}
 
-	rp, err := proveWith(ctx, m, spec, res.Key)
+	// A prover that was not the opener rebuilds the key from the
+	// transcript it fetches from the ledger; it proves with that key.
+	fetched, err := protocol.ProvingKeyFromLedger(ctx, n, "tiny-b2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fetched.VK.Hash() != res.Key.VK.Hash() {
+		t.Fatalf("the key rebuilt from the ledger %x is not the opener's %x", fetched.VK.Hash(), res.Key.VK.Hash())
+	}
+	rp, err := proveWith(ctx, m, spec, fetched)
 	if err != nil {
 		t.Fatal(err)
 	}
