@@ -510,3 +510,46 @@ func ContributeToLedger(ctx context.Context, api ledger.CeremonyAPI, key ed25519
 }
 
 func hashOf(p *mpcsetup.Phase1) []byte { h := p.Hash(); return h[:] }
+
+// CeremonyKeys returns the proving key of sealed ledger ceremony id: from
+// the key store under dataDir when a cached key's verifying key is the one
+// the ledger derived, else rebuilt from the transcript
+// (ProvingKeyFromLedger) and cached. The cache label names the ledger's
+// key, so a key of another chain or ceremony is never used.
+func CeremonyKeys(ctx context.Context, api ledger.API, id, dataDir string, say func(string, ...any)) (*zk.ProvingKey, error) {
+	capi, ok := api.(ledger.CeremonyAPI)
+	if !ok {
+		return nil, fmt.Errorf("ceremony %s: this ledger client does not read ceremonies", id)
+	}
+	rec, err := capi.Ceremony(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("ceremony %s: %w", id, err)
+	}
+	if rec.Phase != 2 || !rec.Sealed {
+		return nil, fmt.Errorf("ceremony %s is not a sealed phase 2", id)
+	}
+	spec, err := circuits.ParseSpec(rec.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("ceremony %s: spec: %w", id, err)
+	}
+	label := fmt.Sprintf("ledger-%x", rec.VerifyingKeyHash[:min(8, len(rec.VerifyingKeyHash))])
+	store := zk.KeyStore{DataDir: dataDir}
+	if dataDir != "" {
+		if pk, err := store.Load(spec, int(rec.Batch), label); err == nil {
+			if h := pk.VK.Hash(); bytes.Equal(h[:], rec.VerifyingKeyHash) {
+				return pk, nil
+			}
+		}
+	}
+	say("rebuilding the proving key of ceremony %s from its transcript on the ledger (minutes at 2^17: the Lagrange basis)\n", id)
+	pk, err := ProvingKeyFromLedger(ctx, capi, id)
+	if err != nil {
+		return nil, err
+	}
+	if dataDir != "" {
+		if _, err := store.Save(pk, label); err != nil {
+			return nil, fmt.Errorf("cache the ceremony's keys: %w", err)
+		}
+	}
+	return pk, nil
+}
