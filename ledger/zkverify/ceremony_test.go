@@ -296,12 +296,19 @@ func TestThreePartyCeremonyKeyRegistersProvesAndVerifies(t *testing.T) {
 
 	// A prover that was not the opener rebuilds the key from the
 	// transcript it fetches from the ledger; it proves with that key.
-	fetched, err := protocol.ProvingKeyFromLedger(ctx, n, "tiny-b2")
+	// It caches the key under its data directory and loads it from there
+	// the second time.
+	keyDir := t.TempDir()
+	fetched, err := protocol.CeremonyKeys(ctx, n, "tiny-b2", keyDir, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fetched.VK.Hash() != res.Key.VK.Hash() {
 		t.Fatalf("the key rebuilt from the ledger %x is not the opener's %x", fetched.VK.Hash(), res.Key.VK.Hash())
+	}
+	again, err := protocol.CeremonyKeys(ctx, n, "tiny-b2", keyDir, func(string, ...any) { t.Error("the cached key was rebuilt") })
+	if err != nil || again.VK.Hash() != fetched.VK.Hash() {
+		t.Fatalf("cached ceremony key: %v", err)
 	}
 	rp, err := proveWith(ctx, m, spec, fetched)
 	if err != nil {
