@@ -1,7 +1,6 @@
 package zkverify
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -312,15 +311,13 @@ func (c *Ceremony) verifyPhase2(spec []byte, batch int, prev []byte, prevIsStart
 
 // decodePhase2Any decodes a contribution whose predecessor is not at
 // hand: its shape is the circuit's, so the circuit's initial accumulator
-// shape (with a 32-byte challenge) bounds its length.
+// shape (with a 32-byte challenge) fixes its length and every list length
+// inside (checked before gnark's decoder allocates from them).
 func (c *Ceremony) decodePhase2Any(cc *compiled, b []byte) (*gmpc.Phase2, error) {
 	h := sha256.Sum256(b)
-	p := new(gmpc.Phase2)
-	if _, err := p.ReadFrom(newReader(b)); err != nil {
-		return nil, fmt.Errorf("%w: phase-2 accumulator: %v", ledger.ErrCeremonyEncoding, err)
-	}
-	if q := mpcsetup.Phase2Bytes(p); len(q) != len(b) {
-		return nil, fmt.Errorf("%w: phase-2 accumulator has trailing bytes", ledger.ErrCeremonyEncoding)
+	p, err := mpcsetup.DecodePhase2For(b, cc.r, int(zk.Domain(cc.r)))
+	if err != nil {
+		return nil, classify(err)
 	}
 	put(&c.mu, c.phase2, h, p)
 	return p, nil
@@ -359,5 +356,3 @@ func (c *Ceremony) DeriveVerifyingKey(p1 ledger.Phase1Transcript, spec []byte, b
 	}
 	return vk.MarshalBinary()
 }
-
-func newReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
