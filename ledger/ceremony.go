@@ -105,6 +105,9 @@ type Phase2Info struct {
 	Domain  uint64   // the circuit's FFT domain
 	SpecID  [32]byte // the circuit id
 	AccHash [32]byte // hash of the start's accumulator: the first contribution's challenge
+	// ContributionSize is the length of every contribution: the ledger
+	// refuses a chunk list of another total length before copying it.
+	ContributionSize int64
 }
 
 // Phase1Transcript is the sealed phase 1 as a verifier needs it.
@@ -249,6 +252,58 @@ func blob(btx *bolt.Tx, chunks [][]byte) ([]byte, *Rejection) {
 	return b.Bytes(), nil
 }
 
+// Phase1ContributionSize is the length of a phase-1 contribution for
+// domain n (mpcsetup.Phase1Size(n, false), which the ledger does not
+// link; a zkverify test checks they agree): three update proofs, N, [β]₂,
+// the powers in compressed BN254 points (32 bytes in G1, 64 in G2) and a
+// 32-byte challenge with its length byte.
+func Phase1ContributionSize(n uint64) int64 {
+	const g1, g2 = 32, 64
+	return 3*(g1+g2) + 8 + g2 + int64(2*n-2)*g1 + int64(n-1)*g2 + int64(2*n)*g1 + 1 + 32
+}
+
+// contributionSize is the length every contribution to rec must have (0:
+// unknown, a phase-2 record stored before the size was).
+func contributionSize(rec *ledgerv1.CeremonyRecord) int64 {
+	if rec.Phase == 1 {
+		return Phase1ContributionSize(rec.Domain)
+	}
+	return rec.ContributionSize
+}
+
+// checkChunkList refuses an accumulator's chunk list before any chunk is
+// copied or hashed: a chunk named twice (one uploaded chunk named
+// thousands of times made a free, refused transaction cost every node
+// gigabytes of copying and hashing), a missing chunk, more chunks than
+// want bytes need, or (want > 0) lengths that do not sum to want. A
+// chunk's length is its stored value's, read without reading the chunk.
+func checkChunkList(btx *bolt.Tx, chunks [][]byte, want int64) *Rejection {
+	if want > 0 {
+		if most := (want + MaxChunkBytes - 1) / MaxChunkBytes; int64(len(chunks)) > most {
+			return reject(ledgerv1.Code_CODE_CEREMONY_BAD_CHUNK_LIST, "%d chunks for a %d-byte accumulator (at most %d)", len(chunks), want, most)
+		}
+	}
+	seen := make(map[string]bool, len(chunks))
+	var total int64
+	b := btx.Bucket(bChunks)
+	for i, h := range chunks {
+		k := string(h)
+		if seen[k] {
+			return reject(ledgerv1.Code_CODE_CEREMONY_BAD_CHUNK_LIST, "chunk %d (%x) is named twice", i, prefix8(h))
+		}
+		seen[k] = true
+		v := b.Get(h)
+		if v == nil {
+			return reject(ledgerv1.Code_CODE_MISSING_CHUNK, "chunk %d (%x) is not stored: upload it first", i, prefix8(h))
+		}
+		total += int64(len(v) - 4) // the value is the chunk and its 4-byte seal
+	}
+	if want > 0 && total != want {
+		return reject(ledgerv1.Code_CODE_CEREMONY_BAD_ENCODING, "the chunks hold %d bytes, a contribution to this ceremony has %d", total, want)
+	}
+	return nil
+}
+
 // ceremonyRejection gives a verifier's error its code.
 func ceremonyRejection(what string, err error) *Rejection {
 	code := ledgerv1.Code_CODE_CEREMONY_BAD_CONTRIBUTION
@@ -327,6 +382,18 @@ func (s *Store) checkContribution(btx *bolt.Tx, tx *Tx, c *ledgerv1.CeremonyCont
 	if rec.Sealed || rec.CloseHeight != 0 {
 		return nil, reject(ledgerv1.Code_CODE_CEREMONY_CLOSED, "ceremony %q was closed at height %d", trunc(c.CeremonyId), rec.CloseHeight)
 	}
+	// The cheap checks come first: the state, the previous hash and the
+	// chunk list, before anything is copied or hashed.
+	if !bytes.Equal(c.PreviousHash, rec.LastHash) {
+		return nil, reject(ledgerv1.Code_CODE_CEREMONY_NOT_EXTENDING, "ceremony %q is at %x, the contribution extends %x", trunc(c.CeremonyId), prefix8(rec.LastHash), prefix8(c.PreviousHash))
+	}
+	v, rj := s.ceremonyVerifier()
+	if rj != nil {
+		return nil, rj
+	}
+	if rj := checkChunkList(btx, c.Chunks, contributionSize(rec)); rj != nil {
+		return nil, rj
+	}
 	next, rj := blob(btx, c.Chunks)
 	if rj != nil {
 		return nil, rj
@@ -334,13 +401,6 @@ func (s *Store) checkContribution(btx *bolt.Tx, tx *Tx, c *ledgerv1.CeremonyCont
 	h := sha256.Sum256(next)
 	if id := get(btx, bCeremonyAccum, h[:]); id != nil {
 		return nil, reject(ledgerv1.Code_CODE_CEREMONY_REPLAYED, "accumulator %x is already recorded in ceremony %q", h[:8], trunc(string(id)))
-	}
-	if !bytes.Equal(c.PreviousHash, rec.LastHash) {
-		return nil, reject(ledgerv1.Code_CODE_CEREMONY_NOT_EXTENDING, "ceremony %q is at %x, the contribution extends %x", trunc(c.CeremonyId), prefix8(rec.LastHash), prefix8(c.PreviousHash))
-	}
-	v, rj := s.ceremonyVerifier()
-	if rj != nil {
-		return nil, rj
 	}
 	var prev []byte
 	if n := len(rec.Contributions); n > 0 {
@@ -377,15 +437,26 @@ func (s *Store) checkPhase2Open(btx *bolt.Tx, tx *Tx, o *ledgerv1.Phase2Open, in
 	if get(btx, bCeremonies, []byte(o.CeremonyId)) != nil {
 		return nil, reject(ledgerv1.Code_CODE_CEREMONY_EXISTS, "ceremony %q exists", trunc(o.CeremonyId))
 	}
+	v, rj := s.ceremonyVerifier()
+	if rj != nil {
+		return nil, rj
+	}
+	// Cheap checks before the phase-1 transcript and the start are
+	// reassembled: phase 1 is sealed, the start's chunk list names no
+	// chunk twice.
+	if p1, rj := s.getCeremony(btx, Phase1ID); rj != nil {
+		return nil, rj
+	} else if !p1.Sealed {
+		return nil, reject(ledgerv1.Code_CODE_CEREMONY_NOT_SEALED, "phase 1 is not sealed")
+	}
+	if rj := checkChunkList(btx, o.Chunks, 0); rj != nil {
+		return nil, rj
+	}
 	p1, rj := s.phase1Transcript(btx)
 	if rj != nil {
 		return nil, rj
 	}
 	start, rj := blob(btx, o.Chunks)
-	if rj != nil {
-		return nil, rj
-	}
-	v, rj := s.ceremonyVerifier()
 	if rj != nil {
 		return nil, rj
 	}
@@ -396,7 +467,7 @@ func (s *Store) checkPhase2Open(btx *bolt.Tx, tx *Tx, o *ledgerv1.Phase2Open, in
 	rec := &ledgerv1.CeremonyRecord{
 		CeremonyId: o.CeremonyId, Phase: 2, Domain: info.Domain, Spec: o.Spec, Batch: o.Batch, SpecId: info.SpecID[:], Opener: tx.Signer,
 		Start:    &ledgerv1.CeremonyStep{Hash: info.AccHash[:], Chunks: o.Chunks, Contributor: tx.Signer, Index: index, Height: height},
-		LastHash: info.AccHash[:],
+		LastHash: info.AccHash[:], ContributionSize: info.ContributionSize,
 	}
 	return putCeremony(rec), nil
 }

@@ -260,7 +260,7 @@ func (c *Ceremony) checkPhase2Start(p1 ledger.Phase1Transcript, spec []byte, bat
 	if err := mpcsetup.CheckPhase2Start(context.Background(), cc.r, srs, id, s); err != nil {
 		return ledger.Phase2Info{}, classify(err)
 	}
-	return ledger.Phase2Info{Domain: n, SpecID: cc.spec.ID(), AccHash: mpcsetup.Phase2Hash(s.Acc)}, nil
+	return ledger.Phase2Info{Domain: n, SpecID: cc.spec.ID(), AccHash: mpcsetup.Phase2Hash(s.Acc), ContributionSize: mpcsetup.Phase2ContributionSize(cc.r, int(n))}, nil
 }
 
 func (c *Ceremony) accumulator(cc *compiled, b []byte, isStart bool) (*gmpc.Phase2, error) {

@@ -128,6 +128,13 @@ func (s *shape) startSize() int64 {
 	return size
 }
 
+// contributionSize is the length of every contribution to a phase 2 of
+// this shape: the start's accumulator (without VKK) with a 32-byte
+// challenge.
+func (s *shape) contributionSize() int64 {
+	return s.startSize() - (4 + int64(curve.SizeOfG1AffineCompressed)*int64(s.vkk)) + sha256.Size
+}
+
 // DecodePhase2Start decodes the start of a ceremony for ccs on a domain of
 // n from exactly b (length checked first, then every list length inside
 // before its list is allocated).
@@ -395,7 +402,7 @@ func DecodePhase2For(b []byte, ccs *cs.R1CS, n int) (*gmpc.Phase2, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := sh.startSize() - (4 + int64(curve.SizeOfG1AffineCompressed)*int64(sh.vkk)) + sha256.Size
+	want := sh.contributionSize()
 	if int64(len(b)) != want {
 		return nil, fmt.Errorf("%w: %d bytes, a contribution to this phase 2 has %d", ErrSize, len(b), want)
 	}
