@@ -237,6 +237,14 @@ func (c *Ceremony) CheckPhase2Start(p1 ledger.Phase1Transcript, spec []byte, bat
 }
 
 func (c *Ceremony) checkPhase2Start(p1 ledger.Phase1Transcript, spec []byte, batch int, start []byte) (ledger.Phase2Info, error) {
+	// Compiling costs what the circuit's size does, for whoever sent the
+	// spec in a (refused, so free) transaction: a spec whose lower bound
+	// on constraints exceeds phase 1's domain is refused before.
+	if s, err := circuits.ParseSpec(spec); err == nil {
+		if m := s.MinConstraints(batch); m > int64(p1.Domain) {
+			return ledger.Phase2Info{}, fmt.Errorf("%w: the circuit has at least %d constraints, phase 1 has a domain of %d", ledger.ErrCeremonyWrongCircuit, m, p1.Domain)
+		}
+	}
 	cc, err := c.compile(spec, batch)
 	if err != nil {
 		return ledger.Phase2Info{}, err

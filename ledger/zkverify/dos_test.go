@@ -141,3 +141,35 @@ func TestPhase2OpenChunkListRefused(t *testing.T) {
 	wantCode(t, "Phase2Open naming its chunk twice", open([][]byte{chunks[0], chunks[0]}), ledgerv1.Code_CODE_CEREMONY_BAD_CHUNK_LIST)
 	wantCode(t, "Phase2Open of a spec that does not parse", open(chunks), ledgerv1.Code_CODE_SPEC_MISMATCH)
 }
+
+// The reviewer's spec (784 → 64 → 10, batch 2: tens of thousands of
+// constraints) on a phase 1 of domain 2^4 is refused as WRONG_CIRCUIT from
+// its bound on constraints, without compiling it (compiling it allocates
+// hundreds of MiB).
+func TestPhase2OpenRefusesOversizedSpecBeforeCompiling(t *testing.T) {
+	ctx := context.Background()
+	n := ceremonyNode(t, 16, 1, false)
+	mallory := ledger.Signer{ChainID: chain, Key: ledgertest.Key("mallory")}
+	if _, err := protocol.ContributePhase1(ctx, n, mallory, "m"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := protocol.CloseAndSeal(ctx, n, mallory, ledger.Phase1ID, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	chunks, err := protocol.UploadBlob(ctx, n, mallory, []byte("not a start"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := "veil-spec/v2 classes=10 input_frac=8 tolerance=64 layers=3\n" +
+		"dense in=784 out=64 wbits=8 wfrac=7 bbits=17 shift=7 acc=[-6815744,6815744]\n" +
+		"square in=64 out=64 wbits=0 wfrac=0 bbits=0 shift=16 acc=[0,2952790016]\n" +
+		"dense in=64 out=10 wbits=8 wfrac=7 bbits=13 shift=0 acc=[-14680064,18874368]\n"
+	var serr error
+	a := allocatedBy(func() {
+		serr = submitTx(ctx, n, must(mallory.Phase2Open(&ledgerv1.Phase2Open{CeremonyId: "x", Spec: []byte(spec), Batch: 2, Chunks: chunks})))
+	})
+	wantCode(t, "Phase2Open of a big circuit on a 2^4 phase 1", serr, ledgerv1.Code_CODE_CEREMONY_WRONG_CIRCUIT)
+	if a > 32<<20 {
+		t.Errorf("refusing it allocated %d MiB: the spec was compiled", a>>20)
+	}
+}
