@@ -56,6 +56,15 @@ const (
 	MaxChunksPerBlob = 1 << 14
 	// MaxPhase1Domain is mpcsetup.MaxDomain (the ledger does not link it).
 	MaxPhase1Domain = 1 << 24
+	// MaxCeremonyContributions bounds the contributions of one ceremony:
+	// its record (every step's chunk list and attestation) is rewritten
+	// per contribution and served as one gRPC message, which an unbounded
+	// ceremony outgrew after ~135 contributions at 2^17. Each contribution
+	// needs only one honest party, so 64 are plenty.
+	MaxCeremonyContributions = 64
+	// MaxAttestationBytes bounds a contribution's attestation (what the
+	// contributor says about how it made it), for the same reason.
+	MaxAttestationBytes = 256
 )
 
 // CeremonyParams are the ceremony's chain parameters.
@@ -169,6 +178,9 @@ func checkCeremonyFields(body *ledgerv1.TxBody) (ok bool, rj *Rejection) {
 		}
 	case *ledgerv1.TxBody_CeremonyContribution:
 		c := t.CeremonyContribution
+		if len(c.Attestation) > MaxAttestationBytes {
+			return true, reject(ledgerv1.Code_CODE_INVALID_FIELD, "attestation has %d bytes, at most %d", len(c.Attestation), MaxAttestationBytes)
+		}
 		return true, firstRejection(checkID("ceremony_id", c.CeremonyId), check32("previous_hash", c.PreviousHash), chunks(c.Chunks), checkText("attestation", c.Attestation))
 	case *ledgerv1.TxBody_Phase2Open:
 		o := t.Phase2Open
@@ -381,6 +393,9 @@ func (s *Store) checkContribution(btx *bolt.Tx, tx *Tx, c *ledgerv1.CeremonyCont
 	}
 	if rec.Sealed || rec.CloseHeight != 0 {
 		return nil, reject(ledgerv1.Code_CODE_CEREMONY_CLOSED, "ceremony %q was closed at height %d", trunc(c.CeremonyId), rec.CloseHeight)
+	}
+	if len(rec.Contributions) >= MaxCeremonyContributions {
+		return nil, reject(ledgerv1.Code_CODE_CEREMONY_FULL, "ceremony %q has %d contributions, the most a ceremony may have", trunc(c.CeremonyId), len(rec.Contributions))
 	}
 	// The cheap checks come first: the state, the previous hash and the
 	// chunk list, before anything is copied or hashed.

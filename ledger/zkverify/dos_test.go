@@ -5,13 +5,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/ledgertest"
+	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/zk/mpcsetup"
 )
@@ -172,4 +177,65 @@ func TestPhase2OpenRefusesOversizedSpecBeforeCompiling(t *testing.T) {
 	if a > 32<<20 {
 		t.Errorf("refusing it allocated %d MiB: the spec was compiled", a>>20)
 	}
+}
+
+// A ceremony takes at most MaxCeremonyContributions contributions (the
+// next is FULL), and its record then still fits one gRPC message: the
+// reviewer's unbounded record stopped being served after ~135 cheap
+// contributions. An attestation over MaxAttestationBytes is INVALID_FIELD.
+func TestCeremonyContributionsCapped(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := ceremonyNode(t, 16, 1, false)
+	mallory := ledger.Signer{ChainID: chain, Key: ledgertest.Key("mallory")}
+	rec, err := n.Ceremony(ctx, ledger.Phase1ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := mpcsetup.NewPhase1(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := p.Contribute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks, err := protocol.UploadBlob(ctx, n, mallory, first.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "attestation of 257 bytes", submitTx(ctx, n, must(mallory.CeremonyContribution(&ledgerv1.CeremonyContribution{
+		CeremonyId: ledger.Phase1ID, PreviousHash: rec.LastHash, Chunks: chunks, Attestation: strings.Repeat("x", ledger.MaxAttestationBytes+1)}))),
+		ledgerv1.Code_CODE_INVALID_FIELD)
+	att := strings.Repeat("x", ledger.MaxAttestationBytes)
+	for i := 0; i < ledger.MaxCeremonyContributions; i++ {
+		if _, err := protocol.ContributePhase1(ctx, n, mallory, att); err != nil {
+			t.Fatalf("contribution %d: %v", i+1, err)
+		}
+	}
+	_, err = protocol.ContributePhase1(ctx, n, mallory, att)
+	wantCode(t, "contribution after the cap", err, ledgerv1.Code_CODE_CEREMONY_FULL)
+	rec, err = n.Ceremony(ctx, ledger.Phase1ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Contributions) != ledger.MaxCeremonyContributions {
+		t.Fatalf("%d contributions recorded, want %d", len(rec.Contributions), ledger.MaxCeremonyContributions)
+	}
+	gl, _ := net.Listen("tcp", "127.0.0.1:0")
+	hl, _ := net.Listen("tcp", "127.0.0.1:0")
+	go query.Serve(ctx, n, gl, hl)
+	c, err := query.Dial(gl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := c.Ceremony(ctx, ledger.Phase1ID)
+	if err != nil {
+		t.Fatalf("GetCeremony of a full ceremony: %v", err)
+	}
+	if len(got.Contributions) != ledger.MaxCeremonyContributions {
+		t.Fatalf("served %d contributions", len(got.Contributions))
+	}
+	t.Logf("full record: %d bytes (limit %d)", proto.Size(got), query.MaxMessageBytes)
 }
