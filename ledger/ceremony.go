@@ -73,11 +73,24 @@ type CeremonyParams struct {
 	// power of two): it serves every circuit of at most this many
 	// constraints. It also makes RegisterModel name a sealed ceremony.
 	Phase1Domain uint64
-	// MinContributions a ceremony needs before it may be closed (0: 1).
+	// MinContributions is the fewest distinct contributors (keys) a
+	// ceremony needs before it may be closed (0: 1); a phase 2's opener
+	// (the model owner, who would like to know every secret) does not
+	// count. Keys are free, so this is no defence against one party with
+	// many keys: the close heights below give everyone time to contribute.
 	MinContributions uint32
 	// BeaconDelay is the number of blocks from the close to the block
 	// whose head is the beacon (0: 1). Nobody chooses that height.
 	BeaconDelay uint64
+	// Phase1CloseHeight is the first height at which phase 1 may be
+	// closed (0: any): anyone may close phase 1, and without it a party
+	// that contributed MinContributions times under fresh keys could close
+	// it before the honest validators contribute.
+	Phase1CloseHeight uint64
+	// Phase2Window is the number of blocks after a phase 2 is opened
+	// before its opener may close it (0: none), so that others can
+	// contribute before the opener closes on its own contributions.
+	Phase2Window uint64
 	// InsecureOwnerKeys lets a chain with a phase 1 accept registrations
 	// whose verifying key the owner made: INSECURE, local experiments.
 	InsecureOwnerKeys bool
@@ -87,8 +100,8 @@ func (c CeremonyParams) validate() error {
 	if c.Phase1Domain != 0 && (c.Phase1Domain < 2 || c.Phase1Domain&(c.Phase1Domain-1) != 0 || c.Phase1Domain > MaxPhase1Domain) {
 		return fmt.Errorf("ceremony phase-1 domain %d: a power of two in [2, 2^24], or 0", c.Phase1Domain)
 	}
-	if c.BeaconDelay > MaxProofDeadlineBlocks || c.MinContributions > 1<<20 {
-		return errors.New("ceremony beacon delay or minimum contributions out of range")
+	if c.BeaconDelay > MaxProofDeadlineBlocks || c.MinContributions > 1<<20 || c.Phase2Window > 1<<32 {
+		return errors.New("ceremony beacon delay, minimum contributions or phase-2 window out of range")
 	}
 	return nil
 }
@@ -498,12 +511,33 @@ func (s *Store) checkCeremonyClose(btx *bolt.Tx, tx *Tx, c *ledgerv1.CeremonyClo
 	if rec.Phase == 2 && !bytes.Equal(tx.Signer, rec.Opener) {
 		return nil, reject(ledgerv1.Code_CODE_UNAUTHORIZED, "only the opener of phase 2 %q closes it", trunc(c.CeremonyId))
 	}
-	if n, min := len(rec.Contributions), s.params.Ceremony.minContributions(); n < min {
-		return nil, reject(ledgerv1.Code_CODE_CEREMONY_TOO_FEW, "ceremony %q has %d contributions, it needs %d", trunc(c.CeremonyId), n, min)
+	notBefore := s.params.Ceremony.Phase1CloseHeight
+	if rec.Phase == 2 {
+		notBefore = rec.GetStart().GetHeight() + s.params.Ceremony.Phase2Window
+	}
+	if height < notBefore {
+		return nil, reject(ledgerv1.Code_CODE_CEREMONY_CLOSE_TOO_EARLY, "ceremony %q may be closed from height %d, this is %d", trunc(c.CeremonyId), notBefore, height)
+	}
+	if n, min := distinctContributors(rec), s.params.Ceremony.minContributions(); n < min {
+		return nil, reject(ledgerv1.Code_CODE_CEREMONY_TOO_FEW, "ceremony %q has %d distinct contributors (the phase-2 opener not counted), it needs %d", trunc(c.CeremonyId), n, min)
 	}
 	rec.CloseHeight = height
 	rec.BeaconHeight = height + s.params.Ceremony.beaconDelay()
 	return putCeremony(rec), nil
+}
+
+// distinctContributors counts the keys that contributed to rec, not its
+// contributions (one key contributing N times is one party), and not the
+// opener of a phase 2.
+func distinctContributors(rec *ledgerv1.CeremonyRecord) int {
+	seen := map[string]bool{}
+	for _, c := range rec.Contributions {
+		if rec.Phase == 2 && bytes.Equal(c.Contributor, rec.Opener) {
+			continue
+		}
+		seen[string(c.Contributor)] = true
+	}
+	return len(seen)
 }
 
 const beaconDomain = "veil/ledger/v1/ceremony-beacon\x00"

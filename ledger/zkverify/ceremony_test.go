@@ -204,7 +204,9 @@ func TestThreePartyCeremonyKeyRegistersProvesAndVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := ceremonyNode(t, 1<<14, 3, false)
+	// Two distinct contributors: phase 2 does not count its opener, the
+	// owner.
+	n := ceremonyNode(t, 1<<14, 2, false)
 	f := ledgertest.NewFixture(chain, "zk")
 	op := ledger.Signer{ChainID: chain, Key: ledgertest.Key("operator")}
 	owner := ledger.Signer{ChainID: chain, Key: f.Owner}
