@@ -38,6 +38,11 @@ func shapeOfAcc(p *gmpc.Phase2) phase2Shape {
 
 func (s *shape) acc() phase2Shape { return phase2Shape{pkk: s.pkk, z: s.n - 1, ckk: s.ckk} }
 
+// anyLen, as a wanted list length, accepts any length the remaining bytes
+// can hold (a decoder that does not know the shape: what it allocates is
+// then bounded by the blob's size).
+const anyLen = -1
+
 // expectLen refuses the 4-byte list length the decoder reads next from r
 // unless it is want; it does not consume it.
 func expectLen(r *bytes.Reader, want int, what string) error {
@@ -46,7 +51,14 @@ func expectLen(r *bytes.Reader, want int, what string) error {
 	if _, err := r.ReadAt(b[:], pos); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrEncoding, what, err)
 	}
-	if got := binary.BigEndian.Uint32(b[:]); int64(got) != int64(want) {
+	got := binary.BigEndian.Uint32(b[:])
+	if want == anyLen {
+		if int64(got)*curve.SizeOfG1AffineCompressed > int64(r.Len()-4) {
+			return fmt.Errorf("%w: %s claims %d points, %d bytes remain", ErrSize, what, got, r.Len()-4)
+		}
+		return nil
+	}
+	if int64(got) != int64(want) {
 		return fmt.Errorf("%w: %s has %d points, want %d", ErrSize, what, got, want)
 	}
 	return nil
@@ -85,6 +97,12 @@ func readPhase2(r *bytes.Reader, s phase2Shape) (*gmpc.Phase2, error) {
 	var nc uint16
 	if err := binary.Read(r, binary.BigEndian, &nc); err != nil {
 		return nil, fmt.Errorf("%w: phase-2 accumulator: %v", ErrEncoding, err)
+	}
+	if s.ckk == nil { // any shape
+		s.ckk = make([]int, nc)
+		for i := range s.ckk {
+			s.ckk[i] = anyLen
+		}
 	}
 	if int(nc) != len(s.ckk) {
 		return nil, fmt.Errorf("%w: phase-2 accumulator has %d commitments, want %d", ErrSize, nc, len(s.ckk))
@@ -145,4 +163,14 @@ func readPhase2(r *bytes.Reader, s phase2Shape) (*gmpc.Phase2, error) {
 	}
 	p.Challenge = c
 	return p, nil
+}
+
+// DecodePhase2Prefix decodes a phase-2 accumulator of unknown shape from
+// the beginning of b (an accumulator, or a start, whose encoding continues
+// with VKK), as gnark's ReadFrom does, for a prover or contributor reading
+// the ledger's last accumulator: every list length is bounded by the bytes
+// that remain, so a lying node cannot make it allocate more than a few
+// times len(b).
+func DecodePhase2Prefix(b []byte) (*gmpc.Phase2, error) {
+	return readPhase2(bytes.NewReader(b), phase2Shape{pkk: anyLen, z: anyLen})
 }

@@ -226,3 +226,26 @@ func FuzzDecodePhase2(f *testing.F) {
 		}
 	})
 }
+
+// DecodePhase2Prefix (shape unknown) decodes an accumulator and the
+// accumulator at the head of a start as gnark does, and refuses a list
+// length the remaining bytes cannot hold without allocating it.
+func TestDecodePhase2PrefixBoundsLengths(t *testing.T) {
+	acc := fakePhase2(10, 15, 3)
+	b := Phase2Bytes(acc)
+	got, err := DecodePhase2Prefix(b)
+	if err != nil || !bytes.Equal(Phase2Bytes(got), b) {
+		t.Fatalf("decode: %v", err)
+	}
+	_, _, g1, _ := curve.Generators()
+	start := &Phase2Start{Acc: acc, VKK: fill(make([]curve.G1Affine, 4), g1)}
+	if got, err := DecodePhase2Prefix(start.Bytes()); err != nil || !bytes.Equal(Phase2Bytes(got), b) {
+		t.Fatalf("decode the head of a start: %v", err)
+	}
+	c := bytes.Clone(b)
+	binary.BigEndian.PutUint32(c[pkkOffset:], 0xffffffff)
+	a := allocated(func() { _, err = DecodePhase2Prefix(c) })
+	if !errors.Is(err, ErrSize) || a > maxRefusalAlloc {
+		t.Fatalf("forged PKK length: err %v, %d bytes allocated", err, a)
+	}
+}
