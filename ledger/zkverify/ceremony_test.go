@@ -160,8 +160,6 @@ func TestPhase1OnLedgerRefusesBadContributions(t *testing.T) {
 	}
 }
 
-func init0Hash(p *mpcsetup.Phase1) []byte { h := p.Hash(); return h[:] }
-
 func submitTx(ctx context.Context, n ledger.API, tx []byte) error {
 	_, err := n.Submit(ctx, tx)
 	return err
