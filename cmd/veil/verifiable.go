@@ -94,6 +94,13 @@ func (g *globalOptions) modelKeys(ctx context.Context, mf *model.File) (zk.Salt,
 	return salt, pk, err
 }
 
+// modelSalt is the model's commitment salt (made the first time).
+func (g *globalOptions) modelSalt(_ context.Context, mf *model.File) (zk.Salt, error) {
+	quietGnark()
+	salt, _, err := g.loadSalt(mf, "", true)
+	return salt, err
+}
+
 // verifiableOptions are the inputs of `veil infer --verify`.
 type verifiableOptions struct {
 	server, tlsCA, modelID string
