@@ -114,6 +114,11 @@ func Open(path string, opts Options) (s *Store, err error) {
 	}
 	_, statErr := os.Stat(path)
 	existed := statErr == nil
+	if existed {
+		if err := checkBoltFileSize(path); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v (restore it from a backup or resync the node; the file was left untouched)", ErrCorrupt, path, err)
+		}
+	}
 	// bbolt can panic on a damaged file instead of returning an error.
 	defer func() {
 		if r := recover(); r != nil {
@@ -439,4 +444,51 @@ func recoverCorrupt(err *error) {
 		}
 		*err = cp.err
 	}
+}
+
+// checkBoltFileSize refuses a database file shorter than its own meta page
+// says it is. bbolt maps the file and reads the pages the meta names; on a
+// truncated file those reads fault (SIGSEGV/SIGBUS), which no recover
+// catches, so a truncated file would crash the node instead of being
+// reported. The layout read here is bbolt's (internal/common: a 16-byte
+// page header, then magic, version, page size, flags, root bucket (16
+// bytes), freelist, high-water page id, txid, checksum); of the two meta
+// pages the one with the larger txid and the right magic is the one bbolt
+// uses.
+func checkBoltFileSize(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	const magic = 0xED0CDAED
+	const metaOff = 16 // page header
+	read := func(off int64) (pageSize, hwm, txid uint64, ok bool) {
+		var b [metaOff + 64]byte
+		if _, err := f.ReadAt(b[:], off); err != nil {
+			return 0, 0, 0, false
+		}
+		m := b[metaOff:]
+		le := binary.LittleEndian
+		if le.Uint32(m[0:]) != magic {
+			return 0, 0, 0, false
+		}
+		return uint64(le.Uint32(m[8:])), le.Uint64(m[40:]), le.Uint64(m[48:]), true
+	}
+	ps0, hwm0, tx0, ok0 := read(0)
+	if !ok0 {
+		return nil // not a bbolt file, or a damaged first meta: bbolt reports it
+	}
+	ps, hwm := ps0, hwm0
+	if ps1, hwm1, tx1, ok1 := read(int64(ps0)); ok1 && ps1 == ps0 && tx1 > tx0 {
+		hwm = hwm1
+	}
+	if ps == 0 || hwm > uint64(fi.Size())/ps {
+		return fmt.Errorf("the file is %d bytes, but its meta page names %d pages of %d bytes (truncated?)", fi.Size(), hwm, ps)
+	}
+	return nil
 }

@@ -477,8 +477,8 @@ func log2(n uint64) int {
 }
 
 // InTranscript reports where a contribution hash is in ceremony id's
-// transcript ("I contributed, and my contribution is in the final key"):
-// its position (1-based) and whether the ceremony is sealed.
+// record: its position (1-based) and the record. It is the node's word, for
+// progress reports; VerifyInTranscript checks the same from the log.
 func InTranscript(ctx context.Context, api ledger.CeremonyAPI, id string, hash []byte) (pos int, rec *ledgerv1.CeremonyRecord, err error) {
 	rec, err = api.Ceremony(ctx, id)
 	if err != nil {

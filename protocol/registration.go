@@ -39,9 +39,16 @@ type Pin struct {
 	// RequireCeremony refuses a model whose key was not derived by the
 	// ledger from a sealed ceremony.
 	RequireCeremony bool
-	Commitment      *zk.Commitment
-	OwnerKey        ed25519.PublicKey
-	ServerKey       ed25519.PublicKey
+	// Contributors, when set, refuses a model unless one of these keys
+	// contributed to the chain's phase 1 and one to the model's phase 2,
+	// as verified log entries show (CheckContributedBy): the verifier then
+	// trusts the setup because it trusts a contributor (itself, typically),
+	// not because the ledger counted enough signers. Implies
+	// RequireCeremony.
+	Contributors []ed25519.PublicKey
+	Commitment   *zk.Commitment
+	OwnerKey     ed25519.PublicKey
+	ServerKey    ed25519.PublicKey
 }
 
 // ReadRegistration finds model modelID's registration in the log verified
@@ -82,6 +89,13 @@ func ReadRegistration(ctx context.Context, r *trust.Reader, head *ledgerv1.Check
 			return nil, fmt.Errorf("registration of %q: %w", modelID, err)
 		}
 		reg.Ceremony = id
+		if len(pin.Contributors) > 0 {
+			for _, c := range []string{ledger.Phase1ID, id} {
+				if err := CheckContributedBy(ctx, r, head, c, pin.Contributors); err != nil {
+					return nil, fmt.Errorf("registration of %q: %w", modelID, err)
+				}
+			}
+		}
 	}
 	if err := pin.check(reg); err != nil {
 		return nil, fmt.Errorf("registration of %q: %w", modelID, err)
@@ -91,7 +105,7 @@ func ReadRegistration(ctx context.Context, r *trust.Reader, head *ledgerv1.Check
 
 func (p Pin) check(r *Registration) error {
 	switch {
-	case p.RequireCeremony && r.Ceremony == "":
+	case (p.RequireCeremony || len(p.Contributors) > 0) && r.Ceremony == "":
 		return errors.New("its verifying key names no ledger ceremony (the owner made it: INSECURE), and a ceremony is required")
 	case p.Commitment != nil && *p.Commitment != r.Commitment:
 		return fmt.Errorf("registered with commitment %s, pinned %s", r.Commitment, p.Commitment)

@@ -71,7 +71,9 @@ func TestCLIBadInput(t *testing.T) {
 		{"model that is not JSON", []string{"infer", "--mnist-test", "0", "--model", write("junk.json", []byte{0xff, 0, 1})}, 1, "not a model file"},
 		{"eval limit", []string{"eval", "--limit", "0"}, 2, "--limit"},
 		{"setup check with a bad hash", []string{"setup", "check", "--ledger", "127.0.0.1:1", "--hash", "xyz"}, 2, "64 hex digits"},
-		{"setup check without a ledger", []string{"setup", "check", "--hash", strings.Repeat("ab", 32)}, 2, "--ledger is required"},
+		{"setup check without a ledger", []string{"setup", "check", "--hash", strings.Repeat("ab", 32)}, 2, "--ledger: name the verifier ledger node"},
+		{"setup check without an anchor", []string{"setup", "check", "--ledger", "127.0.0.1:1", "--hash", strings.Repeat("ab", 32)}, 2, "give --ledger-key"},
+		{"infer with a bad contributor key", []string{"infer", "--server", "127.0.0.1:1", "--mnist-test", "0", "--verify", "--ledger", "127.0.0.1:1", "--ledger-key", strings.Repeat("ab", 32), "--trust-contributor", "xyz"}, 2, "--trust-contributor"},
 		{"setup contribute with neither a directory nor a ledger", []string{"setup", "contribute"}, 2, "--dir is required"},
 		{"server unreachable", []string{"infer", "--mnist-test", "0", "--server", "127.0.0.1:1", "--data", dir}, 1, "connect"},
 	}

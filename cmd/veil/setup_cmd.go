@@ -217,27 +217,30 @@ directory:
 	contribute.Flags().StringVar(&ceremonyID, "ceremony", ledger.Phase1ID, "with --ledger: the ceremony id (phase1, or a phase-2 ceremony)")
 	contribute.Flags().StringVar(&keyPath, "key", "", "with --ledger: the contributor's ed25519 identity file (default: <data>/client/identity.key)")
 	cmd.AddCommand(contribute)
-	check := &cobra.Command{Use: "check", Short: "Find a contribution in a ledger ceremony's transcript", Args: cobra.NoArgs}
+	check := &cobra.Command{Use: "check", Short: "Check from verified log entries that a contribution is in a ledger ceremony's transcript", Args: cobra.NoArgs}
+	var checkLedger ledgerFlags
 	withResult(check, func(cmd *cobra.Command, _ []string) (result, error) {
 		h, err := hex.DecodeString(hashHex)
 		if err != nil || len(h) != 32 {
 			return nil, usageError("--hash: want 64 hex digits (what `veil setup contribute --ledger` printed)")
 		}
-		var out checkResult
-		err = queryLedger(cmd.Context(), ledgerAddr, func(ctx context.Context, c *query.Client) error {
-			pos, rec, err := protocol.InTranscript(ctx, c, ceremonyID, h)
-			if err != nil {
-				return err
-			}
-			out = checkResult{Ceremony: ceremonyID, Position: pos, Of: len(rec.GetContributions()), Sealed: rec.GetSealed(), VerifyingKeyHash: hex.EncodeToString(rec.GetVerifyingKeyHash())}
-			return nil
-		})
+		reader, conn, err := checkLedger.reader(cmd.Context())
 		if err != nil {
 			return nil, err
 		}
+		defer conn.Close()
+		head, err := reader.Head(cmd.Context())
+		if err != nil {
+			return nil, fmt.Errorf("ledger head: %w", err)
+		}
+		p, err := protocol.VerifyInTranscript(cmd.Context(), reader, head, ceremonyID, h)
+		if err != nil {
+			return nil, err
+		}
+		out := checkResult{Ceremony: ceremonyID, Position: p.Position, Index: p.Index, Sealed: p.Sealed, SealIndex: p.SealIndex}
 		return out, nil
 	})
-	check.Flags().StringVar(&ledgerAddr, "ledger", "", "gRPC address of a ledger node")
+	checkLedger.register(check.Flags())
 	check.Flags().StringVar(&ceremonyID, "ceremony", ledger.Phase1ID, "the ceremony id")
 	check.Flags().StringVar(&hashHex, "hash", "", "the contribution hash (hex)")
 	cmd.AddCommand(check)
@@ -365,22 +368,19 @@ func (g *globalOptions) contributorKey(path string) (ed25519.PrivateKey, error) 
 }
 
 type checkResult struct {
-	Ceremony         string `json:"ceremony"`
-	Position         int    `json:"position"`
-	Of               int    `json:"of"`
-	Sealed           bool   `json:"sealed"`
-	VerifyingKeyHash string `json:"verifying_key_hash,omitempty"`
+	Ceremony  string `json:"ceremony"`
+	Position  int    `json:"position"`
+	Index     uint64 `json:"log_index"`
+	Sealed    bool   `json:"sealed"`
+	SealIndex uint64 `json:"seal_index,omitempty"`
 }
 
 func (r checkResult) WriteText(w io.Writer) error {
-	state := "not sealed yet: later contributions and the beacon will follow yours"
+	state := "not sealed yet: every later contribution must extend yours (checked again once sealed)"
 	if r.Sealed {
-		state = "sealed: every later accumulator, and so the final key, builds on yours"
-		if r.VerifyingKeyHash != "" {
-			state += fmt.Sprintf(" (verifying key %s…)", r.VerifyingKeyHash[:16])
-		}
+		state = fmt.Sprintf("sealed at log entry %d: every later accumulator, and so the final key, builds on yours", r.SealIndex)
 	}
-	_, err := fmt.Fprintf(w, "contribution %d of %d in ceremony %s, verified by the ledger's nodes; %s\n", r.Position, r.Of, r.Ceremony, state)
+	_, err := fmt.Fprintf(w, "contribution %d of ceremony %s, log entry %d (verified under the anchor's head; its chunks hash to yours); %s\n", r.Position, r.Ceremony, r.Index, state)
 	return err
 }
 
