@@ -162,6 +162,14 @@ type CeremonyVerifier interface {
 	DeriveVerifyingKey(p1 Phase1Transcript, spec []byte, batch int, start, last, beacon []byte) ([]byte, error)
 }
 
+// SpecBounder is implemented by a CeremonyVerifier that can refuse a
+// spec too big for the phase-1 domain from the spec alone: the ledger asks
+// it before reassembling the sealed phase 1 and the start for a
+// Phase2Open (errors wrap ErrCeremonyWrongCircuit or ErrCeremonySpec).
+type SpecBounder interface {
+	CheckSpecFits(spec []byte, batch int, domain uint64) error
+}
+
 // CeremonyAPI is a ledger that also answers ceremony queries.
 type CeremonyAPI interface {
 	API
@@ -479,6 +487,11 @@ func (s *Store) checkPhase2Open(btx *bolt.Tx, tx *Tx, o *ledgerv1.Phase2Open, in
 	}
 	if rj := checkChunkList(btx, o.Chunks, 0); rj != nil {
 		return nil, rj
+	}
+	if b, ok := v.(SpecBounder); ok {
+		if err := b.CheckSpecFits(o.Spec, int(o.Batch), s.params.Ceremony.Phase1Domain); err != nil {
+			return nil, ceremonyRejection(fmt.Sprintf("phase-2 spec of %q", trunc(o.CeremonyId)), err)
+		}
 	}
 	p1, rj := s.phase1Transcript(btx)
 	if rj != nil {

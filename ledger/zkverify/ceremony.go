@@ -236,14 +236,26 @@ func (c *Ceremony) CheckPhase2Start(p1 ledger.Phase1Transcript, spec []byte, bat
 	return info, nil
 }
 
+var _ ledger.SpecBounder = (*Ceremony)(nil)
+
+// CheckSpecFits implements ledger.SpecBounder. Compiling costs what the
+// circuit's size does, for whoever sent the spec in a (refused, so free)
+// transaction: a spec whose lower bound on constraints exceeds phase 1's
+// domain is refused from the spec alone.
+func (c *Ceremony) CheckSpecFits(spec []byte, batch int, domain uint64) error {
+	s, err := circuits.ParseSpec(spec)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ledger.ErrCeremonySpec, err)
+	}
+	if m := s.MinConstraints(batch); m > int64(domain) {
+		return fmt.Errorf("%w: the circuit has at least %d constraints, phase 1 has a domain of %d", ledger.ErrCeremonyWrongCircuit, m, domain)
+	}
+	return nil
+}
+
 func (c *Ceremony) checkPhase2Start(p1 ledger.Phase1Transcript, spec []byte, batch int, start []byte) (ledger.Phase2Info, error) {
-	// Compiling costs what the circuit's size does, for whoever sent the
-	// spec in a (refused, so free) transaction: a spec whose lower bound
-	// on constraints exceeds phase 1's domain is refused before.
-	if s, err := circuits.ParseSpec(spec); err == nil {
-		if m := s.MinConstraints(batch); m > int64(p1.Domain) {
-			return ledger.Phase2Info{}, fmt.Errorf("%w: the circuit has at least %d constraints, phase 1 has a domain of %d", ledger.ErrCeremonyWrongCircuit, m, p1.Domain)
-		}
+	if err := c.CheckSpecFits(spec, batch, p1.Domain); err != nil {
+		return ledger.Phase2Info{}, err
 	}
 	cc, err := c.compile(spec, batch)
 	if err != nil {

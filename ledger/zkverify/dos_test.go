@@ -149,8 +149,9 @@ func TestPhase2OpenChunkListRefused(t *testing.T) {
 
 // The reviewer's spec (784 → 64 → 10, batch 2: tens of thousands of
 // constraints) on a phase 1 of domain 2^4 is refused as WRONG_CIRCUIT from
-// its bound on constraints, without compiling it (compiling it allocates
-// hundreds of MiB).
+// its bound on constraints (ledger.SpecBounder, before the phase-1
+// transcript is reassembled), without compiling it (compiling it
+// allocated 1.7 GiB).
 func TestPhase2OpenRefusesOversizedSpecBeforeCompiling(t *testing.T) {
 	ctx := context.Background()
 	n := ceremonyNode(t, 16, 1, false)
