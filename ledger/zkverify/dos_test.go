@@ -70,6 +70,7 @@ func TestPhase1ContributionWithForgedDomainRefused(t *testing.T) {
 	var serr error
 	a := allocatedBy(func() { serr = contribute(ctx, t, n, mallory, ledger.Phase1ID, rec.LastHash, b) })
 	wantCode(t, "phase-1 contribution whose N is 2^36", serr, ledgerv1.Code_CODE_CEREMONY_BAD_ENCODING)
+	t.Logf("%d KiB allocated (upload included)", a>>10)
 	if a > 64<<20 {
 		t.Errorf("refusing it allocated %d MiB", a>>20)
 	}
@@ -113,6 +114,7 @@ func TestContributionChunkListRefusedBeforeCopying(t *testing.T) {
 		a := allocatedBy(func() { err = submitTx(ctx, n, tx) })
 		wantCode(t, c.what, err, c.code)
 		// The blob would be 4000 × 240 KiB = 937 MiB.
+		t.Logf("%s: %d KiB allocated", c.what, a>>10)
 		if a > 64<<20 {
 			t.Errorf("%s: refusing it allocated %d MiB", c.what, a>>20)
 		}
@@ -175,6 +177,7 @@ func TestPhase2OpenRefusesOversizedSpecBeforeCompiling(t *testing.T) {
 		serr = submitTx(ctx, n, must(mallory.Phase2Open(&ledgerv1.Phase2Open{CeremonyId: "x", Spec: []byte(spec), Batch: 2, Chunks: chunks})))
 	})
 	wantCode(t, "Phase2Open of a big circuit on a 2^4 phase 1", serr, ledgerv1.Code_CODE_CEREMONY_WRONG_CIRCUIT)
+	t.Logf("%d KiB allocated", a>>10)
 	if a > 32<<20 {
 		t.Errorf("refusing it allocated %d MiB: the spec was compiled", a>>20)
 	}
