@@ -36,7 +36,9 @@ type ceremonyChain struct {
 }
 
 func newCeremonyChain(t *testing.T, c ledger.CeremonyParams) *ceremonyChain {
-	c.Phase1Domain = 16
+	if c.Phase1Domain == 0 {
+		c.Phase1Domain = 16
+	}
 	s := openStore(t, filepath.Join(t.TempDir(), "c.db"), func(o *ledger.Options) {
 		o.Params = ledger.Params{ProofDeadlineBlocks: 5, Ceremony: c}
 		o.Ceremony = acceptAll{}
@@ -202,5 +204,35 @@ func TestPhase2CloseExcludesOpenerAndWaitsForWindow(t *testing.T) {
 	}
 	if code := c.apply(must(owner.CeremonyClose("m"))); code != ledgerv1.Code_CODE_OK {
 		t.Fatalf("close with 2 contributors besides the owner: %s", code)
+	}
+}
+
+// A contribution naming one chunk twice is BAD_CHUNK_LIST even when its
+// size needs two chunks (phase 1 at 2^11: 384 KiB), and the same list
+// with two distinct chunks of the right total length is accepted.
+func TestContributionNamingAChunkTwiceRefused(t *testing.T) {
+	c := newCeremonyChain(t, ledger.CeremonyParams{Phase1Domain: 1 << 11})
+	alice := c.signer("alice")
+	size := ledger.Phase1ContributionSize(1 << 11)
+	if size <= ledger.MaxChunkBytes || size > 2*ledger.MaxChunkBytes {
+		t.Fatalf("a phase-1 contribution at 2^11 has %d bytes: not two chunks", size)
+	}
+	b := make([]byte, size)
+	rand.Read(b)
+	half := b[:size/2]
+	var hashes [][]byte
+	for _, part := range [][]byte{half, b[size/2:]} {
+		if code := c.apply(must(alice.CeremonyChunk(part))); code != ledgerv1.Code_CODE_OK {
+			t.Fatal(code)
+		}
+		h := sha256.Sum256(part)
+		hashes = append(hashes, h[:])
+	}
+	last := c.record(ledger.Phase1ID).LastHash
+	if code := c.apply(must(alice.CeremonyContribution(&ledgerv1.CeremonyContribution{CeremonyId: ledger.Phase1ID, PreviousHash: last, Chunks: [][]byte{hashes[0], hashes[0]}}))); code != ledgerv1.Code_CODE_CEREMONY_BAD_CHUNK_LIST {
+		t.Fatalf("one chunk named twice: %s, want BAD_CHUNK_LIST", code)
+	}
+	if code := c.apply(must(alice.CeremonyContribution(&ledgerv1.CeremonyContribution{CeremonyId: ledger.Phase1ID, PreviousHash: last, Chunks: hashes}))); code != ledgerv1.Code_CODE_OK {
+		t.Fatalf("two distinct chunks of the right size: %s", code)
 	}
 }
