@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -443,7 +444,12 @@ func (n *Network) rotateAndAdd(eval *ckks.Evaluator, ct *rlwe.Ciphertext, steps 
 
 // rerandomize adds a fresh public-key encryption of zero and flooding noise.
 func (n *Network) rerandomize(ct *rlwe.Ciphertext, keys *EvaluationKeys) error {
-	c := n.params
+	return rerandomizeWith(n.params, ct, keys, n.settings.LogFloodSigma)
+}
+
+// rerandomizeWith adds a fresh public-key encryption of zero and Gaussian
+// flooding noise of σ = 2^logSigma (none when logSigma is 0).
+func rerandomizeWith(c *Parameters, ct *rlwe.Ciphertext, keys *EvaluationKeys, logSigma float64) error {
 	zero := ckks.NewCiphertext(c.cp, 1, ct.Level())
 	if err := rlwe.NewEncryptor(c.cp, keys.pk).EncryptZero(zero); err != nil {
 		return fmt.Errorf("re-randomise: %w", err)
@@ -451,10 +457,10 @@ func (n *Network) rerandomize(ct *rlwe.Ciphertext, keys *EvaluationKeys) error {
 	ringQ := c.cp.RingQ().AtLevel(ct.Level())
 	ringQ.Add(ct.Value[0], zero.Value[0], ct.Value[0])
 	ringQ.Add(ct.Value[1], zero.Value[1], ct.Value[1])
-	sigma := n.settings.floodSigma()
-	if sigma == 0 {
+	if logSigma == 0 {
 		return nil
 	}
+	sigma := math.Exp2(logSigma)
 	prng, err := sampling.NewPRNG()
 	if err != nil {
 		return fmt.Errorf("flooding: %w", err)
