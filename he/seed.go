@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"math/big"
 	"math/bits"
+	"runtime"
 	"slices"
 	"sync"
 
