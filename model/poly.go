@@ -6,8 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"gonum.org/v1/gonum/mat"
-
 	"github.com/veil-project/veil/pixels"
 )
 
@@ -27,25 +25,39 @@ func FitReLU(degree int, lo, hi float64) ([]float64, float64, error) {
 	// Fit in t = (x - mid)/half in [-1, 1] (well conditioned), then expand
 	// back to powers of x.
 	mid, half := (lo+hi)/2, (hi-lo)/2
-	a := mat.NewDense(fitPoints, degree+1, nil)
-	b := mat.NewVecDense(fitPoints, nil)
+	// Normal equations (A^T A) c = A^T b of the Vandermonde matrix in t:
+	// at most 4×4 and well conditioned on [-1, 1], so Gaussian elimination
+	// with partial pivoting (no linear-algebra dependency: consensus code
+	// links this package).
+	n := degree + 1
+	ata := make([][]float64, n)
+	for i := range ata {
+		ata[i] = make([]float64, n+1)
+	}
 	for i := range fitPoints {
 		t := -1 + 2*float64(i)/float64(fitPoints-1)
+		y := math.Max(0, mid+half*t)
+		pw := make([]float64, n)
 		p := 1.0
-		for k := 0; k <= degree; k++ {
-			a.Set(i, k, p)
+		for k := range pw {
+			pw[k] = p
 			p *= t
 		}
-		b.SetVec(i, math.Max(0, mid+half*t))
+		for r := 0; r < n; r++ {
+			for c := 0; c < n; c++ {
+				ata[r][c] += pw[r] * pw[c]
+			}
+			ata[r][n] += pw[r] * y
+		}
 	}
-	var ct mat.VecDense
-	if err := ct.SolveVec(a, b); err != nil {
+	ctv, err := solveSmall(ata)
+	if err != nil {
 		return nil, 0, fmt.Errorf("fit ReLU: %w", err)
 	}
 	// p(x) = Σ_k ct_k·((x - mid)/half)^k, expanded by the binomial theorem.
 	c := make([]float64, degree+1)
 	for k := 0; k <= degree; k++ {
-		s := ct.AtVec(k) / math.Pow(half, float64(k))
+		s := ctv[k] / math.Pow(half, float64(k))
 		for j := 0; j <= k; j++ {
 			c[j] += s * binom(k, j) * math.Pow(-mid, float64(k-j))
 		}
@@ -59,6 +71,39 @@ func FitReLU(degree int, lo, hi float64) ([]float64, float64, error) {
 		return nil, 0, errors.New("fit ReLU: the fit is not a number")
 	}
 	return c, maxErr, nil
+}
+
+// solveSmall solves the augmented system m (n rows of n+1 values) by
+// Gaussian elimination with partial pivoting.
+func solveSmall(m [][]float64) ([]float64, error) {
+	n := len(m)
+	for c := 0; c < n; c++ {
+		p := c
+		for r := c + 1; r < n; r++ {
+			if math.Abs(m[r][c]) > math.Abs(m[p][c]) {
+				p = r
+			}
+		}
+		if math.Abs(m[p][c]) < 1e-12 {
+			return nil, errors.New("singular system")
+		}
+		m[c], m[p] = m[p], m[c]
+		for r := c + 1; r < n; r++ {
+			f := m[r][c] / m[c][c]
+			for k := c; k <= n; k++ {
+				m[r][k] -= f * m[c][k]
+			}
+		}
+	}
+	x := make([]float64, n)
+	for r := n - 1; r >= 0; r-- {
+		v := m[r][n]
+		for k := r + 1; k < n; k++ {
+			v -= m[r][k] * x[k]
+		}
+		x[r] = v / m[r][r]
+	}
+	return x, nil
 }
 
 func binom(n, k int) float64 {
