@@ -576,6 +576,7 @@ func plotWorkload(r *WorkloadResult) (*plot.Plot, error) {
 	p.Legend.Add("Veil (median, measured here)", bv)
 	p.Legend.Add("OpenFHE reference (published)", br)
 	p.Legend.Top = true
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
 	p.NominalX(names...)
 	return p, nil
 }

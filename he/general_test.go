@@ -118,7 +118,14 @@ func TestGeneralNetworksMatchPlaintext(t *testing.T) {
 				fixed, _ := m.Forward(img)
 				for r := range want {
 					worst = math.Max(worst, math.Abs(scores[b][r]-want[r]))
-					worstFixed = math.Max(worstFixed, math.Abs(scores[b][r]-float64(fixed[r])*m.Scale()))
+					fx := float64(fixed[r]) * m.Scale()
+					worstFixed = math.Max(worstFixed, math.Abs(scores[b][r]-fx))
+					// Against the fixed-point score: the stated bound plus
+					// the fixed point's own rounding (its distance to the
+					// float network).
+					if d := math.Abs(scores[b][r] - fx); d > p.ErrorBound+math.Abs(fx-want[r]) {
+						t.Fatalf("image %d score %d: decrypted %.5f, fixed point %.5f, float %.5f: beyond the bound %.3g plus the rounding", b, r, scores[b][r], fx, want[r], p.ErrorBound)
+					}
 				}
 			}
 			t.Logf("%s: %v, S=2^%d w=2^%d, precision %d bits, magnitudes %.1f, %d keys, diagonals %v: max error %.2e (bound %.2e), vs fixed point %.2e",
