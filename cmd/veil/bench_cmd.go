@@ -153,10 +153,7 @@ func (g *globalOptions) runBench(ctx context.Context, from string, quick, instal
 // benchBar is a progress bar with an ETA and no count (its units are
 // estimated milliseconds of work).
 func (g *globalOptions) benchBar(suite string) *progressbar.ProgressBar {
-	var w io.Writer = os.Stderr
-	if g.quiet {
-		w = io.Discard
-	}
+	w := g.progressWriter()
 	return progressbar.NewOptions64(1000,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription("bench "+suite),

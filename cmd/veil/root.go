@@ -75,10 +75,7 @@ func (g *globalOptions) ensureDataDir(sub ...string) (string, error) {
 
 // progress returns a progress bar on stderr, or a silent one with --quiet.
 func (g *globalOptions) progress(total int64, what string) *progressbar.ProgressBar {
-	var w io.Writer = os.Stderr
-	if g.quiet {
-		w = io.Discard
-	}
+	w := g.progressWriter()
 	return progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(what),
@@ -89,6 +86,19 @@ func (g *globalOptions) progress(total int64, what string) *progressbar.Progress
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
 		progressbar.OptionFullWidth(),
 	)
+}
+
+// progressWriter is where progress bars draw: stderr when it is a terminal,
+// nowhere otherwise (a bar redrawn into a log file or a pipe is thousands
+// of lines; the stage lines are printed either way).
+func (g *globalOptions) progressWriter() io.Writer {
+	if g.quiet {
+		return io.Discard
+	}
+	if fi, err := os.Stderr.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return io.Discard
+	}
+	return os.Stderr
 }
 
 // loadModel reads --model, or the committed default model when it is empty.
