@@ -70,6 +70,10 @@ func TestCLIBadInput(t *testing.T) {
 		{"model with a bad checksum", []string{"model", "info", "--model", write("bad.json", []byte(badModel))}, 1, "checksum mismatch"},
 		{"model that is not JSON", []string{"infer", "--mnist-test", "0", "--model", write("junk.json", []byte{0xff, 0, 1})}, 1, "not a model file"},
 		{"eval limit", []string{"eval", "--limit", "0"}, 2, "--limit"},
+		{"unknown workload", []string{"bench", "--workload", "cifar", "--data", dir}, 2, "unknown workload \"cifar\""},
+		{"workload with --quick", []string{"bench", "--workload", "heorg-mnist", "--quick", "--data", dir}, 2, "--workload takes no --quick"},
+		{"architecture starting with an activation", []string{"train", "--arch", "relu2,10"}, 2, "first layer must be dense"},
+		{"ReLU approximation of degree 7", []string{"train", "--arch", "128,relu7,10"}, 2, "degree from 1 to 3"},
 		{"server unreachable", []string{"infer", "--mnist-test", "0", "--server", "127.0.0.1:1", "--data", dir}, 1, "connect"},
 	}
 	for _, c := range cases {
