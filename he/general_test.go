@@ -209,3 +209,17 @@ func TestFoldGeneralIsExact(t *testing.T) {
 		}
 	}
 }
+
+// The default network's compiler refuses a polynomial activation instead
+// of skipping it.
+func TestCompileRefusesPolyLayers(t *testing.T) {
+	_, imgs := testImages(t, 2)
+	m := randomGeneral(t, "16,relu2,10", 1, imgs)
+	c, err := NewParameters(DefaultParametersLiteral)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Compile(m, DefaultEvaluationSettings); err == nil || !strings.Contains(err.Error(), "CompileGeneral") {
+		t.Fatalf("Compile of a poly model: %v", err)
+	}
+}

@@ -99,6 +99,8 @@ func Fold(m *model.Model) (first, last Affine, err error) {
 			}
 			squares++
 			first, cur = *cur, nil
+		default:
+			return first, last, fmt.Errorf("the default evaluation has no %q layers (general networks: CompileGeneral)", l.Kind)
 		}
 	}
 	if squares == 0 || cur == nil {
