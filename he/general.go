@@ -486,6 +486,9 @@ func (n *GeneralNetwork) encode(logRatio int) error {
 			level--
 		}
 	}
+	// The identity (rotation by 0, Galois element 1) needs no key: the
+	// giant step 0 is not rotated.
+	delete(set, c.rotationGaloisElement(0))
 	for g := range set {
 		n.galEls = append(n.galEls, g)
 	}
