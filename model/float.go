@@ -101,6 +101,20 @@ func (m *Model) Dequantize() *Float {
 	return f
 }
 
+// RealCoeffs returns a poly layer's real coefficients, constant first (nil
+// for other kinds).
+func (l *Layer) RealCoeffs() []float64 {
+	if l.Kind != KindPoly {
+		return nil
+	}
+	cs := math.Ldexp(1, -l.CoefFrac)
+	out := make([]float64, len(l.Coeffs))
+	for k, c := range l.Coeffs {
+		out[k] = float64(c) * cs
+	}
+	return out
+}
+
 // QuantizeOptions controls the conversion of a float network to fixed point.
 type QuantizeOptions struct {
 	WeightBits int // bits per weight, e.g. 8

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -36,6 +37,10 @@ The committed default model was made with:
 			return nil, usageError("--arch: %v", err)
 		}
 		o.Arch = a
+		if !cmd.Flags().Changed("name") && a.String() != model.DefaultArchitecture.String() {
+			// The default name describes the default architecture only.
+			o.Name = "mnist-" + strings.TrimPrefix(a.String(), fmt.Sprint(pixels.Count)+"-")
+		}
 		train, err := dataset.MNISTTrain()
 		if err != nil {
 			return nil, err
