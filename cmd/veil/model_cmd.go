@@ -73,7 +73,7 @@ type layerInfo struct {
 	WeightBits int    `json:"weight_bits,omitempty"`
 	Shift      int    `json:"shift"`
 	// Coeffs (real, constant first) and Approx describe a poly layer.
-	Coeffs []float64             `json:"coeffs,omitempty"`
+	Coeffs []float64            `json:"coeffs,omitempty"`
 	Approx *model.Approximation `json:"approx,omitempty"`
 }
 
