@@ -223,3 +223,40 @@ func TestCompileRefusesPolyLayers(t *testing.T) {
 		t.Fatalf("Compile of a poly model: %v", err)
 	}
 }
+
+// The general path's noise, measured as for the default network: two
+// encryptions of the same images evaluated without re-randomisation. The
+// test states the fact docs/networks.md reports: the flooding σ chosen
+// for precision is below the evaluation noise (no circuit-privacy claim).
+func TestGeneralNetworkNoise(t *testing.T) {
+	_, imgs := testImages(t, 8)
+	m := randomGeneral(t, "24,relu2,16,relu2,10", 3, imgs)
+	net, err := CompileGeneral(m, GeneralOptions{Probe: imgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := net.Parameters()
+	sk := c.GenSecretKey()
+	k, _ := sk.GenEvaluationKeys(net.GaloisElements())
+	w, _ := k.MarshalBinary()
+	keys, err := c.UnmarshalEvaluationKeys(w, net.GaloisElements())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := sk.Encrypt(net.Layout(), imgs)
+	b, _ := sk.Encrypt(net.Layout(), imgs)
+	r, err := net.MeasureNoise(sk, a, b, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("noise RMS 2^%.1f, max 2^%.1f per coefficient; flooding σ 2^%.1f; result scale 2^%.1f; KL %.3g nats",
+		math.Log2(r.RMSCoeff), math.Log2(r.MaxCoeff), math.Log2(r.FloodSigma), net.resultLogScale(), r.KL)
+	if r.RMSCoeff <= 1 || math.Abs(math.Log2(r.FloodSigma)-(net.resultLogScale()-20)) > 1e-9 {
+		t.Fatalf("report %+v", r)
+	}
+	// Pinsker's bound is vacuous: the flooded result does not hide the
+	// weight-dependent noise.
+	if r.KL < 1 {
+		t.Fatalf("KL %.3g: the flooding now drowns the noise; update docs/networks.md", r.KL)
+	}
+}
