@@ -254,16 +254,16 @@ func CompileGeneral(m *model.Model, o GeneralOptions) (*GeneralNetwork, error) {
 	// Block size: the smallest power of two (>= 1024) that every map's
 	// layout fits.
 	stages := make([]*genStage, len(maps))
-	block := 1024
+	dims := make([]mapDims, len(maps))
+	for k, a := range maps {
+		dims[k] = mapDims{rows: a.Rows, cols: a.Cols, hybrid: k < len(maps)-1}
+	}
+	block := generalBlock(dims)
 	for k, a := range maps {
 		st := &genStage{rows: a.Rows, cols: a.Cols, bias: a.B, square: k < len(maps)-1, hybrid: k < len(maps)-1}
-		need := max(a.Cols, a.Rows)
 		if st.hybrid {
 			st.r = nextPow2(a.Rows)
-			t := (a.Cols-1+st.r)/st.r + 1
-			need = max(need, st.r*nextPow2(t))
 		}
-		block = max(block, nextPow2(need))
 		stages[k] = st
 		for k, w := range a.W {
 			r, c := k/a.Cols, k%a.Cols
@@ -315,6 +315,94 @@ func CompileGeneral(m *model.Model, o GeneralOptions) (*GeneralNetwork, error) {
 		n.logFlood = n.resultLogScale() - float64(o.FloodBits)
 	}
 	return n, nil
+}
+
+// mapDims is the shape of one affine map of a folded network.
+type mapDims struct {
+	rows, cols int
+	hybrid     bool // a hidden map (hybrid diagonals, rotate-and-add)
+}
+
+// generalBlock is the block size a general network's maps need: the
+// smallest power of two, at least 1024, that holds every map's inputs,
+// outputs and (hybrid maps) R·T partial sums.
+func generalBlock(dims []mapDims) int {
+	block := 1024
+	for _, d := range dims {
+		need := max(d.cols, d.rows)
+		if d.hybrid {
+			r := nextPow2(d.rows)
+			t := (d.cols-1+r)/r + 1
+			need = max(need, r*nextPow2(t))
+		}
+		block = max(block, nextPow2(need))
+	}
+	return block
+}
+
+// archDims folds an architecture's shapes as FoldGeneral folds a model:
+// consecutive dense layers (and degree-1 activations) form one map; a
+// square or an activation of degree 2 or more ends one.
+func archDims(arch model.Architecture) ([]mapDims, int, error) {
+	var dims []mapDims
+	width, cols, open := pixels.Count, pixels.Count, false
+	for i, l := range arch {
+		switch {
+		case l.Kind == model.KindDense:
+			if !open {
+				cols, open = width, true
+			}
+			width = l.Out
+		case l.Kind == model.KindSquare || (l.Kind == model.KindPoly && l.Degree >= 2):
+			if l.Degree > 2 {
+				return nil, 0, fmt.Errorf("layer %d: a degree-%d activation needs two levels; the encrypted evaluation supports degree 2 at most", i, l.Degree)
+			}
+			if !open {
+				cols = width
+			}
+			dims = append(dims, mapDims{rows: width, cols: cols, hybrid: true})
+			open = false
+		case l.Kind == model.KindPoly:
+			if !open {
+				cols, open = width, true
+			}
+		default:
+			return nil, 0, fmt.Errorf("layer %d: unknown kind %q", i, l.Kind)
+		}
+	}
+	if !open {
+		return nil, 0, errors.New("the network ends with an activation")
+	}
+	return append(dims, mapDims{rows: width, cols: cols}), width, nil
+}
+
+// isDefaultShape reports whether the default he.Network evaluates arch:
+// dense layers, one square, dense layers, no polynomial activation.
+func isDefaultShape(arch model.Architecture) bool {
+	squares := 0
+	for _, l := range arch {
+		switch l.Kind {
+		case model.KindSquare:
+			squares++
+		case model.KindDense:
+		default:
+			return false
+		}
+	}
+	return squares == 1 && len(arch) > 0 && arch[0].Kind == model.KindDense && arch[len(arch)-1].Kind == model.KindDense
+}
+
+// generalLayoutFor is the layout CompileGeneral gives a model of this
+// architecture under these parameters.
+func (c *Parameters) generalLayoutFor(arch model.Architecture) (Layout, error) {
+	dims, outs, err := archDims(arch)
+	if err != nil {
+		return Layout{}, fmt.Errorf("layout: %w", err)
+	}
+	if b := generalBlock(dims); b != c.lit.BlockSize {
+		return Layout{}, fmt.Errorf("layout: the network needs blocks of %d slots, the parameters have %d", b, c.lit.BlockSize)
+	}
+	return Layout{BlockSize: c.lit.BlockSize, Blocks: c.lit.Blocks(), InputOffset: 0, Outputs: outs}, nil
 }
 
 // choosePlan searches the ring degree, the scale S entering each matrix
@@ -503,6 +591,9 @@ func (n *GeneralNetwork) resultLogScale() float64 {
 
 // Layout returns the slot layout clients must use.
 func (n *GeneralNetwork) Layout() Layout { return n.layout }
+
+// LogFloodSigma is log2 of the flooding σ added to results (0: none).
+func (n *GeneralNetwork) LogFloodSigma() float64 { return n.logFlood }
 
 // GaloisElements lists the rotation keys the evaluation needs, sorted.
 func (n *GeneralNetwork) GaloisElements() []uint64 { return slices.Clone(n.galEls) }

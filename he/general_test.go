@@ -108,6 +108,10 @@ func TestGeneralNetworksMatchPlaintext(t *testing.T) {
 			if p.Activations != tc.acts || len(net.Parameters().Literal().LogQ) != tc.acts+1 {
 				t.Fatalf("plan %+v, literal %v", p, net.Parameters().Literal())
 			}
+			// A client derives the same layout from the architecture.
+			if lay, err := net.Parameters().LayoutFor(model.ArchitectureOf(m)); err != nil || lay != net.Layout() {
+				t.Fatalf("LayoutFor gives %+v (%v), the network has %+v", lay, err, net.Layout())
+			}
 			if sec, err := net.Parameters().Literal().SecurityBits(); err != nil || sec != 128 {
 				t.Fatalf("security %d: %v", sec, err)
 			}

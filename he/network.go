@@ -112,7 +112,13 @@ func Fold(m *model.Model) (first, last Affine, err error) {
 // LayoutFor is the slot layout Compile gives a model of architecture arch
 // under these parameters. A client computes it from the model's registered
 // spec instead of taking the layout a server announces.
+//
+// A general network (see CompileGeneral) has its inputs at slot 0 of each
+// block and blocks sized by its layers.
 func (c *Parameters) LayoutFor(arch model.Architecture) (Layout, error) {
+	if !isDefaultShape(arch) {
+		return c.generalLayoutFor(arch)
+	}
 	hidden, out, squares, width := 0, 0, 0, pixels.Count
 	for _, l := range arch {
 		switch l.Kind {
@@ -333,6 +339,9 @@ func (n *Network) GaloisElements() []uint64 { return slices.Clone(n.galEls) }
 
 // Parameters returns the network's CKKS parameters.
 func (n *Network) Parameters() *Parameters { return n.params }
+
+// LogFloodSigma is log2 of the flooding σ added to results (0: none).
+func (n *Network) LogFloodSigma() float64 { return n.settings.LogFloodSigma }
 
 // Settings returns the settings the network evaluates with.
 func (n *Network) Settings() EvaluationSettings { return n.settings }
