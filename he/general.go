@@ -61,6 +61,10 @@ type GeneralOptions struct {
 	// which needed the fewest rotation keys, 31, and the least time for
 	// the HE.org workload's 784-128-64-10: 35 keys at 1 and 2, 43 at 4).
 	LogBSGSRatio int
+	// Literal, when set, are the parameters to use instead of searching
+	// them (e.g. those already announced for the model): the network must
+	// fit them (levels, block size, magnitudes), or compilation fails.
+	Literal *ParametersLiteral
 	// FloodBits sets the flooding noise added to results: σ =
 	// 2^(log2(result scale) - FloodBits); 0 means 20, negative disables
 	// flooding.
@@ -295,7 +299,13 @@ func CompileGeneral(m *model.Model, o GeneralOptions) (*GeneralNetwork, error) {
 	for i := range mags {
 		mags[i] = math.Log2(math.Max(mags[i], 1e-3)) + ProbeMarginBits
 	}
-	plan, lit, err := choosePlan(L, mags, block, o.MaxLogN)
+	var plan Plan
+	var lit ParametersLiteral
+	if o.Literal != nil {
+		plan, lit, err = fitLiteral(*o.Literal, L, mags, block)
+	} else {
+		plan, lit, err = choosePlan(L, mags, block, o.MaxLogN)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", m.Name, err)
 	}
@@ -438,19 +448,13 @@ func choosePlan(L int, mags []float64, block, maxLogN int) (Plan, ParametersLite
 				}
 				// Each square's result, at scale 2(S+w), must stay below
 				// its level's modulus.
-				ok := true
-				for k := 0; k < L; k++ {
-					if float64(sum(logQ[:L-k+1])) < float64(2*(S+w))+2*mags[k]+2 {
-						ok = false
-					}
-				}
+				p, ok := planOf(L, mags, S, w, logQ)
 				if !ok {
 					continue
 				}
 				best = prec
 				bestLit = ParametersLiteral{LogN: logN, LogQ: logQ, LogP: []int{keySwitchingLogP}, LogInputScale: S, BlockSize: block}
-				bestPlan = Plan{Activations: L, LogScale: S, LogWeight: w, PrecisionBits: prec, LogMagnitudes: mags,
-					ErrorBound: math.Exp2(mags[L] - ProbeMarginBits + float64(L) + 5 - float64(prec)), Security: 128}
+				bestPlan = p
 			}
 		}
 		if best >= 0 {
@@ -462,6 +466,49 @@ func choosePlan(L int, mags []float64, block, maxLogN int) (Plan, ParametersLite
 	}
 	return Plan{}, ParametersLiteral{}, fmt.Errorf("no CKKS parameters hold %d activations with %d bits of precision at 128-bit security up to N = 2^%d (log2(QP) of at least %d needed, the bound is %d)",
 		L, minPrecisionBits, maxLogN, need, heStandardMaxLogQP[maxLogN])
+}
+
+// planOf checks that a chain (input and matrix scale S, weight scale w)
+// holds the magnitudes and returns its plan.
+func planOf(L int, mags []float64, S, w int, logQ []int) (Plan, bool) {
+	if float64(logQ[0]) < float64(S+w)+mags[L]+1 {
+		return Plan{}, false
+	}
+	for k := 0; k < L; k++ {
+		if float64(sum(logQ[:L-k+1])) < float64(2*(S+w))+2*mags[k]+2 {
+			return Plan{}, false
+		}
+	}
+	prec := min(S-9, w-5)
+	return Plan{Activations: L, LogScale: S, LogWeight: w, PrecisionBits: prec, LogMagnitudes: mags,
+		ErrorBound: math.Exp2(mags[L] - ProbeMarginBits + float64(L) + 5 - float64(prec)), Security: 128}, true
+}
+
+// fitLiteral checks given parameters against the network and derives the
+// weight scale from them: w = (q - S)/2 for the activation primes, or the
+// most q0 leaves for a network without activation.
+func fitLiteral(lit ParametersLiteral, L int, mags []float64, block int) (Plan, ParametersLiteral, error) {
+	if _, err := lit.SecurityBits(); err != nil {
+		return Plan{}, lit, fmt.Errorf("given parameters: %w", err)
+	}
+	if len(lit.LogQ) != L+1 || lit.BlockSize != block {
+		return Plan{}, lit, fmt.Errorf("given parameters have %d ciphertext primes and blocks of %d slots; the network needs %d and %d", len(lit.LogQ), lit.BlockSize, L+1, block)
+	}
+	S := lit.LogInputScale
+	w := lit.LogQ[0] - S - int(math.Ceil(mags[L])) - 2
+	if L > 0 {
+		w = (lit.LogQ[1] - S) / 2
+	}
+	for _, q := range lit.LogQ[1:] {
+		if q != S+2*w {
+			return Plan{}, lit, fmt.Errorf("given parameters: primes %v do not follow the scale 2^%d", lit.LogQ, S)
+		}
+	}
+	p, ok := planOf(L, mags, S, w, lit.LogQ)
+	if !ok || p.PrecisionBits < minPrecisionBits {
+		return Plan{}, lit, fmt.Errorf("the network's values do not fit the given parameters %v", lit)
+	}
+	return p, lit, nil
 }
 
 func log2(n int) int {

@@ -264,3 +264,33 @@ func TestGeneralNetworkNoise(t *testing.T) {
 		t.Fatalf("KL %.3g: the flooding now drowns the noise; update docs/networks.md", r.KL)
 	}
 }
+
+// Given parameters are used when the network fits them, and refused with a
+// reason otherwise.
+func TestCompileGeneralWithGivenParameters(t *testing.T) {
+	_, imgs := testImages(t, 8)
+	a := randomGeneral(t, "24,relu2,16,relu2,10", 1, imgs)
+	b := randomGeneral(t, "24,relu2,16,relu2,10", 2, imgs)
+	na, err := CompileGeneral(a, GeneralOptions{Probe: imgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lit := na.Parameters().Literal()
+	nb, err := CompileGeneral(b, GeneralOptions{Probe: imgs, Literal: &lit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nb.Parameters().Fingerprint() != na.Parameters().Fingerprint() {
+		t.Fatal("the given parameters were not used")
+	}
+	one := randomGeneral(t, "16,relu2,10", 1, imgs)
+	if _, err := CompileGeneral(one, GeneralOptions{Probe: imgs, Literal: &lit}); err == nil || !strings.Contains(err.Error(), "needs 2 and 1024") {
+		t.Fatalf("one activation under two-activation parameters: %v", err)
+	}
+	tight := lit
+	tight.LogQ = append([]int(nil), lit.LogQ...)
+	tight.LogQ[0] = 30
+	if _, err := CompileGeneral(a, GeneralOptions{Probe: imgs, Literal: &tight}); err == nil || !strings.Contains(err.Error(), "do not fit") {
+		t.Fatalf("a q0 too small for the scores: %v", err)
+	}
+}
