@@ -322,6 +322,9 @@ func (s *Store) checkBody(btx *bolt.Tx, tx *Tx, acct *book, index, height uint64
 	if w, rj, ok := s.checkTraining(btx, tx, index); ok {
 		return w, rj
 	}
+	if w, rj, ok := s.checkCeremony(btx, tx, index, height); ok { // ceremony.go
+		return w, rj
+	}
 	return nil, reject(ledgerv1.Code_CODE_MALFORMED, "unknown transaction type")
 }
 
@@ -368,6 +371,9 @@ func (s *Store) checkRegister(btx *bolt.Tx, tx *Tx, m *ledgerv1.RegisterModel, i
 	consent := ServerConsentDigest(s.chainID, tx.Signer, m)
 	if !ed25519.Verify(m.ServerKey, consent[:], m.ServerSignature) {
 		return nil, reject(ledgerv1.Code_CODE_SERVER_NOT_CONSENTING, "the server key %x did not co-sign this registration", m.ServerKey[:8])
+	}
+	if rj := s.checkRegisterCeremony(btx, m); rj != nil { // ceremony.go
+		return nil, rj
 	}
 	spec, err := s.verifier.CheckModel(m.Spec, m.VerifyingKey, int(m.ProofBatch))
 	if err != nil {

@@ -27,6 +27,8 @@ type Params struct {
 	// escrows and disputes (docs/market.md). The zero value is a chain
 	// without fees and without stake or collateral minimums.
 	Market MarketParams
+	// Ceremony configures the trusted setup on the ledger (ceremony.go).
+	Ceremony CeremonyParams
 }
 
 // MarketParams are the market's consensus parameters. Amounts are in the
@@ -130,6 +132,9 @@ func (p Params) Validate() error {
 	if p.ProofDeadlineBlocks == 0 || p.ProofDeadlineBlocks > MaxProofDeadlineBlocks {
 		return fmt.Errorf("proof deadline of %d blocks: must be 1..%d", p.ProofDeadlineBlocks, uint64(MaxProofDeadlineBlocks))
 	}
+	if err := p.Ceremony.validate(); err != nil {
+		return err
+	}
 	return p.Market.validate()
 }
 
@@ -210,6 +215,8 @@ func (p Params) Proto() *ledgerv1.ChainParams {
 		CollateralMultiple: m.CollateralMultiple, MinCollateral: m.MinCollateral, MissSlashBps: m.MissSlashBps,
 		SlashToClientBps: m.SlashToClientBps, ValidatorShareBps: m.ValidatorShareBps, TrainingRoyaltyBps: m.TrainingRoyaltyBps,
 		DisputeWindowBlocks: m.DisputeWindowBlocks, DisputeBond: m.DisputeBond,
+		CeremonyPhase1Domain: p.Ceremony.Phase1Domain, CeremonyMinContributions: p.Ceremony.MinContributions,
+		CeremonyBeaconDelay: p.Ceremony.BeaconDelay, InsecureOwnerKeys: p.Ceremony.InsecureOwnerKeys,
 	}
 	for k, v := range m.Fees {
 		out.Fees = append(out.Fees, &ledgerv1.TxFee{Tx: k, Base: v})
@@ -232,6 +239,9 @@ func ParamsFromProto(m *ledgerv1.ChainParams) (Params, error) {
 		MinUnbondingDelayBlocks: m.GetMinUnbondingDelayBlocks(), CollateralMultiple: m.GetCollateralMultiple(),
 		MinCollateral: m.GetMinCollateral(), MissSlashBps: m.GetMissSlashBps(), SlashToClientBps: m.GetSlashToClientBps(),
 		ValidatorShareBps: m.GetValidatorShareBps(), TrainingRoyaltyBps: m.GetTrainingRoyaltyBps(), DisputeWindowBlocks: m.GetDisputeWindowBlocks(), DisputeBond: m.GetDisputeBond(),
+	}, Ceremony: CeremonyParams{
+		Phase1Domain: m.GetCeremonyPhase1Domain(), MinContributions: m.GetCeremonyMinContributions(),
+		BeaconDelay: m.GetCeremonyBeaconDelay(), InsecureOwnerKeys: m.GetInsecureOwnerKeys(),
 	}}
 	for _, f := range m.GetFees() {
 		if p.Market.Fees == nil {

@@ -96,5 +96,8 @@ func Describe(raw []byte) (kind, summary string) {
 	if kind, summary, ok := describeTraining(&b); ok {
 		return kind, summary
 	}
+	if kind, summary, ok := describeCeremony(&b); ok {
+		return kind, summary
+	}
 	return "unknown", ""
 }

@@ -70,6 +70,11 @@ type Options struct {
 	// refuses disputes (CODE_DISPUTES_UNSUPPORTED), so every validator of a
 	// chain with offers must have one.
 	Disputes DisputeVerifier
+	// Ceremony verifies setup contributions (ledger/zkverify); nil: this
+	// node refuses ceremony transactions that need verification
+	// (CODE_CEREMONY_UNSUPPORTED), so every validator of a chain with a
+	// phase 1 must have one.
+	Ceremony CeremonyVerifier
 	// Params are the chain's consensus parameters. They are stored when
 	// the store is created; the zero value means DefaultParams for a new
 	// store and the stored ones for an existing store, and non-zero

@@ -338,6 +338,9 @@ func checkFields(body *ledgerv1.TxBody) *Rejection {
 		if ok, rj := checkTrainingFields(body); ok {
 			return rj
 		}
+		if ok, rj := checkCeremonyFields(body); ok { // ceremony.go
+			return rj
+		}
 		return reject(ledgerv1.Code_CODE_MALFORMED, "transaction body has no known transaction type")
 	}
 	return nil

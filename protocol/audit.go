@@ -79,7 +79,11 @@ func AuditRequest(ctx context.Context, r *trust.Reader, key []byte, pin Pin) (*A
 	if !a.add("registration: spec, and a verifying key for the spec's circuit", err, "") {
 		return a, nil
 	}
-	a.Checks[len(a.Checks)-1].Info = fmt.Sprintf("entry %d, commitment %s…, circuit %x…", reg.Index, reg.Commitment.String()[:16], reg.VK.ModelID[:8])
+	keyFrom := "key from the owner's own setup (INSECURE: whoever ran it could forge proofs)"
+	if reg.Ceremony != "" {
+		keyFrom = fmt.Sprintf("key derived by the ledger's nodes from sealed ceremony %q", reg.Ceremony)
+	}
+	a.Checks[len(a.Checks)-1].Info = fmt.Sprintf("entry %d, commitment %s…, circuit %x…, %s", reg.Index, reg.Commitment.String()[:16], reg.VK.ModelID[:8], keyFrom)
 
 	rtx, err := entry(ctx, rec.GetReceiptIndex())
 	var rc *ledgerv1.InferenceReceipt

@@ -28,6 +28,10 @@ type DeployOptions struct {
 	// signs receipts and proofs. They may be the same key.
 	Owner, Server ed25519.PrivateKey
 	Log           *slog.Logger
+	// CeremonyID names the sealed ledger ceremony Keys come from (the
+	// registration must name it on a chain with a phase 1); empty for keys
+	// the owner made (INSECURE).
+	CeremonyID string
 	// Offer, when set, is published (market.go) once the model is
 	// registered: the server key bonds the stake from its balance.
 	Offer *OfferOptions
@@ -91,6 +95,7 @@ func Deploy(ctx context.Context, o DeployOptions) (*Deployment, error) {
 		tx, err := owner.RegisterModel(&ledgerv1.RegisterModel{
 			ModelId: m.Name, Architecture: fmt.Sprintf("%s circuit %x", model.ArchitectureOf(m), id[:8]), Commitment: d.Commitment[:],
 			VerifyingKey: vkb, OutputsPerChallenge: uint32(m.Classes), Spec: spec.Canonical(), ProofBatch: uint32(o.Keys.Batch()),
+			CeremonyId: o.CeremonyID,
 		}, o.Server)
 		if err != nil {
 			return nil, err

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/circuits"
+	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/zk"
 )
@@ -25,14 +27,28 @@ type Registration struct {
 	Batch      int // challenges per proof
 	OwnerKey   ed25519.PublicKey
 	ServerKey  ed25519.PublicKey
+	// Ceremony is the sealed phase-2 ceremony the key was derived from by
+	// the ledger's nodes (CheckCeremonyKey); empty for a key its owner
+	// made (INSECURE: whoever ran that setup can forge proofs).
+	Ceremony string
 }
 
 // Pin is what a party may require of a registration beyond its model id
 // (model ids are first come, first served).
 type Pin struct {
-	Commitment *zk.Commitment
-	OwnerKey   ed25519.PublicKey
-	ServerKey  ed25519.PublicKey
+	// RequireCeremony refuses a model whose key was not derived by the
+	// ledger from a sealed ceremony.
+	RequireCeremony bool
+	// Contributors, when set, refuses a model unless one of these keys
+	// contributed to the chain's phase 1 and one to the model's phase 2,
+	// as verified log entries show (CheckContributedBy): the verifier then
+	// trusts the setup because it trusts a contributor (itself, typically),
+	// not because the ledger counted enough signers. Implies
+	// RequireCeremony.
+	Contributors []ed25519.PublicKey
+	Commitment   *zk.Commitment
+	OwnerKey     ed25519.PublicKey
+	ServerKey    ed25519.PublicKey
 }
 
 // ReadRegistration finds model modelID's registration in the log verified
@@ -68,6 +84,19 @@ func ReadRegistration(ctx context.Context, r *trust.Reader, head *ledgerv1.Check
 		OwnerKey: tx.Signer, ServerKey: rm.GetServerKey(),
 	}
 	copy(reg.Commitment[:], rm.GetCommitment())
+	if id := rm.GetCeremonyId(); id != "" {
+		if err := CheckCeremonyKey(ctx, r, head, id, rm.GetSpec(), int(rm.GetProofBatch()), rm.GetVerifyingKey()); err != nil {
+			return nil, fmt.Errorf("registration of %q: %w", modelID, err)
+		}
+		reg.Ceremony = id
+		if len(pin.Contributors) > 0 {
+			for _, c := range []string{ledger.Phase1ID, id} {
+				if err := CheckContributedBy(ctx, r, head, c, pin.Contributors); err != nil {
+					return nil, fmt.Errorf("registration of %q: %w", modelID, err)
+				}
+			}
+		}
+	}
 	if err := pin.check(reg); err != nil {
 		return nil, fmt.Errorf("registration of %q: %w", modelID, err)
 	}
@@ -76,6 +105,8 @@ func ReadRegistration(ctx context.Context, r *trust.Reader, head *ledgerv1.Check
 
 func (p Pin) check(r *Registration) error {
 	switch {
+	case (p.RequireCeremony || len(p.Contributors) > 0) && r.Ceremony == "":
+		return errors.New("its verifying key names no ledger ceremony (the owner made it: INSECURE), and a ceremony is required")
 	case p.Commitment != nil && *p.Commitment != r.Commitment:
 		return fmt.Errorf("registered with commitment %s, pinned %s", r.Commitment, p.Commitment)
 	case p.OwnerKey != nil && !bytes.Equal(p.OwnerKey, r.OwnerKey):
@@ -85,3 +116,43 @@ func (p Pin) check(r *Registration) error {
 	}
 	return nil
 }
+
+// CheckCeremonyKey checks that vk is the verifying key the ledger's nodes
+// derived from sealed phase-2 ceremony id for spec at batch: the ceremony's
+// record (read from the node) names that spec, batch and the key's hash,
+// and its seal is logged (an entry checked against head). On a chain
+// whose head a quorum of validators signs, a RegisterModel naming the
+// ceremony in that log is itself the validators' statement that the key is
+// the derived one (the ledger refuses any other: CODE_CEREMONY_KEY_MISMATCH);
+// this check also holds against a node that serves another record.
+func CheckCeremonyKey(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, id string, spec []byte, batch int, vk []byte) error {
+	api, ok := r.API.(ledger.CeremonyAPI)
+	if !ok {
+		return fmt.Errorf("ceremony %q: this ledger client does not read ceremonies", id)
+	}
+	rec, err := api.Ceremony(ctx, id)
+	if err != nil {
+		return fmt.Errorf("ceremony %q: %w", id, err)
+	}
+	if rec.GetPhase() != 2 || !rec.GetSealed() {
+		return fmt.Errorf("ceremony %q is not a sealed phase 2", id)
+	}
+	if !bytes.Equal(rec.GetSpec(), spec) || int(rec.GetBatch()) != batch {
+		return fmt.Errorf("ceremony %q is for another spec or batch (%d)", id, rec.GetBatch())
+	}
+	if h := sha256.Sum256(vk); !bytes.Equal(h[:], rec.GetVerifyingKeyHash()) {
+		return fmt.Errorf("%w: key %x, ceremony %q derived %x", ErrKeyNotDerived, h[:8], id, rec.GetVerifyingKeyHash()[:min(8, len(rec.GetVerifyingKeyHash()))])
+	}
+	tx, err := r.Entry(ctx, head, rec.GetSealIndex())
+	if err != nil {
+		return fmt.Errorf("ceremony %q: seal: %w", id, err)
+	}
+	if tx.Body.GetCeremonySeal().GetCeremonyId() != id {
+		return fmt.Errorf("ceremony %q: log entry %d is not its seal", id, rec.GetSealIndex())
+	}
+	return nil
+}
+
+// ErrKeyNotDerived: a model's verifying key is not the one the ledger
+// derived from the ceremony it names.
+var ErrKeyNotDerived = errors.New("the verifying key is not the one the ledger derived from the ceremony")

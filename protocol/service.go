@@ -43,7 +43,14 @@ type ServiceOptions struct {
 	// key funded with Stake per model plus 10 VEIL, and Fund's balances.
 	Offer *OfferOptions
 	Fund  []ledger.Allocation
-	Log   *slog.Logger
+	// Ceremony, when set, names the sealed ledger ceremony whose key every
+	// model uses: the proving key is rebuilt from its transcript on the
+	// ledger (cached in KeyDir), the registration names it, and Salt gives
+	// the models' salts (Keys is not called).
+	Ceremony string
+	Salt     func(ctx context.Context, m *model.File) (zk.Salt, error)
+	KeyDir   string
+	Log      *slog.Logger
 	// Progress receives a line per step (what was opened, registered).
 	Progress io.Writer
 }
@@ -88,11 +95,20 @@ func StartService(ctx context.Context, o ServiceOptions) (_ *Service, err error)
 		if err := f.Encode(io.Discard); err != nil { // computes the checksum that names the salt
 			return nil, err
 		}
-		salt, pk, err := o.Keys(ctx, f)
+		var salt zk.Salt
+		var pk *zk.ProvingKey
+		if o.Ceremony != "" {
+			if salt, err = o.Salt(ctx, f); err == nil {
+				pk, err = CeremonyKeys(ctx, api, o.Ceremony, o.KeyDir, say)
+			}
+		} else {
+			salt, pk, err = o.Keys(ctx, f)
+		}
 		if err != nil {
 			return nil, err
 		}
-		d, err := Deploy(ctx, DeployOptions{Model: m, Salt: salt, Keys: pk, Ledger: api, ChainID: chainID, Owner: o.ServerKey, Server: o.ServerKey, Log: o.Log, Offer: o.Offer})
+		d, err := Deploy(ctx, DeployOptions{Model: m, Salt: salt, Keys: pk, Ledger: api, ChainID: chainID, Owner: o.ServerKey, Server: o.ServerKey, Log: o.Log, Offer: o.Offer,
+			CeremonyID: o.Ceremony})
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +163,7 @@ func (s *Service) openLedger(ctx context.Context, o ServiceOptions, say func(str
 		}
 		params = ledger.Params{ProofDeadlineBlocks: ledger.DefaultParams.ProofDeadlineBlocks, Market: m}
 	}
-	n, err := embedded.Open(embedded.Config{Path: filepath.Join(o.LedgerDir, "ledger.db"), ChainID: o.ChainID, Verifier: zkverify.New(), Disputes: heverify.New(),
+	n, err := embedded.Open(embedded.Config{Path: filepath.Join(o.LedgerDir, "ledger.db"), ChainID: o.ChainID, Verifier: zkverify.New(), Disputes: heverify.New(), Ceremony: zkverify.NewCeremony(),
 		SigningKey: key, BlockInterval: time.Second, Params: params})
 	if err != nil {
 		return nil, "", err

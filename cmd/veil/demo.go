@@ -16,10 +16,10 @@ import (
 
 func newDemoCmd(g *globalOptions) *cobra.Command {
 	var (
-		list    string
-		dir     string
-		k       int
-		verbose bool
+		list              string
+		dir               string
+		k                 int
+		verbose, ceremony bool
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -61,7 +61,8 @@ balances before and after are printed.`,
 		if err != nil {
 			return nil, err
 		}
-		o := demo.Options{Model: mf, Images: idx, Dir: dir, Blocks: k, Keys: g.modelKeys, Log: newLogger(os.Stderr, verbose)}
+		o := demo.Options{Model: mf, Images: idx, Dir: dir, Blocks: k, Keys: g.modelKeys, Log: newLogger(os.Stderr, verbose),
+			Ceremony: ceremony, Salt: g.modelSalt}
 		if !jsonOutput(cmd) {
 			o.Progress = cmd.OutOrStdout() // the table, row by row
 		}
@@ -96,5 +97,6 @@ balances before and after are printed.`,
 	cmd.Flags().StringVar(&dir, "dir", "", "directory for the ledger and the client's keys (default: a temporary one, removed)")
 	cmd.Flags().IntVar(&k, "blocks", protocol.DefaultBlocks, "blocks per request: 1 real image and k-1 hidden challenges (the proving keys are for k=4)")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "server and prover logs on stderr")
+	cmd.Flags().BoolVar(&ceremony, "ceremony", false, "run the trusted setup on the demo's ledger (3 contributors, each verified by the node) instead of the cached ceremony of one")
 	return cmd
 }

@@ -65,6 +65,7 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 	var blockInterval time.Duration
 	var market bool
 	var funds []string
+	var phase1, minContrib int
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a single-node ledger (embedded bbolt store) with its gRPC and HTTP API",
@@ -93,7 +94,16 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 			if market || len(genesis) > 0 {
 				params = marketParams(ledger.DefaultParams.ProofDeadlineBlocks, genesis)
 			}
-			n, err := embedded.Open(embedded.Config{Path: dbPath, ChainID: chainID, Verifier: zkverify.New(), Disputes: heverify.New(), SigningKey: key,
+			if phase1 != 0 {
+				if phase1 < 1 || phase1 > 24 || minContrib < 1 {
+					return usageError("--phase1: log2 of the phase-1 domain, 1..24 (17 for the default circuit); --min-contributions at least 1")
+				}
+				if params.IsZero() {
+					params = ledger.DefaultParams
+				}
+				params.Ceremony = ledger.CeremonyParams{Phase1Domain: 1 << phase1, MinContributions: uint32(minContrib)}
+			}
+			n, err := embedded.Open(embedded.Config{Path: dbPath, ChainID: chainID, Verifier: zkverify.New(), Disputes: heverify.New(), Ceremony: zkverify.NewCeremony(), SigningKey: key,
 				BlockInterval: blockInterval, Params: params})
 			if err != nil {
 				return err
@@ -114,6 +124,8 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:7071", "HTTP listen address for JSON and the web page (off: none)")
 	cmd.Flags().DurationVar(&blockInterval, "block-interval", time.Second, "one block per interval (heights measure time: deadlines are in blocks)")
 	cmd.Flags().BoolVar(&market, "market", false, "create the ledger with the market's fees and rules (docs/market.md; fixed at creation)")
+	cmd.Flags().IntVar(&phase1, "phase1", 0, "create the ledger with a trusted-setup phase 1 open for a domain of 2^N (17 for the default circuit; docs/zk.md)")
+	cmd.Flags().IntVar(&minContrib, "min-contributions", 3, "with --phase1: contributions a ceremony needs before it closes")
 	cmd.Flags().StringArrayVar(&funds, "fund", nil, "a genesis balance KEY=VEIL (repeatable; implies --market; only when the ledger is created)")
 	return cmd
 }
@@ -122,6 +134,7 @@ func newLedgerTestnetCmd() *cobra.Command {
 	var o cometbft.TestnetOptions
 	var free bool
 	var funds []string
+	var phase1 int
 	cmd := &cobra.Command{Use: "testnet", Short: "Write the home directories of a localhost CometBFT testnet", Args: cobra.NoArgs}
 	withResult(cmd, func(*cobra.Command, []string) (result, error) {
 		if o.Dir == "" {
@@ -138,6 +151,15 @@ func newLedgerTestnetCmd() *cobra.Command {
 			o.Params = marketParams(ledger.DefaultParams.ProofDeadlineBlocks, genesis)
 		} else if len(genesis) > 0 {
 			return nil, usageError("--fund needs the market (drop --free)")
+		}
+		if phase1 != 0 {
+			if phase1 < 1 || phase1 > 24 {
+				return nil, usageError("--phase1: log2 of the phase-1 domain, 1..24 (17 for the default circuit)")
+			}
+			if o.Params.IsZero() {
+				o.Params = ledger.DefaultParams
+			}
+			o.Params.Ceremony = ledger.CeremonyParams{Phase1Domain: 1 << phase1, MinContributions: uint32(o.Nodes)}
 		}
 		if err := cometbft.WriteTestnet(o); err != nil {
 			return nil, err
@@ -160,6 +182,13 @@ func newLedgerTestnetCmd() *cobra.Command {
 			for _, n := range nodes {
 				fmt.Fprintf(w, "  veil ledger node --home %s    # gRPC %s, web http://%s/\n", n.Home, n.GRPCAddr, n.HTTPAddr)
 			}
+			if phase1 != 0 {
+				fmt.Fprintf(w, "phase 1 (2^%d) is open: it closes after %d contributions, e.g. one per validator operator:\n", phase1, o.Nodes)
+				for i, n := range nodes {
+					fmt.Fprintf(w, "  veil setup contribute --ledger %s --key %s/contributor.key\n", n.GRPCAddr, cometbft.NodeDir(o.Dir, i))
+				}
+				fmt.Fprintf(w, "registrations on this chain must name a sealed phase-2 ceremony (docs/zk.md); fund the contributors (--fund) unless --free\n")
+			}
 			return nil
 		}}, nil
 	})
@@ -169,6 +198,7 @@ func newLedgerTestnetCmd() *cobra.Command {
 	cmd.Flags().IntVar(&o.BasePort, "base-port", 26600, "node i listens on base+10i (p2p), +1 (CometBFT RPC), +2 (ledger gRPC), +3 (ledger HTTP)")
 	cmd.Flags().DurationVar(&o.TimeoutCommit, "timeout-commit", time.Second, "pause after each block (sets the block time)")
 	cmd.Flags().BoolVar(&free, "free", false, "no market: no fees, no genesis balances")
+	cmd.Flags().IntVar(&phase1, "phase1", 0, "open the chain's trusted-setup phase 1 at genesis for a domain of 2^N (17 for the default circuit), closing after one contribution per validator")
 	cmd.Flags().StringArrayVar(&funds, "fund", nil, "a genesis balance KEY=VEIL (repeatable): fund the providers and clients of the chain")
 	return cmd
 }
@@ -191,7 +221,7 @@ func newLedgerNodeCmd(g *globalOptions) *cobra.Command {
 			if g.quiet {
 				logw = nil
 			}
-			n, err := cometbft.StartNode(cmd.Context(), home, cometbft.NodeOptions{Verifier: zkverify.New(), Disputes: heverify.New(), Log: logw, LogLevel: logLevel})
+			n, err := cometbft.StartNode(cmd.Context(), home, cometbft.NodeOptions{Verifier: zkverify.New(), Disputes: heverify.New(), Ceremony: zkverify.NewCeremony(), Log: logw, LogLevel: logLevel})
 			if err != nil {
 				return err
 			}

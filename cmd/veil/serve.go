@@ -30,6 +30,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 		verifiable            bool
 		ledgerAddr, chainID   string
 		ledgerListen          string
+		ceremonyID            string
 		price, stake          string
 		funds                 []string
 	)
@@ -91,6 +92,7 @@ Prometheus metrics on --metrics.`,
 				so := protocol.ServiceOptions{
 					Models: models, Keys: g.modelKeys, LedgerAddr: ledgerAddr, LedgerDir: filepath.Join(g.dataDir, "ledger"), LedgerListen: ledgerListen,
 					ChainID: chainID, ServerKey: serverKey, Log: cfg.Logger, Progress: cmd.ErrOrStderr(),
+					Ceremony: ceremonyID, Salt: g.modelSalt, KeyDir: g.dataDir,
 				}
 				if so.Fund, err = parseFunds(funds); err != nil {
 					return err
@@ -146,6 +148,7 @@ Prometheus metrics on --metrics.`,
 	fl.BoolVar(&dbg, "debug", false, "debug logs (every RPC)")
 	fl.BoolVar(&verifiable, "verifiable", false, "commit and register the models on a verifier ledger, record receipts and prove revealed challenges (makes Groth16 keys the first time)")
 	fl.StringVar(&ledgerAddr, "ledger", "", "with --verifiable: gRPC address of a ledger node (default: an embedded node under the data directory, for local experiments)")
+	fl.StringVar(&ceremonyID, "ceremony", "", "with --verifiable: use the key the ledger derived from this sealed phase-2 ceremony (rebuilt from its transcript, cached) and name it in the registration")
 	fl.StringVar(&ledgerListen, "ledger-listen", "127.0.0.1:7070", "with --verifiable and no --ledger: where the embedded ledger node serves its gRPC API")
 	fl.StringVar(&chainID, "chain-id", "", "with --verifiable: the ledger's chain id (default: the node's; "+ledger.DefaultChainID+" for an embedded node)")
 	fl.StringVar(&price, "price", "", "with --verifiable: offer the models at this price per image in VEIL (docs/market.md); the server key pays the stake and fees")

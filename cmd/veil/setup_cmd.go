@@ -5,17 +5,23 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math/bits"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/circuits"
+	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/zk"
 	"github.com/veil-project/veil/zk/mpcsetup"
 )
@@ -174,14 +180,122 @@ directory:
 		fmt.Fprintf(cmd.OutOrStdout(), "ceremony for circuit %.16s, batch %d: %d constraints, domain %d\n", ci.ModelID, ci.Batch, ci.Constraints, ci.Domain)
 		return nil
 	}))
-	cmd.AddCommand(sub("contribute", "Add your random contribution to the current phase", func(cmd *cobra.Command) error {
+	contribute := sub("contribute", "Add your random contribution to the current phase (a directory ceremony, or the ledger's with --ledger)", func(cmd *cobra.Command) error {
 		p, h, err := mpcsetup.CeremonyContribute(cmd.Context(), dir)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\nsha256 %x (publish it: it lets anyone check your contribution is in the chain)\n", p, h)
 		return nil
+	})
+	var ledgerAddr, ceremonyID, keyPath, hashHex string
+	dirRun := contribute.RunE
+	contribute.RunE = func(cmd *cobra.Command, args []string) error {
+		if ledgerAddr == "" {
+			return dirRun(cmd, args)
+		}
+		quietGnark()
+		key, err := g.contributorKey(keyPath)
+		if err != nil {
+			return err
+		}
+		c, err := query.Dial(ledgerAddr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		res, err := protocol.ContributeToLedger(cmd.Context(), c, key, ceremonyID, "veil setup contribute")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "contributed to ceremony %s: verified by the node and logged at index %d\ncontribution %x\n"+
+			"(keep it: `veil setup check --ledger %s --ceremony %s --hash %x` finds it in the transcript)\n",
+			res.Ceremony, res.Index, res.Hash, ledgerAddr, res.Ceremony, res.Hash)
+		return nil
+	}
+	contribute.Flags().StringVar(&ledgerAddr, "ledger", "", "contribute to the ceremony on this ledger node (gRPC address) instead of --dir")
+	contribute.Flags().StringVar(&ceremonyID, "ceremony", ledger.Phase1ID, "with --ledger: the ceremony id (phase1, or a phase-2 ceremony)")
+	contribute.Flags().StringVar(&keyPath, "key", "", "with --ledger: the contributor's ed25519 identity file (default: <data>/client/identity.key)")
+	cmd.AddCommand(contribute)
+	check := &cobra.Command{Use: "check", Short: "Check from verified log entries that a contribution is in a ledger ceremony's transcript", Args: cobra.NoArgs}
+	var checkLedger ledgerFlags
+	withResult(check, func(cmd *cobra.Command, _ []string) (result, error) {
+		h, err := hex.DecodeString(hashHex)
+		if err != nil || len(h) != 32 {
+			return nil, usageError("--hash: want 64 hex digits (what `veil setup contribute --ledger` printed)")
+		}
+		reader, conn, err := checkLedger.reader(cmd.Context())
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		head, err := reader.Head(cmd.Context())
+		if err != nil {
+			return nil, fmt.Errorf("ledger head: %w", err)
+		}
+		p, err := protocol.VerifyInTranscript(cmd.Context(), reader, head, ceremonyID, h)
+		if err != nil {
+			return nil, err
+		}
+		out := checkResult{Ceremony: ceremonyID, Position: p.Position, Index: p.Index, Sealed: p.Sealed, SealIndex: p.SealIndex}
+		return out, nil
+	})
+	checkLedger.register(check.Flags())
+	check.Flags().StringVar(&ceremonyID, "ceremony", ledger.Phase1ID, "the ceremony id")
+	check.Flags().StringVar(&hashHex, "hash", "", "the contribution hash (hex)")
+	cmd.AddCommand(check)
+	ledgerCmd := func(use, short string, run func(ctx context.Context, c *query.Client, s ledger.Signer, out io.Writer) error) *cobra.Command {
+		var addr, key string
+		c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
+			quietGnark()
+			if addr == "" {
+				return usageError("--ledger is required (a node's gRPC address)")
+			}
+			k, err := g.contributorKey(key)
+			if err != nil {
+				return err
+			}
+			qc, err := query.Dial(addr)
+			if err != nil {
+				return err
+			}
+			defer qc.Close()
+			info, err := qc.ChainInfo(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), qc, ledger.Signer{ChainID: info.GetChainId(), Key: k}, cmd.OutOrStdout())
+		}}
+		c.Flags().StringVar(&addr, "ledger", "", "gRPC address of a ledger node")
+		c.Flags().StringVar(&key, "key", "", "ed25519 identity file (default: <data>/client/identity.key)")
+		c.Flags().StringVar(&ceremonyID, "ceremony", ledger.Phase1ID, "the ceremony id")
+		return c
+	}
+	cmd.AddCommand(ledgerCmd("seal", "Close a ledger ceremony and seal it with the beacon of a later block", func(ctx context.Context, c *query.Client, s ledger.Signer, out io.Writer) error {
+		rec, err := protocol.CloseAndSeal(ctx, c, s, ceremonyID, 200*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "ceremony %s sealed with %d contributions and the beacon of block %d (%x)\n", ceremonyID, len(rec.GetContributions()), rec.GetBeaconHeight(), rec.GetBeacon())
+		if len(rec.GetVerifyingKeyHash()) > 0 {
+			fmt.Fprintf(out, "the ledger derived verifying key %x\n", rec.GetVerifyingKeyHash())
+		}
+		return nil
 	}))
+	open := ledgerCmd("open", "Open the phase 2 of a model's circuit on the ledger (after phase 1 is sealed)", func(ctx context.Context, c *query.Client, s ledger.Signer, out io.Writer) error {
+		spec, err := specOfModel(path)
+		if err != nil {
+			return err
+		}
+		if _, err := protocol.OpenPhase2(ctx, c, s, ceremonyID, spec, batch); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "phase 2 %s opened for circuit %x, batch %d: contribute with `veil setup contribute --ledger ADDR --ceremony %s`\n", ceremonyID, specPrefix(spec), batch, ceremonyID)
+		return nil
+	})
+	open.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
+	open.Flags().IntVar(&batch, "batch", 3, "challenges per proof")
+	cmd.AddCommand(open)
 	cmd.AddCommand(sub("verify", "Verify every contribution so far", func(cmd *cobra.Command) error {
 		spec, err := specOfModel(path)
 		if err != nil {
@@ -239,3 +353,35 @@ directory:
 	cmd.AddCommand(fin)
 	return cmd
 }
+
+// contributorKey loads the ceremony contributor's ledger identity (default:
+// the client's).
+func (g *globalOptions) contributorKey(path string) (ed25519.PrivateKey, error) {
+	if path == "" {
+		dir, err := g.ensureDataDir()
+		if err != nil {
+			return nil, err
+		}
+		path = filepath.Join(dir, "client", "identity.key")
+	}
+	return protocol.LoadOrCreateIdentity(path)
+}
+
+type checkResult struct {
+	Ceremony  string `json:"ceremony"`
+	Position  int    `json:"position"`
+	Index     uint64 `json:"log_index"`
+	Sealed    bool   `json:"sealed"`
+	SealIndex uint64 `json:"seal_index,omitempty"`
+}
+
+func (r checkResult) WriteText(w io.Writer) error {
+	state := "not sealed yet: every later contribution must extend yours (checked again once sealed)"
+	if r.Sealed {
+		state = fmt.Sprintf("sealed at log entry %d: every later accumulator, and so the final key, builds on yours", r.SealIndex)
+	}
+	_, err := fmt.Fprintf(w, "contribution %d of ceremony %s, log entry %d (verified under the anchor's head; its chunks hash to yours); %s\n", r.Position, r.Ceremony, r.Index, state)
+	return err
+}
+
+func specPrefix(s *circuits.Spec) []byte { id := s.ID(); return id[:8] }

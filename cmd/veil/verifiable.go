@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -30,6 +31,8 @@ type ledgerFlags struct {
 	chainID          string
 	pinCommitment    string
 	pinServer        string
+	requireCeremony  bool
+	contributors     []string
 }
 
 func (l *ledgerFlags) register(fs *pflag.FlagSet) {
@@ -40,11 +43,13 @@ func (l *ledgerFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&l.chainID, "chain-id", "", "the ledger's chain id (default: the genesis file's, or the node's own, checked against its signed checkpoints)")
 	fs.StringVar(&l.pinCommitment, "pin-commitment", "", "refuse the model unless it is registered with this commitment (64 hex digits)")
 	fs.StringVar(&l.pinServer, "pin-server-key", "", "refuse the model unless it is served under this server key (64 hex digits)")
+	fs.BoolVar(&l.requireCeremony, "require-ceremony", false, "refuse a model whose verifying key was not derived by the ledger from a sealed ceremony (its owner's own setup is INSECURE)")
+	fs.StringSliceVar(&l.contributors, "trust-contributor", nil, "refuse the model unless one of these ed25519 keys (hex; 'self' = this client's ledger identity) contributed to the ledger's phase 1 and to the model's phase 2 (implies --require-ceremony)")
 }
 
 // pin is what the flags pin about the model's registration (model ids are
 // first come, first served).
-func (l *ledgerFlags) pin() (protocol.Pin, error) {
+func (l *ledgerFlags) pin(self func() (ed25519.PublicKey, error)) (protocol.Pin, error) {
 	var p protocol.Pin
 	if l.pinCommitment != "" {
 		c, err := zk.ParseCommitment(l.pinCommitment)
@@ -59,6 +64,22 @@ func (l *ledgerFlags) pin() (protocol.Pin, error) {
 			return p, usageError("--pin-server-key: want 64 hex digits (an ed25519 public key)")
 		}
 		p.ServerKey = k
+	}
+	p.RequireCeremony = l.requireCeremony
+	for _, c := range l.contributors {
+		if c == "self" {
+			k, err := self()
+			if err != nil {
+				return p, fmt.Errorf("--trust-contributor self: %w", err)
+			}
+			p.Contributors = append(p.Contributors, k)
+			continue
+		}
+		k, err := hex.DecodeString(c)
+		if err != nil || len(k) != 32 {
+			return p, usageError("--trust-contributor %q: want 64 hex digits (an ed25519 public key) or 'self'", c)
+		}
+		p.Contributors = append(p.Contributors, k)
 	}
 	return p, nil
 }
@@ -92,6 +113,13 @@ func (g *globalOptions) modelKeys(ctx context.Context, mf *model.File) (zk.Salt,
 	}
 	pk, err := g.keys(ctx, mf.Model, proofBatch, true)
 	return salt, pk, err
+}
+
+// modelSalt is the model's commitment salt (made the first time).
+func (g *globalOptions) modelSalt(_ context.Context, mf *model.File) (zk.Salt, error) {
+	quietGnark()
+	salt, _, err := g.loadSalt(mf, "", true)
+	return salt, err
 }
 
 // verifiableOptions are the inputs of `veil infer --verify`.
@@ -131,7 +159,7 @@ func (r verifiableResult) WriteText(w io.Writer) error {
 
 // inferVerifiable runs the whole protocol for one image.
 func inferVerifiable(ctx context.Context, g *globalOptions, o verifiableOptions) (result, error) {
-	pin, err := o.ledger.pin()
+	pin, err := o.ledger.pin(g.selfKey)
 	if err != nil {
 		return nil, err
 	}
@@ -166,4 +194,14 @@ func newLogger(w io.Writer, verbose bool) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// selfKey is this client's ledger identity (<data>/client/identity.key),
+// the key `veil setup contribute --ledger` contributes with by default.
+func (g *globalOptions) selfKey() (ed25519.PublicKey, error) {
+	k, err := g.contributorKey("")
+	if err != nil {
+		return nil, err
+	}
+	return k.Public().(ed25519.PublicKey), nil
 }

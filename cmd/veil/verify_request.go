@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -38,7 +39,7 @@ client's.`,
 		if (receipt < 0) == (keyHex == "") {
 			return nil, usageError("give either --receipt N (log index of the receipt) or --request-key HEX")
 		}
-		v, err := auditRequest(cmd.Context(), lf, receipt, keyHex)
+		v, err := auditRequest(cmd.Context(), lf, g.selfKey, receipt, keyHex)
 		if v == nil {
 			return nil, err
 		}
@@ -79,7 +80,7 @@ type requestAudit struct {
 
 // auditRequest audits the request named by its receipt's log index
 // (receipt >= 0) or its ledger key (hex), and traces the model's training.
-func auditRequest(ctx context.Context, lf ledgerFlags, receipt int64, keyHex string) (*requestAudit, error) {
+func auditRequest(ctx context.Context, lf ledgerFlags, self func() (ed25519.PublicKey, error), receipt int64, keyHex string) (*requestAudit, error) {
 	reader, lc, err := lf.reader(ctx)
 	if err != nil {
 		return nil, err
@@ -104,7 +105,7 @@ func auditRequest(ctx context.Context, lf ledgerFlags, receipt int64, keyHex str
 	} else if key, err = hex.DecodeString(keyHex); err != nil || len(key) != 32 {
 		return nil, usageError("--request-key: want 64 hex digits")
 	}
-	pin, err := lf.pin()
+	pin, err := lf.pin(self)
 	if err != nil {
 		return nil, err
 	}

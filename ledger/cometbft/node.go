@@ -54,6 +54,9 @@ type NodeOptions struct {
 	// Disputes checks fraud proofs (ledger/heverify). Every validator of a
 	// chain with offers needs one, or it refuses what the others accept.
 	Disputes ledger.DisputeVerifier
+	// Ceremony verifies setup contributions (ledger/zkverify.NewCeremony);
+	// every validator of a chain with a phase 1 needs one.
+	Ceremony ledger.CeremonyVerifier
 	// Log receives CometBFT's log (nil: discard). LogLevel is CometBFT's
 	// filter, e.g. "info" or "error" (default "error").
 	Log      io.Writer
@@ -126,7 +129,7 @@ func StartNode(ctx context.Context, home string, o NodeOptions) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := ledger.Open(filepath.Join(conf.DBDir(), "veil-ledger.db"), ledger.Options{ChainID: gen.ChainID, Verifier: o.Verifier, Disputes: o.Disputes, SigningKey: signing, Params: params})
+	store, err := ledger.Open(filepath.Join(conf.DBDir(), "veil-ledger.db"), ledger.Options{ChainID: gen.ChainID, Verifier: o.Verifier, Disputes: o.Disputes, Ceremony: o.Ceremony, SigningKey: signing, Params: params})
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,10 @@ type Config struct {
 	ChainID  string
 	Verifier ledger.ProofVerifier
 	// Disputes checks fraud proofs (ledger/heverify); nil refuses disputes.
-	Disputes   ledger.DisputeVerifier
+	Disputes ledger.DisputeVerifier
+	// Ceremony verifies setup contributions (ledger/zkverify.NewCeremony);
+	// nil refuses them.
+	Ceremony   ledger.CeremonyVerifier
 	SigningKey ed25519.PrivateKey // signs checkpoints
 	// MaxBlockTxs bounds the transactions in one block (default 1024).
 	MaxBlockTxs int
@@ -79,7 +82,7 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
-	s, err := ledger.Open(cfg.Path, ledger.Options{ChainID: cfg.ChainID, Verifier: cfg.Verifier, Disputes: cfg.Disputes, SigningKey: cfg.SigningKey, Params: cfg.Params})
+	s, err := ledger.Open(cfg.Path, ledger.Options{ChainID: cfg.ChainID, Verifier: cfg.Verifier, Disputes: cfg.Disputes, Ceremony: cfg.Ceremony, SigningKey: cfg.SigningKey, Params: cfg.Params})
 	if err != nil {
 		return nil, err
 	}

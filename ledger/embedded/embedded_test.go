@@ -231,10 +231,11 @@ func TestHeightsFollowTheClockNotTheSubmissions(t *testing.T) {
 	h1, _, _, _ = n.Head()
 	var wg sync.WaitGroup
 	for i := 0; i < k; i++ {
+		tx := f.Receipt(f.NewRequest("m", fmt.Sprintf("q%d", i), 2)) // the fixture is not safe for concurrent use
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := n.Submit(ctx, f.Receipt(f.NewRequest("m", fmt.Sprintf("q%d", i), 2))); err != nil {
+			if _, err := n.Submit(ctx, tx); err != nil {
 				t.Error(err)
 			}
 		}()

@@ -69,6 +69,11 @@ func doSetup() (*realProof, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
+	return proveWith(ctx, m, spec, pk)
+}
+
+// proveWith proves the model's outputs on two challenge images with pk.
+func proveWith(ctx context.Context, m *model.Model, spec *circuits.Spec, pk *zk.ProvingKey) (*realProof, error) {
 	prover, err := zk.NewProver(m, zk.Salt{31: 9}, pk)
 	if err != nil {
 		return nil, err

@@ -43,7 +43,12 @@ type Options struct {
 	Blocks int
 	// Keys returns the model's salt and Groth16 keys (made the first time).
 	Keys func(ctx context.Context, m *model.File) (zk.Salt, *zk.ProvingKey, error)
-	Log  *slog.Logger
+	// Ceremony runs the trusted setup on the demo's ledger instead of using
+	// Keys' ceremony of one (ceremony.go): three contributors, each
+	// contribution verified by the node. Salt then gives the model's salt.
+	Ceremony bool
+	Salt     func(ctx context.Context, m *model.File) (zk.Salt, error)
+	Log      *slog.Logger
 	// Progress, when set, receives a line per event as it happens.
 	Progress io.Writer
 }
@@ -94,6 +99,8 @@ type Report struct {
 	// Market is the market's part: the cheating and the idle provider,
 	// balances before and after.
 	Market *MarketReport `json:"market"`
+	// Ceremony is the trusted setup run on the ledger (with --ceremony).
+	Ceremony *CeremonyReport `json:"ceremony,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -140,8 +147,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	chain := ledger.DefaultChainID
 	params := marketParams(clientKey.Public().(ed25519.PublicKey), pubOf(provKeys[0]), pubOf(provKeys[1]), pubOf(provKeys[2]))
+	if o.Ceremony {
+		if err := ceremonyParams(&params, m, pubOf(nodeKey), pubOf(provKeys[0]), pubOf(clientKey)); err != nil {
+			return nil, err
+		}
+	}
 	node, err := embedded.Open(embedded.Config{
-		Path: filepath.Join(o.Dir, "ledger.db"), ChainID: chain, Verifier: zkverify.New(), Disputes: heverify.New(), SigningKey: nodeKey,
+		Path: filepath.Join(o.Dir, "ledger.db"), ChainID: chain, Verifier: zkverify.New(), Disputes: heverify.New(), Ceremony: zkverify.NewCeremony(), SigningKey: nodeKey,
 		Params: params, BlockInterval: 100 * time.Millisecond,
 	})
 	if err != nil {
@@ -161,9 +173,24 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// providers register the committed model under their own ids, each with
 	// an offer and stake bonded from its balance.
 	tSetup := time.Now()
-	salt, pk, err := o.Keys(ctx, o.Model)
-	if err != nil {
-		return nil, err
+	var salt zk.Salt
+	var pk *zk.ProvingKey
+	ceremonyID := ""
+	if o.Ceremony {
+		if salt, err = o.Salt(ctx, o.Model); err != nil {
+			return nil, err
+		}
+		cr, err := runCeremony(ctx, node, chain, m, nodeKey, provKeys[0], clientKey, say)
+		if err != nil {
+			return nil, err
+		}
+		pk, ceremonyID = cr.Key, cr.Record.CeremonyId
+		rep.Ceremony = ceremonyReport(cr, time.Since(tSetup))
+	} else {
+		say("keys: a ceremony of one on this machine (INSECURE: whoever ran it could forge proofs; `veil demo --ceremony` runs it on the ledger)\n")
+		if salt, pk, err = o.Keys(ctx, o.Model); err != nil {
+			return nil, err
+		}
 	}
 	cheatEval, err := newCheatingEvaluator(m)
 	if err != nil {
@@ -175,7 +202,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		{name: "cheap", modelID: m.Name + "-cheap", evaluator: cheatEval, prove: true},
 		{name: "idle", modelID: m.Name + "-idle"},
 	} {
-		p, err := startProvider(ctx, node, chain, m, salt, pk, provKeys[i], po, o.Log)
+		p, err := startProvider(ctx, node, chain, m, salt, pk, ceremonyID, provKeys[i], po, o.Log)
 		if err != nil {
 			return nil, err
 		}

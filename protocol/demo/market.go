@@ -76,11 +76,11 @@ type providerOptions struct {
 	prove         bool
 }
 
-func startProvider(ctx context.Context, node *embedded.Node, chain string, m *model.Model, salt zk.Salt, pk *zk.ProvingKey, key ed25519.PrivateKey,
+func startProvider(ctx context.Context, node *embedded.Node, chain string, m *model.Model, salt zk.Salt, pk *zk.ProvingKey, ceremonyID string, key ed25519.PrivateKey,
 	po providerOptions, log *slog.Logger) (*provider, error) {
 	mm := *m
 	mm.Name = po.modelID // the same weights and spec under another id: the same commitment and keys
-	dep, err := protocol.Deploy(ctx, protocol.DeployOptions{Model: &mm, Salt: salt, Keys: pk, Ledger: node, ChainID: chain, Owner: key, Server: key, Log: log,
+	dep, err := protocol.Deploy(ctx, protocol.DeployOptions{Model: &mm, Salt: salt, Keys: pk, Ledger: node, ChainID: chain, Owner: key, Server: key, Log: log, CeremonyID: ceremonyID,
 		Offer: &protocol.OfferOptions{Endpoint: "127.0.0.1 (" + po.name + ")", Price: demoPrice, Stake: demoStake, UnbondingDelay: 20}})
 	if err != nil {
 		return nil, fmt.Errorf("provider %s: %w", po.name, err)

@@ -64,6 +64,24 @@ const (
 	Code_CODE_SERVER_NOT_CONSENTING   Code = 25 // the registration's server key did not co-sign it
 	Code_CODE_BAD_REQUEST_KEY         Code = 26 // a proof names a request key that is malformed or not this model's
 	Code_CODE_VERDICT_REASON_MISMATCH Code = 27 // the verdict's reason does not fit the request's state (NO_PROOF on a proven request, say)
+	// 40-59: the setup ceremony (issue 13, ledger/ceremony.go)
+	Code_CODE_CHUNK_EXISTS              Code = 40 // this chunk is already stored (harmless: it is there)
+	Code_CODE_MISSING_CHUNK             Code = 41 // a contribution names a chunk that is not stored
+	Code_CODE_UNKNOWN_CEREMONY          Code = 42 // no such ceremony (or this chain has no phase 1)
+	Code_CODE_CEREMONY_EXISTS           Code = 43
+	Code_CODE_CEREMONY_NOT_EXTENDING    Code = 44 // previous_hash, or the accumulator's challenge, is not the ceremony's last hash
+	Code_CODE_CEREMONY_BAD_CONTRIBUTION Code = 45 // a proof of knowledge or a consistency check fails
+	Code_CODE_CEREMONY_BAD_ENCODING     Code = 46 // the accumulator has the wrong length (truncated) or does not decode
+	Code_CODE_CEREMONY_REPLAYED         Code = 47 // this accumulator was already recorded
+	Code_CODE_CEREMONY_CLOSED           Code = 48 // a contribution or close after the ceremony was closed or sealed
+	Code_CODE_CEREMONY_WRONG_CIRCUIT    Code = 49 // the phase-2 start is not the spec's circuit on the sealed phase 1
+	Code_CODE_CEREMONY_TOO_FEW          Code = 50 // closing with fewer than the minimum contributions
+	Code_CODE_CEREMONY_BEACON_PENDING   Code = 51 // a seal before the ceremony is closed and its beacon block committed
+	Code_CODE_CEREMONY_NOT_SEALED       Code = 52 // phase 2 before phase 1 is sealed, or a registration naming an unsealed ceremony
+	Code_CODE_CEREMONY_KEY_MISMATCH     Code = 53 // the registration's key, spec or batch is not the ceremony's derived key
+	Code_CODE_CEREMONY_REQUIRED         Code = 54 // a registration without a ceremony on a chain that requires one
+	Code_CODE_CEREMONY_UNSUPPORTED      Code = 55 // this node cannot verify ceremonies (no verifier configured)
+	Code_CODE_CEREMONY_ALREADY_SEALED   Code = 56
 	// 60-89: accounts, offers, escrow and disputes (issue 14, ledger/market.go)
 	Code_CODE_UNFUNDED              Code = 60 // the signer's balance does not cover the transaction's fee
 	Code_CODE_INSUFFICIENT_FUNDS    Code = 61 // an amount to move exceeds the balance (an overdraft)
@@ -139,6 +157,23 @@ var (
 		25:  "CODE_SERVER_NOT_CONSENTING",
 		26:  "CODE_BAD_REQUEST_KEY",
 		27:  "CODE_VERDICT_REASON_MISMATCH",
+		40:  "CODE_CHUNK_EXISTS",
+		41:  "CODE_MISSING_CHUNK",
+		42:  "CODE_UNKNOWN_CEREMONY",
+		43:  "CODE_CEREMONY_EXISTS",
+		44:  "CODE_CEREMONY_NOT_EXTENDING",
+		45:  "CODE_CEREMONY_BAD_CONTRIBUTION",
+		46:  "CODE_CEREMONY_BAD_ENCODING",
+		47:  "CODE_CEREMONY_REPLAYED",
+		48:  "CODE_CEREMONY_CLOSED",
+		49:  "CODE_CEREMONY_WRONG_CIRCUIT",
+		50:  "CODE_CEREMONY_TOO_FEW",
+		51:  "CODE_CEREMONY_BEACON_PENDING",
+		52:  "CODE_CEREMONY_NOT_SEALED",
+		53:  "CODE_CEREMONY_KEY_MISMATCH",
+		54:  "CODE_CEREMONY_REQUIRED",
+		55:  "CODE_CEREMONY_UNSUPPORTED",
+		56:  "CODE_CEREMONY_ALREADY_SEALED",
 		60:  "CODE_UNFUNDED",
 		61:  "CODE_INSUFFICIENT_FUNDS",
 		62:  "CODE_AMOUNT_OVERFLOW",
@@ -178,71 +213,88 @@ var (
 		106: "CODE_BAD_SHARES",
 	}
 	Code_value = map[string]int32{
-		"CODE_OK":                      0,
-		"CODE_MALFORMED":               1,
-		"CODE_NON_CANONICAL":           2,
-		"CODE_TOO_LARGE":               3,
-		"CODE_BAD_SIGNATURE":           4,
-		"CODE_WRONG_CHAIN":             5,
-		"CODE_DUPLICATE_TX":            6,
-		"CODE_REPLAYED_SIGNATURE":      7,
-		"CODE_UNKNOWN_MODEL":           8,
-		"CODE_MODEL_EXISTS":            9,
-		"CODE_UNAUTHORIZED":            10,
-		"CODE_UNKNOWN_REQUEST":         11,
-		"CODE_DUPLICATE_REQUEST":       12,
-		"CODE_ALREADY_REVEALED":        13,
-		"CODE_NOT_REVEALED":            14,
-		"CODE_COMMITMENT_MISMATCH":     15,
-		"CODE_ALREADY_PROVEN":          16,
-		"CODE_PROOF_INVALID":           17,
-		"CODE_BAD_OUTPUTS":             18,
-		"CODE_DUPLICATE_VERDICT":       19,
-		"CODE_SETUP_OUT_OF_ORDER":      20,
-		"CODE_INVALID_FIELD":           21,
-		"CODE_VERDICT_TOO_EARLY":       22,
-		"CODE_SPEC_MISMATCH":           23,
-		"CODE_TOO_MANY_CHALLENGES":     24,
-		"CODE_SERVER_NOT_CONSENTING":   25,
-		"CODE_BAD_REQUEST_KEY":         26,
-		"CODE_VERDICT_REASON_MISMATCH": 27,
-		"CODE_UNFUNDED":                60,
-		"CODE_INSUFFICIENT_FUNDS":      61,
-		"CODE_AMOUNT_OVERFLOW":         62,
-		"CODE_NO_OFFER":                63,
-		"CODE_PRICE_MISMATCH":          64,
-		"CODE_INSUFFICIENT_STAKE":      65,
-		"CODE_STAKE_RESERVED":          66,
-		"CODE_UNBONDING_NOT_DUE":       67,
-		"CODE_ESCROW_SETTLED":          68,
-		"CODE_NO_ESCROW":               69,
-		"CODE_DISPUTE_NOT_PROVEN":      70,
-		"CODE_DISPUTE_WINDOW_CLOSED":   71,
-		"CODE_EVIDENCE_MISMATCH":       72,
-		"CODE_DISPUTES_UNSUPPORTED":    73,
-		"CODE_UNBONDING_TOO_SHORT":     74,
-		"CODE_OFFER_INACTIVE":          75,
-		"CODE_DISPUTE_KEYS_MISMATCH":   80,
-		"CODE_DISPUTE_FRAMING":         81,
-		"CODE_DISPUTE_ANSWER_HONEST":   82,
-		"CODE_DISPUTE_BAD_EVIDENCE":    83,
-		"CODE_TRAINING_EXISTS":         90,
-		"CODE_UNKNOWN_TRAINING":        91,
-		"CODE_TRAINING_PHASE":          92,
-		"CODE_DATASET_EXISTS":          93,
-		"CODE_ROUND_MISMATCH":          94,
-		"CODE_DUPLICATE_UPDATE":        95,
-		"CODE_REPLAYED_UPDATE":         96,
-		"CODE_STALE_MODEL":             97,
-		"CODE_KEY_MISMATCH":            98,
-		"CODE_TOO_FEW_UPDATES":         99,
-		"CODE_MISSING_UPDATE":          100,
-		"CODE_DUPLICATE_AGGREGATE":     101,
-		"CODE_NO_AGGREGATE":            102,
-		"CODE_TOO_FEW_DECRYPTORS":      103,
-		"CODE_MODEL_MISMATCH":          104,
-		"CODE_ALREADY_LINKED":          105,
-		"CODE_BAD_SHARES":              106,
+		"CODE_OK":                        0,
+		"CODE_MALFORMED":                 1,
+		"CODE_NON_CANONICAL":             2,
+		"CODE_TOO_LARGE":                 3,
+		"CODE_BAD_SIGNATURE":             4,
+		"CODE_WRONG_CHAIN":               5,
+		"CODE_DUPLICATE_TX":              6,
+		"CODE_REPLAYED_SIGNATURE":        7,
+		"CODE_UNKNOWN_MODEL":             8,
+		"CODE_MODEL_EXISTS":              9,
+		"CODE_UNAUTHORIZED":              10,
+		"CODE_UNKNOWN_REQUEST":           11,
+		"CODE_DUPLICATE_REQUEST":         12,
+		"CODE_ALREADY_REVEALED":          13,
+		"CODE_NOT_REVEALED":              14,
+		"CODE_COMMITMENT_MISMATCH":       15,
+		"CODE_ALREADY_PROVEN":            16,
+		"CODE_PROOF_INVALID":             17,
+		"CODE_BAD_OUTPUTS":               18,
+		"CODE_DUPLICATE_VERDICT":         19,
+		"CODE_SETUP_OUT_OF_ORDER":        20,
+		"CODE_INVALID_FIELD":             21,
+		"CODE_VERDICT_TOO_EARLY":         22,
+		"CODE_SPEC_MISMATCH":             23,
+		"CODE_TOO_MANY_CHALLENGES":       24,
+		"CODE_SERVER_NOT_CONSENTING":     25,
+		"CODE_BAD_REQUEST_KEY":           26,
+		"CODE_VERDICT_REASON_MISMATCH":   27,
+		"CODE_CHUNK_EXISTS":              40,
+		"CODE_MISSING_CHUNK":             41,
+		"CODE_UNKNOWN_CEREMONY":          42,
+		"CODE_CEREMONY_EXISTS":           43,
+		"CODE_CEREMONY_NOT_EXTENDING":    44,
+		"CODE_CEREMONY_BAD_CONTRIBUTION": 45,
+		"CODE_CEREMONY_BAD_ENCODING":     46,
+		"CODE_CEREMONY_REPLAYED":         47,
+		"CODE_CEREMONY_CLOSED":           48,
+		"CODE_CEREMONY_WRONG_CIRCUIT":    49,
+		"CODE_CEREMONY_TOO_FEW":          50,
+		"CODE_CEREMONY_BEACON_PENDING":   51,
+		"CODE_CEREMONY_NOT_SEALED":       52,
+		"CODE_CEREMONY_KEY_MISMATCH":     53,
+		"CODE_CEREMONY_REQUIRED":         54,
+		"CODE_CEREMONY_UNSUPPORTED":      55,
+		"CODE_CEREMONY_ALREADY_SEALED":   56,
+		"CODE_UNFUNDED":                  60,
+		"CODE_INSUFFICIENT_FUNDS":        61,
+		"CODE_AMOUNT_OVERFLOW":           62,
+		"CODE_NO_OFFER":                  63,
+		"CODE_PRICE_MISMATCH":            64,
+		"CODE_INSUFFICIENT_STAKE":        65,
+		"CODE_STAKE_RESERVED":            66,
+		"CODE_UNBONDING_NOT_DUE":         67,
+		"CODE_ESCROW_SETTLED":            68,
+		"CODE_NO_ESCROW":                 69,
+		"CODE_DISPUTE_NOT_PROVEN":        70,
+		"CODE_DISPUTE_WINDOW_CLOSED":     71,
+		"CODE_EVIDENCE_MISMATCH":         72,
+		"CODE_DISPUTES_UNSUPPORTED":      73,
+		"CODE_UNBONDING_TOO_SHORT":       74,
+		"CODE_OFFER_INACTIVE":            75,
+		"CODE_DISPUTE_KEYS_MISMATCH":     80,
+		"CODE_DISPUTE_FRAMING":           81,
+		"CODE_DISPUTE_ANSWER_HONEST":     82,
+		"CODE_DISPUTE_BAD_EVIDENCE":      83,
+		"CODE_TRAINING_EXISTS":           90,
+		"CODE_UNKNOWN_TRAINING":          91,
+		"CODE_TRAINING_PHASE":            92,
+		"CODE_DATASET_EXISTS":            93,
+		"CODE_ROUND_MISMATCH":            94,
+		"CODE_DUPLICATE_UPDATE":          95,
+		"CODE_REPLAYED_UPDATE":           96,
+		"CODE_STALE_MODEL":               97,
+		"CODE_KEY_MISMATCH":              98,
+		"CODE_TOO_FEW_UPDATES":           99,
+		"CODE_MISSING_UPDATE":            100,
+		"CODE_DUPLICATE_AGGREGATE":       101,
+		"CODE_NO_AGGREGATE":              102,
+		"CODE_TOO_FEW_DECRYPTORS":        103,
+		"CODE_MODEL_MISMATCH":            104,
+		"CODE_ALREADY_LINKED":            105,
+		"CODE_BAD_SHARES":                106,
 	}
 )
 
@@ -516,6 +568,11 @@ type TxBody struct {
 	//	*TxBody_ChallengeReveal
 	//	*TxBody_ChallengeProof
 	//	*TxBody_Verdict
+	//	*TxBody_CeremonyChunk
+	//	*TxBody_CeremonyContribution
+	//	*TxBody_Phase2Open
+	//	*TxBody_CeremonyClose
+	//	*TxBody_CeremonySeal
 	//	*TxBody_Transfer
 	//	*TxBody_ProviderOffer
 	//	*TxBody_Unbond
@@ -626,6 +683,51 @@ func (x *TxBody) GetVerdict() *Verdict {
 	if x != nil {
 		if x, ok := x.Tx.(*TxBody_Verdict); ok {
 			return x.Verdict
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetCeremonyChunk() *CeremonyChunk {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_CeremonyChunk); ok {
+			return x.CeremonyChunk
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetCeremonyContribution() *CeremonyContribution {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_CeremonyContribution); ok {
+			return x.CeremonyContribution
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetPhase2Open() *Phase2Open {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_Phase2Open); ok {
+			return x.Phase2Open
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetCeremonyClose() *CeremonyClose {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_CeremonyClose); ok {
+			return x.CeremonyClose
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetCeremonySeal() *CeremonySeal {
+	if x != nil {
+		if x, ok := x.Tx.(*TxBody_CeremonySeal); ok {
+			return x.CeremonySeal
 		}
 	}
 	return nil
@@ -767,8 +869,28 @@ type TxBody_Verdict struct {
 	Verdict *Verdict `protobuf:"bytes,15,opt,name=verdict,proto3,oneof"`
 }
 
+type TxBody_CeremonyChunk struct {
+	// 16-19: soundness (issue 11); 20-29: setup ceremony (ceremony.proto); 30-49: market;
+	CeremonyChunk *CeremonyChunk `protobuf:"bytes,20,opt,name=ceremony_chunk,json=ceremonyChunk,proto3,oneof"`
+}
+
+type TxBody_CeremonyContribution struct {
+	CeremonyContribution *CeremonyContribution `protobuf:"bytes,21,opt,name=ceremony_contribution,json=ceremonyContribution,proto3,oneof"`
+}
+
+type TxBody_Phase2Open struct {
+	Phase2Open *Phase2Open `protobuf:"bytes,22,opt,name=phase2_open,json=phase2Open,proto3,oneof"`
+}
+
+type TxBody_CeremonyClose struct {
+	CeremonyClose *CeremonyClose `protobuf:"bytes,23,opt,name=ceremony_close,json=ceremonyClose,proto3,oneof"`
+}
+
+type TxBody_CeremonySeal struct {
+	CeremonySeal *CeremonySeal `protobuf:"bytes,24,opt,name=ceremony_seal,json=ceremonySeal,proto3,oneof"`
+}
+
 type TxBody_Transfer struct {
-	// 16-19: soundness (issue 11); 20-29: setup ceremony; 30-49: market;
 	Transfer *Transfer `protobuf:"bytes,30,opt,name=transfer,proto3,oneof"`
 }
 
@@ -828,6 +950,16 @@ func (*TxBody_ChallengeReveal) isTxBody_Tx() {}
 func (*TxBody_ChallengeProof) isTxBody_Tx() {}
 
 func (*TxBody_Verdict) isTxBody_Tx() {}
+
+func (*TxBody_CeremonyChunk) isTxBody_Tx() {}
+
+func (*TxBody_CeremonyContribution) isTxBody_Tx() {}
+
+func (*TxBody_Phase2Open) isTxBody_Tx() {}
+
+func (*TxBody_CeremonyClose) isTxBody_Tx() {}
+
+func (*TxBody_CeremonySeal) isTxBody_Tx() {}
 
 func (*TxBody_Transfer) isTxBody_Tx() {}
 
@@ -3808,8 +3940,18 @@ type ChainParams struct {
 	// the validators' share), this part goes to the training's data owners,
 	// split by their recorded shares; the provider keeps the rest.
 	TrainingRoyaltyBps uint32 `protobuf:"varint,15,opt,name=training_royalty_bps,json=trainingRoyaltyBps,proto3" json:"training_royalty_bps,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// 20-29: the setup ceremony (docs/zk.md). ceremony_phase1_domain > 0
+	// opens the chain's phase 1 at genesis for that FFT domain (a power of
+	// two; 2^17 serves the default circuit) and makes registrations name a
+	// sealed phase-2 ceremony unless insecure_owner_keys is set.
+	CeremonyPhase1Domain     uint64 `protobuf:"varint,20,opt,name=ceremony_phase1_domain,json=ceremonyPhase1Domain,proto3" json:"ceremony_phase1_domain,omitempty"`
+	CeremonyMinContributions uint32 `protobuf:"varint,21,opt,name=ceremony_min_contributions,json=ceremonyMinContributions,proto3" json:"ceremony_min_contributions,omitempty"` // fewest contributions before a close (0 means 1)
+	CeremonyBeaconDelay      uint64 `protobuf:"varint,22,opt,name=ceremony_beacon_delay,json=ceremonyBeaconDelay,proto3" json:"ceremony_beacon_delay,omitempty"`                // blocks from the close to the beacon block (0 means 1)
+	// INSECURE, for local experiments only: accept models whose verifying
+	// key the owner made (no ceremony), as chains without a phase 1 do.
+	InsecureOwnerKeys bool `protobuf:"varint,23,opt,name=insecure_owner_keys,json=insecureOwnerKeys,proto3" json:"insecure_owner_keys,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ChainParams) Reset() {
@@ -3945,6 +4087,34 @@ func (x *ChainParams) GetTrainingRoyaltyBps() uint32 {
 		return x.TrainingRoyaltyBps
 	}
 	return 0
+}
+
+func (x *ChainParams) GetCeremonyPhase1Domain() uint64 {
+	if x != nil {
+		return x.CeremonyPhase1Domain
+	}
+	return 0
+}
+
+func (x *ChainParams) GetCeremonyMinContributions() uint32 {
+	if x != nil {
+		return x.CeremonyMinContributions
+	}
+	return 0
+}
+
+func (x *ChainParams) GetCeremonyBeaconDelay() uint64 {
+	if x != nil {
+		return x.CeremonyBeaconDelay
+	}
+	return 0
+}
+
+func (x *ChainParams) GetInsecureOwnerKeys() bool {
+	if x != nil {
+		return x.InsecureOwnerKeys
+	}
+	return false
 }
 
 type TxFee struct {
@@ -4927,12 +5097,11 @@ var File_veil_ledger_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\n" +
-	"\x1bveil/ledger/v1/ledger.proto\x12\x0eveil.ledger.v1\x1a\x1dveil/ledger/v1/training.proto\"T\n" +
+	"\x1bveil/ledger/v1/ledger.proto\x12\x0eveil.ledger.v1\x1a\x1dveil/ledger/v1/training.proto\x1a\x1dveil/ledger/v1/ceremony.proto\"T\n" +
 	"\bSignedTx\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x16\n" +
 	"\x06signer\x18\x02 \x01(\fR\x06signer\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xb0\n" +
-	"\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xa1\r\n" +
 	"\x06TxBody\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12F\n" +
 	"\x0eregister_model\x18\n" +
@@ -4941,7 +5110,13 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x11inference_receipt\x18\f \x01(\v2 .veil.ledger.v1.InferenceReceiptH\x00R\x10inferenceReceipt\x12L\n" +
 	"\x10challenge_reveal\x18\r \x01(\v2\x1f.veil.ledger.v1.ChallengeRevealH\x00R\x0fchallengeReveal\x12I\n" +
 	"\x0fchallenge_proof\x18\x0e \x01(\v2\x1e.veil.ledger.v1.ChallengeProofH\x00R\x0echallengeProof\x123\n" +
-	"\averdict\x18\x0f \x01(\v2\x17.veil.ledger.v1.VerdictH\x00R\averdict\x126\n" +
+	"\averdict\x18\x0f \x01(\v2\x17.veil.ledger.v1.VerdictH\x00R\averdict\x12F\n" +
+	"\x0eceremony_chunk\x18\x14 \x01(\v2\x1d.veil.ledger.v1.CeremonyChunkH\x00R\rceremonyChunk\x12[\n" +
+	"\x15ceremony_contribution\x18\x15 \x01(\v2$.veil.ledger.v1.CeremonyContributionH\x00R\x14ceremonyContribution\x12=\n" +
+	"\vphase2_open\x18\x16 \x01(\v2\x1a.veil.ledger.v1.Phase2OpenH\x00R\n" +
+	"phase2Open\x12F\n" +
+	"\x0eceremony_close\x18\x17 \x01(\v2\x1d.veil.ledger.v1.CeremonyCloseH\x00R\rceremonyClose\x12C\n" +
+	"\rceremony_seal\x18\x18 \x01(\v2\x1c.veil.ledger.v1.CeremonySealH\x00R\fceremonySeal\x126\n" +
 	"\btransfer\x18\x1e \x01(\v2\x18.veil.ledger.v1.TransferH\x00R\btransfer\x12F\n" +
 	"\x0eprovider_offer\x18\x1f \x01(\v2\x1d.veil.ledger.v1.ProviderOfferH\x00R\rproviderOffer\x120\n" +
 	"\x06unbond\x18  \x01(\v2\x16.veil.ledger.v1.UnbondH\x00R\x06unbond\x126\n" +
@@ -5235,7 +5410,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\asummary\x18\x03 \x01(\tR\asummary\x12(\n" +
 	"\x04code\x18\x04 \x01(\x0e2\x14.veil.ledger.v1.CodeR\x04code\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05where\x18\x06 \x01(\tR\x05where\"\xb6\x05\n" +
+	"\x05where\x18\x06 \x01(\tR\x05where\"\x8e\a\n" +
 	"\vChainParams\x122\n" +
 	"\x15proof_deadline_blocks\x18\x01 \x01(\x04R\x13proofDeadlineBlocks\x12 \n" +
 	"\ffee_per_byte\x18\x02 \x01(\x04R\n" +
@@ -5254,7 +5429,11 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x13validator_share_bps\x18\f \x01(\rR\x11validatorShareBps\x122\n" +
 	"\x15dispute_window_blocks\x18\r \x01(\x04R\x13disputeWindowBlocks\x12!\n" +
 	"\fdispute_bond\x18\x0e \x01(\x04R\vdisputeBond\x120\n" +
-	"\x14training_royalty_bps\x18\x0f \x01(\rR\x12trainingRoyaltyBps\"+\n" +
+	"\x14training_royalty_bps\x18\x0f \x01(\rR\x12trainingRoyaltyBps\x124\n" +
+	"\x16ceremony_phase1_domain\x18\x14 \x01(\x04R\x14ceremonyPhase1Domain\x12<\n" +
+	"\x1aceremony_min_contributions\x18\x15 \x01(\rR\x18ceremonyMinContributions\x122\n" +
+	"\x15ceremony_beacon_delay\x18\x16 \x01(\x04R\x13ceremonyBeaconDelay\x12.\n" +
+	"\x13insecure_owner_keys\x18\x17 \x01(\bR\x11insecureOwnerKeys\"+\n" +
 	"\x05TxFee\x12\x0e\n" +
 	"\x02tx\x18\x01 \x01(\tR\x02tx\x12\x12\n" +
 	"\x04base\x18\x02 \x01(\x04R\x04base\">\n" +
@@ -5310,7 +5489,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x16ListRejectionsResponse\x128\n" +
 	"\n" +
 	"rejections\x18\x01 \x03(\v2\x18.veil.ledger.v1.RejectedR\n" +
-	"rejections*\x92\r\n" +
+	"rejections*\x8a\x11\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x12\n" +
 	"\x0eCODE_MALFORMED\x10\x01\x12\x16\n" +
@@ -5340,7 +5519,24 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x18CODE_TOO_MANY_CHALLENGES\x10\x18\x12\x1e\n" +
 	"\x1aCODE_SERVER_NOT_CONSENTING\x10\x19\x12\x18\n" +
 	"\x14CODE_BAD_REQUEST_KEY\x10\x1a\x12 \n" +
-	"\x1cCODE_VERDICT_REASON_MISMATCH\x10\x1b\x12\x11\n" +
+	"\x1cCODE_VERDICT_REASON_MISMATCH\x10\x1b\x12\x15\n" +
+	"\x11CODE_CHUNK_EXISTS\x10(\x12\x16\n" +
+	"\x12CODE_MISSING_CHUNK\x10)\x12\x19\n" +
+	"\x15CODE_UNKNOWN_CEREMONY\x10*\x12\x18\n" +
+	"\x14CODE_CEREMONY_EXISTS\x10+\x12\x1f\n" +
+	"\x1bCODE_CEREMONY_NOT_EXTENDING\x10,\x12\"\n" +
+	"\x1eCODE_CEREMONY_BAD_CONTRIBUTION\x10-\x12\x1e\n" +
+	"\x1aCODE_CEREMONY_BAD_ENCODING\x10.\x12\x1a\n" +
+	"\x16CODE_CEREMONY_REPLAYED\x10/\x12\x18\n" +
+	"\x14CODE_CEREMONY_CLOSED\x100\x12\x1f\n" +
+	"\x1bCODE_CEREMONY_WRONG_CIRCUIT\x101\x12\x19\n" +
+	"\x15CODE_CEREMONY_TOO_FEW\x102\x12 \n" +
+	"\x1cCODE_CEREMONY_BEACON_PENDING\x103\x12\x1c\n" +
+	"\x18CODE_CEREMONY_NOT_SEALED\x104\x12\x1e\n" +
+	"\x1aCODE_CEREMONY_KEY_MISMATCH\x105\x12\x1a\n" +
+	"\x16CODE_CEREMONY_REQUIRED\x106\x12\x1d\n" +
+	"\x19CODE_CEREMONY_UNSUPPORTED\x107\x12 \n" +
+	"\x1cCODE_CEREMONY_ALREADY_SEALED\x108\x12\x11\n" +
 	"\rCODE_UNFUNDED\x10<\x12\x1b\n" +
 	"\x17CODE_INSUFFICIENT_FUNDS\x10=\x12\x18\n" +
 	"\x14CODE_AMOUNT_OVERFLOW\x10>\x12\x11\n" +
@@ -5396,7 +5592,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x1aREQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18REQUEST_STATUS_RECEIPTED\x10\x01\x12\x1b\n" +
 	"\x17REQUEST_STATUS_REVEALED\x10\x02\x12\x19\n" +
-	"\x15REQUEST_STATUS_PROVEN\x10\x032\xa7\x0f\n" +
+	"\x15REQUEST_STATUS_PROVEN\x10\x032\xc9\x10\n" +
 	"\rLedgerService\x12G\n" +
 	"\x06Submit\x12\x1d.veil.ledger.v1.SubmitRequest\x1a\x1e.veil.ledger.v1.SubmitResponse\x12Q\n" +
 	"\rGetCheckpoint\x12$.veil.ledger.v1.GetCheckpointRequest\x1a\x1a.veil.ledger.v1.Checkpoint\x12B\n" +
@@ -5424,7 +5620,9 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\tGetSupply\x12 .veil.ledger.v1.GetSupplyRequest\x1a\x1c.veil.ledger.v1.SupplyRecord\x12Q\n" +
 	"\vGetTraining\x12\".veil.ledger.v1.GetTrainingRequest\x1a\x1e.veil.ledger.v1.TrainingRecord\x12`\n" +
 	"\x10GetTrainingRound\x12'.veil.ledger.v1.GetTrainingRoundRequest\x1a#.veil.ledger.v1.TrainingRoundRecord\x12`\n" +
-	"\x10GetModelTraining\x12'.veil.ledger.v1.GetModelTrainingRequest\x1a#.veil.ledger.v1.ModelTrainingRecordB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
+	"\x10GetModelTraining\x12'.veil.ledger.v1.GetModelTrainingRequest\x1a#.veil.ledger.v1.ModelTrainingRecord\x12Q\n" +
+	"\vGetCeremony\x12\".veil.ledger.v1.GetCeremonyRequest\x1a\x1e.veil.ledger.v1.CeremonyRecord\x12M\n" +
+	"\bGetChunk\x12\x1f.veil.ledger.v1.GetChunkRequest\x1a .veil.ledger.v1.GetChunkResponseB:Z8github.com/veil-project/veil/api/veil/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_veil_ledger_v1_ledger_proto_rawDescOnce sync.Once
@@ -5506,19 +5704,28 @@ var file_veil_ledger_v1_ledger_proto_goTypes = []any{
 	(*GetSupplyRequest)(nil),           // 62: veil.ledger.v1.GetSupplyRequest
 	(*ListRejectionsRequest)(nil),      // 63: veil.ledger.v1.ListRejectionsRequest
 	(*ListRejectionsResponse)(nil),     // 64: veil.ledger.v1.ListRejectionsResponse
-	(*TrainingStart)(nil),              // 65: veil.ledger.v1.TrainingStart
-	(*DatasetCommitment)(nil),          // 66: veil.ledger.v1.DatasetCommitment
-	(*TrainingKey)(nil),                // 67: veil.ledger.v1.TrainingKey
-	(*TrainingUpdate)(nil),             // 68: veil.ledger.v1.TrainingUpdate
-	(*TrainingAggregate)(nil),          // 69: veil.ledger.v1.TrainingAggregate
-	(*TrainingRoundResult)(nil),        // 70: veil.ledger.v1.TrainingRoundResult
-	(*LinkModelTraining)(nil),          // 71: veil.ledger.v1.LinkModelTraining
-	(*GetTrainingRequest)(nil),         // 72: veil.ledger.v1.GetTrainingRequest
-	(*GetTrainingRoundRequest)(nil),    // 73: veil.ledger.v1.GetTrainingRoundRequest
-	(*GetModelTrainingRequest)(nil),    // 74: veil.ledger.v1.GetModelTrainingRequest
-	(*TrainingRecord)(nil),             // 75: veil.ledger.v1.TrainingRecord
-	(*TrainingRoundRecord)(nil),        // 76: veil.ledger.v1.TrainingRoundRecord
-	(*ModelTrainingRecord)(nil),        // 77: veil.ledger.v1.ModelTrainingRecord
+	(*CeremonyChunk)(nil),              // 65: veil.ledger.v1.CeremonyChunk
+	(*CeremonyContribution)(nil),       // 66: veil.ledger.v1.CeremonyContribution
+	(*Phase2Open)(nil),                 // 67: veil.ledger.v1.Phase2Open
+	(*CeremonyClose)(nil),              // 68: veil.ledger.v1.CeremonyClose
+	(*CeremonySeal)(nil),               // 69: veil.ledger.v1.CeremonySeal
+	(*TrainingStart)(nil),              // 70: veil.ledger.v1.TrainingStart
+	(*DatasetCommitment)(nil),          // 71: veil.ledger.v1.DatasetCommitment
+	(*TrainingKey)(nil),                // 72: veil.ledger.v1.TrainingKey
+	(*TrainingUpdate)(nil),             // 73: veil.ledger.v1.TrainingUpdate
+	(*TrainingAggregate)(nil),          // 74: veil.ledger.v1.TrainingAggregate
+	(*TrainingRoundResult)(nil),        // 75: veil.ledger.v1.TrainingRoundResult
+	(*LinkModelTraining)(nil),          // 76: veil.ledger.v1.LinkModelTraining
+	(*GetTrainingRequest)(nil),         // 77: veil.ledger.v1.GetTrainingRequest
+	(*GetTrainingRoundRequest)(nil),    // 78: veil.ledger.v1.GetTrainingRoundRequest
+	(*GetModelTrainingRequest)(nil),    // 79: veil.ledger.v1.GetModelTrainingRequest
+	(*GetCeremonyRequest)(nil),         // 80: veil.ledger.v1.GetCeremonyRequest
+	(*GetChunkRequest)(nil),            // 81: veil.ledger.v1.GetChunkRequest
+	(*TrainingRecord)(nil),             // 82: veil.ledger.v1.TrainingRecord
+	(*TrainingRoundRecord)(nil),        // 83: veil.ledger.v1.TrainingRoundRecord
+	(*ModelTrainingRecord)(nil),        // 84: veil.ledger.v1.ModelTrainingRecord
+	(*CeremonyRecord)(nil),             // 85: veil.ledger.v1.CeremonyRecord
+	(*GetChunkResponse)(nil),           // 86: veil.ledger.v1.GetChunkResponse
 }
 var file_veil_ledger_v1_ledger_proto_depIdxs = []int32{
 	6,  // 0: veil.ledger.v1.TxBody.register_model:type_name -> veil.ledger.v1.RegisterModel
@@ -5527,93 +5734,102 @@ var file_veil_ledger_v1_ledger_proto_depIdxs = []int32{
 	9,  // 3: veil.ledger.v1.TxBody.challenge_reveal:type_name -> veil.ledger.v1.ChallengeReveal
 	10, // 4: veil.ledger.v1.TxBody.challenge_proof:type_name -> veil.ledger.v1.ChallengeProof
 	11, // 5: veil.ledger.v1.TxBody.verdict:type_name -> veil.ledger.v1.Verdict
-	12, // 6: veil.ledger.v1.TxBody.transfer:type_name -> veil.ledger.v1.Transfer
-	13, // 7: veil.ledger.v1.TxBody.provider_offer:type_name -> veil.ledger.v1.ProviderOffer
-	14, // 8: veil.ledger.v1.TxBody.unbond:type_name -> veil.ledger.v1.Unbond
-	15, // 9: veil.ledger.v1.TxBody.withdraw:type_name -> veil.ledger.v1.Withdraw
-	16, // 10: veil.ledger.v1.TxBody.dispute:type_name -> veil.ledger.v1.Dispute
-	65, // 11: veil.ledger.v1.TxBody.training_start:type_name -> veil.ledger.v1.TrainingStart
-	66, // 12: veil.ledger.v1.TxBody.dataset_commitment:type_name -> veil.ledger.v1.DatasetCommitment
-	67, // 13: veil.ledger.v1.TxBody.training_key:type_name -> veil.ledger.v1.TrainingKey
-	68, // 14: veil.ledger.v1.TxBody.training_update:type_name -> veil.ledger.v1.TrainingUpdate
-	69, // 15: veil.ledger.v1.TxBody.training_aggregate:type_name -> veil.ledger.v1.TrainingAggregate
-	70, // 16: veil.ledger.v1.TxBody.training_round_result:type_name -> veil.ledger.v1.TrainingRoundResult
-	71, // 17: veil.ledger.v1.TxBody.link_model_training:type_name -> veil.ledger.v1.LinkModelTraining
-	1,  // 18: veil.ledger.v1.Verdict.reason:type_name -> veil.ledger.v1.VerdictReason
-	18, // 19: veil.ledger.v1.OfferRecord.unbonding:type_name -> veil.ledger.v1.UnbondingEntry
-	2,  // 20: veil.ledger.v1.EscrowRecord.status:type_name -> veil.ledger.v1.EscrowStatus
-	0,  // 21: veil.ledger.v1.DisputeRecord.outcome:type_name -> veil.ledger.v1.Code
-	3,  // 22: veil.ledger.v1.RequestRecord.status:type_name -> veil.ledger.v1.RequestStatus
-	1,  // 23: veil.ledger.v1.RequestRecord.verdict_reason:type_name -> veil.ledger.v1.VerdictReason
-	26, // 24: veil.ledger.v1.Entry.checkpoint:type_name -> veil.ledger.v1.Checkpoint
-	26, // 25: veil.ledger.v1.ConsistencyProof.checkpoint:type_name -> veil.ledger.v1.Checkpoint
-	0,  // 26: veil.ledger.v1.SubmitResponse.code:type_name -> veil.ledger.v1.Code
-	23, // 27: veil.ledger.v1.GetModelResponse.model:type_name -> veil.ledger.v1.ModelRecord
-	23, // 28: veil.ledger.v1.ListModelsResponse.models:type_name -> veil.ledger.v1.ModelRecord
-	3,  // 29: veil.ledger.v1.ListRequestsRequest.status:type_name -> veil.ledger.v1.RequestStatus
-	24, // 30: veil.ledger.v1.ListRequestsResponse.requests:type_name -> veil.ledger.v1.RequestRecord
-	0,  // 31: veil.ledger.v1.Rejected.code:type_name -> veil.ledger.v1.Code
-	44, // 32: veil.ledger.v1.ChainParams.fees:type_name -> veil.ledger.v1.TxFee
-	45, // 33: veil.ledger.v1.ChainParams.genesis:type_name -> veil.ledger.v1.Allocation
-	43, // 34: veil.ledger.v1.ChainInfo.params:type_name -> veil.ledger.v1.ChainParams
-	46, // 35: veil.ledger.v1.ChainInfo.validators:type_name -> veil.ledger.v1.Validator
-	26, // 36: veil.ledger.v1.QuorumCheckpoint.checkpoint:type_name -> veil.ledger.v1.Checkpoint
-	17, // 37: veil.ledger.v1.ListAccountsResponse.accounts:type_name -> veil.ledger.v1.AccountRecord
-	19, // 38: veil.ledger.v1.ListOffersResponse.offers:type_name -> veil.ledger.v1.OfferRecord
-	20, // 39: veil.ledger.v1.ListEscrowsResponse.escrows:type_name -> veil.ledger.v1.EscrowRecord
-	21, // 40: veil.ledger.v1.ListDisputesResponse.disputes:type_name -> veil.ledger.v1.DisputeRecord
-	42, // 41: veil.ledger.v1.ListRejectionsResponse.rejections:type_name -> veil.ledger.v1.Rejected
-	29, // 42: veil.ledger.v1.LedgerService.Submit:input_type -> veil.ledger.v1.SubmitRequest
-	31, // 43: veil.ledger.v1.LedgerService.GetCheckpoint:input_type -> veil.ledger.v1.GetCheckpointRequest
-	32, // 44: veil.ledger.v1.LedgerService.GetEntry:input_type -> veil.ledger.v1.GetEntryRequest
-	33, // 45: veil.ledger.v1.LedgerService.GetConsistency:input_type -> veil.ledger.v1.GetConsistencyRequest
-	34, // 46: veil.ledger.v1.LedgerService.GetModel:input_type -> veil.ledger.v1.GetModelRequest
-	36, // 47: veil.ledger.v1.LedgerService.ListModels:input_type -> veil.ledger.v1.ListModelsRequest
-	38, // 48: veil.ledger.v1.LedgerService.GetRequest:input_type -> veil.ledger.v1.GetRequestRequest
-	39, // 49: veil.ledger.v1.LedgerService.ListRequests:input_type -> veil.ledger.v1.ListRequestsRequest
-	41, // 50: veil.ledger.v1.LedgerService.GetSetup:input_type -> veil.ledger.v1.GetSetupRequest
-	63, // 51: veil.ledger.v1.LedgerService.ListRejections:input_type -> veil.ledger.v1.ListRejectionsRequest
-	47, // 52: veil.ledger.v1.LedgerService.GetChainInfo:input_type -> veil.ledger.v1.GetChainInfoRequest
-	49, // 53: veil.ledger.v1.LedgerService.GetQuorumCheckpoint:input_type -> veil.ledger.v1.GetQuorumCheckpointRequest
-	51, // 54: veil.ledger.v1.LedgerService.GetAccount:input_type -> veil.ledger.v1.GetAccountRequest
-	52, // 55: veil.ledger.v1.LedgerService.ListAccounts:input_type -> veil.ledger.v1.ListAccountsRequest
-	54, // 56: veil.ledger.v1.LedgerService.GetOffer:input_type -> veil.ledger.v1.GetOfferRequest
-	55, // 57: veil.ledger.v1.LedgerService.ListOffers:input_type -> veil.ledger.v1.ListOffersRequest
-	57, // 58: veil.ledger.v1.LedgerService.GetEscrow:input_type -> veil.ledger.v1.GetEscrowRequest
-	58, // 59: veil.ledger.v1.LedgerService.ListEscrows:input_type -> veil.ledger.v1.ListEscrowsRequest
-	60, // 60: veil.ledger.v1.LedgerService.ListDisputes:input_type -> veil.ledger.v1.ListDisputesRequest
-	62, // 61: veil.ledger.v1.LedgerService.GetSupply:input_type -> veil.ledger.v1.GetSupplyRequest
-	72, // 62: veil.ledger.v1.LedgerService.GetTraining:input_type -> veil.ledger.v1.GetTrainingRequest
-	73, // 63: veil.ledger.v1.LedgerService.GetTrainingRound:input_type -> veil.ledger.v1.GetTrainingRoundRequest
-	74, // 64: veil.ledger.v1.LedgerService.GetModelTraining:input_type -> veil.ledger.v1.GetModelTrainingRequest
-	30, // 65: veil.ledger.v1.LedgerService.Submit:output_type -> veil.ledger.v1.SubmitResponse
-	26, // 66: veil.ledger.v1.LedgerService.GetCheckpoint:output_type -> veil.ledger.v1.Checkpoint
-	27, // 67: veil.ledger.v1.LedgerService.GetEntry:output_type -> veil.ledger.v1.Entry
-	28, // 68: veil.ledger.v1.LedgerService.GetConsistency:output_type -> veil.ledger.v1.ConsistencyProof
-	35, // 69: veil.ledger.v1.LedgerService.GetModel:output_type -> veil.ledger.v1.GetModelResponse
-	37, // 70: veil.ledger.v1.LedgerService.ListModels:output_type -> veil.ledger.v1.ListModelsResponse
-	24, // 71: veil.ledger.v1.LedgerService.GetRequest:output_type -> veil.ledger.v1.RequestRecord
-	40, // 72: veil.ledger.v1.LedgerService.ListRequests:output_type -> veil.ledger.v1.ListRequestsResponse
-	25, // 73: veil.ledger.v1.LedgerService.GetSetup:output_type -> veil.ledger.v1.SetupRecord
-	64, // 74: veil.ledger.v1.LedgerService.ListRejections:output_type -> veil.ledger.v1.ListRejectionsResponse
-	48, // 75: veil.ledger.v1.LedgerService.GetChainInfo:output_type -> veil.ledger.v1.ChainInfo
-	50, // 76: veil.ledger.v1.LedgerService.GetQuorumCheckpoint:output_type -> veil.ledger.v1.QuorumCheckpoint
-	17, // 77: veil.ledger.v1.LedgerService.GetAccount:output_type -> veil.ledger.v1.AccountRecord
-	53, // 78: veil.ledger.v1.LedgerService.ListAccounts:output_type -> veil.ledger.v1.ListAccountsResponse
-	19, // 79: veil.ledger.v1.LedgerService.GetOffer:output_type -> veil.ledger.v1.OfferRecord
-	56, // 80: veil.ledger.v1.LedgerService.ListOffers:output_type -> veil.ledger.v1.ListOffersResponse
-	20, // 81: veil.ledger.v1.LedgerService.GetEscrow:output_type -> veil.ledger.v1.EscrowRecord
-	59, // 82: veil.ledger.v1.LedgerService.ListEscrows:output_type -> veil.ledger.v1.ListEscrowsResponse
-	61, // 83: veil.ledger.v1.LedgerService.ListDisputes:output_type -> veil.ledger.v1.ListDisputesResponse
-	22, // 84: veil.ledger.v1.LedgerService.GetSupply:output_type -> veil.ledger.v1.SupplyRecord
-	75, // 85: veil.ledger.v1.LedgerService.GetTraining:output_type -> veil.ledger.v1.TrainingRecord
-	76, // 86: veil.ledger.v1.LedgerService.GetTrainingRound:output_type -> veil.ledger.v1.TrainingRoundRecord
-	77, // 87: veil.ledger.v1.LedgerService.GetModelTraining:output_type -> veil.ledger.v1.ModelTrainingRecord
-	65, // [65:88] is the sub-list for method output_type
-	42, // [42:65] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	65, // 6: veil.ledger.v1.TxBody.ceremony_chunk:type_name -> veil.ledger.v1.CeremonyChunk
+	66, // 7: veil.ledger.v1.TxBody.ceremony_contribution:type_name -> veil.ledger.v1.CeremonyContribution
+	67, // 8: veil.ledger.v1.TxBody.phase2_open:type_name -> veil.ledger.v1.Phase2Open
+	68, // 9: veil.ledger.v1.TxBody.ceremony_close:type_name -> veil.ledger.v1.CeremonyClose
+	69, // 10: veil.ledger.v1.TxBody.ceremony_seal:type_name -> veil.ledger.v1.CeremonySeal
+	12, // 11: veil.ledger.v1.TxBody.transfer:type_name -> veil.ledger.v1.Transfer
+	13, // 12: veil.ledger.v1.TxBody.provider_offer:type_name -> veil.ledger.v1.ProviderOffer
+	14, // 13: veil.ledger.v1.TxBody.unbond:type_name -> veil.ledger.v1.Unbond
+	15, // 14: veil.ledger.v1.TxBody.withdraw:type_name -> veil.ledger.v1.Withdraw
+	16, // 15: veil.ledger.v1.TxBody.dispute:type_name -> veil.ledger.v1.Dispute
+	70, // 16: veil.ledger.v1.TxBody.training_start:type_name -> veil.ledger.v1.TrainingStart
+	71, // 17: veil.ledger.v1.TxBody.dataset_commitment:type_name -> veil.ledger.v1.DatasetCommitment
+	72, // 18: veil.ledger.v1.TxBody.training_key:type_name -> veil.ledger.v1.TrainingKey
+	73, // 19: veil.ledger.v1.TxBody.training_update:type_name -> veil.ledger.v1.TrainingUpdate
+	74, // 20: veil.ledger.v1.TxBody.training_aggregate:type_name -> veil.ledger.v1.TrainingAggregate
+	75, // 21: veil.ledger.v1.TxBody.training_round_result:type_name -> veil.ledger.v1.TrainingRoundResult
+	76, // 22: veil.ledger.v1.TxBody.link_model_training:type_name -> veil.ledger.v1.LinkModelTraining
+	1,  // 23: veil.ledger.v1.Verdict.reason:type_name -> veil.ledger.v1.VerdictReason
+	18, // 24: veil.ledger.v1.OfferRecord.unbonding:type_name -> veil.ledger.v1.UnbondingEntry
+	2,  // 25: veil.ledger.v1.EscrowRecord.status:type_name -> veil.ledger.v1.EscrowStatus
+	0,  // 26: veil.ledger.v1.DisputeRecord.outcome:type_name -> veil.ledger.v1.Code
+	3,  // 27: veil.ledger.v1.RequestRecord.status:type_name -> veil.ledger.v1.RequestStatus
+	1,  // 28: veil.ledger.v1.RequestRecord.verdict_reason:type_name -> veil.ledger.v1.VerdictReason
+	26, // 29: veil.ledger.v1.Entry.checkpoint:type_name -> veil.ledger.v1.Checkpoint
+	26, // 30: veil.ledger.v1.ConsistencyProof.checkpoint:type_name -> veil.ledger.v1.Checkpoint
+	0,  // 31: veil.ledger.v1.SubmitResponse.code:type_name -> veil.ledger.v1.Code
+	23, // 32: veil.ledger.v1.GetModelResponse.model:type_name -> veil.ledger.v1.ModelRecord
+	23, // 33: veil.ledger.v1.ListModelsResponse.models:type_name -> veil.ledger.v1.ModelRecord
+	3,  // 34: veil.ledger.v1.ListRequestsRequest.status:type_name -> veil.ledger.v1.RequestStatus
+	24, // 35: veil.ledger.v1.ListRequestsResponse.requests:type_name -> veil.ledger.v1.RequestRecord
+	0,  // 36: veil.ledger.v1.Rejected.code:type_name -> veil.ledger.v1.Code
+	44, // 37: veil.ledger.v1.ChainParams.fees:type_name -> veil.ledger.v1.TxFee
+	45, // 38: veil.ledger.v1.ChainParams.genesis:type_name -> veil.ledger.v1.Allocation
+	43, // 39: veil.ledger.v1.ChainInfo.params:type_name -> veil.ledger.v1.ChainParams
+	46, // 40: veil.ledger.v1.ChainInfo.validators:type_name -> veil.ledger.v1.Validator
+	26, // 41: veil.ledger.v1.QuorumCheckpoint.checkpoint:type_name -> veil.ledger.v1.Checkpoint
+	17, // 42: veil.ledger.v1.ListAccountsResponse.accounts:type_name -> veil.ledger.v1.AccountRecord
+	19, // 43: veil.ledger.v1.ListOffersResponse.offers:type_name -> veil.ledger.v1.OfferRecord
+	20, // 44: veil.ledger.v1.ListEscrowsResponse.escrows:type_name -> veil.ledger.v1.EscrowRecord
+	21, // 45: veil.ledger.v1.ListDisputesResponse.disputes:type_name -> veil.ledger.v1.DisputeRecord
+	42, // 46: veil.ledger.v1.ListRejectionsResponse.rejections:type_name -> veil.ledger.v1.Rejected
+	29, // 47: veil.ledger.v1.LedgerService.Submit:input_type -> veil.ledger.v1.SubmitRequest
+	31, // 48: veil.ledger.v1.LedgerService.GetCheckpoint:input_type -> veil.ledger.v1.GetCheckpointRequest
+	32, // 49: veil.ledger.v1.LedgerService.GetEntry:input_type -> veil.ledger.v1.GetEntryRequest
+	33, // 50: veil.ledger.v1.LedgerService.GetConsistency:input_type -> veil.ledger.v1.GetConsistencyRequest
+	34, // 51: veil.ledger.v1.LedgerService.GetModel:input_type -> veil.ledger.v1.GetModelRequest
+	36, // 52: veil.ledger.v1.LedgerService.ListModels:input_type -> veil.ledger.v1.ListModelsRequest
+	38, // 53: veil.ledger.v1.LedgerService.GetRequest:input_type -> veil.ledger.v1.GetRequestRequest
+	39, // 54: veil.ledger.v1.LedgerService.ListRequests:input_type -> veil.ledger.v1.ListRequestsRequest
+	41, // 55: veil.ledger.v1.LedgerService.GetSetup:input_type -> veil.ledger.v1.GetSetupRequest
+	63, // 56: veil.ledger.v1.LedgerService.ListRejections:input_type -> veil.ledger.v1.ListRejectionsRequest
+	47, // 57: veil.ledger.v1.LedgerService.GetChainInfo:input_type -> veil.ledger.v1.GetChainInfoRequest
+	49, // 58: veil.ledger.v1.LedgerService.GetQuorumCheckpoint:input_type -> veil.ledger.v1.GetQuorumCheckpointRequest
+	51, // 59: veil.ledger.v1.LedgerService.GetAccount:input_type -> veil.ledger.v1.GetAccountRequest
+	52, // 60: veil.ledger.v1.LedgerService.ListAccounts:input_type -> veil.ledger.v1.ListAccountsRequest
+	54, // 61: veil.ledger.v1.LedgerService.GetOffer:input_type -> veil.ledger.v1.GetOfferRequest
+	55, // 62: veil.ledger.v1.LedgerService.ListOffers:input_type -> veil.ledger.v1.ListOffersRequest
+	57, // 63: veil.ledger.v1.LedgerService.GetEscrow:input_type -> veil.ledger.v1.GetEscrowRequest
+	58, // 64: veil.ledger.v1.LedgerService.ListEscrows:input_type -> veil.ledger.v1.ListEscrowsRequest
+	60, // 65: veil.ledger.v1.LedgerService.ListDisputes:input_type -> veil.ledger.v1.ListDisputesRequest
+	62, // 66: veil.ledger.v1.LedgerService.GetSupply:input_type -> veil.ledger.v1.GetSupplyRequest
+	77, // 67: veil.ledger.v1.LedgerService.GetTraining:input_type -> veil.ledger.v1.GetTrainingRequest
+	78, // 68: veil.ledger.v1.LedgerService.GetTrainingRound:input_type -> veil.ledger.v1.GetTrainingRoundRequest
+	79, // 69: veil.ledger.v1.LedgerService.GetModelTraining:input_type -> veil.ledger.v1.GetModelTrainingRequest
+	80, // 70: veil.ledger.v1.LedgerService.GetCeremony:input_type -> veil.ledger.v1.GetCeremonyRequest
+	81, // 71: veil.ledger.v1.LedgerService.GetChunk:input_type -> veil.ledger.v1.GetChunkRequest
+	30, // 72: veil.ledger.v1.LedgerService.Submit:output_type -> veil.ledger.v1.SubmitResponse
+	26, // 73: veil.ledger.v1.LedgerService.GetCheckpoint:output_type -> veil.ledger.v1.Checkpoint
+	27, // 74: veil.ledger.v1.LedgerService.GetEntry:output_type -> veil.ledger.v1.Entry
+	28, // 75: veil.ledger.v1.LedgerService.GetConsistency:output_type -> veil.ledger.v1.ConsistencyProof
+	35, // 76: veil.ledger.v1.LedgerService.GetModel:output_type -> veil.ledger.v1.GetModelResponse
+	37, // 77: veil.ledger.v1.LedgerService.ListModels:output_type -> veil.ledger.v1.ListModelsResponse
+	24, // 78: veil.ledger.v1.LedgerService.GetRequest:output_type -> veil.ledger.v1.RequestRecord
+	40, // 79: veil.ledger.v1.LedgerService.ListRequests:output_type -> veil.ledger.v1.ListRequestsResponse
+	25, // 80: veil.ledger.v1.LedgerService.GetSetup:output_type -> veil.ledger.v1.SetupRecord
+	64, // 81: veil.ledger.v1.LedgerService.ListRejections:output_type -> veil.ledger.v1.ListRejectionsResponse
+	48, // 82: veil.ledger.v1.LedgerService.GetChainInfo:output_type -> veil.ledger.v1.ChainInfo
+	50, // 83: veil.ledger.v1.LedgerService.GetQuorumCheckpoint:output_type -> veil.ledger.v1.QuorumCheckpoint
+	17, // 84: veil.ledger.v1.LedgerService.GetAccount:output_type -> veil.ledger.v1.AccountRecord
+	53, // 85: veil.ledger.v1.LedgerService.ListAccounts:output_type -> veil.ledger.v1.ListAccountsResponse
+	19, // 86: veil.ledger.v1.LedgerService.GetOffer:output_type -> veil.ledger.v1.OfferRecord
+	56, // 87: veil.ledger.v1.LedgerService.ListOffers:output_type -> veil.ledger.v1.ListOffersResponse
+	20, // 88: veil.ledger.v1.LedgerService.GetEscrow:output_type -> veil.ledger.v1.EscrowRecord
+	59, // 89: veil.ledger.v1.LedgerService.ListEscrows:output_type -> veil.ledger.v1.ListEscrowsResponse
+	61, // 90: veil.ledger.v1.LedgerService.ListDisputes:output_type -> veil.ledger.v1.ListDisputesResponse
+	22, // 91: veil.ledger.v1.LedgerService.GetSupply:output_type -> veil.ledger.v1.SupplyRecord
+	82, // 92: veil.ledger.v1.LedgerService.GetTraining:output_type -> veil.ledger.v1.TrainingRecord
+	83, // 93: veil.ledger.v1.LedgerService.GetTrainingRound:output_type -> veil.ledger.v1.TrainingRoundRecord
+	84, // 94: veil.ledger.v1.LedgerService.GetModelTraining:output_type -> veil.ledger.v1.ModelTrainingRecord
+	85, // 95: veil.ledger.v1.LedgerService.GetCeremony:output_type -> veil.ledger.v1.CeremonyRecord
+	86, // 96: veil.ledger.v1.LedgerService.GetChunk:output_type -> veil.ledger.v1.GetChunkResponse
+	72, // [72:97] is the sub-list for method output_type
+	47, // [47:72] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_veil_ledger_v1_ledger_proto_init() }
@@ -5622,6 +5838,7 @@ func file_veil_ledger_v1_ledger_proto_init() {
 		return
 	}
 	file_veil_ledger_v1_training_proto_init()
+	file_veil_ledger_v1_ceremony_proto_init()
 	file_veil_ledger_v1_ledger_proto_msgTypes[1].OneofWrappers = []any{
 		(*TxBody_RegisterModel)(nil),
 		(*TxBody_SetupContribution)(nil),
@@ -5629,6 +5846,11 @@ func file_veil_ledger_v1_ledger_proto_init() {
 		(*TxBody_ChallengeReveal)(nil),
 		(*TxBody_ChallengeProof)(nil),
 		(*TxBody_Verdict)(nil),
+		(*TxBody_CeremonyChunk)(nil),
+		(*TxBody_CeremonyContribution)(nil),
+		(*TxBody_Phase2Open)(nil),
+		(*TxBody_CeremonyClose)(nil),
+		(*TxBody_CeremonySeal)(nil),
 		(*TxBody_Transfer)(nil),
 		(*TxBody_ProviderOffer)(nil),
 		(*TxBody_Unbond)(nil),

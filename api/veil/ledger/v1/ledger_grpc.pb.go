@@ -51,6 +51,8 @@ const (
 	LedgerService_GetTraining_FullMethodName         = "/veil.ledger.v1.LedgerService/GetTraining"
 	LedgerService_GetTrainingRound_FullMethodName    = "/veil.ledger.v1.LedgerService/GetTrainingRound"
 	LedgerService_GetModelTraining_FullMethodName    = "/veil.ledger.v1.LedgerService/GetModelTraining"
+	LedgerService_GetCeremony_FullMethodName         = "/veil.ledger.v1.LedgerService/GetCeremony"
+	LedgerService_GetChunk_FullMethodName            = "/veil.ledger.v1.LedgerService/GetChunk"
 )
 
 // LedgerServiceClient is the client API for LedgerService service.
@@ -84,6 +86,9 @@ type LedgerServiceClient interface {
 	GetTraining(ctx context.Context, in *GetTrainingRequest, opts ...grpc.CallOption) (*TrainingRecord, error)
 	GetTrainingRound(ctx context.Context, in *GetTrainingRoundRequest, opts ...grpc.CallOption) (*TrainingRoundRecord, error)
 	GetModelTraining(ctx context.Context, in *GetModelTrainingRequest, opts ...grpc.CallOption) (*ModelTrainingRecord, error)
+	// The setup ceremony (ceremony.proto, ledger.CeremonyAPI).
+	GetCeremony(ctx context.Context, in *GetCeremonyRequest, opts ...grpc.CallOption) (*CeremonyRecord, error)
+	GetChunk(ctx context.Context, in *GetChunkRequest, opts ...grpc.CallOption) (*GetChunkResponse, error)
 }
 
 type ledgerServiceClient struct {
@@ -324,6 +329,26 @@ func (c *ledgerServiceClient) GetModelTraining(ctx context.Context, in *GetModel
 	return out, nil
 }
 
+func (c *ledgerServiceClient) GetCeremony(ctx context.Context, in *GetCeremonyRequest, opts ...grpc.CallOption) (*CeremonyRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CeremonyRecord)
+	err := c.cc.Invoke(ctx, LedgerService_GetCeremony_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetChunk(ctx context.Context, in *GetChunkRequest, opts ...grpc.CallOption) (*GetChunkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetChunkResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetChunk_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServiceServer is the server API for LedgerService service.
 // All implementations must embed UnimplementedLedgerServiceServer
 // for forward compatibility.
@@ -355,6 +380,9 @@ type LedgerServiceServer interface {
 	GetTraining(context.Context, *GetTrainingRequest) (*TrainingRecord, error)
 	GetTrainingRound(context.Context, *GetTrainingRoundRequest) (*TrainingRoundRecord, error)
 	GetModelTraining(context.Context, *GetModelTrainingRequest) (*ModelTrainingRecord, error)
+	// The setup ceremony (ceremony.proto, ledger.CeremonyAPI).
+	GetCeremony(context.Context, *GetCeremonyRequest) (*CeremonyRecord, error)
+	GetChunk(context.Context, *GetChunkRequest) (*GetChunkResponse, error)
 	mustEmbedUnimplementedLedgerServiceServer()
 }
 
@@ -433,6 +461,12 @@ func (UnimplementedLedgerServiceServer) GetTrainingRound(context.Context, *GetTr
 }
 func (UnimplementedLedgerServiceServer) GetModelTraining(context.Context, *GetModelTrainingRequest) (*ModelTrainingRecord, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetModelTraining not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetCeremony(context.Context, *GetCeremonyRequest) (*CeremonyRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetCeremony not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetChunk(context.Context, *GetChunkRequest) (*GetChunkResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetChunk not implemented")
 }
 func (UnimplementedLedgerServiceServer) mustEmbedUnimplementedLedgerServiceServer() {}
 func (UnimplementedLedgerServiceServer) testEmbeddedByValue()                       {}
@@ -869,6 +903,42 @@ func _LedgerService_GetModelTraining_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_GetCeremony_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCeremonyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetCeremony(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetCeremony_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetCeremony(ctx, req.(*GetCeremonyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetChunk_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetChunkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetChunk(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetChunk_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetChunk(ctx, req.(*GetChunkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LedgerService_ServiceDesc is the grpc.ServiceDesc for LedgerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -967,6 +1037,14 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetModelTraining",
 			Handler:    _LedgerService_GetModelTraining_Handler,
+		},
+		{
+			MethodName: "GetCeremony",
+			Handler:    _LedgerService_GetCeremony_Handler,
+		},
+		{
+			MethodName: "GetChunk",
+			Handler:    _LedgerService_GetChunk_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

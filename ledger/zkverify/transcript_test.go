@@ -1,0 +1,137 @@
+package zkverify_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
+	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/ledger/embedded"
+	"github.com/veil-project/veil/ledger/ledgertest"
+	"github.com/veil-project/veil/ledger/trust"
+	"github.com/veil-project/veil/protocol"
+)
+
+// lyingCeremonyNode serves the real log but its own ceremony record: what
+// a node that wants a contributor (or a client) to believe a transcript
+// that was never logged would do.
+type lyingCeremonyNode struct {
+	*embedded.Node
+	edit func(*ledgerv1.CeremonyRecord)
+}
+
+func (l lyingCeremonyNode) Ceremony(ctx context.Context, id string) (*ledgerv1.CeremonyRecord, error) {
+	rec, err := l.Node.Ceremony(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rec = proto.Clone(rec).(*ledgerv1.CeremonyRecord)
+	l.edit(rec)
+	return rec, nil
+}
+
+// TestTranscriptChecksUseTheLogNotTheRecord: `veil setup check` and the
+// client's --trust-contributor pin accept what verified log entries show,
+// and refuse a node's record that claims a contribution, a contributor or
+// a seal the log does not have.
+func TestTranscriptChecksUseTheLogNotTheRecord(t *testing.T) {
+	ctx := context.Background()
+	n := ceremonyNode(t, 16, 2, false)
+	alice := ledger.Signer{ChainID: chain, Key: ledgertest.Key("alice")}
+	bob := ledger.Signer{ChainID: chain, Key: ledgertest.Key("bob")}
+	stranger := ledgertest.Key("stranger").Public().(ed25519.PublicKey)
+	ca, err := protocol.ContributePhase1(ctx, n, alice, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := protocol.ContributePhase1(ctx, n, bob, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	anchor := trust.Anchor{ChainID: chain, NodeKey: ledgertest.Key("node").Public().(ed25519.PublicKey)}
+	reader := func(api ledger.API) (*trust.Reader, *ledgerv1.Checkpoint) {
+		r := &trust.Reader{API: api, Anchor: anchor}
+		head, err := r.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, head
+	}
+
+	// Before the seal: found, not sealed; a trusted-contributor check
+	// refuses an unsealed ceremony.
+	r, head := reader(n)
+	p, err := protocol.VerifyInTranscript(ctx, r, head, ledger.Phase1ID, ca.Hash[:])
+	if err != nil || p.Position != 1 || p.Sealed || !bytes.Equal(p.Contributor, alice.Key.Public().(ed25519.PublicKey)) {
+		t.Fatalf("alice's contribution before the seal: %+v %v", p, err)
+	}
+	if err := protocol.CheckContributedBy(ctx, r, head, ledger.Phase1ID, []ed25519.PublicKey{alice.Key.Public().(ed25519.PublicKey)}); err == nil {
+		t.Fatal("an unsealed ceremony was trusted")
+	}
+
+	if _, err := protocol.CloseAndSeal(ctx, n, alice, ledger.Phase1ID, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	r, head = reader(n)
+	p, err = protocol.VerifyInTranscript(ctx, r, head, ledger.Phase1ID, ca.Hash[:])
+	if err != nil || p.Position != 1 || !p.Sealed || p.SealIndex <= p.Index {
+		t.Fatalf("alice's contribution after the seal: %+v %v", p, err)
+	}
+	if err := protocol.CheckContributedBy(ctx, r, head, ledger.Phase1ID, []ed25519.PublicKey{stranger, alice.Key.Public().(ed25519.PublicKey)}); err != nil {
+		t.Fatalf("alice is a contributor: %v", err)
+	}
+	if err := protocol.CheckContributedBy(ctx, r, head, ledger.Phase1ID, []ed25519.PublicKey{stranger}); !errors.Is(err, protocol.ErrNoTrustedContributor) {
+		t.Fatalf("a key that never contributed: %v", err)
+	}
+
+	// The lies, each refused from the log.
+	never := sha256.Sum256([]byte("an accumulator the ledger never saw"))
+	lies := []struct {
+		name, want string
+		edit       func(*ledgerv1.CeremonyRecord)
+		check      func(*trust.Reader, *ledgerv1.Checkpoint) error
+	}{
+		{"a contribution never logged (pointing at alice's entry)", "chunks make accumulator",
+			func(rec *ledgerv1.CeremonyRecord) {
+				rec.Contributions = append(rec.Contributions, &ledgerv1.CeremonyStep{Hash: never[:], Index: rec.Contributions[0].Index})
+			},
+			func(r *trust.Reader, h *ledgerv1.Checkpoint) error {
+				_, err := protocol.VerifyInTranscript(ctx, r, h, ledger.Phase1ID, never[:])
+				return err
+			}},
+		{"a contribution pointing at an entry that is not one", "not a contribution",
+			func(rec *ledgerv1.CeremonyRecord) {
+				rec.Contributions = append(rec.Contributions, &ledgerv1.CeremonyStep{Hash: never[:], Index: rec.SealIndex})
+			},
+			func(r *trust.Reader, h *ledgerv1.Checkpoint) error {
+				_, err := protocol.VerifyInTranscript(ctx, r, h, ledger.Phase1ID, never[:])
+				return err
+			}},
+		{"a seal that is not the logged seal", "is not its seal",
+			func(rec *ledgerv1.CeremonyRecord) { rec.SealIndex = rec.Contributions[1].Index },
+			func(r *trust.Reader, h *ledgerv1.Checkpoint) error {
+				_, err := protocol.VerifyInTranscript(ctx, r, h, ledger.Phase1ID, ca.Hash[:])
+				return err
+			}},
+		{"the stranger credited with alice's contribution", "not a contribution by a trusted key",
+			func(rec *ledgerv1.CeremonyRecord) { rec.Contributions[0].Contributor = stranger },
+			func(r *trust.Reader, h *ledgerv1.Checkpoint) error {
+				return protocol.CheckContributedBy(ctx, r, h, ledger.Phase1ID, []ed25519.PublicKey{stranger})
+			}},
+	}
+	for _, l := range lies {
+		r, head := reader(lyingCeremonyNode{n, l.edit})
+		err := l.check(r, head)
+		if err == nil || !strings.Contains(err.Error(), l.want) {
+			t.Fatalf("%s: %v, want an error containing %q", l.name, err, l.want)
+		}
+		t.Logf("%s: refused: %v", l.name, err)
+	}
+}
