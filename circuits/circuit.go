@@ -193,6 +193,22 @@ func (c *Circuit) Define(api frontend.API) error {
 					fields := rc.decompose(v, widths)
 					y[i] = api.Sub(fields[hiIdx], lay.k)
 				}
+			case model.KindPoly:
+				// acc = Σ_k C_k·x^k·2^((d-k)·f), as model computes it:
+				// one product per power above 1, the rest constants.
+				f, d := s.frac(li-1), l.degree()
+				for i := range y {
+					pow := x[i]
+					terms := []frontend.Variable{new(big.Int).Add(new(big.Int).Mul(big.NewInt(l.Coeffs[0]), pow2(d*f)), big.NewInt(lay.off))}
+					for k := 1; k <= d; k++ {
+						if k > 1 {
+							pow = api.Mul(pow, x[i])
+						}
+						terms = append(terms, api.Mul(pow, new(big.Int).Mul(big.NewInt(l.Coeffs[k]), pow2((d-k)*f))))
+					}
+					fields := rc.decompose(sum(api, terms), widths)
+					y[i] = api.Sub(fields[hiIdx], lay.k)
+				}
 			}
 			x = y
 		}

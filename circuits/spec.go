@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strconv"
 	"strings"
 
 	"github.com/veil-project/veil/model"
@@ -31,7 +32,15 @@ type LayerSpec struct {
 	Shift      int
 	AccLo      int64
 	AccHi      int64
+	// Coeffs and CoefFrac are a poly layer's polynomial (model.Layer's):
+	// public, like the square, because they are the activation function,
+	// not weights.
+	Coeffs   []int64
+	CoefFrac int
 }
+
+// degree is a poly layer's degree.
+func (l *LayerSpec) degree() int { return len(l.Coeffs) - 1 }
 
 // Spec is the public descriptor of a committed model: the circuit, the
 // keys and the commitment are all bound to it, and it is registered on the
@@ -93,6 +102,9 @@ func SpecOf(m *model.Model) (*Spec, error) {
 	s := &Spec{Classes: m.Classes, InputFrac: model.InputFrac, Tolerance: DefaultToleranceFor(m)}
 	for i, l := range m.Layers {
 		ls := LayerSpec{Kind: l.Kind, In: l.In, Out: l.Out, WeightBits: l.WeightBits, WeightFrac: l.WeightFrac, BiasBits: l.BiasBits, Shift: l.Shift}
+		if l.Kind == model.KindPoly {
+			ls.Coeffs, ls.CoefFrac = append([]int64(nil), l.Coeffs...), l.CoefFrac
+		}
 		lo, hi := int64(0), int64(0)
 		for _, iv := range bounds[i].Acc {
 			lo = min(lo, iv.Lo)
@@ -127,10 +139,41 @@ func (s *Spec) validate() error {
 		if l.Kind == model.KindDense && (l.WeightBits < 2 || l.WeightBits > 16 || l.BiasBits < 1 || l.BiasBits > 48) {
 			return fmt.Errorf("spec: layer %d: bad bit widths", i)
 		}
+		if l.Kind != model.KindPoly && (len(l.Coeffs) != 0 || l.CoefFrac != 0) {
+			return fmt.Errorf("spec: layer %d: a %s layer has polynomial coefficients", i, l.Kind)
+		}
+		if l.Kind == model.KindPoly {
+			if err := l.validatePoly(s.frac(i - 1)); err != nil {
+				return fmt.Errorf("spec: layer %d: %w", i, err)
+			}
+		}
 		in = l.Out
 	}
 	if in != s.Classes {
 		return fmt.Errorf("spec: %d outputs, %d classes", in, s.Classes)
+	}
+	return nil
+}
+
+// maxCoeffBits bounds a poly coefficient (as model does).
+const maxCoeffBits = 24
+
+// validatePoly checks a poly layer whose inputs have inFrac fraction bits.
+func (l *LayerSpec) validatePoly(inFrac int) error {
+	switch d := l.degree(); {
+	case l.In != l.Out || l.WeightBits != 0 || l.WeightFrac != 0 || l.BiasBits != 0:
+		return errors.New("a poly layer has no weights and keeps its size")
+	case d < 1 || d > model.MaxPolyDegree:
+		return fmt.Errorf("%d coefficients, want 2 to %d", len(l.Coeffs), model.MaxPolyDegree+1)
+	case l.CoefFrac < 0 || l.CoefFrac > 32:
+		return fmt.Errorf("coefficient fraction %d out of range [0, 32]", l.CoefFrac)
+	case inFrac < 0 || maxCoeffBits+d*inFrac > 60:
+		return fmt.Errorf("inputs with %d fraction bits", inFrac)
+	}
+	for k, c := range l.Coeffs {
+		if c <= -(1<<maxCoeffBits) || c >= 1<<maxCoeffBits {
+			return fmt.Errorf("coefficient %d = %d out of range", k, c)
+		}
 	}
 	return nil
 }
@@ -144,8 +187,16 @@ func (s *Spec) Canonical() []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "veil-spec/v2 classes=%d input_frac=%d tolerance=%d layers=%d\n", s.Classes, s.InputFrac, s.Tolerance, len(s.Layers))
 	for _, l := range s.Layers {
-		fmt.Fprintf(&b, "%s in=%d out=%d wbits=%d wfrac=%d bbits=%d shift=%d acc=[%d,%d]\n",
+		fmt.Fprintf(&b, "%s in=%d out=%d wbits=%d wfrac=%d bbits=%d shift=%d acc=[%d,%d]",
 			l.Kind, l.In, l.Out, l.WeightBits, l.WeightFrac, l.BiasBits, l.Shift, l.AccLo, l.AccHi)
+		if l.Kind == model.KindPoly {
+			cs := make([]string, len(l.Coeffs))
+			for k, c := range l.Coeffs {
+				cs[k] = strconv.FormatInt(c, 10)
+			}
+			fmt.Fprintf(&b, " coeffs=%s cfrac=%d", strings.Join(cs, ","), l.CoefFrac)
+		}
+		b.WriteByte('\n')
 	}
 	return []byte(b.String())
 }
@@ -172,13 +223,31 @@ func ParseSpec(data []byte) (*Spec, error) {
 	for i := 0; i < n; i++ {
 		var l LayerSpec
 		var kind string
-		if _, err := fmt.Sscanf(lines[i+1], "%s in=%d out=%d wbits=%d wfrac=%d bbits=%d shift=%d acc=[%d,%d]",
+		line := lines[i+1]
+		var coeffs string
+		if strings.HasPrefix(line, string(model.KindPoly)+" ") {
+			if _, err := fmt.Sscanf(line, "%s in=%d out=%d wbits=%d wfrac=%d bbits=%d shift=%d acc=[%d,%d] coeffs=%s cfrac=%d",
+				&kind, &l.In, &l.Out, &l.WeightBits, &l.WeightFrac, &l.BiasBits, &l.Shift, &l.AccLo, &l.AccHi, &coeffs, &l.CoefFrac); err != nil {
+				return nil, fmt.Errorf("spec layer %d: %w", i, err)
+			}
+			parts := strings.Split(coeffs, ",")
+			if len(parts) > model.MaxPolyDegree+1 {
+				return nil, fmt.Errorf("spec layer %d: %d coefficients", i, len(parts))
+			}
+			for _, p := range parts {
+				c, err := strconv.ParseInt(p, 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("spec layer %d: coefficient %q: %w", i, p, err)
+				}
+				l.Coeffs = append(l.Coeffs, c)
+			}
+		} else if _, err := fmt.Sscanf(line, "%s in=%d out=%d wbits=%d wfrac=%d bbits=%d shift=%d acc=[%d,%d]",
 			&kind, &l.In, &l.Out, &l.WeightBits, &l.WeightFrac, &l.BiasBits, &l.Shift, &l.AccLo, &l.AccHi); err != nil {
 			return nil, fmt.Errorf("spec layer %d: %w", i, err)
 		}
 		l.Kind = model.Kind(kind)
 		switch {
-		case l.Kind != model.KindDense && l.Kind != model.KindSquare:
+		case l.Kind != model.KindDense && l.Kind != model.KindSquare && l.Kind != model.KindPoly:
 			return nil, fmt.Errorf("spec layer %d: unknown kind %q", i, kind)
 		case l.Out < 1 || l.Out > 1<<16 || l.Shift < 0 || l.Shift > 48 || l.WeightFrac < 0 || l.WeightFrac > 32:
 			return nil, fmt.Errorf("spec layer %d: size, shift or weight fraction out of range", i)
@@ -202,14 +271,19 @@ func (s *Spec) ID() [32]byte { return sha256.Sum256(s.Canonical()) }
 
 // OutputFrac is the fraction bits of the scores: an integer score y stands
 // for the real value y / 2^OutputFrac.
-func (s *Spec) OutputFrac() int {
+func (s *Spec) OutputFrac() int { return s.frac(len(s.Layers) - 1) }
+
+// frac is the fraction bits of layer i's output (i = -1: the input).
+func (s *Spec) frac(i int) int {
 	f := s.InputFrac
-	for _, l := range s.Layers {
+	for _, l := range s.Layers[:i+1] {
 		switch l.Kind {
 		case model.KindDense:
 			f += l.WeightFrac
 		case model.KindSquare:
 			f *= 2
+		case model.KindPoly:
+			f = l.CoefFrac + l.degree()*f
 		}
 		f -= l.Shift
 	}
@@ -224,6 +298,9 @@ func (s *Spec) Architecture() model.Architecture {
 		a[i] = model.LayerSpec{Kind: l.Kind}
 		if l.Kind == model.KindDense {
 			a[i].Out = l.Out
+		}
+		if l.Kind == model.KindPoly {
+			a[i].Degree = l.degree()
 		}
 	}
 	return a

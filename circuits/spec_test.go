@@ -50,6 +50,11 @@ func FuzzParseSpec(f *testing.F) {
 	s, _ := SpecOf(testmodels.Tiny(3))
 	f.Add(s.Canonical())
 	f.Add([]byte("veil-spec/v2 classes=10 input_frac=8 tolerance=1 layers=1\ndense in=784 out=10 wbits=8 wfrac=7 bbits=20 shift=0 acc=[-5,5]\n"))
+	if pm, err := testmodels.Poly(1); err == nil {
+		if ps, err := SpecOf(pm); err == nil {
+			f.Add(ps.Canonical())
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sp, err := ParseSpec(data)
 		if err == nil && !bytes.Equal(sp.Canonical(), data) {

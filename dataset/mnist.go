@@ -188,3 +188,17 @@ func ParseIndices(s string) ([]int, error) {
 	}
 	return out, nil
 }
+
+// TrainingSample returns the first n MNIST training images: sample inputs
+// from which a general network's CKKS parameters bound its values.
+func TrainingSample(n int) ([][]uint8, error) {
+	train, err := MNISTTrain()
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]uint8, min(n, train.Len()))
+	for i := range out {
+		out[i] = train.Images[i][:]
+	}
+	return out, nil
+}

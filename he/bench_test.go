@@ -128,3 +128,36 @@ func BenchmarkDecryptFixed(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGeneralEvaluate evaluates the HE.org workload's shape,
+// 784-128-relu2-64-relu2-10, with random weights (latency does not depend
+// on their values) under the parameters CompileGeneral chooses.
+func BenchmarkGeneralEvaluate(b *testing.B) {
+	_, imgs := testImages(b, 16)
+	m := randomGeneralBits(b, "128,relu2,64,relu2,10", 1, imgs, 14)
+	net, err := CompileGeneral(m, GeneralOptions{Probe: imgs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := net.Parameters()
+	sk := c.GenSecretKey()
+	k, err := sk.GenEvaluationKeys(net.GaloisElements())
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, _ := k.MarshalBinary()
+	keys, err := c.UnmarshalEvaluationKeys(w, net.GaloisElements())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ct, err := sk.Encrypt(net.Layout(), imgs[:1])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(len(net.GaloisElements())), "rotation-keys")
+	for b.Loop() {
+		if _, err := net.Evaluate(context.Background(), ct, keys); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -98,6 +99,8 @@ func Fold(m *model.Model) (first, last Affine, err error) {
 			}
 			squares++
 			first, cur = *cur, nil
+		default:
+			return first, last, fmt.Errorf("the default evaluation has no %q layers (general networks: CompileGeneral)", l.Kind)
 		}
 	}
 	if squares == 0 || cur == nil {
@@ -109,7 +112,13 @@ func Fold(m *model.Model) (first, last Affine, err error) {
 // LayoutFor is the slot layout Compile gives a model of architecture arch
 // under these parameters. A client computes it from the model's registered
 // spec instead of taking the layout a server announces.
+//
+// A general network (see CompileGeneral) has its inputs at slot 0 of each
+// block and blocks sized by its layers.
 func (c *Parameters) LayoutFor(arch model.Architecture) (Layout, error) {
+	if !isDefaultShape(arch) {
+		return c.generalLayoutFor(arch)
+	}
 	hidden, out, squares, width := 0, 0, 0, pixels.Count
 	for _, l := range arch {
 		switch l.Kind {
@@ -331,6 +340,9 @@ func (n *Network) GaloisElements() []uint64 { return slices.Clone(n.galEls) }
 // Parameters returns the network's CKKS parameters.
 func (n *Network) Parameters() *Parameters { return n.params }
 
+// LogFloodSigma is log2 of the flooding σ added to results (0: none).
+func (n *Network) LogFloodSigma() float64 { return n.settings.LogFloodSigma }
+
 // Settings returns the settings the network evaluates with.
 func (n *Network) Settings() EvaluationSettings { return n.settings }
 
@@ -443,7 +455,12 @@ func (n *Network) rotateAndAdd(eval *ckks.Evaluator, ct *rlwe.Ciphertext, steps 
 
 // rerandomize adds a fresh public-key encryption of zero and flooding noise.
 func (n *Network) rerandomize(ct *rlwe.Ciphertext, keys *EvaluationKeys) error {
-	c := n.params
+	return rerandomizeWith(n.params, ct, keys, n.settings.LogFloodSigma)
+}
+
+// rerandomizeWith adds a fresh public-key encryption of zero and Gaussian
+// flooding noise of σ = 2^logSigma (none when logSigma is 0).
+func rerandomizeWith(c *Parameters, ct *rlwe.Ciphertext, keys *EvaluationKeys, logSigma float64) error {
 	zero := ckks.NewCiphertext(c.cp, 1, ct.Level())
 	if err := rlwe.NewEncryptor(c.cp, keys.pk).EncryptZero(zero); err != nil {
 		return fmt.Errorf("re-randomise: %w", err)
@@ -451,10 +468,10 @@ func (n *Network) rerandomize(ct *rlwe.Ciphertext, keys *EvaluationKeys) error {
 	ringQ := c.cp.RingQ().AtLevel(ct.Level())
 	ringQ.Add(ct.Value[0], zero.Value[0], ct.Value[0])
 	ringQ.Add(ct.Value[1], zero.Value[1], ct.Value[1])
-	sigma := n.settings.floodSigma()
-	if sigma == 0 {
+	if logSigma == 0 {
 		return nil
 	}
+	sigma := math.Exp2(logSigma)
 	prng, err := sampling.NewPRNG()
 	if err != nil {
 		return fmt.Errorf("flooding: %w", err)

@@ -32,30 +32,50 @@ func (n *Network) MeasureNoise(sk *SecretKey, a, b *Ciphertext, keys *Evaluation
 	quiet := &Network{}
 	*quiet = *n
 	quiet.noRerandomize = true
+	return measureNoise(n.params, sk, a, b, func(in *Ciphertext) (*Ciphertext, error) {
+		return quiet.Evaluate(context.Background(), in, keys)
+	}, n.settings.floodSigma())
+}
+
+// MeasureNoise is Network.MeasureNoise for a general network.
+func (n *GeneralNetwork) MeasureNoise(sk *SecretKey, a, b *Ciphertext, keys *EvaluationKeys) (*NoiseReport, error) {
+	quiet := &GeneralNetwork{}
+	*quiet = *n
+	quiet.noRerandomize = true
+	sigma := 0.0
+	if n.logFlood != 0 {
+		sigma = math.Exp2(n.logFlood)
+	}
+	return measureNoise(n.params, sk, a, b, func(in *Ciphertext) (*Ciphertext, error) {
+		return quiet.Evaluate(context.Background(), in, keys)
+	}, sigma)
+}
+
+func measureNoise(c *Parameters, sk *SecretKey, a, b *Ciphertext, eval func(*Ciphertext) (*Ciphertext, error), sigma float64) (*NoiseReport, error) {
 	var polys [2]*rlwe.Plaintext
 	for i, in := range []*Ciphertext{a, b} {
-		out, err := quiet.Evaluate(context.Background(), in, keys)
+		out, err := eval(in)
 		if err != nil {
 			return nil, fmt.Errorf("measure noise: %w", err)
 		}
-		polys[i] = rlwe.NewDecryptor(n.params.cp, sk.sk).DecryptNew(out.ct)
+		polys[i] = rlwe.NewDecryptor(c.cp, sk.sk).DecryptNew(out.ct)
 	}
-	ringQ := n.params.cp.RingQ().AtLevel(0)
+	ringQ := c.cp.RingQ().AtLevel(0)
 	d := ringQ.NewPoly()
 	ringQ.Sub(polys[0].Value, polys[1].Value, d)
 	ringQ.INTT(d, d)
-	q := n.params.cp.Q()[0]
+	q := c.cp.Q()[0]
 	var sum, mx float64
-	for _, c := range d.Coeffs[0] {
-		v := float64(c)
-		if c > q/2 {
-			v = -float64(q - c)
+	for _, co := range d.Coeffs[0] {
+		v := float64(co)
+		if co > q/2 {
+			v = -float64(q - co)
 		}
 		v = math.Abs(v) / math.Sqrt2
 		mx = math.Max(mx, v)
 		sum += v * v
 	}
-	r := &NoiseReport{MaxCoeff: mx, RMSCoeff: math.Sqrt(sum / float64(len(d.Coeffs[0]))), FloodSigma: n.settings.floodSigma()}
+	r := &NoiseReport{MaxCoeff: mx, RMSCoeff: math.Sqrt(sum / float64(len(d.Coeffs[0]))), FloodSigma: sigma}
 	if r.FloodSigma > 0 {
 		r.KL = sum / (2 * r.FloodSigma * r.FloodSigma)
 		r.StatDistance = math.Sqrt(r.KL / 2)

@@ -23,7 +23,8 @@ type ParametersLiteral struct {
 	// N real slots.
 	LogN int
 	// LogQ are the bit sizes of the ciphertext primes (q0 first). The
-	// evaluation consumes exactly one level, so two primes are needed.
+	// default network's evaluation consumes exactly one level, so it needs
+	// two primes; a general network one more per activation.
 	LogQ []int
 	// LogP are the bit sizes of the key-switching primes.
 	LogP []int
@@ -86,6 +87,7 @@ const (
 	minLogN, maxLogN           = 10, 15
 	minPrimeBits, maxPrimeBits = 20, 61
 	maxKeySwitchingPrimes      = 8
+	maxCiphertextPrimes        = 8
 	minLogScale                = 10
 )
 
@@ -128,8 +130,10 @@ func (p ParametersLiteral) Validate() error {
 	switch {
 	case p.LogN < minLogN || p.LogN > maxLogN:
 		return fmt.Errorf("LogN = %d out of range [%d, %d]", p.LogN, minLogN, maxLogN)
-	case len(p.LogQ) != 2:
-		return fmt.Errorf("%d ciphertext primes, the evaluation needs exactly 2", len(p.LogQ))
+	case len(p.LogQ) < 1:
+		return errors.New("no ciphertext prime")
+	case len(p.LogQ) > maxCiphertextPrimes:
+		return fmt.Errorf("%d ciphertext primes, more than %d", len(p.LogQ), maxCiphertextPrimes)
 	case len(p.LogP) < 1:
 		return errors.New("no key-switching prime")
 	case len(p.LogP) > maxKeySwitchingPrimes:
@@ -138,8 +142,8 @@ func (p ParametersLiteral) Validate() error {
 		return fmt.Errorf("block size %d must be a power of two in [1024, %d]", p.BlockSize, p.Slots())
 	case p.LogInputScale < minLogScale:
 		return errors.New("scales below 2^10 are too imprecise")
-	case p.LogInputScale >= p.LogQ[0]+p.LogQ[1]:
-		return fmt.Errorf("input scale 2^%d does not fit below log2(Q) = %d", p.LogInputScale, p.LogQ[0]+p.LogQ[1])
+	case p.LogInputScale >= sum(p.LogQ):
+		return fmt.Errorf("input scale 2^%d does not fit below log2(Q) = %d", p.LogInputScale, sum(p.LogQ))
 	}
 	for _, b := range append(append([]int(nil), p.LogQ...), p.LogP...) {
 		if b < minPrimeBits || b > maxPrimeBits {
@@ -157,6 +161,8 @@ func (s EvaluationSettings) Validate(p ParametersLiteral) error {
 		return err
 	}
 	switch {
+	case len(p.LogQ) != 2:
+		return fmt.Errorf("%d ciphertext primes, the default evaluation needs exactly 2 (general networks choose their own: CompileGeneral)", len(p.LogQ))
 	case s.LogWeightScale < minLogScale || s.LogOutputWeightScale < minLogScale:
 		return errors.New("scales below 2^10 are too imprecise")
 	case 2*(p.LogInputScale+s.LogWeightScale)+s.LogOutputWeightScale > p.LogQ[0]+p.LogQ[1]-10:
@@ -170,6 +176,14 @@ func (s EvaluationSettings) Validate(p ParametersLiteral) error {
 		return fmt.Errorf("%d workers", s.Workers)
 	}
 	return nil
+}
+
+func sum(v []int) int {
+	t := 0
+	for _, x := range v {
+		t += x
+	}
+	return t
 }
 
 // floodSigma is the flooding standard deviation.

@@ -61,7 +61,7 @@ func TestUnmarshalParametersLiteralRejects(t *testing.T) {
 		"trailing byte":        {append(bytes.Clone(good), 0), "trailing"},
 		"prime count too long": {with(5, 200), "truncated"},
 		"LogN 16":              {with(4, 16), "LogN = 16"},
-		"one ciphertext prime": {[]byte{'V', 'P', 'L', '1', 13, 1, 60, 1, 60, 31, 10}, "exactly 2"},
+		"no ciphertext prime":  {[]byte{'V', 'P', 'L', '1', 13, 0, 1, 60, 31, 10}, "no ciphertext prime"},
 		"no key-switching":     {[]byte{'V', 'P', 'L', '1', 13, 2, 60, 60, 0, 31, 10}, "no key-switching prime"},
 		"65-bit prime":         {with(6, 65), "65 bits"},
 		"tiny input scale":     {with(10, 3), "too imprecise"},

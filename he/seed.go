@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/big"
 	"math/bits"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -269,6 +270,10 @@ func (g *keyGen) evaluationKey(evk *rlwe.EvaluationKey, skIn ring.Poly, skOut ri
 	return rlwe.AddPolyTimesGadgetVectorToGadgetCiphertext(skIn, []rlwe.GadgetCiphertext{evk.GadgetCiphertext}, g.ringQP, buff)
 }
 
+// keyGenWorkers is the number of goroutines that generate rotation keys
+// (a client's key generation is on its critical path once per session).
+const keyGenWorkers = 2
+
 // KeysFromSeed derives a session's secret key and its evaluation keys (the
 // public key, the relinearisation key and a rotation key per Galois
 // element) from seed, deterministically: the same seed, parameters and
@@ -329,22 +334,37 @@ func (g *keyGen) evaluationKeys(sk *SecretKey, galEls []uint64) (*EvaluationKeys
 		return nil, fmt.Errorf("relinearisation key: %w", err)
 	}
 	// Rotation keys: switch π_{g⁻¹}(s) to s, as rlwe.KeyGenerator does.
-	for _, el := range galEls {
+	// Each key comes from its own sub-seed, so they are generated on
+	// keyGenWorkers goroutines (each with its own sampling buffer) and the
+	// bundle is the same whatever the order.
+	k.gks = make([]*rlwe.GaloisKey, len(galEls))
+	workers := min(keyGenWorkers, runtime.NumCPU())
+	gens := make([]*keyGen, workers)
+	for w := range gens {
+		gw := *g
+		gw.vals = make([]int64, len(g.vals))
+		gens[w] = &gw
+	}
+	if err := forEach(workers, len(galEls), func(w, i int) error {
+		gw, el := gens[w], galEls[i]
 		gk := rlwe.NewGaloisKey(c.cp, compressed)
 		gk.GaloisElement = el
 		index, err := ring.AutomorphismNTTIndex(c.cp.N(), c.cp.RingQ().NthRoot(), c.cp.ModInvGaloisElement(el))
 		if err != nil {
-			return nil, fmt.Errorf("rotation key %d: %w", el, err)
+			return fmt.Errorf("rotation key %d: %w", el, err)
 		}
-		skOut := g.ringQP.NewPoly()
+		skOut := gw.ringQP.NewPoly()
 		c.cp.RingQ().AutomorphismNTTWithIndex(sk.sk.Value.Q, index, skOut.Q)
 		if c.cp.RingP() != nil {
 			c.cp.RingP().AutomorphismNTTWithIndex(sk.sk.Value.P, index, skOut.P)
 		}
-		if err := g.evaluationKey(&gk.EvaluationKey, sk.sk.Value.Q, skOut, "gk", el); err != nil {
-			return nil, fmt.Errorf("rotation key %d: %w", el, err)
+		if err := gw.evaluationKey(&gk.EvaluationKey, sk.sk.Value.Q, skOut, "gk", el); err != nil {
+			return fmt.Errorf("rotation key %d: %w", el, err)
 		}
-		k.gks = append(k.gks, gk)
+		k.gks[i] = gk
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	return k, nil
 }

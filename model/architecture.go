@@ -10,8 +10,9 @@ import (
 
 // LayerSpec describes one layer of an architecture to train.
 type LayerSpec struct {
-	Kind Kind
-	Out  int // dense only
+	Kind   Kind
+	Out    int // dense only
+	Degree int // poly only: the degree of the ReLU approximation
 }
 
 // Architecture is a sequence of layers applied to the pixels.Count input
@@ -38,6 +39,9 @@ func ArchitectureOf(m *Model) Architecture {
 		if l.Kind == KindDense {
 			a[i].Out = l.Out
 		}
+		if l.Kind == KindPoly {
+			a[i].Degree = l.Degree()
+		}
 	}
 	return a
 }
@@ -46,34 +50,63 @@ func ArchitectureOf(m *Model) Architecture {
 func (a Architecture) String() string {
 	s := fmt.Sprint(pixels.Count)
 	for _, l := range a {
-		if l.Kind == KindSquare {
+		switch l.Kind {
+		case KindSquare:
 			s += "-sq"
-		} else {
+		case KindPoly:
+			s += fmt.Sprintf("-relu%d", l.Degree)
+		default:
 			s += fmt.Sprintf("-%d", l.Out)
 		}
 	}
 	return s
 }
 
+// maxArchLayers bounds the layers of a parsed architecture.
+const maxArchLayers = 32
+
 // ParseArchitecture reads the layers after the inputs as a comma-separated
-// list: dense layer sizes and "sq" for the square activation, e.g.
-// "32,128,sq,10". The last layer must be a dense layer of 10.
+// list: dense layer sizes, "sq" for the square activation and "reluD"
+// (D = 1 to MaxPolyDegree) for a degree-D polynomial approximation of ReLU
+// fitted in training, e.g. "32,128,sq,10" or "128,relu2,64,relu2,10". The
+// first and last layers must be dense (the last one of 10 outputs), and
+// two activations must not follow each other.
 func ParseArchitecture(s string) (Architecture, error) {
 	var a Architecture
-	for _, f := range strings.Split(s, ",") {
+	fields := strings.Split(s, ",")
+	if len(fields) > maxArchLayers {
+		return nil, fmt.Errorf("%d layers, at most %d", len(fields), maxArchLayers)
+	}
+	for _, f := range fields {
 		f = strings.TrimSpace(f)
 		if f == "sq" {
 			a = append(a, LayerSpec{Kind: KindSquare})
 			continue
 		}
+		if d, ok := strings.CutPrefix(f, "relu"); ok {
+			n, err := strconv.Atoi(d)
+			if err != nil || n < 1 || n > MaxPolyDegree || strconv.Itoa(n) != d {
+				return nil, fmt.Errorf("layer %q: a ReLU approximation needs a degree from 1 to %d, e.g. relu2", f, MaxPolyDegree)
+			}
+			a = append(a, LayerSpec{Kind: KindPoly, Degree: n})
+			continue
+		}
 		n, err := strconv.Atoi(f)
-		if err != nil || n <= 0 || n > 4096 {
-			return nil, fmt.Errorf("layer %q is neither a size in [1, 4096] nor 'sq'", f)
+		if err != nil || n <= 0 || n > 4096 || strconv.Itoa(n) != f {
+			return nil, fmt.Errorf("layer %q is neither a size in [1, 4096], 'sq' nor 'reluD'", f)
 		}
 		a = append(a, LayerSpec{Kind: KindDense, Out: n})
 	}
 	if len(a) == 0 || a[len(a)-1].Kind != KindDense || a[len(a)-1].Out != 10 {
 		return nil, fmt.Errorf("the last layer must be a dense layer of 10")
+	}
+	if a[0].Kind != KindDense {
+		return nil, fmt.Errorf("the first layer must be dense")
+	}
+	for i := 1; i < len(a); i++ {
+		if a[i].Kind != KindDense && a[i-1].Kind != KindDense {
+			return nil, fmt.Errorf("layers %d and %d are both activations", i, i+1)
+		}
 	}
 	return a, nil
 }

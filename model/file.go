@@ -252,3 +252,10 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	return nil
 }
+
+// jsonEncode writes a file structure as indented JSON.
+func jsonEncode(w io.Writer, fm *fileModel) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(fm)
+}

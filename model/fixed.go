@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 
 	"github.com/veil-project/veil/pixels"
 )
@@ -18,7 +19,37 @@ const (
 	KindDense Kind = "dense"
 	// KindSquare is the element-wise square activation: out = in².
 	KindSquare Kind = "square"
+	// KindPoly is an element-wise polynomial activation of low degree
+	// (1 to MaxPolyDegree), with integer coefficients at a power-of-two
+	// scale: typically a least-squares approximation of ReLU on the range
+	// of pre-activations seen in training (see Approximation). Unlike
+	// ReLU it is a polynomial, so CKKS and the circuit evaluate it exactly.
+	KindPoly Kind = "poly"
 )
+
+// MaxPolyDegree bounds the degree of a polynomial activation: x³ of a
+// 16-bit activation times a 24-bit coefficient still fits far below 2^60.
+const MaxPolyDegree = 3
+
+// maxCoeffBits bounds the magnitude of a polynomial coefficient.
+const maxCoeffBits = 24
+
+// Approximation records what a polynomial activation stands for: the
+// function it approximates, the interval its least-squares fit covered
+// and the largest error of the fit on that interval (in real units). It is
+// a statement for the model's users, covered by the file's checksum; the
+// network's function is the polynomial itself.
+type Approximation struct {
+	Function string  `json:"function"` // "relu"
+	Lo       float64 `json:"lo"`
+	Hi       float64 `json:"hi"`
+	MaxError float64 `json:"max_error"`
+	// ObservedLo and ObservedHi are the smallest and largest
+	// pre-activations seen on the training images after training: values
+	// outside [Lo, Hi] are where the polynomial departs from ReLU.
+	ObservedLo float64 `json:"observed_lo"`
+	ObservedHi float64 `json:"observed_hi"`
+}
 
 // InputBits is the bit width of an input pixel (0..255).
 const InputBits = 8
@@ -31,19 +62,35 @@ const InputFrac = 8
 //
 // Dense: acc_i = Σ_j W[i*In+j]·in_j + B_i, exact in integers, with
 // Frac(acc) = Frac(in) + WeightFrac. Square: acc_i = in_i², with
-// Frac(acc) = 2·Frac(in). Then, when Shift > 0,
+// Frac(acc) = 2·Frac(in). Poly of degree d (d+1 coefficients C_k, real
+// coefficient C_k/2^CoefFrac): acc_i = Σ_k C_k·in_i^k·2^((d-k)·Frac(in)),
+// with Frac(acc) = CoefFrac + d·Frac(in). Then, when Shift > 0,
 // out_i = floor((acc_i + 2^(Shift-1)) / 2^Shift) (round half up), and
 // Frac(out) = Frac(acc) - Shift.
 type Layer struct {
-	Kind       Kind    `json:"kind"`
-	In         int     `json:"in"`
-	Out        int     `json:"out"`
-	WeightBits int     `json:"weight_bits,omitempty"` // weights lie in [-2^(WeightBits-1), 2^(WeightBits-1))
-	WeightFrac int     `json:"weight_frac,omitempty"` // real weight = W / 2^WeightFrac
-	BiasBits   int     `json:"bias_bits,omitempty"`   // biases lie in [-2^(BiasBits-1), 2^(BiasBits-1))
-	Shift      int     `json:"shift"`
-	W          []int32 `json:"-"` // Out×In, row-major
-	B          []int64 `json:"-"` // Out, at the accumulator's scale
+	Kind       Kind `json:"kind"`
+	In         int  `json:"in"`
+	Out        int  `json:"out"`
+	WeightBits int  `json:"weight_bits,omitempty"` // weights lie in [-2^(WeightBits-1), 2^(WeightBits-1))
+	WeightFrac int  `json:"weight_frac,omitempty"` // real weight = W / 2^WeightFrac
+	BiasBits   int  `json:"bias_bits,omitempty"`   // biases lie in [-2^(BiasBits-1), 2^(BiasBits-1))
+	Shift      int  `json:"shift"`
+	// Coeffs are a poly layer's coefficients C_0..C_d (constant first).
+	Coeffs []int64 `json:"coeffs,omitempty"`
+	// CoefFrac is the fraction bits of Coeffs.
+	CoefFrac int `json:"coef_frac,omitempty"`
+	// Approx says what a poly layer approximates (informative).
+	Approx *Approximation `json:"approx,omitempty"`
+	W      []int32        `json:"-"` // Out×In, row-major
+	B      []int64        `json:"-"` // Out, at the accumulator's scale
+}
+
+// Degree returns a poly layer's degree (0 for other kinds).
+func (l *Layer) Degree() int {
+	if l.Kind != KindPoly || len(l.Coeffs) == 0 {
+		return 0
+	}
+	return len(l.Coeffs) - 1
 }
 
 // Model is the fixed-point network: the exact integer function that a model
@@ -85,6 +132,9 @@ func (m *Model) Validate() error {
 		}
 		switch l.Kind {
 		case KindDense:
+			if len(l.Coeffs) != 0 || l.CoefFrac != 0 || l.Approx != nil {
+				return fmt.Errorf("layer %d: dense layer has polynomial coefficients", i)
+			}
 			if l.WeightBits < 2 || l.WeightBits > 16 {
 				return fmt.Errorf("layer %d: weight_bits %d out of range [2, 16]", i, l.WeightBits)
 			}
@@ -116,8 +166,17 @@ func (m *Model) Validate() error {
 			if l.Out != l.In {
 				return fmt.Errorf("layer %d: square layer maps %d to %d values", i, l.In, l.Out)
 			}
-			if l.WeightBits != 0 || l.WeightFrac != 0 || l.BiasBits != 0 || len(l.W) != 0 || len(l.B) != 0 {
+			if l.WeightBits != 0 || l.WeightFrac != 0 || l.BiasBits != 0 || len(l.W) != 0 || len(l.B) != 0 || len(l.Coeffs) != 0 || l.Approx != nil {
 				return fmt.Errorf("layer %d: square layer has weights", i)
+			}
+		case KindPoly:
+			if err := l.validatePoly(); err != nil {
+				return fmt.Errorf("layer %d: %w", i, err)
+			}
+			// The terms are aligned by shifting coefficients left by
+			// multiples of the input's fraction bits: keep them in int64.
+			if f := m.Frac(i - 1); f < 0 || maxCoeffBits+l.Degree()*f > 60 {
+				return fmt.Errorf("layer %d: poly layer on inputs with %d fraction bits (want 0 to %d)", i, f, (60-maxCoeffBits)/l.Degree())
 			}
 		default:
 			return fmt.Errorf("layer %d: unknown kind %q", i, l.Kind)
@@ -142,6 +201,41 @@ func (m *Model) Validate() error {
 	return nil
 }
 
+// validatePoly checks a poly layer on its own.
+func (l *Layer) validatePoly() error {
+	if l.Out != l.In {
+		return fmt.Errorf("poly layer maps %d to %d values", l.In, l.Out)
+	}
+	if l.WeightBits != 0 || l.WeightFrac != 0 || l.BiasBits != 0 || len(l.W) != 0 || len(l.B) != 0 {
+		return errors.New("poly layer has weights")
+	}
+	if d := len(l.Coeffs) - 1; d < 1 || d > MaxPolyDegree {
+		return fmt.Errorf("poly layer has %d coefficients, want 2 to %d (degree 1 to %d)", len(l.Coeffs), MaxPolyDegree+1, MaxPolyDegree)
+	}
+	for k, c := range l.Coeffs {
+		if c <= -(1<<maxCoeffBits) || c >= 1<<maxCoeffBits {
+			return fmt.Errorf("poly coefficient %d = %d does not fit in %d bits", k, c, maxCoeffBits+1)
+		}
+	}
+	if l.CoefFrac < 0 || l.CoefFrac > 32 {
+		return fmt.Errorf("coef_frac %d out of range [0, 32]", l.CoefFrac)
+	}
+	if a := l.Approx; a != nil {
+		finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+		switch {
+		case a.Function != "relu":
+			return fmt.Errorf("poly layer approximates %q; only \"relu\" is known", a.Function)
+		case !finite(a.Lo) || !finite(a.Hi) || !(a.Lo < a.Hi):
+			return fmt.Errorf("poly layer's fit range [%g, %g] is not an interval", a.Lo, a.Hi)
+		case !finite(a.MaxError) || a.MaxError < 0:
+			return fmt.Errorf("poly layer's max error %g is not a non-negative number", a.MaxError)
+		case !finite(a.ObservedLo) || !finite(a.ObservedHi) || a.ObservedLo > a.ObservedHi:
+			return fmt.Errorf("poly layer's observed range [%g, %g] is not an interval", a.ObservedLo, a.ObservedHi)
+		}
+	}
+	return nil
+}
+
 // Frac returns the fraction bits of layer i's output (i = -1: the input).
 func (m *Model) Frac(i int) int {
 	f := InputFrac
@@ -152,6 +246,8 @@ func (m *Model) Frac(i int) int {
 			f += l.WeightFrac
 		case KindSquare:
 			f *= 2
+		case KindPoly:
+			f = l.CoefFrac + l.Degree()*f
 		}
 		f -= l.Shift
 	}
@@ -180,8 +276,8 @@ func (m *Model) Forward(image []uint8) ([]int64, error) {
 	for i, p := range image {
 		x[i] = int64(p)
 	}
-	for _, l := range m.Layers {
-		x = l.forward(x)
+	for i, l := range m.Layers {
+		x = l.forward(x, m.Frac(i-1))
 	}
 	return x, nil
 }
@@ -198,13 +294,15 @@ func (m *Model) Trace(image []uint8) ([][]int64, error) {
 	}
 	out := make([][]int64, len(m.Layers))
 	for i, l := range m.Layers {
-		x = l.forward(x)
+		x = l.forward(x, m.Frac(i-1))
 		out[i] = x
 	}
 	return out, nil
 }
 
-func (l *Layer) forward(x []int64) []int64 {
+// forward applies the layer to x, whose fraction bits are inFrac (a poly
+// layer aligns its terms with them).
+func (l *Layer) forward(x []int64, inFrac int) []int64 {
 	y := make([]int64, l.Out)
 	switch l.Kind {
 	case KindDense:
@@ -220,8 +318,23 @@ func (l *Layer) forward(x []int64) []int64 {
 		for i := range y {
 			y[i] = round(x[i]*x[i], l.Shift)
 		}
+	case KindPoly:
+		for i := range y {
+			y[i] = round(l.polyAcc(x[i], inFrac), l.Shift)
+		}
 	}
 	return y
+}
+
+// polyAcc is Σ_k C_k·v^k·2^((d-k)·inFrac), by Horner's rule:
+// ((C_d·v + C_{d-1}·2^f)·v + C_{d-2}·2^2f)... keeps every term exact.
+func (l *Layer) polyAcc(v int64, inFrac int) int64 {
+	d := l.Degree()
+	acc := l.Coeffs[d]
+	for k := d - 1; k >= 0; k-- {
+		acc = acc*v + l.Coeffs[k]<<((d-k)*inFrac)
+	}
+	return acc
 }
 
 // LayerBounds holds worst-case intervals for one layer, over every possible
@@ -262,11 +375,44 @@ func (m *Model) Bounds() []LayerBounds {
 					lo = 0
 				}
 				acc[i] = Interval{lo, hi}
+			case KindPoly:
+				acc[i] = l.polyBounds(in[i], m.Frac(li-1))
 			}
 			out[i] = Interval{round(acc[i].Lo, l.Shift), round(acc[i].Hi, l.Shift)}
 		}
 		res[li] = LayerBounds{Acc: acc, Out: out}
 		in = out
+	}
+	return res
+}
+
+// polyBounds bounds Σ_k C_k·v^k·2^((d-k)·f) over v in iv, term by term.
+// Bounds beyond 2^60 saturate (Validate refuses them) instead of wrapping.
+func (l *Layer) polyBounds(iv Interval, f int) Interval {
+	d := l.Degree()
+	fl := math.Max(math.Abs(float64(iv.Lo)), math.Abs(float64(iv.Hi)))
+	var worst float64
+	for k, c := range l.Coeffs {
+		worst += math.Abs(float64(c)) * math.Pow(fl, float64(k)) * math.Ldexp(1, (d-k)*f)
+	}
+	if worst > 1<<60 {
+		return Interval{-(1 << 62), 1 << 62}
+	}
+	var res Interval
+	for k, c := range l.Coeffs {
+		// v^k over iv.
+		plo, phi := int64(1), int64(1)
+		for j := 0; j < k; j++ {
+			cands := []int64{plo * iv.Lo, plo * iv.Hi, phi * iv.Lo, phi * iv.Hi}
+			plo, phi = slices.Min(cands), slices.Max(cands)
+		}
+		if k%2 == 0 && k > 0 && iv.Lo <= 0 && iv.Hi >= 0 {
+			plo = 0
+		}
+		s := c << ((d - k) * f)
+		a, b := s*plo, s*phi
+		res.Lo += min(a, b)
+		res.Hi += max(a, b)
 	}
 	return res
 }

@@ -11,6 +11,19 @@ type FloatLayer struct {
 	In, Out int
 	W       []float64 // Out×In, row-major; dense only
 	B       []float64 // Out; dense only
+	// Coeffs are a poly layer's coefficients, constant first; Approx what
+	// they approximate.
+	Coeffs []float64
+	Approx *Approximation
+}
+
+// Poly evaluates the polynomial with coefficients c (constant first) at x.
+func Poly(c []float64, x float64) float64 {
+	var y float64
+	for k := len(c) - 1; k >= 0; k-- {
+		y = y*x + c[k]
+	}
+	return y
 }
 
 // Float is a network with float64 weights. Inputs are pixels divided by 256.
@@ -35,6 +48,10 @@ func (f *Float) Forward(x []float64) []float64 {
 		case KindSquare:
 			for i := range y {
 				y[i] = x[i] * x[i]
+			}
+		case KindPoly:
+			for i := range y {
+				y[i] = Poly(l.Coeffs, x[i])
 			}
 		}
 		x = y
@@ -71,9 +88,31 @@ func (m *Model) Dequantize() *Float {
 				fl.B[k] = float64(b) * bs
 			}
 		}
+		if l.Kind == KindPoly {
+			cs := math.Ldexp(1, -l.CoefFrac)
+			fl.Coeffs = make([]float64, len(l.Coeffs))
+			for k, c := range l.Coeffs {
+				fl.Coeffs[k] = float64(c) * cs
+			}
+			fl.Approx = l.Approx
+		}
 		f.Layers[i] = fl
 	}
 	return f
+}
+
+// RealCoeffs returns a poly layer's real coefficients, constant first (nil
+// for other kinds).
+func (l *Layer) RealCoeffs() []float64 {
+	if l.Kind != KindPoly {
+		return nil
+	}
+	cs := math.Ldexp(1, -l.CoefFrac)
+	out := make([]float64, len(l.Coeffs))
+	for k, c := range l.Coeffs {
+		out[k] = float64(c) * cs
+	}
+	return out
 }
 
 // QuantizeOptions controls the conversion of a float network to fixed point.
@@ -140,13 +179,36 @@ func Quantize(f *Float, name string, opt QuantizeOptions) (*Model, error) {
 			}
 			l.BiasBits = bitsSigned(bmax)
 		}
+		if fl.Kind == KindPoly {
+			if len(fl.Coeffs) < 2 || len(fl.Coeffs) > MaxPolyDegree+1 {
+				return nil, fmt.Errorf("quantize: layer %d has %d polynomial coefficients", li, len(fl.Coeffs))
+			}
+			if d := len(fl.Coeffs) - 1; d*opt.ActivationBits+polyCoeffBits > 60 {
+				return nil, fmt.Errorf("quantize: layer %d: %d-bit activations are too wide for a degree-%d polynomial (at most %d bits)", li, opt.ActivationBits, d, (60-polyCoeffBits)/d)
+			}
+			var cmax float64
+			for _, c := range fl.Coeffs {
+				cmax = math.Max(cmax, math.Abs(c))
+			}
+			// Coefficients get polyCoeffBits bits: the scale is the
+			// largest power of two that keeps the largest one in range.
+			cmaxInt := float64(int64(1)<<(polyCoeffBits-1)) - 1
+			l.CoefFrac = max(0, min(32, int(math.Floor(math.Log2(cmaxInt/cmax)))))
+			cs := math.Ldexp(1, l.CoefFrac)
+			l.Coeffs = make([]int64, len(fl.Coeffs))
+			for k, c := range fl.Coeffs {
+				l.Coeffs[k] = int64(math.Round(c * cs))
+			}
+			l.Approx = fl.Approx
+			accFrac = l.CoefFrac + l.Degree()*frac
+		}
 		// Accumulators on the calibration set, to choose the shift.
 		last := li == len(f.Layers)-1
 		var peak int64
 		accs := make([][]int64, len(acts))
 		for n, x := range acts {
 			l.Shift = 0
-			accs[n] = l.forward(x)
+			accs[n] = l.forward(x, frac)
 			for _, v := range accs[n] {
 				peak = max(peak, abs64(v))
 			}
@@ -170,6 +232,9 @@ func Quantize(f *Float, name string, opt QuantizeOptions) (*Model, error) {
 	return m, nil
 }
 
+// polyCoeffBits is the width of a quantised polynomial coefficient.
+const polyCoeffBits = 16
+
 func abs64(v int64) int64 {
 	if v < 0 {
 		return -v
@@ -180,7 +245,7 @@ func abs64(v int64) int64 {
 // bitsSigned returns the bits of a signed integer that holds ±v.
 func bitsSigned(v int64) int {
 	n := 1
-	for (int64(1) << (n - 1)) <= v {
+	for n < 63 && (int64(1)<<(n-1)) <= v {
 		n++
 	}
 	return n

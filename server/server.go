@@ -37,6 +37,14 @@ type Config struct {
 	// Evaluation are the server's evaluation settings (default
 	// he.DefaultEvaluationSettings).
 	Evaluation *he.EvaluationSettings
+	// Probe are sample images (e.g. MNIST training images) that bound the
+	// values of a general network (one with polynomial activations, or
+	// other than dense layers, one square, dense layers): such a model is
+	// compiled by he.CompileGeneral under parameters chosen for it, which
+	// its ModelInfo announces. Required only when such a model is served;
+	// when empty, ProbeSource is asked for them.
+	Probe       [][]uint8
+	ProbeSource func() ([][]uint8, error)
 	// Workers is the number of concurrent evaluations (default: the number
 	// of CPUs divided by the goroutines one evaluation uses, at least 1).
 	Workers int
@@ -114,11 +122,25 @@ type Recorder interface {
 // Chunk size for key uploads; well under gRPC's 4 MiB default message limit.
 const KeyChunkBytes = 1 << 20
 
+// compiledNetwork is what the server needs of an encrypted network: the
+// default he.Network or a general he.GeneralNetwork, each under its own
+// parameters.
+type compiledNetwork interface {
+	Evaluate(ctx context.Context, in *he.Ciphertext, keys *he.EvaluationKeys) (*he.Ciphertext, error)
+	GaloisElements() []uint64
+	Layout() he.Layout
+	Parameters() *he.Parameters
+	LogFloodSigma() float64
+}
+
 type servedModel struct {
 	m    *model.Model
-	net  *he.Network
+	net  compiledNetwork
 	info *inferencev1.ModelInfo
 }
+
+// params are the CKKS parameters of the model's sessions.
+func (sm *servedModel) params() *he.Parameters { return sm.net.Parameters() }
 
 // Server implements the Inference gRPC service.
 type Server struct {
@@ -188,9 +210,23 @@ func New(cfg Config) (*Server, error) {
 		if _, dup := s.models[m.Name]; dup {
 			return nil, fmt.Errorf("server: two models named %q", m.Name)
 		}
-		net, err := params.Compile(m, settings)
-		if err != nil {
-			return nil, fmt.Errorf("server: %w", err)
+		var net compiledNetwork
+		if _, _, ferr := he.Fold(m); ferr == nil {
+			if net, err = params.Compile(m, settings); err != nil {
+				return nil, fmt.Errorf("server: %w", err)
+			}
+		} else {
+			if len(cfg.Probe) == 0 && cfg.ProbeSource != nil {
+				if cfg.Probe, err = cfg.ProbeSource(); err != nil {
+					return nil, fmt.Errorf("server: probe images for %s: %w", m.Name, err)
+				}
+			}
+			if len(cfg.Probe) == 0 {
+				return nil, fmt.Errorf("server: model %s is a general network (%v): it needs probe images (Config.Probe) to choose its parameters", m.Name, ferr)
+			}
+			if net, err = he.CompileGeneral(m, he.GeneralOptions{Probe: cfg.Probe, Workers: settings.Workers}); err != nil {
+				return nil, fmt.Errorf("server: %w", err)
+			}
 		}
 		info, err := s.modelInfo(m, net)
 		if err != nil {
@@ -205,8 +241,9 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) modelInfo(m *model.Model, net *he.Network) (*inferencev1.ModelInfo, error) {
-	lit := s.params.Literal()
+func (s *Server) modelInfo(m *model.Model, net compiledNetwork) (*inferencev1.ModelInfo, error) {
+	params := net.Parameters()
+	lit := params.Literal()
 	encoded, err := lit.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -220,8 +257,8 @@ func (s *Server) modelInfo(m *model.Model, net *he.Network) (*inferencev1.ModelI
 		Classes:      int32(m.Classes),
 		OutputFrac:   int32(m.OutputFrac()),
 		Ckks: &inferencev1.CkksParameters{
-			Literal: encoded, Fingerprint: s.params.Fingerprint(), Description: lit.String(),
-			SecurityBits: int32(secBits), LogFloodSigma: net.Settings().LogFloodSigma,
+			Literal: encoded, Fingerprint: params.Fingerprint(), Description: lit.String(),
+			SecurityBits: int32(secBits), LogFloodSigma: net.LogFloodSigma(),
 		},
 		Layout:         &inferencev1.Layout{BlockSize: int32(l.BlockSize), Blocks: int32(l.Blocks), InputOffset: int32(l.InputOffset), Outputs: int32(l.Outputs)},
 		GaloisElements: net.GaloisElements(),
@@ -240,7 +277,7 @@ func (s *Server) restoreSessions() error {
 		if !ok {
 			continue
 		}
-		keys, err := s.params.UnmarshalEvaluationKeys(v[1], sm.net.GaloisElements())
+		keys, err := sm.params().UnmarshalEvaluationKeys(v[1], sm.net.GaloisElements())
 		if err != nil {
 			s.log.Warn("dropping unreadable saved session", "session", sessionTag(id), "err", err)
 			continue
@@ -344,7 +381,7 @@ func (s *Server) OpenSession(stream grpc.ClientStreamingServer[inferencev1.OpenS
 		return status.Errorf(codes.InvalidArgument, "upload truncated: %d of %d announced bytes", len(buf), total)
 	}
 	s.metrics.uploadBytes.Add(float64(len(buf)))
-	keys, err := s.params.UnmarshalEvaluationKeys(buf, sm.net.GaloisElements())
+	keys, err := sm.params().UnmarshalEvaluationKeys(buf, sm.net.GaloisElements())
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "evaluation keys: %v", err)
 	}
@@ -403,7 +440,7 @@ func (s *Server) Infer(ctx context.Context, req *inferencev1.InferRequest) (*inf
 	defer s.store.release(sess)
 	sm := s.models[sess.modelID]
 	t0 := time.Now()
-	in, err := s.params.UnmarshalCiphertext(req.GetCiphertext())
+	in, err := sm.params().UnmarshalCiphertext(req.GetCiphertext())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/schollz/progressbar/v3"
@@ -15,8 +16,8 @@ import (
 
 func newBenchCmd(g *globalOptions) *cobra.Command {
 	var (
-		out, peer, note, from string
-		quick, installPeer    bool
+		out, peer, note, from, workload string
+		quick, installPeer              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -34,6 +35,14 @@ percentiles; every result records the CPU, cores, Go and library versions,
 git commit, date and load.
 
 --quick runs a reduced suite in under a minute (the CI smoke test).
+--workload heorg-mnist runs the HomomorphicEncryption.org ML-inference
+workload instead: it trains (once; cached under <data>/bench/heorg-mnist)
+the MNIST MLP 784-128-64-10 with degree-2 ReLU approximations, evaluates it
+under CKKS with parameters chosen for it, and reports key generation,
+encryption, server compute, decryption and sizes for one image and
+batches of 100 and 1,000 test images, with accuracy, beside the suite's
+published OpenFHE figures (not re-run); workload-heorg-mnist.{json,md,png,svg}
+go into --out.
 --peer seal also runs Microsoft SEAL (node-seal on Node.js 22) on the same
 network and reports the ratios; --install-peer installs it first into
 <data>/peers/seal with npm. Groth16 keys are cached under <data>/bench/zk.`,
@@ -52,6 +61,12 @@ network and reports the ratios; --install-peer installs it first into
 		}
 		if _, err := g.ensureDataDir(); err != nil {
 			return nil, err
+		}
+		if workload != "" {
+			if quick || peer != "" || from != "" {
+				return nil, usageError("--workload takes no --quick, --peer or --from")
+			}
+			return g.runWorkload(cmd.Context(), workload, out)
 		}
 		res, err := g.runBench(cmd.Context(), from, quick, installPeer, bench.Options{DataDir: g.dataDir, Peer: peer, Note: note})
 		if err != nil {
@@ -73,8 +88,32 @@ network and reports the ratios; --install-peer installs it first into
 	cmd.Flags().StringVar(&peer, "peer", "", "also run a peer library on the same network: seal (Microsoft SEAL via node-seal)")
 	cmd.Flags().BoolVar(&installPeer, "install-peer", false, "install the --peer first (npm ci into <data>/peers/<peer>)")
 	cmd.Flags().StringVar(&note, "note", "", "free text recorded with the environment (e.g. \"shared machine\")")
+	cmd.Flags().StringVar(&workload, "workload", "", "run a standard workload instead of the suite: "+strings.Join(bench.Workloads, ", "))
 	cmd.Flags().StringVar(&from, "from", "", "do not run: re-render the tables and plots of this results.json into --out")
 	return cmd
+}
+
+// runWorkload runs a named workload and writes its outputs.
+func (g *globalOptions) runWorkload(ctx context.Context, name, out string) (result, error) {
+	if !slices.Contains(bench.Workloads, name) {
+		return nil, usageError("--workload: unknown workload %q (known: %s)", name, strings.Join(bench.Workloads, ", "))
+	}
+	var log io.Writer = os.Stderr
+	if g.quiet {
+		log = io.Discard
+	}
+	res, err := bench.RunWorkload(ctx, name, bench.WorkloadOptions{DataDir: g.dataDir, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	files, err := bench.WriteWorkloadOutputs(out, res)
+	if err == nil && !g.quiet {
+		fmt.Fprintf(os.Stderr, "veil: workload %s (%.0f s); wrote %s\n", name, res.DurationS, strings.Join(files, ", "))
+	}
+	if verr := res.Validate(); verr != nil && err == nil {
+		err = fmt.Errorf("the workload's rules are not met (results written anyway): %w", verr)
+	}
+	return res, err
 }
 
 // runBench runs the suite with a progress bar, or reads an earlier run.

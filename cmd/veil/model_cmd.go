@@ -21,7 +21,11 @@ func newModelCmd(g *globalOptions) *cobra.Command {
 		}
 		out := modelInfo{Name: f.Model.Name, SHA256: f.SHA256, Weights: f.Model.NumWeights(), Training: f.Training}
 		for _, l := range f.Model.Layers {
-			out.Layers = append(out.Layers, layerInfo{string(l.Kind), l.In, l.Out, l.WeightBits, l.Shift})
+			li := layerInfo{Kind: string(l.Kind), In: l.In, Out: l.Out, WeightBits: l.WeightBits, Shift: l.Shift, Approx: l.Approx}
+			if l.Kind == model.KindPoly {
+				li.Coeffs = l.RealCoeffs()
+			}
+			out.Layers = append(out.Layers, li)
 		}
 		return out, nil
 	})
@@ -68,6 +72,9 @@ type layerInfo struct {
 	Out        int    `json:"out"`
 	WeightBits int    `json:"weight_bits,omitempty"`
 	Shift      int    `json:"shift"`
+	// Coeffs (real, constant first) and Approx describe a poly layer.
+	Coeffs []float64            `json:"coeffs,omitempty"`
+	Approx *model.Approximation `json:"approx,omitempty"`
 }
 
 type modelInfo struct {
@@ -81,7 +88,11 @@ type modelInfo struct {
 func (m modelInfo) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "model   %s\nsha256  %s\nweights %d\n", m.Name, m.SHA256, m.Weights)
 	for i, l := range m.Layers {
-		fmt.Fprintf(w, "layer %d %-6s %4d -> %-4d shift %d\n", i, l.Kind, l.In, l.Out, l.Shift)
+		fmt.Fprintf(w, "layer %d %-6s %4d -> %-4d shift %d", i, l.Kind, l.In, l.Out, l.Shift)
+		if a := l.Approx; a != nil {
+			fmt.Fprintf(w, "  %s ≈ %s, fitted on [%.2f, %.2f] (max error %.3f; seen in training [%.2f, %.2f])", polyString(l.Coeffs), a.Function, a.Lo, a.Hi, a.MaxError, a.ObservedLo, a.ObservedHi)
+		}
+		fmt.Fprintln(w)
 	}
 	if m.Training != nil {
 		fmt.Fprintf(w, "test accuracy (recorded at training): float %.2f%%, fixed point %.2f%%\n", 100*m.Training.FloatAccuracy, 100*m.Training.FixedAccuracy)
@@ -100,4 +111,20 @@ type commitOutput struct {
 func (c commitOutput) WriteText(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "commitment %s\nmodel      %s (sha256 %s)\ncircuit    %s\nsalt file  %s\n", c.Commitment, c.Model, c.SHA256, c.Circuit, c.SaltFile)
 	return err
+}
+
+// polyString prints c0 + c1·x + c2·x² ...
+func polyString(c []float64) string {
+	s := fmt.Sprintf("%.4g", c[0])
+	for k := 1; k < len(c); k++ {
+		sign, v := "+", c[k]
+		if v < 0 {
+			sign, v = "-", -v
+		}
+		s += fmt.Sprintf(" %s %.4g·x", sign, v)
+		if k > 1 {
+			s += fmt.Sprintf("^%d", k)
+		}
+	}
+	return s
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/protocol"
@@ -69,6 +70,9 @@ Prometheus metrics on --metrics.`,
 				Models: models, Workers: workers, QueueTimeout: queue, MaxSessions: maxSessions,
 				MaxSessionBytes: maxSessionMB << 20, IdleTimeout: idle, Logger: slog.New(h),
 			}
+			// General networks choose their parameters from MNIST
+			// training images, loaded only if such a model is served.
+			cfg.ProbeSource = func() ([][]uint8, error) { return dataset.TrainingSample(200) }
 			if persist {
 				dir, err := g.ensureDataDir("server", "sessions")
 				if err != nil {

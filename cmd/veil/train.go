@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -18,9 +19,13 @@ func newTrainCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Train an HE-friendly network on MNIST and write a model file",
-		Long: `Train a network of dense layers and square activations on the 60,000 MNIST
-training images (from the GoMNIST module), quantise it to fixed point and
-write a model file. Training is deterministic given --seed.
+		Long: `Train a network of dense layers and square activations or polynomial
+approximations of ReLU ("reluD": degree D, fitted by least squares on the
+range of pre-activations seen in training, with the range and the fit's
+error stated in the model file) on the 60,000 MNIST training images (from
+the GoMNIST module), quantise it to fixed point and write a model file.
+Training is deterministic given --seed. For example:
+  veil train --arch 128,relu2,64,relu2,10 --epochs 8 --augment=false --out mlp.json
 
 The committed default model was made with:
   veil train --out model/default_model.json`,
@@ -32,6 +37,10 @@ The committed default model was made with:
 			return nil, usageError("--arch: %v", err)
 		}
 		o.Arch = a
+		if !cmd.Flags().Changed("name") && a.String() != model.DefaultArchitecture.String() {
+			// The default name describes the default architecture only.
+			o.Name = "mnist-" + strings.TrimPrefix(a.String(), fmt.Sprint(pixels.Count)+"-")
+		}
 		train, err := dataset.MNISTTrain()
 		if err != nil {
 			return nil, err
@@ -62,7 +71,7 @@ The committed default model was made with:
 	fl := cmd.Flags()
 	fl.StringVar(&out, "out", "model.json", "output model file")
 	fl.StringVar(&o.Name, "name", model.DefaultName, "model name")
-	fl.StringVar(&arch, "arch", "32,128,sq,10", fmt.Sprintf("layers after the %d inputs: sizes of dense layers and 'sq' for the square activation", pixels.Count))
+	fl.StringVar(&arch, "arch", "32,128,sq,10", fmt.Sprintf("layers after the %d inputs: sizes of dense layers, 'sq' for the square activation, 'reluD' for a degree-D ReLU approximation", pixels.Count))
 	fl.IntVar(&o.Epochs, "epochs", o.Epochs, "training epochs")
 	fl.IntVar(&o.BatchSize, "batch", o.BatchSize, "mini-batch size")
 	fl.Float64Var(&o.LearningRate, "lr", o.LearningRate, "Adam learning rate")

@@ -57,6 +57,20 @@ var theWorld = sync.OnceValues(func() (*world, error) {
 	if err != nil {
 		return nil, err
 	}
+	return makeWorld(m)
+})
+
+// theGeneralWorld serves a general network (polynomial activations:
+// testmodels.Poly) instead of the default shape.
+var theGeneralWorld = sync.OnceValues(func() (*world, error) {
+	m, err := testmodels.Poly(3)
+	if err != nil {
+		return nil, err
+	}
+	return makeWorld(m)
+})
+
+func makeWorld(m *model.Model) (*world, error) {
 	spec, err := circuits.SpecOf(m)
 	if err != nil {
 		return nil, err
@@ -83,7 +97,7 @@ var theWorld = sync.OnceValues(func() (*world, error) {
 		return nil, err
 	}
 	return &world{m: m, spec: spec, salt: salt, pk: pk, prover: prover, pool: train, test: test}, nil
-})
+}
 
 func getWorld(t testing.TB) *world {
 	t.Helper()
@@ -113,6 +127,8 @@ type options struct {
 	// market, when set, runs the chain with fees and the model with an
 	// offer (market_test.go); clients are funded from a faucet.
 	market *marketOptions
+	// general serves theGeneralWorld's model (polynomial activations).
+	general bool
 }
 
 // env is one deployment: ledger node (served on its own gRPC port),
@@ -154,6 +170,12 @@ func compileWith(m *model.Model) (*he.Network, error) {
 func newEnv(t *testing.T, o options) *env {
 	t.Helper()
 	w := getWorld(t)
+	if o.general {
+		var err error
+		if w, err = theGeneralWorld(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	_, nodeKey, _ := ed25519.GenerateKey(nil)
@@ -215,6 +237,11 @@ func newEnv(t *testing.T, o options) *env {
 		e.dep.Prover.Models[w.m.Name] = mp
 	}
 	cfg := server.Config{Models: []*model.Model{w.m}, Recorder: rec}
+	if o.general {
+		for i := range 64 {
+			cfg.Probe = append(cfg.Probe, w.pool.Images[i][:])
+		}
+	}
 	if o.evaluator != nil {
 		if cfg.Evaluator, err = o.evaluator(w); err != nil {
 			t.Fatal(err)

@@ -24,6 +24,56 @@ import (
 	"github.com/veil-project/veil/zk"
 )
 
+// The verifiable path for a general network (784-6-relu2-5-relu2-10,
+// random weights): served under the parameters chosen for it, challenges
+// proven by its circuit, the honest answer accepted; a server that
+// evaluates another polynomial is rejected.
+func TestGeneralNetworkVerifiable(t *testing.T) {
+	e := newEnv(t, options{general: true})
+	for _, idx := range []int{0, 1} {
+		req, out := e.round(t, idx)
+		plain, _ := e.w.m.Forward(e.w.test.Images[idx][:])
+		if req.Class != model.Class(plain) {
+			t.Errorf("image %d: private class %d, plaintext class %d", idx, req.Class, model.Class(plain))
+		}
+		if !out.Accept || out.Reason != ledgerv1.VerdictReason_VERDICT_REASON_MATCH {
+			t.Fatalf("image %d: honest server rejected: %s", idx, out.Detail)
+		}
+		t.Logf("image %d: max |decrypted-proven| %.1f of %d units", idx, out.MaxDiff, out.Tolerance)
+	}
+	// Another polynomial (the last activation's x term tripled), under the
+	// same parameters: its challenge scores differ from the proven ones.
+	cheat := newEnv(t, options{general: true, evaluator: func(w *world) (server.Evaluator, error) {
+		other := *w.m
+		other.Layers = append([]model.Layer(nil), w.m.Layers...)
+		l := &other.Layers[3]
+		l.Coeffs = append([]int64(nil), l.Coeffs...)
+		l.Coeffs[1] *= 3
+		var probe [][]uint8
+		for i := range 64 {
+			probe = append(probe, w.pool.Images[i][:])
+		}
+		honest, err := he.CompileGeneral(w.m, he.GeneralOptions{Probe: probe})
+		if err != nil {
+			return nil, err
+		}
+		lit := honest.Parameters().Literal()
+		net, err := he.CompileGeneral(&other, he.GeneralOptions{Probe: probe, Literal: &lit})
+		return generalEvaluator{net}, err
+	}})
+	_, out := cheat.round(t, 0)
+	if out.Accept || out.Reason != ledgerv1.VerdictReason_VERDICT_REASON_OUTPUTS_DIFFER {
+		t.Fatalf("another polynomial: accept=%v (%s): %s", out.Accept, out.Reason, out.Detail)
+	}
+}
+
+// generalEvaluator evaluates a fixed general network whatever the model.
+type generalEvaluator struct{ net *he.GeneralNetwork }
+
+func (e generalEvaluator) Evaluate(ctx context.Context, _ string, in *he.Ciphertext, keys *he.EvaluationKeys) (*he.Ciphertext, error) {
+	return e.net.Evaluate(ctx, in, keys)
+}
+
 func TestHonestServerIsAccepted(t *testing.T) {
 	e := newEnv(t, options{})
 	for _, idx := range []int{0, 1, 2} {

@@ -95,3 +95,27 @@ func Perturbed(m *model.Model, delta int32) *model.Model {
 	}
 	return &c
 }
+
+// Poly is a small general network, 784 -dense-> 6 -relu2-> -dense-> 5
+// -relu2-> -dense-> 10, with random weights and the ReLU fits of
+// model.RandomFloat, quantised on random images: polynomial activations
+// at a size whose circuit and Groth16 setup run in seconds.
+func Poly(seed uint64) (*model.Model, error) {
+	arch, err := model.ParseArchitecture("6,relu2,5,relu2,10")
+	if err != nil {
+		return nil, err
+	}
+	f, err := model.RandomFloat(rand.New(rand.NewPCG(seed, 5)), arch)
+	if err != nil {
+		return nil, err
+	}
+	cal := make([][]uint8, 0, 8)
+	for _, img := range dataset.RandomImages(seed+100, 8) {
+		cal = append(cal, img[:])
+	}
+	m, err := model.Quantize(f, "poly-tiny", model.QuantizeOptions{WeightBits: 8, ActivationBits: 10, Calibration: cal})
+	if err != nil {
+		return nil, fmt.Errorf("poly model: %w", err)
+	}
+	return m, nil
+}

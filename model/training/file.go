@@ -35,7 +35,11 @@ func TrainFile(ctx context.Context, train, test *dataset.Set, o FileOptions) (*m
 	if err != nil {
 		return nil, err
 	}
-	m.Description = fmt.Sprintf("%s, square activation, %d-bit weights; trained on MNIST by veil train", o.Arch, o.WeightBits)
+	act := "square activation"
+	if hasPoly(o.Arch) {
+		act = "polynomial approximations of ReLU fitted on the pre-activation ranges seen in training"
+	}
+	m.Description = fmt.Sprintf("%s, %s, %d-bit weights; trained on MNIST by veil train", o.Arch, act, o.WeightBits)
 	return &model.File{Model: m, Training: &model.TrainingInfo{
 		Seed: o.Seed, Epochs: o.Epochs, BatchSize: o.BatchSize, LearningRate: o.LearningRate,
 		Augment: o.Augment, FloatAccuracy: FloatAccuracy(f, test), FixedAccuracy: FixedAccuracy(m, test),

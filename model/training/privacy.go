@@ -66,6 +66,8 @@ func dpBackward(layers []*trainLayer, grad *mat.Dense, dp *DPSGD, empty bool, ba
 			next.MulElem(g, l.x)
 			next.Scale(2, next)
 			g = next
+		case model.KindPoly:
+			g = l.backward(g, 1)
 		}
 	}
 	norm2 := make([]float64, rows)

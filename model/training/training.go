@@ -49,6 +49,17 @@ type Config struct {
 	// order) is added to every clipped gradient, and MeanGradient receives
 	// the mean clipped gradient of this call (the owner's next c_i).
 	Control *Control
+	// PolyWarmupSteps is the number of first mini-batches in which poly
+	// layers are exact ReLUs; then each poly layer's polynomial is fitted
+	// by least squares to ReLU on the range of its pre-activations (the
+	// 0.1% and 99.9% quantiles on PolyFitImages training images) and
+	// training continues with the polynomial. 0 means a tenth of the
+	// steps. Poly layers of Init keep their coefficients (no warm-up).
+	PolyWarmupSteps int
+	// PolyRangePenalty weighs a quadratic penalty on pre-activations
+	// outside the fitted range, which keeps them where the polynomial is
+	// close to ReLU. 0 means 1.
+	PolyRangePenalty float64
 	// Progress is called after each batch with the number of batches done
 	// and the total; it may be nil.
 	Progress func(done, total int, loss float64)
@@ -94,6 +105,10 @@ type trainLayer struct {
 	spec    model.LayerSpec
 	in, out int
 	W, B    param // W is out×in, B is 1×out
+	// Poly layers: the polynomial (nil while the layer is an exact ReLU,
+	// during the warm-up) and its fit.
+	coeffs []float64
+	approx *model.Approximation
 	// Saved by the forward pass for the backward pass.
 	x, z *mat.Dense
 	// Gradients.
@@ -128,10 +143,14 @@ func Train(ctx context.Context, train *dataset.Set, cfg Config) (*model.Float, e
 	in := pixels.Count
 	for i, s := range cfg.Arch {
 		out := s.Out
-		if s.Kind == model.KindSquare {
+		if s.Kind != model.KindDense {
 			out = in
 		}
 		l := &trainLayer{spec: s, in: in, out: out}
+		if s.Kind == model.KindPoly && cfg.Init != nil {
+			l.coeffs = append([]float64(nil), cfg.Init.Layers[i].Coeffs...)
+			l.approx = cfg.Init.Layers[i].Approx
+		}
 		if s.Kind == model.KindDense {
 			l.W, l.B = newParam(out, in), newParam(1, out)
 			l.gW, l.gB = mat.NewDense(out, in, nil), mat.NewDense(1, out, nil)
@@ -213,6 +232,18 @@ func Train(ctx context.Context, train *dataset.Set, cfg Config) (*model.Float, e
 		dpRNG = rand.New(rand.NewChaCha8(cfg.DP.Seed))
 	}
 	labels := make([]uint8, cfg.BatchSize)
+	warmup := cfg.PolyWarmupSteps
+	if warmup <= 0 {
+		warmup = total / 10
+	}
+	penalty := cfg.PolyRangePenalty
+	if penalty <= 0 {
+		penalty = 1
+	}
+	var fitSample *mat.Dense
+	if hasUnfitted(layers) || hasPoly(cfg.Arch) {
+		fitSample = polySample(train, cfg.Seed)
+	}
 	step := 0
 	const beta1, beta2, eps = 0.9, 0.999, 1e-8
 	for epoch := 0; epoch < epochs; epoch++ {
@@ -254,11 +285,20 @@ func Train(ctx context.Context, train *dataset.Set, cfg Config) (*model.Float, e
 				}
 				labels[r] = train.Labels[idx]
 			}
+			if step == warmup && hasUnfitted(layers) {
+				if err := fitPolys(layers, fitSample); err != nil {
+					return nil, fmt.Errorf("train: %w", err)
+				}
+			}
 			// Forward.
 			x := xb
 			for _, l := range layers {
 				l.x = x
 				switch l.spec.Kind {
+				case model.KindPoly:
+					z := l.activate(x)
+					l.z = z
+					x = z
 				case model.KindDense:
 					z := mat.NewDense(x.RawMatrix().Rows, l.out, nil)
 					z.Mul(x, l.W.w.T())
@@ -335,6 +375,8 @@ func Train(ctx context.Context, train *dataset.Set, cfg Config) (*model.Float, e
 					next.MulElem(grad, l.x)
 					next.Scale(2, next)
 					grad = next
+				case model.KindPoly:
+					grad = l.backward(grad, penalty/float64(cfg.BatchSize))
 				}
 			}
 			// AdamW step with cosine learning-rate decay.
@@ -403,12 +445,26 @@ func Train(ctx context.Context, train *dataset.Set, cfg Config) (*model.Float, e
 			st.V[i] = append([]float64(nil), p.v.RawMatrix().Data...)
 		}
 	}
+	if step <= warmup && hasUnfitted(layers) {
+		// Training ended before (or right at) the fit: fit now.
+		if err := fitPolys(layers, fitSample); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
+	if fitSample != nil {
+		observePolys(layers, fitSample)
+	}
 	f := &model.Float{}
 	for _, l := range layers {
 		fl := model.FloatLayer{Kind: l.spec.Kind, In: l.in, Out: l.out}
 		if l.spec.Kind == model.KindDense {
 			fl.W = append([]float64(nil), l.W.w.RawMatrix().Data...)
 			fl.B = append([]float64(nil), l.B.w.RawMatrix().Data...)
+		}
+		if l.spec.Kind == model.KindPoly {
+			fl.Coeffs = append([]float64(nil), l.coeffs...)
+			a := *l.approx
+			fl.Approx = &a
 		}
 		f.Layers = append(f.Layers, fl)
 	}
@@ -424,11 +480,14 @@ func matches(f *model.Float, arch model.Architecture) error {
 	for i, s := range arch {
 		l := f.Layers[i]
 		out := s.Out
-		if s.Kind == model.KindSquare {
+		if s.Kind != model.KindDense {
 			out = in
 		}
 		if l.Kind != s.Kind || l.In != in || l.Out != out {
 			return fmt.Errorf("layer %d is %v %d→%d, want %v %d→%d", i, l.Kind, l.In, l.Out, s.Kind, in, out)
+		}
+		if s.Kind == model.KindPoly && len(l.Coeffs) != s.Degree+1 {
+			return fmt.Errorf("layer %d has %d polynomial coefficients, want %d", i, len(l.Coeffs), s.Degree+1)
 		}
 		if s.Kind == model.KindDense && (len(l.W) != in*out || len(l.B) != out) {
 			return fmt.Errorf("layer %d has %d weights and %d biases, want %d and %d", i, len(l.W), len(l.B), in*out, out)
