@@ -11,7 +11,8 @@ const maxBound = int64(1) << 50
 // one constraint, each); a dense layer multiplies every input by every
 // packed row group (one constraint per product per image, and one per
 // group and input to materialise the packed multiplier); a square layer
-// squares every output per image. A ledger node compares it with the
+// squares every output per image and a polynomial layer range-checks
+// every output per image. A ledger node compares it with the
 // phase-1 domain before compiling a spec someone else sent: compiling is
 // proportional to the circuit's size, so a spec far too big for the
 // chain's phase 1 is refused for the cost of parsing it.
@@ -34,6 +35,8 @@ func (s *Spec) MinConstraints(batch int) int64 {
 			add((b + 1) * in * groups) // products and packed multipliers
 		case model.KindSquare:
 			add(b * out)
+		case model.KindPoly:
+			add(b * out) // every output's range check, per image
 		}
 	}
 	return n
