@@ -56,6 +56,15 @@ const (
 	MaxChunksPerBlob = 1 << 14
 	// MaxPhase1Domain is mpcsetup.MaxDomain (the ledger does not link it).
 	MaxPhase1Domain = 1 << 24
+	// MaxCeremonyContributions bounds the contributions of one ceremony:
+	// its record (every step's chunk list and attestation) is rewritten
+	// per contribution and served as one gRPC message, which an unbounded
+	// ceremony outgrew after ~135 contributions at 2^17. Each contribution
+	// needs only one honest party, so 64 are plenty.
+	MaxCeremonyContributions = 64
+	// MaxAttestationBytes bounds a contribution's attestation (what the
+	// contributor says about how it made it), for the same reason.
+	MaxAttestationBytes = 256
 )
 
 // CeremonyParams are the ceremony's chain parameters.
@@ -64,11 +73,24 @@ type CeremonyParams struct {
 	// power of two): it serves every circuit of at most this many
 	// constraints. It also makes RegisterModel name a sealed ceremony.
 	Phase1Domain uint64
-	// MinContributions a ceremony needs before it may be closed (0: 1).
+	// MinContributions is the fewest distinct contributors (keys) a
+	// ceremony needs before it may be closed (0: 1); a phase 2's opener
+	// (the model owner, who would like to know every secret) does not
+	// count. Keys are free, so this is no defence against one party with
+	// many keys: the close heights below give everyone time to contribute.
 	MinContributions uint32
 	// BeaconDelay is the number of blocks from the close to the block
 	// whose head is the beacon (0: 1). Nobody chooses that height.
 	BeaconDelay uint64
+	// Phase1CloseHeight is the first height at which phase 1 may be
+	// closed (0: any): anyone may close phase 1, and without it a party
+	// that contributed MinContributions times under fresh keys could close
+	// it before the honest validators contribute.
+	Phase1CloseHeight uint64
+	// Phase2Window is the number of blocks after a phase 2 is opened
+	// before its opener may close it (0: none), so that others can
+	// contribute before the opener closes on its own contributions.
+	Phase2Window uint64
 	// InsecureOwnerKeys lets a chain with a phase 1 accept registrations
 	// whose verifying key the owner made: INSECURE, local experiments.
 	InsecureOwnerKeys bool
@@ -78,8 +100,8 @@ func (c CeremonyParams) validate() error {
 	if c.Phase1Domain != 0 && (c.Phase1Domain < 2 || c.Phase1Domain&(c.Phase1Domain-1) != 0 || c.Phase1Domain > MaxPhase1Domain) {
 		return fmt.Errorf("ceremony phase-1 domain %d: a power of two in [2, 2^24], or 0", c.Phase1Domain)
 	}
-	if c.BeaconDelay > MaxProofDeadlineBlocks || c.MinContributions > 1<<20 {
-		return errors.New("ceremony beacon delay or minimum contributions out of range")
+	if c.BeaconDelay > MaxProofDeadlineBlocks || c.MinContributions > 1<<20 || c.Phase2Window > 1<<32 {
+		return errors.New("ceremony beacon delay, minimum contributions or phase-2 window out of range")
 	}
 	return nil
 }
@@ -105,6 +127,9 @@ type Phase2Info struct {
 	Domain  uint64   // the circuit's FFT domain
 	SpecID  [32]byte // the circuit id
 	AccHash [32]byte // hash of the start's accumulator: the first contribution's challenge
+	// ContributionSize is the length of every contribution: the ledger
+	// refuses a chunk list of another total length before copying it.
+	ContributionSize int64
 }
 
 // Phase1Transcript is the sealed phase 1 as a verifier needs it.
@@ -137,6 +162,14 @@ type CeremonyVerifier interface {
 	DeriveVerifyingKey(p1 Phase1Transcript, spec []byte, batch int, start, last, beacon []byte) ([]byte, error)
 }
 
+// SpecBounder is implemented by a CeremonyVerifier that can refuse a
+// spec too big for the phase-1 domain from the spec alone: the ledger asks
+// it before reassembling the sealed phase 1 and the start for a
+// Phase2Open (errors wrap ErrCeremonyWrongCircuit or ErrCeremonySpec).
+type SpecBounder interface {
+	CheckSpecFits(spec []byte, batch int, domain uint64) error
+}
+
 // CeremonyAPI is a ledger that also answers ceremony queries.
 type CeremonyAPI interface {
 	API
@@ -166,6 +199,9 @@ func checkCeremonyFields(body *ledgerv1.TxBody) (ok bool, rj *Rejection) {
 		}
 	case *ledgerv1.TxBody_CeremonyContribution:
 		c := t.CeremonyContribution
+		if len(c.Attestation) > MaxAttestationBytes {
+			return true, reject(ledgerv1.Code_CODE_INVALID_FIELD, "attestation has %d bytes, at most %d", len(c.Attestation), MaxAttestationBytes)
+		}
 		return true, firstRejection(checkID("ceremony_id", c.CeremonyId), check32("previous_hash", c.PreviousHash), chunks(c.Chunks), checkText("attestation", c.Attestation))
 	case *ledgerv1.TxBody_Phase2Open:
 		o := t.Phase2Open
@@ -249,6 +285,58 @@ func blob(btx *bolt.Tx, chunks [][]byte) ([]byte, *Rejection) {
 	return b.Bytes(), nil
 }
 
+// Phase1ContributionSize is the length of a phase-1 contribution for
+// domain n (mpcsetup.Phase1Size(n, false), which the ledger does not
+// link; a zkverify test checks they agree): three update proofs, N, [β]₂,
+// the powers in compressed BN254 points (32 bytes in G1, 64 in G2) and a
+// 32-byte challenge with its length byte.
+func Phase1ContributionSize(n uint64) int64 {
+	const g1, g2 = 32, 64
+	return 3*(g1+g2) + 8 + g2 + int64(2*n-2)*g1 + int64(n-1)*g2 + int64(2*n)*g1 + 1 + 32
+}
+
+// contributionSize is the length every contribution to rec must have (0:
+// unknown, a phase-2 record stored before the size was).
+func contributionSize(rec *ledgerv1.CeremonyRecord) int64 {
+	if rec.Phase == 1 {
+		return Phase1ContributionSize(rec.Domain)
+	}
+	return rec.ContributionSize
+}
+
+// checkChunkList refuses an accumulator's chunk list before any chunk is
+// copied or hashed: a chunk named twice (one uploaded chunk named
+// thousands of times made a free, refused transaction cost every node
+// gigabytes of copying and hashing), a missing chunk, more chunks than
+// want bytes need, or (want > 0) lengths that do not sum to want. A
+// chunk's length is its stored value's, read without reading the chunk.
+func checkChunkList(btx *bolt.Tx, chunks [][]byte, want int64) *Rejection {
+	if want > 0 {
+		if most := (want + MaxChunkBytes - 1) / MaxChunkBytes; int64(len(chunks)) > most {
+			return reject(ledgerv1.Code_CODE_CEREMONY_BAD_CHUNK_LIST, "%d chunks for a %d-byte accumulator (at most %d)", len(chunks), want, most)
+		}
+	}
+	seen := make(map[string]bool, len(chunks))
+	var total int64
+	b := btx.Bucket(bChunks)
+	for i, h := range chunks {
+		k := string(h)
+		if seen[k] {
+			return reject(ledgerv1.Code_CODE_CEREMONY_BAD_CHUNK_LIST, "chunk %d (%x) is named twice", i, prefix8(h))
+		}
+		seen[k] = true
+		v := b.Get(h)
+		if v == nil {
+			return reject(ledgerv1.Code_CODE_MISSING_CHUNK, "chunk %d (%x) is not stored: upload it first", i, prefix8(h))
+		}
+		total += int64(len(v) - 4) // the value is the chunk and its 4-byte seal
+	}
+	if want > 0 && total != want {
+		return reject(ledgerv1.Code_CODE_CEREMONY_BAD_ENCODING, "the chunks hold %d bytes, a contribution to this ceremony has %d", total, want)
+	}
+	return nil
+}
+
 // ceremonyRejection gives a verifier's error its code.
 func ceremonyRejection(what string, err error) *Rejection {
 	code := ledgerv1.Code_CODE_CEREMONY_BAD_CONTRIBUTION
@@ -327,6 +415,21 @@ func (s *Store) checkContribution(btx *bolt.Tx, tx *Tx, c *ledgerv1.CeremonyCont
 	if rec.Sealed || rec.CloseHeight != 0 {
 		return nil, reject(ledgerv1.Code_CODE_CEREMONY_CLOSED, "ceremony %q was closed at height %d", trunc(c.CeremonyId), rec.CloseHeight)
 	}
+	if len(rec.Contributions) >= MaxCeremonyContributions {
+		return nil, reject(ledgerv1.Code_CODE_CEREMONY_FULL, "ceremony %q has %d contributions, the most a ceremony may have", trunc(c.CeremonyId), len(rec.Contributions))
+	}
+	// The cheap checks come first: the state, the previous hash and the
+	// chunk list, before anything is copied or hashed.
+	if !bytes.Equal(c.PreviousHash, rec.LastHash) {
+		return nil, reject(ledgerv1.Code_CODE_CEREMONY_NOT_EXTENDING, "ceremony %q is at %x, the contribution extends %x", trunc(c.CeremonyId), prefix8(rec.LastHash), prefix8(c.PreviousHash))
+	}
+	v, rj := s.ceremonyVerifier()
+	if rj != nil {
+		return nil, rj
+	}
+	if rj := checkChunkList(btx, c.Chunks, contributionSize(rec)); rj != nil {
+		return nil, rj
+	}
 	next, rj := blob(btx, c.Chunks)
 	if rj != nil {
 		return nil, rj
@@ -334,13 +437,6 @@ func (s *Store) checkContribution(btx *bolt.Tx, tx *Tx, c *ledgerv1.CeremonyCont
 	h := sha256.Sum256(next)
 	if id := get(btx, bCeremonyAccum, h[:]); id != nil {
 		return nil, reject(ledgerv1.Code_CODE_CEREMONY_REPLAYED, "accumulator %x is already recorded in ceremony %q", h[:8], trunc(string(id)))
-	}
-	if !bytes.Equal(c.PreviousHash, rec.LastHash) {
-		return nil, reject(ledgerv1.Code_CODE_CEREMONY_NOT_EXTENDING, "ceremony %q is at %x, the contribution extends %x", trunc(c.CeremonyId), prefix8(rec.LastHash), prefix8(c.PreviousHash))
-	}
-	v, rj := s.ceremonyVerifier()
-	if rj != nil {
-		return nil, rj
 	}
 	var prev []byte
 	if n := len(rec.Contributions); n > 0 {
@@ -377,15 +473,31 @@ func (s *Store) checkPhase2Open(btx *bolt.Tx, tx *Tx, o *ledgerv1.Phase2Open, in
 	if get(btx, bCeremonies, []byte(o.CeremonyId)) != nil {
 		return nil, reject(ledgerv1.Code_CODE_CEREMONY_EXISTS, "ceremony %q exists", trunc(o.CeremonyId))
 	}
+	v, rj := s.ceremonyVerifier()
+	if rj != nil {
+		return nil, rj
+	}
+	// Cheap checks before the phase-1 transcript and the start are
+	// reassembled: phase 1 is sealed, the start's chunk list names no
+	// chunk twice.
+	if p1, rj := s.getCeremony(btx, Phase1ID); rj != nil {
+		return nil, rj
+	} else if !p1.Sealed {
+		return nil, reject(ledgerv1.Code_CODE_CEREMONY_NOT_SEALED, "phase 1 is not sealed")
+	}
+	if rj := checkChunkList(btx, o.Chunks, 0); rj != nil {
+		return nil, rj
+	}
+	if b, ok := v.(SpecBounder); ok {
+		if err := b.CheckSpecFits(o.Spec, int(o.Batch), s.params.Ceremony.Phase1Domain); err != nil {
+			return nil, ceremonyRejection(fmt.Sprintf("phase-2 spec of %q", trunc(o.CeremonyId)), err)
+		}
+	}
 	p1, rj := s.phase1Transcript(btx)
 	if rj != nil {
 		return nil, rj
 	}
 	start, rj := blob(btx, o.Chunks)
-	if rj != nil {
-		return nil, rj
-	}
-	v, rj := s.ceremonyVerifier()
 	if rj != nil {
 		return nil, rj
 	}
@@ -396,7 +508,7 @@ func (s *Store) checkPhase2Open(btx *bolt.Tx, tx *Tx, o *ledgerv1.Phase2Open, in
 	rec := &ledgerv1.CeremonyRecord{
 		CeremonyId: o.CeremonyId, Phase: 2, Domain: info.Domain, Spec: o.Spec, Batch: o.Batch, SpecId: info.SpecID[:], Opener: tx.Signer,
 		Start:    &ledgerv1.CeremonyStep{Hash: info.AccHash[:], Chunks: o.Chunks, Contributor: tx.Signer, Index: index, Height: height},
-		LastHash: info.AccHash[:],
+		LastHash: info.AccHash[:], ContributionSize: info.ContributionSize,
 	}
 	return putCeremony(rec), nil
 }
@@ -412,12 +524,33 @@ func (s *Store) checkCeremonyClose(btx *bolt.Tx, tx *Tx, c *ledgerv1.CeremonyClo
 	if rec.Phase == 2 && !bytes.Equal(tx.Signer, rec.Opener) {
 		return nil, reject(ledgerv1.Code_CODE_UNAUTHORIZED, "only the opener of phase 2 %q closes it", trunc(c.CeremonyId))
 	}
-	if n, min := len(rec.Contributions), s.params.Ceremony.minContributions(); n < min {
-		return nil, reject(ledgerv1.Code_CODE_CEREMONY_TOO_FEW, "ceremony %q has %d contributions, it needs %d", trunc(c.CeremonyId), n, min)
+	notBefore := s.params.Ceremony.Phase1CloseHeight
+	if rec.Phase == 2 {
+		notBefore = rec.GetStart().GetHeight() + s.params.Ceremony.Phase2Window
+	}
+	if height < notBefore {
+		return nil, reject(ledgerv1.Code_CODE_CEREMONY_CLOSE_TOO_EARLY, "ceremony %q may be closed from height %d, this is %d", trunc(c.CeremonyId), notBefore, height)
+	}
+	if n, min := distinctContributors(rec), s.params.Ceremony.minContributions(); n < min {
+		return nil, reject(ledgerv1.Code_CODE_CEREMONY_TOO_FEW, "ceremony %q has %d distinct contributors (the phase-2 opener not counted), it needs %d", trunc(c.CeremonyId), n, min)
 	}
 	rec.CloseHeight = height
 	rec.BeaconHeight = height + s.params.Ceremony.beaconDelay()
 	return putCeremony(rec), nil
+}
+
+// distinctContributors counts the keys that contributed to rec, not its
+// contributions (one key contributing N times is one party), and not the
+// opener of a phase 2.
+func distinctContributors(rec *ledgerv1.CeremonyRecord) int {
+	seen := map[string]bool{}
+	for _, c := range rec.Contributions {
+		if rec.Phase == 2 && bytes.Equal(c.Contributor, rec.Opener) {
+			continue
+		}
+		seen[string(c.Contributor)] = true
+	}
+	return len(seen)
 }
 
 const beaconDomain = "veil/ledger/v1/ceremony-beacon\x00"

@@ -22,7 +22,7 @@ func TestCeremonyParams(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	p := ledger.Params{ProofDeadlineBlocks: 5, Ceremony: ledger.CeremonyParams{Phase1Domain: 1 << 17, MinContributions: 3, BeaconDelay: 2, InsecureOwnerKeys: true}}
+	p := ledger.Params{ProofDeadlineBlocks: 5, Ceremony: ledger.CeremonyParams{Phase1Domain: 1 << 17, MinContributions: 3, BeaconDelay: 2, InsecureOwnerKeys: true, Phase1CloseHeight: 40, Phase2Window: 30}}
 	back, err := ledger.ParamsFromProto(p.Proto())
 	if err != nil || !back.Equal(p) || back.Ceremony != p.Ceremony {
 		t.Fatalf("ceremony parameters do not round-trip: %+v %v", back.Ceremony, err)

@@ -217,6 +217,7 @@ func (p Params) Proto() *ledgerv1.ChainParams {
 		DisputeWindowBlocks: m.DisputeWindowBlocks, DisputeBond: m.DisputeBond,
 		CeremonyPhase1Domain: p.Ceremony.Phase1Domain, CeremonyMinContributions: p.Ceremony.MinContributions,
 		CeremonyBeaconDelay: p.Ceremony.BeaconDelay, InsecureOwnerKeys: p.Ceremony.InsecureOwnerKeys,
+		CeremonyPhase1CloseHeight: p.Ceremony.Phase1CloseHeight, CeremonyPhase2Window: p.Ceremony.Phase2Window,
 	}
 	for k, v := range m.Fees {
 		out.Fees = append(out.Fees, &ledgerv1.TxFee{Tx: k, Base: v})
@@ -242,6 +243,7 @@ func ParamsFromProto(m *ledgerv1.ChainParams) (Params, error) {
 	}, Ceremony: CeremonyParams{
 		Phase1Domain: m.GetCeremonyPhase1Domain(), MinContributions: m.GetCeremonyMinContributions(),
 		BeaconDelay: m.GetCeremonyBeaconDelay(), InsecureOwnerKeys: m.GetInsecureOwnerKeys(),
+		Phase1CloseHeight: m.GetCeremonyPhase1CloseHeight(), Phase2Window: m.GetCeremonyPhase2Window(),
 	}}
 	for _, f := range m.GetFees() {
 		if p.Market.Fees == nil {

@@ -173,8 +173,8 @@ func lastPhase2(ctx context.Context, api ledger.CeremonyAPI, rec *ledgerv1.Cerem
 	if err != nil {
 		return nil, err
 	}
-	p := new(gmpc.Phase2)
-	if _, err := p.ReadFrom(bytes.NewReader(b)); err != nil {
+	p, err := mpcsetup.DecodePhase2Prefix(b) // the node's bytes: lengths bounded by the blob's size
+	if err != nil {
 		return nil, fmt.Errorf("phase-2 accumulator: %w", err)
 	}
 	if h := mpcsetup.Phase2Hash(p); !bytes.Equal(h[:], rec.LastHash) {

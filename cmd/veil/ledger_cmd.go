@@ -66,6 +66,7 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 	var market bool
 	var funds []string
 	var phase1, minContrib int
+	var closeHeight, window uint64
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a single-node ledger (embedded bbolt store) with its gRPC and HTTP API",
@@ -101,7 +102,7 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 				if params.IsZero() {
 					params = ledger.DefaultParams
 				}
-				params.Ceremony = ledger.CeremonyParams{Phase1Domain: 1 << phase1, MinContributions: uint32(minContrib)}
+				params.Ceremony = ledger.CeremonyParams{Phase1Domain: 1 << phase1, MinContributions: uint32(minContrib), Phase1CloseHeight: closeHeight, Phase2Window: window}
 			}
 			n, err := embedded.Open(embedded.Config{Path: dbPath, ChainID: chainID, Verifier: zkverify.New(), Disputes: heverify.New(), Ceremony: zkverify.NewCeremony(), SigningKey: key,
 				BlockInterval: blockInterval, Params: params})
@@ -124,8 +125,10 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:7071", "HTTP listen address for JSON and the web page (off: none)")
 	cmd.Flags().DurationVar(&blockInterval, "block-interval", time.Second, "one block per interval (heights measure time: deadlines are in blocks)")
 	cmd.Flags().BoolVar(&market, "market", false, "create the ledger with the market's fees and rules (docs/market.md; fixed at creation)")
+	cmd.Flags().Uint64Var(&closeHeight, "phase1-close-height", 0, "with --phase1: phase 1 may not be closed before this height (time for honest contributors)")
+	cmd.Flags().Uint64Var(&window, "phase2-window", 0, "with --phase1: a phase 2 may not be closed until this many blocks after it is opened")
 	cmd.Flags().IntVar(&phase1, "phase1", 0, "create the ledger with a trusted-setup phase 1 open for a domain of 2^N (17 for the default circuit; docs/zk.md)")
-	cmd.Flags().IntVar(&minContrib, "min-contributions", 3, "with --phase1: contributions a ceremony needs before it closes")
+	cmd.Flags().IntVar(&minContrib, "min-contributions", 3, "with --phase1: distinct contributors a ceremony needs before it closes (a phase 2's opener not counted)")
 	cmd.Flags().StringArrayVar(&funds, "fund", nil, "a genesis balance KEY=VEIL (repeatable; implies --market; only when the ledger is created)")
 	return cmd
 }

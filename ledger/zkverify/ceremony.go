@@ -1,7 +1,6 @@
 package zkverify
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -237,7 +236,27 @@ func (c *Ceremony) CheckPhase2Start(p1 ledger.Phase1Transcript, spec []byte, bat
 	return info, nil
 }
 
+var _ ledger.SpecBounder = (*Ceremony)(nil)
+
+// CheckSpecFits implements ledger.SpecBounder. Compiling costs what the
+// circuit's size does, for whoever sent the spec in a (refused, so free)
+// transaction: a spec whose lower bound on constraints exceeds phase 1's
+// domain is refused from the spec alone.
+func (c *Ceremony) CheckSpecFits(spec []byte, batch int, domain uint64) error {
+	s, err := circuits.ParseSpec(spec)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ledger.ErrCeremonySpec, err)
+	}
+	if m := s.MinConstraints(batch); m > int64(domain) {
+		return fmt.Errorf("%w: the circuit has at least %d constraints, phase 1 has a domain of %d", ledger.ErrCeremonyWrongCircuit, m, domain)
+	}
+	return nil
+}
+
 func (c *Ceremony) checkPhase2Start(p1 ledger.Phase1Transcript, spec []byte, batch int, start []byte) (ledger.Phase2Info, error) {
+	if err := c.CheckSpecFits(spec, batch, p1.Domain); err != nil {
+		return ledger.Phase2Info{}, err
+	}
 	cc, err := c.compile(spec, batch)
 	if err != nil {
 		return ledger.Phase2Info{}, err
@@ -261,7 +280,7 @@ func (c *Ceremony) checkPhase2Start(p1 ledger.Phase1Transcript, spec []byte, bat
 	if err := mpcsetup.CheckPhase2Start(context.Background(), cc.r, srs, id, s); err != nil {
 		return ledger.Phase2Info{}, classify(err)
 	}
-	return ledger.Phase2Info{Domain: n, SpecID: cc.spec.ID(), AccHash: mpcsetup.Phase2Hash(s.Acc)}, nil
+	return ledger.Phase2Info{Domain: n, SpecID: cc.spec.ID(), AccHash: mpcsetup.Phase2Hash(s.Acc), ContributionSize: mpcsetup.Phase2ContributionSize(cc.r, int(n))}, nil
 }
 
 func (c *Ceremony) accumulator(cc *compiled, b []byte, isStart bool) (*gmpc.Phase2, error) {
@@ -312,15 +331,13 @@ func (c *Ceremony) verifyPhase2(spec []byte, batch int, prev []byte, prevIsStart
 
 // decodePhase2Any decodes a contribution whose predecessor is not at
 // hand: its shape is the circuit's, so the circuit's initial accumulator
-// shape (with a 32-byte challenge) bounds its length.
+// shape (with a 32-byte challenge) fixes its length and every list length
+// inside (checked before gnark's decoder allocates from them).
 func (c *Ceremony) decodePhase2Any(cc *compiled, b []byte) (*gmpc.Phase2, error) {
 	h := sha256.Sum256(b)
-	p := new(gmpc.Phase2)
-	if _, err := p.ReadFrom(newReader(b)); err != nil {
-		return nil, fmt.Errorf("%w: phase-2 accumulator: %v", ledger.ErrCeremonyEncoding, err)
-	}
-	if q := mpcsetup.Phase2Bytes(p); len(q) != len(b) {
-		return nil, fmt.Errorf("%w: phase-2 accumulator has trailing bytes", ledger.ErrCeremonyEncoding)
+	p, err := mpcsetup.DecodePhase2For(b, cc.r, int(zk.Domain(cc.r)))
+	if err != nil {
+		return nil, classify(err)
 	}
 	put(&c.mu, c.phase2, h, p)
 	return p, nil
@@ -359,5 +376,3 @@ func (c *Ceremony) DeriveVerifyingKey(p1 ledger.Phase1Transcript, spec []byte, b
 	}
 	return vk.MarshalBinary()
 }
-
-func newReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -46,7 +46,9 @@ func ceremonyParams(p *ledger.Params, m *model.Model, contributors ...ed25519.Pu
 	if err != nil {
 		return err
 	}
-	p.Ceremony = ledger.CeremonyParams{Phase1Domain: zk.Domain(r), MinContributions: 3}
+	// Two distinct contributors: phase 2 does not count its opener (the
+	// model owner), which leaves the operator and the client.
+	p.Ceremony = ledger.CeremonyParams{Phase1Domain: zk.Domain(r), MinContributions: 2}
 	for _, c := range contributors {
 		found := false
 		for i := range p.Market.Genesis {

@@ -113,7 +113,8 @@ func (p *Phase1) ReadFrom(r io.Reader) (int64, error) {
 
 // DecodePhase1 decodes an accumulator for domain n from exactly b: a blob
 // of the wrong length (truncated, padded, or for another domain) is
-// refused before any point is decoded.
+// refused before any point is decoded, and so is one whose SRS size field
+// is not n (gnark's decoder would allocate what it says).
 func DecodePhase1(b []byte, n uint64) (*Phase1, error) {
 	if n < 2 || n&(n-1) != 0 || n > MaxDomain {
 		return nil, fmt.Errorf("phase 1: bad domain %d", n)
@@ -123,8 +124,8 @@ func DecodePhase1(b []byte, n uint64) (*Phase1, error) {
 	}
 	p := new(Phase1)
 	r := bytes.NewReader(b)
-	if _, err := p.ReadFrom(r); err != nil {
-		return nil, fmt.Errorf("%w: phase-1 accumulator: %v", ErrEncoding, err)
+	if err := readPhase1(r, p, n); err != nil {
+		return nil, err
 	}
 	if r.Len() != 0 || p.Domain() != n {
 		return nil, fmt.Errorf("%w: phase-1 accumulator for domain %d, want %d", ErrEncoding, p.Domain(), n)

@@ -128,8 +128,16 @@ func (s *shape) startSize() int64 {
 	return size
 }
 
+// contributionSize is the length of every contribution to a phase 2 of
+// this shape: the start's accumulator (without VKK) with a 32-byte
+// challenge.
+func (s *shape) contributionSize() int64 {
+	return s.startSize() - (4 + int64(curve.SizeOfG1AffineCompressed)*int64(s.vkk)) + sha256.Size
+}
+
 // DecodePhase2Start decodes the start of a ceremony for ccs on a domain of
-// n from exactly b (length checked first).
+// n from exactly b (length checked first, then every list length inside
+// before its list is allocated).
 func DecodePhase2Start(b []byte, ccs *cs.R1CS, n int) (*Phase2Start, error) {
 	sh, err := shapeOf(ccs, n)
 	if err != nil {
@@ -139,9 +147,13 @@ func DecodePhase2Start(b []byte, ccs *cs.R1CS, n int) (*Phase2Start, error) {
 		return nil, fmt.Errorf("%w: %d bytes, the start of a phase 2 for this circuit has %d", ErrSize, len(b), sh.startSize())
 	}
 	r := bytes.NewReader(b)
-	s := &Phase2Start{Acc: new(gmpc.Phase2)}
-	if _, err := s.Acc.ReadFrom(r); err != nil {
-		return nil, fmt.Errorf("%w: phase-2 start: %v", ErrEncoding, err)
+	acc, err := readPhase2(r, sh.acc())
+	if err != nil {
+		return nil, fmt.Errorf("phase-2 start: %w", err)
+	}
+	s := &Phase2Start{Acc: acc}
+	if err := expectLen(r, sh.vkk, "VKK"); err != nil {
+		return nil, fmt.Errorf("phase-2 start: %w", err)
 	}
 	if err := curve.NewDecoder(r).Decode(&s.VKK); err != nil {
 		return nil, fmt.Errorf("%w: phase-2 start: %v", ErrEncoding, err)
@@ -363,16 +375,41 @@ func Phase2Hash(p *gmpc.Phase2) [32]byte { return sha256.Sum256(Phase2Bytes(p)) 
 
 // DecodePhase2 decodes a contribution on prev from exactly b: it must have
 // prev's shape and a 32-byte challenge, so its length is known before
-// anything is decoded.
+// anything is decoded, and every list length inside is checked against
+// prev's before the list is allocated.
 func DecodePhase2(b []byte, prev *gmpc.Phase2) (*gmpc.Phase2, error) {
 	want := int64(len(Phase2Bytes(prev))) - int64(len(prev.Challenge)) + sha256.Size
 	if int64(len(b)) != want {
 		return nil, fmt.Errorf("%w: %d bytes, a contribution to this phase 2 has %d", ErrSize, len(b), want)
 	}
-	p := new(gmpc.Phase2)
 	r := bytes.NewReader(b)
-	if _, err := p.ReadFrom(r); err != nil {
-		return nil, fmt.Errorf("%w: phase-2 accumulator: %v", ErrEncoding, err)
+	p, err := readPhase2(r, shapeOfAcc(prev))
+	if err != nil {
+		return nil, err
+	}
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrEncoding, r.Len())
+	}
+	return p, nil
+}
+
+// DecodePhase2For decodes a contribution to the phase 2 of ccs on a domain
+// of n whose predecessor is not at hand (a restarted node): every
+// accumulator of the ceremony has the start's shape and a 32-byte
+// challenge, so its length and every list length inside are known.
+func DecodePhase2For(b []byte, ccs *cs.R1CS, n int) (*gmpc.Phase2, error) {
+	sh, err := shapeOf(ccs, n)
+	if err != nil {
+		return nil, err
+	}
+	want := sh.contributionSize()
+	if int64(len(b)) != want {
+		return nil, fmt.Errorf("%w: %d bytes, a contribution to this phase 2 has %d", ErrSize, len(b), want)
+	}
+	r := bytes.NewReader(b)
+	p, err := readPhase2(r, sh.acc())
+	if err != nil {
+		return nil, err
 	}
 	if r.Len() != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrEncoding, r.Len())

@@ -97,3 +97,14 @@ func Phase2StartSize(ccs *cs.R1CS, n int) int64 {
 	}
 	return sh.startSize()
 }
+
+// Phase2ContributionSize is the length of every contribution to the phase
+// 2 of ccs on a domain of n (-1 if the circuit does not fit): the ledger
+// refuses a chunk list of another total length before reassembling it.
+func Phase2ContributionSize(ccs *cs.R1CS, n int) int64 {
+	sh, err := shapeOf(ccs, n)
+	if err != nil {
+		return -1
+	}
+	return sh.contributionSize()
+}

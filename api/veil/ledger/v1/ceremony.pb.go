@@ -418,6 +418,7 @@ type CeremonyRecord struct {
 	Sealed           bool                   `protobuf:"varint,14,opt,name=sealed,proto3" json:"sealed,omitempty"`
 	VerifyingKeyHash []byte                 `protobuf:"bytes,15,opt,name=verifying_key_hash,json=verifyingKeyHash,proto3" json:"verifying_key_hash,omitempty"` // phase 2: SHA-256 of the derived key (in the vks bucket)
 	SealIndex        uint64                 `protobuf:"varint,16,opt,name=seal_index,json=sealIndex,proto3" json:"seal_index,omitempty"`
+	ContributionSize int64                  `protobuf:"varint,17,opt,name=contribution_size,json=contributionSize,proto3" json:"contribution_size,omitempty"` // phase 2: the length of every contribution (0: unknown, records from before it was stored)
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -560,6 +561,13 @@ func (x *CeremonyRecord) GetVerifyingKeyHash() []byte {
 func (x *CeremonyRecord) GetSealIndex() uint64 {
 	if x != nil {
 		return x.SealIndex
+	}
+	return 0
+}
+
+func (x *CeremonyRecord) GetContributionSize() int64 {
+	if x != nil {
+		return x.ContributionSize
 	}
 	return 0
 }
@@ -728,7 +736,7 @@ const file_veil_ledger_v1_ceremony_proto_rawDesc = "" +
 	"\vcontributor\x18\x03 \x01(\fR\vcontributor\x12\x14\n" +
 	"\x05index\x18\x04 \x01(\x04R\x05index\x12\x16\n" +
 	"\x06height\x18\x05 \x01(\x04R\x06height\x12 \n" +
-	"\vattestation\x18\x06 \x01(\tR\vattestation\"\x94\x04\n" +
+	"\vattestation\x18\x06 \x01(\tR\vattestation\"\xc1\x04\n" +
 	"\x0eCeremonyRecord\x12\x1f\n" +
 	"\vceremony_id\x18\x01 \x01(\tR\n" +
 	"ceremonyId\x12\x14\n" +
@@ -748,7 +756,8 @@ const file_veil_ledger_v1_ceremony_proto_rawDesc = "" +
 	"\x06sealed\x18\x0e \x01(\bR\x06sealed\x12,\n" +
 	"\x12verifying_key_hash\x18\x0f \x01(\fR\x10verifyingKeyHash\x12\x1d\n" +
 	"\n" +
-	"seal_index\x18\x10 \x01(\x04R\tsealIndex\"5\n" +
+	"seal_index\x18\x10 \x01(\x04R\tsealIndex\x12+\n" +
+	"\x11contribution_size\x18\x11 \x01(\x03R\x10contributionSize\"5\n" +
 	"\x12GetCeremonyRequest\x12\x1f\n" +
 	"\vceremony_id\x18\x01 \x01(\tR\n" +
 	"ceremonyId\"%\n" +

@@ -82,6 +82,9 @@ const (
 	Code_CODE_CEREMONY_REQUIRED         Code = 54 // a registration without a ceremony on a chain that requires one
 	Code_CODE_CEREMONY_UNSUPPORTED      Code = 55 // this node cannot verify ceremonies (no verifier configured)
 	Code_CODE_CEREMONY_ALREADY_SEALED   Code = 56
+	Code_CODE_CEREMONY_BAD_CHUNK_LIST   Code = 57 // an accumulator's chunk list names a chunk twice or has more chunks than its size needs
+	Code_CODE_CEREMONY_FULL             Code = 58 // the ceremony has the most contributions a ceremony may have (MaxCeremonyContributions)
+	Code_CODE_CEREMONY_CLOSE_TOO_EARLY  Code = 59 // a close before the ceremony's close-not-before height
 	// 60-89: accounts, offers, escrow and disputes (issue 14, ledger/market.go)
 	Code_CODE_UNFUNDED              Code = 60 // the signer's balance does not cover the transaction's fee
 	Code_CODE_INSUFFICIENT_FUNDS    Code = 61 // an amount to move exceeds the balance (an overdraft)
@@ -174,6 +177,9 @@ var (
 		54:  "CODE_CEREMONY_REQUIRED",
 		55:  "CODE_CEREMONY_UNSUPPORTED",
 		56:  "CODE_CEREMONY_ALREADY_SEALED",
+		57:  "CODE_CEREMONY_BAD_CHUNK_LIST",
+		58:  "CODE_CEREMONY_FULL",
+		59:  "CODE_CEREMONY_CLOSE_TOO_EARLY",
 		60:  "CODE_UNFUNDED",
 		61:  "CODE_INSUFFICIENT_FUNDS",
 		62:  "CODE_AMOUNT_OVERFLOW",
@@ -258,6 +264,9 @@ var (
 		"CODE_CEREMONY_REQUIRED":         54,
 		"CODE_CEREMONY_UNSUPPORTED":      55,
 		"CODE_CEREMONY_ALREADY_SEALED":   56,
+		"CODE_CEREMONY_BAD_CHUNK_LIST":   57,
+		"CODE_CEREMONY_FULL":             58,
+		"CODE_CEREMONY_CLOSE_TOO_EARLY":  59,
 		"CODE_UNFUNDED":                  60,
 		"CODE_INSUFFICIENT_FUNDS":        61,
 		"CODE_AMOUNT_OVERFLOW":           62,
@@ -3944,9 +3953,11 @@ type ChainParams struct {
 	// opens the chain's phase 1 at genesis for that FFT domain (a power of
 	// two; 2^17 serves the default circuit) and makes registrations name a
 	// sealed phase-2 ceremony unless insecure_owner_keys is set.
-	CeremonyPhase1Domain     uint64 `protobuf:"varint,20,opt,name=ceremony_phase1_domain,json=ceremonyPhase1Domain,proto3" json:"ceremony_phase1_domain,omitempty"`
-	CeremonyMinContributions uint32 `protobuf:"varint,21,opt,name=ceremony_min_contributions,json=ceremonyMinContributions,proto3" json:"ceremony_min_contributions,omitempty"` // fewest contributions before a close (0 means 1)
-	CeremonyBeaconDelay      uint64 `protobuf:"varint,22,opt,name=ceremony_beacon_delay,json=ceremonyBeaconDelay,proto3" json:"ceremony_beacon_delay,omitempty"`                // blocks from the close to the beacon block (0 means 1)
+	CeremonyPhase1Domain      uint64 `protobuf:"varint,20,opt,name=ceremony_phase1_domain,json=ceremonyPhase1Domain,proto3" json:"ceremony_phase1_domain,omitempty"`
+	CeremonyMinContributions  uint32 `protobuf:"varint,21,opt,name=ceremony_min_contributions,json=ceremonyMinContributions,proto3" json:"ceremony_min_contributions,omitempty"`      // fewest contributions before a close (0 means 1)
+	CeremonyBeaconDelay       uint64 `protobuf:"varint,22,opt,name=ceremony_beacon_delay,json=ceremonyBeaconDelay,proto3" json:"ceremony_beacon_delay,omitempty"`                     // blocks from the close to the beacon block (0 means 1)
+	CeremonyPhase1CloseHeight uint64 `protobuf:"varint,24,opt,name=ceremony_phase1_close_height,json=ceremonyPhase1CloseHeight,proto3" json:"ceremony_phase1_close_height,omitempty"` // phase 1 may not be closed before this height
+	CeremonyPhase2Window      uint64 `protobuf:"varint,25,opt,name=ceremony_phase2_window,json=ceremonyPhase2Window,proto3" json:"ceremony_phase2_window,omitempty"`                  // a phase 2 may not be closed before its open height + this
 	// INSECURE, for local experiments only: accept models whose verifying
 	// key the owner made (no ceremony), as chains without a phase 1 do.
 	InsecureOwnerKeys bool `protobuf:"varint,23,opt,name=insecure_owner_keys,json=insecureOwnerKeys,proto3" json:"insecure_owner_keys,omitempty"`
@@ -4106,6 +4117,20 @@ func (x *ChainParams) GetCeremonyMinContributions() uint32 {
 func (x *ChainParams) GetCeremonyBeaconDelay() uint64 {
 	if x != nil {
 		return x.CeremonyBeaconDelay
+	}
+	return 0
+}
+
+func (x *ChainParams) GetCeremonyPhase1CloseHeight() uint64 {
+	if x != nil {
+		return x.CeremonyPhase1CloseHeight
+	}
+	return 0
+}
+
+func (x *ChainParams) GetCeremonyPhase2Window() uint64 {
+	if x != nil {
+		return x.CeremonyPhase2Window
 	}
 	return 0
 }
@@ -5410,7 +5435,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\asummary\x18\x03 \x01(\tR\asummary\x12(\n" +
 	"\x04code\x18\x04 \x01(\x0e2\x14.veil.ledger.v1.CodeR\x04code\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05where\x18\x06 \x01(\tR\x05where\"\x8e\a\n" +
+	"\x05where\x18\x06 \x01(\tR\x05where\"\x85\b\n" +
 	"\vChainParams\x122\n" +
 	"\x15proof_deadline_blocks\x18\x01 \x01(\x04R\x13proofDeadlineBlocks\x12 \n" +
 	"\ffee_per_byte\x18\x02 \x01(\x04R\n" +
@@ -5432,7 +5457,9 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x14training_royalty_bps\x18\x0f \x01(\rR\x12trainingRoyaltyBps\x124\n" +
 	"\x16ceremony_phase1_domain\x18\x14 \x01(\x04R\x14ceremonyPhase1Domain\x12<\n" +
 	"\x1aceremony_min_contributions\x18\x15 \x01(\rR\x18ceremonyMinContributions\x122\n" +
-	"\x15ceremony_beacon_delay\x18\x16 \x01(\x04R\x13ceremonyBeaconDelay\x12.\n" +
+	"\x15ceremony_beacon_delay\x18\x16 \x01(\x04R\x13ceremonyBeaconDelay\x12?\n" +
+	"\x1cceremony_phase1_close_height\x18\x18 \x01(\x04R\x19ceremonyPhase1CloseHeight\x124\n" +
+	"\x16ceremony_phase2_window\x18\x19 \x01(\x04R\x14ceremonyPhase2Window\x12.\n" +
 	"\x13insecure_owner_keys\x18\x17 \x01(\bR\x11insecureOwnerKeys\"+\n" +
 	"\x05TxFee\x12\x0e\n" +
 	"\x02tx\x18\x01 \x01(\tR\x02tx\x12\x12\n" +
@@ -5489,7 +5516,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x16ListRejectionsResponse\x128\n" +
 	"\n" +
 	"rejections\x18\x01 \x03(\v2\x18.veil.ledger.v1.RejectedR\n" +
-	"rejections*\x8a\x11\n" +
+	"rejections*\xe7\x11\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x12\n" +
 	"\x0eCODE_MALFORMED\x10\x01\x12\x16\n" +
@@ -5536,7 +5563,10 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x1aCODE_CEREMONY_KEY_MISMATCH\x105\x12\x1a\n" +
 	"\x16CODE_CEREMONY_REQUIRED\x106\x12\x1d\n" +
 	"\x19CODE_CEREMONY_UNSUPPORTED\x107\x12 \n" +
-	"\x1cCODE_CEREMONY_ALREADY_SEALED\x108\x12\x11\n" +
+	"\x1cCODE_CEREMONY_ALREADY_SEALED\x108\x12 \n" +
+	"\x1cCODE_CEREMONY_BAD_CHUNK_LIST\x109\x12\x16\n" +
+	"\x12CODE_CEREMONY_FULL\x10:\x12!\n" +
+	"\x1dCODE_CEREMONY_CLOSE_TOO_EARLY\x10;\x12\x11\n" +
 	"\rCODE_UNFUNDED\x10<\x12\x1b\n" +
 	"\x17CODE_INSUFFICIENT_FUNDS\x10=\x12\x18\n" +
 	"\x14CODE_AMOUNT_OVERFLOW\x10>\x12\x11\n" +
