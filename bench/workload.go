@@ -292,51 +292,23 @@ func RunWorkload(ctx context.Context, name string, o WorkloadOptions) (*Workload
 	var enc, srv, dec, e2e, query []float64
 	deq := m.Dequantize()
 	want := deq.Forward(model.PixelsToInput(img))
-	layout := net.Layout()
 	for rep := range o.Reps + 1 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		t0 := time.Now()
-		ct, err := sk.Encrypt(layout, [][]uint8{img})
+		rt, err := workloadRoundTrip(ctx, net, sk, keys, [][]uint8{img})
 		if err != nil {
 			return nil, err
 		}
-		in, err := ct.MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		t1 := time.Now()
-		sct, err := c.UnmarshalCiphertext(in)
-		if err != nil {
-			return nil, err
-		}
-		out, err := net.Evaluate(ctx, sct, keys)
-		if err != nil {
-			return nil, err
-		}
-		ow, err := out.MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		t2 := time.Now()
-		cout, err := c.UnmarshalCiphertext(ow)
-		if err != nil {
-			return nil, err
-		}
-		scores, err := sk.Decrypt(layout, cout)
-		if err != nil {
-			return nil, err
-		}
-		t3 := time.Now()
+		scores := rt.scores
 		if rep == 0 {
 			continue // warm-up
 		}
-		enc = append(enc, stats.Milliseconds(t1.Sub(t0)))
-		srv = append(srv, stats.Milliseconds(t2.Sub(t1)))
-		dec = append(dec, stats.Milliseconds(t3.Sub(t2)))
-		query = append(query, stats.Milliseconds(t3.Sub(t0)))
-		s.InputBytes, s.ResultBytes = len(in), len(ow)
+		enc = append(enc, stats.Milliseconds(rt.encrypt))
+		srv = append(srv, stats.Milliseconds(rt.server))
+		dec = append(dec, stats.Milliseconds(rt.decrypt))
+		query = append(query, stats.Milliseconds(rt.encrypt+rt.server+rt.decrypt))
+		s.InputBytes, s.ResultBytes = rt.inBytes, rt.outBytes
 		s.Correct = model.Class(scores[0]) == s.Label
 		for r := range want {
 			s.MaxScoreError = math.Max(s.MaxScoreError, math.Abs(scores[0][r]-want[r]))
@@ -364,7 +336,6 @@ func RunWorkload(ctx context.Context, name string, o WorkloadOptions) (*Workload
 // workloadBatch classifies the first n test images under encryption,
 // BlockSize-packed, one ciphertext after the other.
 func workloadBatch(ctx context.Context, net *he.GeneralNetwork, sk *he.SecretKey, keys *he.EvaluationKeys, m *model.Model, test *dataset.Set, n int) (*WorkloadBatch, error) {
-	c := net.Parameters()
 	layout := net.Layout()
 	per := layout.Blocks
 	b := &WorkloadBatch{Images: n}
@@ -378,43 +349,16 @@ func workloadBatch(ctx context.Context, net *he.GeneralNetwork, sk *he.SecretKey
 		for i := range imgs {
 			imgs[i] = test.Images[start+i][:]
 		}
-		t0 := time.Now()
-		ct, err := sk.Encrypt(layout, imgs)
+		rt, err := workloadRoundTrip(ctx, net, sk, keys, imgs)
 		if err != nil {
 			return nil, err
 		}
-		in, err := ct.MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		t1 := time.Now()
-		sct, err := c.UnmarshalCiphertext(in)
-		if err != nil {
-			return nil, err
-		}
-		out, err := net.Evaluate(ctx, sct, keys)
-		if err != nil {
-			return nil, err
-		}
-		ow, err := out.MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		t2 := time.Now()
-		cout, err := c.UnmarshalCiphertext(ow)
-		if err != nil {
-			return nil, err
-		}
-		scores, err := sk.Decrypt(layout, cout)
-		if err != nil {
-			return nil, err
-		}
-		t3 := time.Now()
-		b.EncryptMS += stats.Milliseconds(t1.Sub(t0))
-		b.ServerMS += stats.Milliseconds(t2.Sub(t1))
-		b.DecryptMS += stats.Milliseconds(t3.Sub(t2))
-		b.InputBytes += len(in)
-		b.ResultBytes += len(ow)
+		scores := rt.scores
+		b.EncryptMS += stats.Milliseconds(rt.encrypt)
+		b.ServerMS += stats.Milliseconds(rt.server)
+		b.DecryptMS += stats.Milliseconds(rt.decrypt)
+		b.InputBytes += rt.inBytes
+		b.ResultBytes += rt.outBytes
 		b.Ciphertexts++
 		for i, img := range imgs {
 			cls := model.Class(scores[i])
@@ -579,4 +523,49 @@ func plotWorkload(r *WorkloadResult) (*plot.Plot, error) {
 	p.Legend.TextStyle.Font.Size = vg.Points(9)
 	p.NominalX(names...)
 	return p, nil
+}
+
+// roundTrip is one timed client-server-client pass of the workload: the
+// client encrypts and serialises, the server deserialises, evaluates and
+// serialises, the client deserialises and decrypts.
+type roundTrip struct {
+	scores                   [][]float64
+	inBytes, outBytes        int
+	encrypt, server, decrypt time.Duration
+}
+
+func workloadRoundTrip(ctx context.Context, net *he.GeneralNetwork, sk *he.SecretKey, keys *he.EvaluationKeys, imgs [][]uint8) (*roundTrip, error) {
+	c, layout := net.Parameters(), net.Layout()
+	t0 := time.Now()
+	ct, err := sk.Encrypt(layout, imgs)
+	if err != nil {
+		return nil, err
+	}
+	in, err := ct.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	t1 := time.Now()
+	sct, err := c.UnmarshalCiphertext(in)
+	if err != nil {
+		return nil, err
+	}
+	out, err := net.Evaluate(ctx, sct, keys)
+	if err != nil {
+		return nil, err
+	}
+	ow, err := out.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	t2 := time.Now()
+	cout, err := c.UnmarshalCiphertext(ow)
+	if err != nil {
+		return nil, err
+	}
+	scores, err := sk.Decrypt(layout, cout)
+	if err != nil {
+		return nil, err
+	}
+	return &roundTrip{scores: scores, inBytes: len(in), outBytes: len(ow), encrypt: t1.Sub(t0), server: t2.Sub(t1), decrypt: time.Since(t2)}, nil
 }
