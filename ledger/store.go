@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"hash/fnv"
 	"os"
 	"sync"
 	"time"
@@ -474,14 +475,16 @@ func checkBoltFileSize(path string) error {
 		}
 		m := b[metaOff:]
 		le := binary.LittleEndian
-		if le.Uint32(m[0:]) != magic {
-			return 0, 0, 0, false
+		h := fnv.New64a()
+		h.Write(m[:56])
+		if le.Uint32(m[0:]) != magic || h.Sum64() != le.Uint64(m[56:]) {
+			return 0, 0, 0, false // bbolt ignores a meta page whose checksum fails
 		}
 		return uint64(le.Uint32(m[8:])), le.Uint64(m[40:]), le.Uint64(m[48:]), true
 	}
 	ps0, hwm0, tx0, ok0 := read(0)
 	if !ok0 {
-		return nil // not a bbolt file, or a damaged first meta: bbolt reports it
+		return nil // not a bbolt file, or a damaged first meta: bbolt decides
 	}
 	ps, hwm := ps0, hwm0
 	if ps1, hwm1, tx1, ok1 := read(int64(ps0)); ok1 && ps1 == ps0 && tx1 > tx0 {
