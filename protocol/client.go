@@ -14,6 +14,9 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	inferencev1 "github.com/veil-project/veil/api/veil/inference/v1"
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/client"
@@ -455,7 +458,9 @@ func (c *Client) Settle(ctx context.Context, req *Request, wait time.Duration) (
 	// keep remembers why the last attempt failed, but not that the wait
 	// ran out in the middle of one: that says nothing.
 	keep := func(err error) {
-		if ctx.Err() == nil {
+		// gRPC's own deadline timer can fire a moment before ctx's, so a
+		// DeadlineExceeded status is the wait running out too.
+		if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && status.Code(err) != codes.DeadlineExceeded && status.Code(err) != codes.Canceled {
 			lastErr = err
 		}
 	}

@@ -254,7 +254,7 @@ func TestLyingLedgerNodeCannotAlterEntries(t *testing.T) {
 	// The client cannot read a proof it can verify, so it accepts nothing
 	// and records nothing (the node denies service; it cannot make the
 	// client accept, nor earn the server a verdict it did not deserve).
-	out, err := e.client.Settle(ctx, req, 5*time.Second)
+	out, err := e.client.Settle(ctx, req, 15*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "not in the verified log") || out.Accept || out.VerdictIndex != 0 {
 		t.Fatalf("an altered log entry: %+v, %v", out, err)
 	}
@@ -363,11 +363,11 @@ func TestUnprovableRequestsAndFloodsDoNotStallOthers(t *testing.T) {
 	if n, err := e.dep.Prover.ProveOnce(ctx); err != nil || n != 2 {
 		t.Fatalf("proving 4 one-challenge requests: %d proofs, %v (want 2: batches of 3 and 1)", n, err)
 	}
-	if o, err := other.Settle(ctx, r, 5*time.Second); err != nil || !o.Accept {
+	if o, err := other.Settle(ctx, r, 30*time.Second); err != nil || !o.Accept {
 		t.Fatalf("the other client's request: %v %v", o, err)
 	}
 	for _, rr := range revealed {
-		if o, err := flood.Settle(ctx, rr, 5*time.Second); err != nil || !o.Accept {
+		if o, err := flood.Settle(ctx, rr, 30*time.Second); err != nil || !o.Accept {
 			t.Fatalf("a flood request: %v %v", o, err)
 		}
 	}

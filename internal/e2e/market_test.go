@@ -127,7 +127,7 @@ func TestMarketHonestProviderIsPaid(t *testing.T) {
 	if !out.Accept {
 		t.Fatalf("an honest answer rejected: %s", out.Detail)
 	}
-	esc, err := e.client.WaitEscrow(ctx, req, 5*time.Second)
+	esc, err := e.client.WaitEscrow(ctx, req, 30*time.Second)
 	if err != nil || esc.Status != ledgerv1.EscrowStatus_ESCROW_STATUS_PAID {
 		t.Fatalf("escrow %v: %v", esc, err)
 	}
@@ -193,7 +193,7 @@ func TestMarketMissedProofIsRefundedAndSlashed(t *testing.T) {
 		t.Errorf("offer record %+v", o)
 	}
 	// The client's NO_PROOF verdict is accepted now, and changes nothing.
-	out, err := e.client.Settle(ctx, req, 5*time.Second)
+	out, err := e.client.Settle(ctx, req, 30*time.Second)
 	if err != nil || out.Reason != ledgerv1.VerdictReason_VERDICT_REASON_NO_PROOF {
 		t.Fatalf("verdict %v: %v", out, err)
 	}
@@ -228,7 +228,7 @@ func TestMarketFraudIsProvenAndSlashed(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("dispute #%d: %s", res.Index, res.Detail)
-	esc, err := e.client.WaitEscrow(ctx, req, 5*time.Second)
+	esc, err := e.client.WaitEscrow(ctx, req, 30*time.Second)
 	if err != nil || esc.Status != ledgerv1.EscrowStatus_ESCROW_STATUS_REFUNDED_FRAUD || esc.Slashed != ledger.Unit {
 		t.Fatalf("escrow after the dispute: %+v %v", esc, err)
 	}
@@ -397,7 +397,7 @@ func (e *env) forgedRequest(t *testing.T, idx int) *forged {
 		t.Fatal(err)
 	}
 	key := ledger.RequestKey(w.m.Name, c.Key.Public().(ed25519.PublicKey), f.id)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, err := e.node.Request(ctx, key[:]); err == nil {
 			break
 		} else if time.Now().After(deadline) {
