@@ -209,7 +209,7 @@ func TestLyingLedgerNodeCannotVouchForACheatingServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim = req.Key[:] // from now on the node lies about this request
-	out, err := e.client.Settle(ctx, req, 2*time.Second)
+	out, err := e.client.Settle(ctx, req, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

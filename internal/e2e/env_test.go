@@ -326,7 +326,7 @@ func (e *env) round(t *testing.T, idx int) (*protocol.Request, *protocol.Outcome
 	if _, err := e.dep.Prover.ProveOnce(ctx); err != nil {
 		t.Logf("prover: %v", err)
 	}
-	out, err := e.client.Settle(ctx, req, 2*time.Second)
+	out, err := e.client.Settle(ctx, req, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
