@@ -380,14 +380,8 @@ func (n *Network) EvaluateTraced(ctx context.Context, in *Ciphertext, keys *Eval
 		}
 	}
 	c := n.params
-	if in.params.Fingerprint() != c.Fingerprint() || keys.params.Fingerprint() != c.Fingerprint() {
-		return nil, fmt.Errorf("%w: made for other parameters", ErrInput)
-	}
-	if in.ct.Level() != c.MaxLevel() {
-		return nil, fmt.Errorf("%w: level %d, want a fresh ciphertext at level %d", ErrInput, in.ct.Level(), c.MaxLevel())
-	}
-	if in.ct.Scale.Cmp(c.inputScale()) != 0 {
-		return nil, fmt.Errorf("%w: scale 2^%.2f, want 2^%d", ErrInput, in.ct.LogScale(), c.lit.LogInputScale)
+	if err := c.checkFreshInput(in, keys); err != nil {
+		return nil, err
 	}
 	evs := keys.getEvaluators(max(1, n.settings.Workers))
 	defer keys.putEvaluators(evs)

@@ -341,6 +341,22 @@ func (c *Parameters) MaxLevel() int { return c.cp.MaxLevel() }
 func (c *Parameters) N() int { return c.cp.N() }
 
 // inputScale is the scale of fresh ciphertexts.
+// checkFreshInput refuses what a server must not evaluate: a ciphertext or
+// keys made for other parameters, or a ciphertext that is not fresh
+// (another level or scale than a client's encryption gives).
+func (c *Parameters) checkFreshInput(in *Ciphertext, keys *EvaluationKeys) error {
+	if in.params.Fingerprint() != c.Fingerprint() || keys.params.Fingerprint() != c.Fingerprint() {
+		return fmt.Errorf("%w: made for other parameters", ErrInput)
+	}
+	if in.ct.Level() != c.MaxLevel() {
+		return fmt.Errorf("%w: level %d, want a fresh ciphertext at level %d", ErrInput, in.ct.Level(), c.MaxLevel())
+	}
+	if in.ct.Scale.Cmp(c.inputScale()) != 0 {
+		return fmt.Errorf("%w: scale 2^%.2f, want 2^%d", ErrInput, in.ct.LogScale(), c.lit.LogInputScale)
+	}
+	return nil
+}
+
 func (c *Parameters) inputScale() rlwe.Scale {
 	return rlwe.NewScale(float64(uint64(1) << c.lit.LogInputScale))
 }
