@@ -338,12 +338,9 @@ func CloseAndSeal(ctx context.Context, api ledger.CeremonyAPI, s ledger.Signer, 
 // ceremony id from its transcript on the ledger and checks that its
 // verifying key is the one the nodes derived.
 func ProvingKeyFromLedger(ctx context.Context, api ledger.CeremonyAPI, id string) (*zk.ProvingKey, error) {
-	rec, err := api.Ceremony(ctx, id)
+	_, rec, err := readSealedPhase2(ctx, api, id)
 	if err != nil {
-		return nil, fmt.Errorf("ceremony %s: %w", id, err)
-	}
-	if rec.Phase != 2 || !rec.Sealed {
-		return nil, fmt.Errorf("ceremony %s is not a sealed phase 2", id)
+		return nil, err
 	}
 	spec, err := circuits.ParseSpec(rec.Spec)
 	if err != nil {
@@ -517,16 +514,9 @@ func hashOf(p *mpcsetup.Phase1) []byte { h := p.Hash(); return h[:] }
 // (ProvingKeyFromLedger) and cached. The cache label names the ledger's
 // key, so a key of another chain or ceremony is never used.
 func CeremonyKeys(ctx context.Context, api ledger.API, id, dataDir string, say func(string, ...any)) (*zk.ProvingKey, error) {
-	capi, ok := api.(ledger.CeremonyAPI)
-	if !ok {
-		return nil, fmt.Errorf("ceremony %s: this ledger client does not read ceremonies", id)
-	}
-	rec, err := capi.Ceremony(ctx, id)
+	capi, rec, err := readSealedPhase2(ctx, api, id)
 	if err != nil {
-		return nil, fmt.Errorf("ceremony %s: %w", id, err)
-	}
-	if rec.Phase != 2 || !rec.Sealed {
-		return nil, fmt.Errorf("ceremony %s is not a sealed phase 2", id)
+		return nil, err
 	}
 	spec, err := circuits.ParseSpec(rec.Spec)
 	if err != nil {

@@ -126,16 +126,9 @@ func (p Pin) check(r *Registration) error {
 // the derived one (the ledger refuses any other: CODE_CEREMONY_KEY_MISMATCH);
 // this check also holds against a node that serves another record.
 func CheckCeremonyKey(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, id string, spec []byte, batch int, vk []byte) error {
-	api, ok := r.API.(ledger.CeremonyAPI)
-	if !ok {
-		return fmt.Errorf("ceremony %q: this ledger client does not read ceremonies", id)
-	}
-	rec, err := api.Ceremony(ctx, id)
+	_, rec, err := readSealedPhase2(ctx, r.API, id)
 	if err != nil {
-		return fmt.Errorf("ceremony %q: %w", id, err)
-	}
-	if rec.GetPhase() != 2 || !rec.GetSealed() {
-		return fmt.Errorf("ceremony %q is not a sealed phase 2", id)
+		return err
 	}
 	if !bytes.Equal(rec.GetSpec(), spec) || int(rec.GetBatch()) != batch {
 		return fmt.Errorf("ceremony %q is for another spec or batch (%d)", id, rec.GetBatch())
@@ -143,14 +136,7 @@ func CheckCeremonyKey(ctx context.Context, r *trust.Reader, head *ledgerv1.Check
 	if h := sha256.Sum256(vk); !bytes.Equal(h[:], rec.GetVerifyingKeyHash()) {
 		return fmt.Errorf("%w: key %x, ceremony %q derived %x", ErrKeyNotDerived, h[:8], id, rec.GetVerifyingKeyHash()[:min(8, len(rec.GetVerifyingKeyHash()))])
 	}
-	tx, err := r.Entry(ctx, head, rec.GetSealIndex())
-	if err != nil {
-		return fmt.Errorf("ceremony %q: seal: %w", id, err)
-	}
-	if tx.Body.GetCeremonySeal().GetCeremonyId() != id {
-		return fmt.Errorf("ceremony %q: log entry %d is not its seal", id, rec.GetSealIndex())
-	}
-	return nil
+	return checkSeal(ctx, r, head, id, rec.GetSealIndex())
 }
 
 // ErrKeyNotDerived: a model's verifying key is not the one the ledger

@@ -46,13 +46,9 @@ type TranscriptProof struct {
 // after it. A node that claims a contribution it never logged, or a seal it
 // never logged, fails here.
 func VerifyInTranscript(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, id string, hash []byte) (*TranscriptProof, error) {
-	api, ok := r.API.(ledger.CeremonyAPI)
-	if !ok {
-		return nil, fmt.Errorf("ceremony %q: this ledger client does not read ceremonies", id)
-	}
-	rec, err := api.Ceremony(ctx, id)
+	api, rec, err := readCeremony(ctx, r.API, id)
 	if err != nil {
-		return nil, fmt.Errorf("ceremony %q: %w", id, err)
+		return nil, err
 	}
 	pos := -1
 	for i, c := range rec.GetContributions() {
@@ -97,12 +93,41 @@ func VerifyInTranscript(ctx context.Context, r *trust.Reader, head *ledgerv1.Che
 	return p, nil
 }
 
+// readCeremony is ceremony id's record as the node reports it (a hint: what
+// is relied on is checked in log entries), and the node's ceremony API.
+func readCeremony(ctx context.Context, api ledger.API, id string) (ledger.CeremonyAPI, *ledgerv1.CeremonyRecord, error) {
+	capi, ok := api.(ledger.CeremonyAPI)
+	if !ok {
+		return nil, nil, fmt.Errorf("ceremony %q: this ledger client does not read ceremonies", id)
+	}
+	rec, err := capi.Ceremony(ctx, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ceremony %q: %w", id, err)
+	}
+	return capi, rec, nil
+}
+
+// readSealedPhase2 is readCeremony for a ceremony that must be a sealed
+// phase 2 (a model's key comes from one).
+func readSealedPhase2(ctx context.Context, api ledger.API, id string) (ledger.CeremonyAPI, *ledgerv1.CeremonyRecord, error) {
+	capi, rec, err := readCeremony(ctx, api, id)
+	if err == nil && (rec.GetPhase() != 2 || !rec.GetSealed()) {
+		err = fmt.Errorf("ceremony %q is not a sealed phase 2", id)
+	}
+	return capi, rec, err
+}
+
 // checkSealEntry checks that the log entry at index is ceremony id's seal
 // and comes after the entry at after.
 func checkSealEntry(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, id string, index, after uint64) error {
 	if index <= after {
 		return fmt.Errorf("ceremony %q: its seal (entry %d) is not after entry %d", id, index, after)
 	}
+	return checkSeal(ctx, r, head, id, index)
+}
+
+// checkSeal checks that the log entry at index is ceremony id's seal.
+func checkSeal(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, id string, index uint64) error {
 	tx, err := r.Entry(ctx, head, index)
 	if err != nil {
 		return fmt.Errorf("ceremony %q: seal: %w", id, err)
@@ -125,13 +150,9 @@ var ErrNoTrustedContributor = errors.New("no contributor the verifier trusts")
 // but one party can hold many keys: only this check removes the need to
 // trust the others.
 func CheckContributedBy(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, id string, keys []ed25519.PublicKey) error {
-	api, ok := r.API.(ledger.CeremonyAPI)
-	if !ok {
-		return fmt.Errorf("ceremony %q: this ledger client does not read ceremonies", id)
-	}
-	rec, err := api.Ceremony(ctx, id)
+	_, rec, err := readCeremony(ctx, r.API, id)
 	if err != nil {
-		return fmt.Errorf("ceremony %q: %w", id, err)
+		return err
 	}
 	if !rec.GetSealed() {
 		return fmt.Errorf("ceremony %q is not sealed", id)
