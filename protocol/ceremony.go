@@ -295,9 +295,22 @@ func CloseAndSeal(ctx context.Context, api ledger.CeremonyAPI, s ledger.Signer, 
 	if _, err := submitOnce(ctx, api, tx); err != nil {
 		return nil, fmt.Errorf("ceremony %s: close: %w", id, err)
 	}
+	return SealWhenReady(ctx, api, s, id, poll)
+}
+
+// SealWhenReady seals closed ceremony id once its beacon block is
+// committed (polling the ledger's height every poll) and returns the sealed
+// record. A ceremony somebody else sealed meanwhile is returned as it is.
+func SealWhenReady(ctx context.Context, api ledger.CeremonyAPI, s ledger.Signer, id string, poll time.Duration) (*ledgerv1.CeremonyRecord, error) {
 	rec, err := api.Ceremony(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if rec.Sealed {
+		return rec, nil
+	}
+	if rec.CloseHeight == 0 {
+		return nil, fmt.Errorf("ceremony %s: seal: it is not closed", id)
 	}
 	for {
 		cp, err := api.Checkpoint(ctx)
@@ -307,28 +320,25 @@ func CloseAndSeal(ctx context.Context, api ledger.CeremonyAPI, s ledger.Signer, 
 		if cp.Height >= rec.BeaconHeight {
 			break // the seal goes in a later block than the beacon
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(poll):
+		if err := sleep(ctx, poll); err != nil {
+			return nil, err
 		}
 	}
-	if tx, err = s.CeremonySeal(id); err != nil {
+	tx, err := s.CeremonySeal(id)
+	if err != nil {
 		return nil, err
 	}
 	for {
 		_, err := submitOnce(ctx, api, tx)
 		var rj *ledger.Rejection
-		if err == nil {
-			break
+		if err == nil || errors.As(err, &rj) && (rj.Code == ledgerv1.Code_CODE_CEREMONY_ALREADY_SEALED || rj.Code == ledgerv1.Code_CODE_REPLAYED_SIGNATURE) {
+			break // sealed, by us or by another (a seal's body names only the ceremony: another's is the same body)
 		}
 		if !errors.As(err, &rj) || rj.Code != ledgerv1.Code_CODE_CEREMONY_BEACON_PENDING {
 			return nil, fmt.Errorf("ceremony %s: seal: %w", id, err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(poll):
+		if err := sleep(ctx, poll); err != nil {
+			return nil, err
 		}
 	}
 	return api.Ceremony(ctx, id)

@@ -20,6 +20,7 @@ import (
 	"github.com/veil-project/veil/ledger/heverify"
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/zkverify"
+	"github.com/veil-project/veil/protocol"
 )
 
 func newLedgerCmd(g *globalOptions) *cobra.Command {
@@ -159,10 +160,13 @@ func newLedgerTestnetCmd() *cobra.Command {
 			if phase1 < 1 || phase1 > 24 {
 				return nil, usageError("--phase1: log2 of the phase-1 domain, 1..24 (17 for the default circuit)")
 			}
-			if o.Params.IsZero() {
-				o.Params = ledger.DefaultParams
+			homes := make([]string, o.Nodes)
+			for i := range homes {
+				homes[i] = cometbft.NodeDir(o.Dir, i)
 			}
-			o.Params.Ceremony = ledger.CeremonyParams{Phase1Domain: 1 << phase1, MinContributions: uint32(o.Nodes)}
+			if err := protocol.OpenTestnetPhase1(&o.Params, 1<<phase1, homes); err != nil {
+				return nil, err
+			}
 		}
 		if err := cometbft.WriteTestnet(o); err != nil {
 			return nil, err
@@ -186,10 +190,7 @@ func newLedgerTestnetCmd() *cobra.Command {
 				fmt.Fprintf(w, "  veil ledger node --home %s    # gRPC %s, web http://%s/\n", n.Home, n.GRPCAddr, n.HTTPAddr)
 			}
 			if phase1 != 0 {
-				fmt.Fprintf(w, "phase 1 (2^%d) is open: it closes after %d contributions, e.g. one per validator operator:\n", phase1, o.Nodes)
-				for i, n := range nodes {
-					fmt.Fprintf(w, "  veil setup contribute --ledger %s --key %s/contributor.key\n", n.GRPCAddr, cometbft.NodeDir(o.Dir, i))
-				}
+				fmt.Fprintf(w, "phase 1 (2^%d) is open: each validator contributes with its %s when it starts, in turn, and the last one closes and seals it (%d contributions); others may contribute too (veil setup contribute --ledger ADDR)\n", phase1, protocol.ContributorKeyFile, o.Nodes)
 				fmt.Fprintf(w, "registrations on this chain must name a sealed phase-2 ceremony (docs/zk.md); fund the contributors (--fund) unless --free\n")
 			}
 			return nil
@@ -231,12 +232,26 @@ func newLedgerNodeCmd(g *globalOptions) *cobra.Command {
 			defer n.Stop()
 			w := cmd.ErrOrStderr()
 			fmt.Fprintf(w, "validator %s (%s) running; node key %s\n", home, n.NodeID(), hex.EncodeToString(n.PublicKey()))
+			go takePartInPhase1(cmd.Context(), n, home, n.ValidatorIndex(), w)
 			return query.ListenAndServe(cmd.Context(), n, lc.GRPCAddr, lc.HTTPAddr, printAddrs(w))
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "node home directory")
 	cmd.Flags().StringVar(&logLevel, "log-level", "error", "CometBFT log level (error, info, debug)")
 	return cmd
+}
+
+// takePartInPhase1 runs the validator's part in the chain's phase 1 (if it
+// is open and home has a contributor key) beside the node, reporting to w.
+func takePartInPhase1(ctx context.Context, n ledger.CeremonyAPI, home string, turn int, w io.Writer) {
+	say := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	out, err := protocol.ValidatorPhase1(ctx, n, home, turn, say)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		say("phase 1: %v (contribute by hand: veil setup contribute --ledger ADDR --key %s)", err, protocol.ContributorKeyPath(home))
+	case out != nil && out.Contribution != nil:
+		say("phase 1 is sealed, with this validator's contribution %x", out.Contribution.Hash[:8])
+	}
 }
 
 // queryLedger dials --ledger and runs fn with a 10-second deadline.

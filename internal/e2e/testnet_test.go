@@ -44,12 +44,19 @@ func runNode(home string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	n, err := cometbft.StartNode(ctx, home, cometbft.NodeOptions{Verifier: zkverify.New(), Disputes: heverify.New(), Configure: cometbft.FastConsensus})
+	n, err := cometbft.StartNode(ctx, home, cometbft.NodeOptions{Verifier: zkverify.New(), Disputes: heverify.New(), Ceremony: zkverify.NewCeremony(), Configure: cometbft.FastConsensus})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "node:", err)
 		return 1
 	}
 	defer n.Stop()
+	// As `veil ledger node` does: the validator's part in phase 1, if the
+	// chain has one open and home has a contributor key.
+	go func() {
+		if _, err := protocol.ValidatorPhase1(ctx, n, home, n.ValidatorIndex(), nil); err != nil && ctx.Err() == nil {
+			fmt.Fprintln(os.Stderr, "phase 1:", err)
+		}
+	}()
 	gl, err := net.Listen("tcp", lc.GRPCAddr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

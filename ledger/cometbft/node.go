@@ -1,6 +1,7 @@
 package cometbft
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 
 	cfg "github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
+	"github.com/cometbft/cometbft/mempool"
 	nm "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
@@ -80,6 +82,9 @@ type Node struct {
 	client  *local.Local
 	home    string
 	genesis *types.GenesisDoc
+	// validator is the index of this node's validator key among the
+	// genesis validators, -1 if none.
+	validator int
 }
 
 var _ ledger.API = (*Node)(nil)
@@ -160,8 +165,20 @@ func StartNode(ctx context.Context, home string, o NodeOptions) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("start CometBFT node: %w", err)
 	}
-	return &Node{Store: store, app: app, node: node, client: local.New(node), home: home, genesis: gen}, nil
+	index := -1
+	if pub, err := pv.GetPubKey(); err == nil {
+		for i, v := range gen.Validators {
+			if bytes.Equal(v.PubKey.Bytes(), pub.Bytes()) {
+				index = i
+			}
+		}
+	}
+	return &Node{Store: store, app: app, node: node, client: local.New(node), home: home, genesis: gen, validator: index}, nil
 }
+
+// ValidatorIndex is this node's place among the genesis validators (-1 if
+// its validator key is not one of them).
+func (n *Node) ValidatorIndex() int { return n.validator }
 
 func genesisProvider(conf *cfg.Config) (nm.ChecksummedGenesisDoc, error) {
 	return nm.DefaultGenesisDocProviderFunc(conf)()
@@ -195,12 +212,22 @@ func (n *Node) Submit(ctx context.Context, tx []byte) (*ledgerv1.SubmitResponse,
 	ch, cancel := n.app.wait(tx)
 	defer cancel()
 	res, err := n.client.BroadcastTxSync(ctx, tx)
+	var invalid mempool.ErrInvalidTx
 	switch {
 	case err != nil && strings.Contains(err.Error(), "already exists in cache"):
 		if r := n.Store.Check(tx); r.Code == ledgerv1.Code_CODE_DUPLICATE_TX {
 			return response(r), &ledger.Rejection{Code: r.Code, Reason: r.Reason, Index: r.Index}
 		}
 		// In the mempool: its block will come.
+	case errors.As(err, &invalid) && invalid.Code == uint32(ledgerv1.Code_CODE_DUPLICATE_TX):
+		r := n.Store.Check(tx)
+		return response(r), &ledger.Rejection{Code: r.Code, Reason: r.Reason, Index: r.Index}
+	case errors.As(err, &invalid):
+		// CheckTx refused it (CometBFT v1 reports that as an error).
+		h := ledger.TxHash(tx)
+		r := &ledgerv1.SubmitResponse{Code: ledgerv1.Code(invalid.Code), Reason: invalid.Log, TxHash: h[:]}
+		n.app.rejected.Add(tx, r.Code, r.Reason, "submit")
+		return r, &ledger.Rejection{Code: r.Code, Reason: r.Reason}
 	case err != nil:
 		return nil, fmt.Errorf("broadcast transaction: %w", err)
 	case res.Code == uint32(ledgerv1.Code_CODE_DUPLICATE_TX):

@@ -1,0 +1,68 @@
+package zkverify_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/veil-project/veil/ledger"
+	"github.com/veil-project/veil/ledger/ledgertest"
+	"github.com/veil-project/veil/protocol"
+)
+
+// TestPhase1ParticipantsRaceAndRestart plays three validators that start
+// at once with no turn order (all Turn 0): all compute a contribution on
+// the same accumulator, the ledger takes one and refuses the others as not
+// extending the last, and the refused recompute on the new last one, so
+// that phase 1 is sealed with exactly one contribution each. A validator
+// restarted afterwards (its key in the transcript) does not contribute
+// again, and returns the sealed record.
+func TestPhase1ParticipantsRaceAndRestart(t *testing.T) {
+	node := ceremonyNode(t, 1<<4, 3, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	names := []string{"validator a", "validator b", "validator c"}
+	outs := make([]*protocol.Phase1Outcome, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = protocol.TakePartInPhase1(ctx, node, protocol.Phase1Turn{
+				Signer: ledger.Signer{ChainID: chain, Key: ledgertest.Key(name)}, Attestation: name, Poll: 20 * time.Millisecond,
+			})
+		}()
+	}
+	wg.Wait()
+	rec, err := node.Ceremony(ctx, ledger.Phase1ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Sealed || len(rec.Contributions) != len(names) {
+		t.Fatalf("phase 1: sealed %v with %d contributions, want sealed with %d", rec.Sealed, len(rec.Contributions), len(names))
+	}
+	for i, name := range names {
+		if errs[i] != nil {
+			t.Fatalf("%s: %v", name, errs[i])
+		}
+		c := outs[i].Contribution
+		if c == nil || !bytes.Equal(outs[i].Sealed.Beacon, rec.Beacon) {
+			t.Fatalf("%s: outcome %+v", name, outs[i])
+		}
+		pos, _, err := protocol.InTranscript(ctx, node, ledger.Phase1ID, c.Hash[:])
+		if err != nil || !bytes.Equal(rec.Contributions[pos-1].Contributor, ledgertest.Key(name).Public().(ed25519.PublicKey)) {
+			t.Fatalf("%s: its contribution at %d: %v", name, pos, err)
+		}
+	}
+	again, err := protocol.TakePartInPhase1(ctx, node, protocol.Phase1Turn{Signer: ledger.Signer{ChainID: chain, Key: ledgertest.Key(names[0])}, Poll: 20 * time.Millisecond})
+	if err != nil || again.Contribution != nil || !again.Sealed.Sealed {
+		t.Fatalf("restarted validator: %+v %v", again, err)
+	}
+	if rec2, _ := node.Ceremony(ctx, ledger.Phase1ID); len(rec2.Contributions) != len(names) {
+		t.Fatalf("restart changed the transcript: %d contributions", len(rec2.Contributions))
+	}
+}
