@@ -148,14 +148,17 @@ type CeremonyVerifier interface {
 	// the domain (the first contribution's challenge).
 	Phase1InitialHash(domain uint64) ([32]byte, error)
 	// VerifyPhase1 checks that next is a contribution on prev (nil: the
-	// initial accumulator).
-	VerifyPhase1(domain uint64, prev, next []byte) error
+	// initial accumulator) whose proofs of knowledge are bound to
+	// contributor, the key that signs it: a contribution copied from the
+	// chunk store and submitted by another key fails.
+	VerifyPhase1(domain uint64, prev, next, contributor []byte) error
 	// CheckPhase2Start checks that start opens the phase 2 of spec's
 	// circuit at batch on the sealed phase 1.
 	CheckPhase2Start(p1 Phase1Transcript, spec []byte, batch int, start []byte) (Phase2Info, error)
 	// VerifyPhase2 checks that next is a contribution on prev (the start
-	// when prevIsStart) in the phase 2 of spec's circuit at batch.
-	VerifyPhase2(spec []byte, batch int, prev []byte, prevIsStart bool, next []byte) error
+	// when prevIsStart) in the phase 2 of spec's circuit at batch, its
+	// proofs bound to contributor, as for VerifyPhase1.
+	VerifyPhase2(spec []byte, batch int, prev []byte, prevIsStart bool, next, contributor []byte) error
 	// DeriveVerifyingKey returns the verifying key (zk encoding) of the
 	// sealed phase 2 whose last accumulator is last (the start if there
 	// is none).
@@ -446,7 +449,7 @@ func (s *Store) checkContribution(btx *bolt.Tx, tx *Tx, c *ledgerv1.CeremonyCont
 	}
 	var err error
 	if rec.Phase == 1 {
-		err = v.VerifyPhase1(rec.Domain, prev, next)
+		err = v.VerifyPhase1(rec.Domain, prev, next, tx.Signer)
 	} else {
 		isStart := prev == nil
 		if isStart {
@@ -454,7 +457,7 @@ func (s *Store) checkContribution(btx *bolt.Tx, tx *Tx, c *ledgerv1.CeremonyCont
 				return nil, rj
 			}
 		}
-		err = v.VerifyPhase2(rec.Spec, int(rec.Batch), prev, isStart, next)
+		err = v.VerifyPhase2(rec.Spec, int(rec.Batch), prev, isStart, next, tx.Signer)
 	}
 	if err != nil {
 		return nil, ceremonyRejection(fmt.Sprintf("ceremony %q contribution %d", trunc(c.CeremonyId), len(rec.Contributions)+1), err)

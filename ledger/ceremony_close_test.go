@@ -21,11 +21,11 @@ const fakeContributionSize = 100
 func (acceptAll) Phase1InitialHash(uint64) ([32]byte, error) {
 	return sha256.Sum256([]byte("initial")), nil
 }
-func (acceptAll) VerifyPhase1(uint64, []byte, []byte) error { return nil }
+func (acceptAll) VerifyPhase1(uint64, []byte, []byte, []byte) error { return nil }
 func (acceptAll) CheckPhase2Start(_ ledger.Phase1Transcript, spec []byte, _ int, start []byte) (ledger.Phase2Info, error) {
 	return ledger.Phase2Info{Domain: 16, SpecID: sha256.Sum256(spec), AccHash: sha256.Sum256(start), ContributionSize: fakeContributionSize}, nil
 }
-func (acceptAll) VerifyPhase2([]byte, int, []byte, bool, []byte) error { return nil }
+func (acceptAll) VerifyPhase2([]byte, int, []byte, bool, []byte, []byte) error { return nil }
 func (acceptAll) DeriveVerifyingKey(ledger.Phase1Transcript, []byte, int, []byte, []byte, []byte) ([]byte, error) {
 	return []byte("vk"), nil
 }

@@ -137,7 +137,7 @@ func contributePhase1(ctx context.Context, api ledger.CeremonyAPI, s ledger.Sign
 	if h := prev.Hash(); !bytes.Equal(h[:], rec.LastHash) {
 		return nil, nil, fmt.Errorf("phase 1: the last accumulator hashes to %x, the ledger records %x", h[:8], rec.LastHash[:min(8, len(rec.LastHash))])
 	}
-	next, err := prev.Contribute(ctx)
+	next, err := prev.ContributeAs(ctx, s.Key.Public().(ed25519.PublicKey))
 	if err != nil {
 		return nil, nil, fmt.Errorf("phase 1: contribute: %w", err)
 	}
@@ -196,7 +196,7 @@ func ContributePhase2(ctx context.Context, api ledger.CeremonyAPI, s ledger.Sign
 	if err != nil {
 		return nil, fmt.Errorf("ceremony %s: %w", id, err)
 	}
-	next := mpcsetup.ContributePhase2(prev)
+	next := mpcsetup.ContributePhase2As(prev, s.Key.Public().(ed25519.PublicKey))
 	return submitContribution(ctx, api, s, id, rec.LastHash, mpcsetup.Phase2Bytes(next), attestation)
 }
 

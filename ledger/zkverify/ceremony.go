@@ -143,11 +143,13 @@ func memoKey(parts ...[]byte) [32]byte {
 }
 
 // VerifyPhase1 implements ledger.CeremonyVerifier.
-func (c *Ceremony) VerifyPhase1(n uint64, prev, next []byte) error {
-	return c.memo(func() error { return c.verifyPhase1(n, prev, next) }, []byte("phase1"), fmt.Append(nil, n), prev, next)
+// The memo key names the contributor: a copy refused for one key must
+// not answer for its author.
+func (c *Ceremony) VerifyPhase1(n uint64, prev, next, contributor []byte) error {
+	return c.memo(func() error { return c.verifyPhase1(n, prev, next, contributor) }, []byte("phase1"), fmt.Append(nil, n), prev, next, contributor)
 }
 
-func (c *Ceremony) verifyPhase1(n uint64, prev, next []byte) error {
+func (c *Ceremony) verifyPhase1(n uint64, prev, next, contributor []byte) error {
 	var p *mpcsetup.Phase1
 	var err error
 	if prev == nil {
@@ -164,7 +166,7 @@ func (c *Ceremony) verifyPhase1(n uint64, prev, next []byte) error {
 	if err != nil {
 		return err
 	}
-	return classify(p.Verify(q))
+	return classify(p.VerifyAs(q, contributor))
 }
 
 func (c *Ceremony) compile(spec []byte, batch int) (*compiled, error) {
@@ -299,12 +301,12 @@ func (c *Ceremony) accumulator(cc *compiled, b []byte, isStart bool) (*gmpc.Phas
 }
 
 // VerifyPhase2 implements ledger.CeremonyVerifier.
-func (c *Ceremony) VerifyPhase2(spec []byte, batch int, prev []byte, prevIsStart bool, next []byte) error {
-	return c.memo(func() error { return c.verifyPhase2(spec, batch, prev, prevIsStart, next) },
-		[]byte("phase2"), spec, fmt.Append(nil, batch, prevIsStart), prev, next)
+func (c *Ceremony) VerifyPhase2(spec []byte, batch int, prev []byte, prevIsStart bool, next, contributor []byte) error {
+	return c.memo(func() error { return c.verifyPhase2(spec, batch, prev, prevIsStart, next, contributor) },
+		[]byte("phase2"), spec, fmt.Append(nil, batch, prevIsStart), prev, next, contributor)
 }
 
-func (c *Ceremony) verifyPhase2(spec []byte, batch int, prev []byte, prevIsStart bool, next []byte) error {
+func (c *Ceremony) verifyPhase2(spec []byte, batch int, prev []byte, prevIsStart bool, next, contributor []byte) error {
 	cc, err := c.compile(spec, batch)
 	if err != nil {
 		return err
@@ -322,7 +324,7 @@ func (c *Ceremony) verifyPhase2(spec []byte, batch int, prev []byte, prevIsStart
 	if err != nil {
 		return classify(err)
 	}
-	if err := mpcsetup.VerifyPhase2(p, q); err != nil {
+	if err := mpcsetup.VerifyPhase2As(p, q, contributor); err != nil {
 		return classify(err)
 	}
 	put(&c.mu, c.phase2, sha256.Sum256(next), q)

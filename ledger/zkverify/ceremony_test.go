@@ -109,7 +109,7 @@ func TestPhase1OnLedgerRefusesBadContributions(t *testing.T) {
 	stale, _ := init0.Contribute(ctx)
 	wantCode(t, "contribution on a stale accumulator", contribute(ctx, t, n, bob, ledger.Phase1ID, c1.Hash[:], stale.Bytes()), ledgerv1.Code_CODE_CEREMONY_NOT_EXTENDING)
 	// Naming a previous hash that is not the last one.
-	next, _ := acc1.Contribute(ctx)
+	next, _ := acc1.ContributeAs(ctx, bob.Key.Public().(ed25519.PublicKey))
 	h0 := init0.Hash()
 	wantCode(t, "contribution naming a stale previous hash", contribute(ctx, t, n, bob, ledger.Phase1ID, h0[:], next.Bytes()), ledgerv1.Code_CODE_CEREMONY_NOT_EXTENDING)
 	// Points changed: [τ^2]₁ replaced, so the powers are not a geometric
@@ -137,6 +137,12 @@ func TestPhase1OnLedgerRefusesBadContributions(t *testing.T) {
 		t.Fatalf("refused contributions changed the ceremony: %v", rec2)
 	}
 
+	// Credit theft: carol takes bob's contribution from the chunk store
+	// (bob uploaded it, his transaction is not in yet) and submits it as
+	// hers. Its proofs of knowledge are bound to bob's key, so the node
+	// refuses it, and does not remember the refusal against bob's.
+	carol := ledger.Signer{ChainID: chain, Key: ledgertest.Key("carol")}
+	wantCode(t, "bob's contribution submitted by carol", contribute(ctx, t, n, carol, ledger.Phase1ID, c1.Hash[:], next.Bytes()), ledgerv1.Code_CODE_CEREMONY_BAD_CONTRIBUTION)
 	// The honest next contribution is accepted; the ceremony closes and
 	// seals with the beacon of a later block.
 	if err := contribute(ctx, t, n, bob, ledger.Phase1ID, c1.Hash[:], next.Bytes()); err != nil {
@@ -267,6 +273,13 @@ func TestThreePartyCeremonyKeyRegistersProvesAndVerifies(t *testing.T) {
 		t.Fatalf("the circuit's start: %v", err)
 	}
 	sec, _ := n.Ceremony(ctx, "second")
+	// Credit theft in phase 2: the operator's contribution, submitted by
+	// the client first, is refused; the operator's own goes in.
+	opsOwn := mpcsetup.ContributePhase2As(good.Acc, op.Key.Public().(ed25519.PublicKey))
+	wantCode(t, "the operator's phase-2 contribution submitted by the client", contribute(ctx, t, n, client, "second", sec.LastHash, mpcsetup.Phase2Bytes(opsOwn)), ledgerv1.Code_CODE_CEREMONY_BAD_CONTRIBUTION)
+	// An unbound contribution (gnark's, proofs on the previous hash alone)
+	// is refused on the ledger too.
+	wantCode(t, "a phase-2 contribution whose proofs name no contributor", contribute(ctx, t, n, client, "second", sec.LastHash, mpcsetup.Phase2Bytes(mpcsetup.ContributePhase2(good.Acc))), ledgerv1.Code_CODE_CEREMONY_BAD_CONTRIBUTION)
 	forged := mpcsetup.ContributePhase2(good.Acc)
 	forged.Parameters.G1.PKK[0] = forged.Parameters.G1.PKK[1]
 	wantCode(t, "a phase-2 contribution with a changed point", contribute(ctx, t, n, client, "second", sec.LastHash, mpcsetup.Phase2Bytes(forged)), ledgerv1.Code_CODE_CEREMONY_BAD_CONTRIBUTION)
@@ -276,6 +289,12 @@ func TestThreePartyCeremonyKeyRegistersProvesAndVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, "a contribution on another ceremony's accumulator", contribute(ctx, t, n, client, "second", sec.LastHash, mpcsetup.Phase2Bytes(mpcsetup.ContributePhase2(first))), ledgerv1.Code_CODE_CEREMONY_NOT_EXTENDING)
+	if err := contribute(ctx, t, n, op, "second", sec.LastHash, mpcsetup.Phase2Bytes(opsOwn)); err != nil {
+		t.Fatalf("the operator's own phase-2 contribution, after the client's copy was refused: %v", err)
+	}
+	if sec, _ = n.Ceremony(ctx, "second"); len(sec.Contributions) != 1 || !bytes.Equal(sec.Contributions[0].Contributor, op.Key.Public().(ed25519.PublicKey)) {
+		t.Fatalf("phase 2 after the theft attempt: %v", sec.Contributions)
+	}
 	wantCode(t, "a close of phase 2 by another than its opener", submitTx(ctx, n, must(client.CeremonyClose("second"))), ledgerv1.Code_CODE_UNAUTHORIZED)
 	wantCode(t, "registration naming an unsealed ceremony", func() error {
 		raw, _ := owner.RegisterModel(&ledgerv1.RegisterModel{ModelId: "x", Architecture: "tiny", Commitment: make([]byte, 32), VerifyingKey: []byte("k"),

@@ -160,17 +160,48 @@ func (p *Phase1) Bytes() []byte {
 // Hash is the SHA-256 of the encoding: the next contribution's challenge.
 func (p *Phase1) Hash() [32]byte { return sha256.Sum256(p.Bytes()) }
 
+// contributorDST separates ProofChallenge from every other hash.
+var contributorDST = []byte("veil/setup/v1/contributor\x00")
+
+// ProofChallenge is what a contribution's proofs of knowledge are bound
+// to: the previous accumulator's hash and, when contributor is not nil,
+// the contributor's public key. The accumulator's Challenge field stays
+// the previous hash (the chain), but a proof made for one contributor
+// does not verify for another, so that nobody can take a contribution
+// they saw in the chunk store and submit it as their own before its
+// author does (the credit a ledger keeps, and the contributor a verifier
+// trusts, are then the author's). With a nil contributor it is the
+// previous hash: gnark's challenge, for ceremonies off the ledger.
+func ProofChallenge(prev, contributor []byte) []byte {
+	if contributor == nil {
+		return prev
+	}
+	h := sha256.New()
+	h.Write(contributorDST)
+	h.Write(prev)
+	h.Write(contributor)
+	return h.Sum(nil)
+}
+
 // Contribute draws fresh τ, α, β, applies them to a copy of p and proves
 // knowledge of them (gnark's Phase1.Contribute). The randomness is zeroed
 // before it returns.
 func (p *Phase1) Contribute(ctx context.Context) (*Phase1, error) {
+	return p.ContributeAs(ctx, nil)
+}
+
+// ContributeAs is Contribute with the proofs bound to contributor's key
+// (ProofChallenge); the ledger verifies them with the key that signs the
+// contribution.
+func (p *Phase1) ContributeAs(ctx context.Context, contributor []byte) (*Phase1, error) {
 	h := p.Hash()
 	next := &Phase1{Challenge: h[:]}
+	pc := ProofChallenge(h[:], contributor)
 	var tau, alpha, beta fr.Element
 	defer func() { tau.SetZero(); alpha.SetZero(); beta.SetZero() }()
-	next.Tau = cmpc.UpdateValues(&tau, next.Challenge, gmpc.DST_TAU)
-	next.Alpha = cmpc.UpdateValues(&alpha, next.Challenge, gmpc.DST_ALPHA)
-	next.Beta = cmpc.UpdateValues(&beta, next.Challenge, gmpc.DST_BETA)
+	next.Tau = cmpc.UpdateValues(&tau, pc, gmpc.DST_TAU)
+	next.Alpha = cmpc.UpdateValues(&alpha, pc, gmpc.DST_ALPHA)
+	next.Beta = cmpc.UpdateValues(&beta, pc, gmpc.DST_BETA)
 	srs, err := updateSRS(ctx, &p.SRS, &tau, &alpha, &beta)
 	if err != nil {
 		return nil, err
@@ -184,7 +215,11 @@ func (p *Phase1) Contribute(ctx context.Context) (*Phase1, error) {
 // knowledge of the updates to τ (through [τ]₁), α ([α]₁) and β ([β]₁,
 // [β]₂) verify, and every vector is a geometric sequence with one common
 // ratio. The randomised checks are wrong with probability about N/p.
-func (p *Phase1) Verify(next *Phase1) error {
+func (p *Phase1) Verify(next *Phase1) error { return p.VerifyAs(next, nil) }
+
+// VerifyAs is Verify for a contribution whose proofs are bound to
+// contributor's key (ContributeAs).
+func (p *Phase1) VerifyAs(next *Phase1, contributor []byte) error {
 	h := p.Hash()
 	if !bytes.Equal(next.Challenge, h[:]) {
 		return fmt.Errorf("%w: its challenge is %x…, the previous accumulator's hash %x…", ErrNotExtending, prefix(next.Challenge), h[:8])
@@ -193,13 +228,14 @@ func (p *Phase1) Verify(next *Phase1) error {
 	if next.Domain() != n || len(next.SRS.G1.Tau) != int(2*n-1) || len(next.SRS.G1.AlphaTau) != int(n) || len(next.SRS.G1.BetaTau) != int(n) {
 		return fmt.Errorf("%w: domain %d, want %d", ErrSize, next.Domain(), n)
 	}
-	if err := next.Tau.Verify(h[:], gmpc.DST_TAU, cmpc.ValueUpdate{Previous: &p.SRS.G1.Tau[1], Next: &next.SRS.G1.Tau[1]}); err != nil {
+	pc := ProofChallenge(h[:], contributor)
+	if err := next.Tau.Verify(pc, gmpc.DST_TAU, cmpc.ValueUpdate{Previous: &p.SRS.G1.Tau[1], Next: &next.SRS.G1.Tau[1]}); err != nil {
 		return fmt.Errorf("%w: τ: %v", ErrBadContribution, err)
 	}
-	if err := next.Alpha.Verify(h[:], gmpc.DST_ALPHA, cmpc.ValueUpdate{Previous: p.SRS.G1.AlphaTau[0], Next: next.SRS.G1.AlphaTau[0]}); err != nil {
+	if err := next.Alpha.Verify(pc, gmpc.DST_ALPHA, cmpc.ValueUpdate{Previous: p.SRS.G1.AlphaTau[0], Next: next.SRS.G1.AlphaTau[0]}); err != nil {
 		return fmt.Errorf("%w: α: %v", ErrBadContribution, err)
 	}
-	if err := next.Beta.Verify(h[:], gmpc.DST_BETA,
+	if err := next.Beta.Verify(pc, gmpc.DST_BETA,
 		cmpc.ValueUpdate{Previous: &p.SRS.G1.BetaTau[0], Next: &next.SRS.G1.BetaTau[0]},
 		cmpc.ValueUpdate{Previous: &p.SRS.G2.Beta, Next: &next.SRS.G2.Beta}); err != nil {
 		return fmt.Errorf("%w: β: %v", ErrBadContribution, err)

@@ -31,6 +31,24 @@ func TestPhase1MatchesGnark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A contribution bound to a key verifies for that key only.
+	alice, bob := []byte("alice's key"), []byte("bob's key")
+	bound, err := p0.ContributeAs(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p0.VerifyAs(bound, alice); err != nil {
+		t.Fatalf("bound contribution, its own key: %v", err)
+	}
+	if err := p0.VerifyAs(bound, bob); !errors.Is(err, ErrBadContribution) {
+		t.Errorf("bound contribution claimed by another key: %v", err)
+	}
+	if err := p0.Verify(bound); !errors.Is(err, ErrBadContribution) {
+		t.Errorf("bound contribution checked unbound: %v", err)
+	}
+	if err := p0.VerifyAs(p1, alice); !errors.Is(err, ErrBadContribution) {
+		t.Errorf("unbound contribution claimed by a key: %v", err)
+	}
 	b1 := p1.Bytes()
 	if int64(len(b1)) != Phase1Size(n, false) {
 		t.Fatalf("size %d, Phase1Size says %d", len(b1), Phase1Size(n, false))

@@ -445,17 +445,97 @@ func ContributePhase2(prev *gmpc.Phase2) *gmpc.Phase2 {
 	return next
 }
 
+// ContributePhase2As is ContributePhase2 with the proofs of knowledge of
+// δ and σ bound to contributor's key (ProofChallenge): gnark's
+// Phase2.Contribute with that challenge for the proofs, the accumulator's
+// Challenge field still prev's hash. The randomness is zeroed before it
+// returns.
+func ContributePhase2As(prev *gmpc.Phase2, contributor []byte) *gmpc.Phase2 {
+	if contributor == nil {
+		return ContributePhase2(prev)
+	}
+	next := ClonePhase2(prev)
+	h := Phase2Hash(prev)
+	next.Challenge = h[:]
+	pc := ProofChallenge(h[:], contributor)
+	var delta fr.Element
+	sigma := make([]fr.Element, len(next.Parameters.G1.SigmaCKK))
+	defer func() { delta.SetZero(); zero(sigma) }()
+	next.Delta = cmpc.UpdateValues(&delta, pc, gmpc.DST_DELTA)
+	for i := range sigma {
+		next.Sigmas[i] = cmpc.UpdateValues(&sigma[i], pc, gmpc.DST_SIGMA+byte(i))
+	}
+	// gnark's Phase2.update: σ_i scales [σ_i]₂ and the commitment bases,
+	// δ scales [δ]₁, [δ]₂, and 1/δ scales Z and PKK.
+	var bi big.Int
+	scale := func(s []curve.G1Affine, by *big.Int) {
+		parallel(len(s), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				s[i].ScalarMultiplication(&s[i], by)
+			}
+		})
+	}
+	for i := range sigma {
+		sigma[i].BigInt(&bi)
+		next.Parameters.G2.Sigma[i].ScalarMultiplication(&next.Parameters.G2.Sigma[i], &bi)
+		scale(next.Parameters.G1.SigmaCKK[i], &bi)
+	}
+	delta.BigInt(&bi)
+	next.Parameters.G2.Delta.ScalarMultiplication(&next.Parameters.G2.Delta, &bi)
+	next.Parameters.G1.Delta.ScalarMultiplication(&next.Parameters.G1.Delta, &bi)
+	var inv fr.Element
+	inv.Inverse(&delta)
+	inv.BigInt(&bi)
+	scale(next.Parameters.G1.Z, &bi)
+	scale(next.Parameters.G1.PKK, &bi)
+	inv.SetZero()
+	bi.SetInt64(0)
+	return next
+}
+
 // VerifyPhase2 checks that next is a contribution on prev: its challenge
 // is prev's hash (gnark accepts an empty one; we do not), and gnark's
 // Phase2.Verify accepts it (proofs of knowledge of δ and σ, and the
 // updates of every δ-dependent element, by random linear combinations).
-func VerifyPhase2(prev, next *gmpc.Phase2) error {
+func VerifyPhase2(prev, next *gmpc.Phase2) error { return VerifyPhase2As(prev, next, nil) }
+
+// VerifyPhase2As is VerifyPhase2 for a contribution whose proofs are bound
+// to contributor's key (ContributePhase2As): gnark's Phase2.Verify with
+// that challenge for the proofs.
+func VerifyPhase2As(prev, next *gmpc.Phase2, contributor []byte) error {
 	h := Phase2Hash(prev)
 	if !bytes.Equal(next.Challenge, h[:]) {
 		return fmt.Errorf("%w: its challenge is %x…, the previous accumulator's hash %x…", ErrNotExtending, prefix(next.Challenge), h[:8])
 	}
-	if err := prev.Verify(next); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadContribution, err)
+	if contributor == nil {
+		if err := prev.Verify(next); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadContribution, err)
+		}
+		return nil
+	}
+	pp, np := &prev.Parameters, &next.Parameters
+	if len(np.G1.Z) != len(pp.G1.Z) || len(np.G1.PKK) != len(pp.G1.PKK) || len(np.G1.SigmaCKK) != len(pp.G1.SigmaCKK) ||
+		len(np.G2.Sigma) != len(pp.G2.Sigma) || len(next.Sigmas) != len(prev.Sigmas) {
+		return fmt.Errorf("%w: contribution size mismatch", ErrBadContribution)
+	}
+	pc := ProofChallenge(h[:], contributor)
+	for i := range prev.Sigmas {
+		if len(np.G1.SigmaCKK[i]) != len(pp.G1.SigmaCKK[i]) {
+			return fmt.Errorf("%w: commitment %d: size mismatch", ErrBadContribution, i)
+		}
+		if err := next.Sigmas[i].Verify(pc, gmpc.DST_SIGMA+byte(i),
+			cmpc.ValueUpdate{Previous: pp.G1.SigmaCKK[i], Next: np.G1.SigmaCKK[i]},
+			cmpc.ValueUpdate{Previous: &pp.G2.Sigma[i], Next: &np.G2.Sigma[i]}); err != nil {
+			return fmt.Errorf("%w: σ[%d]: %v", ErrBadContribution, i, err)
+		}
+	}
+	// Z and PKK carry 1/δ: checked "backwards", as gnark does.
+	if err := next.Delta.Verify(pc, gmpc.DST_DELTA,
+		cmpc.ValueUpdate{Previous: &pp.G1.Delta, Next: &np.G1.Delta},
+		cmpc.ValueUpdate{Previous: &pp.G2.Delta, Next: &np.G2.Delta},
+		cmpc.ValueUpdate{Previous: np.G1.Z, Next: pp.G1.Z},
+		cmpc.ValueUpdate{Previous: np.G1.PKK, Next: pp.G1.PKK}); err != nil {
+		return fmt.Errorf("%w: δ: %v", ErrBadContribution, err)
 	}
 	return nil
 }

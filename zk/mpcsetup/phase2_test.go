@@ -157,6 +157,32 @@ func TestPhase2AsTheLedgerRunsIt(t *testing.T) {
 		t.Errorf("tampered contribution: %v", err)
 	}
 
+	// Proofs bound to a contributor's key: they verify for that key only,
+	// not for another, not unbound (gnark's check), and the bound
+	// contribution moves δ as gnark's does (the next one verifies on it).
+	alice, bob := []byte("alice's key"), []byte("bob's key")
+	bound := ContributePhase2As(chain[3], alice)
+	if err := VerifyPhase2As(chain[3], bound, alice); err != nil {
+		t.Fatalf("bound contribution, its own key: %v", err)
+	}
+	if err := VerifyPhase2As(chain[3], bound, bob); !errors.Is(err, ErrBadContribution) {
+		t.Errorf("bound contribution claimed by another key: %v", err)
+	}
+	if err := VerifyPhase2(chain[3], bound); !errors.Is(err, ErrBadContribution) {
+		t.Errorf("bound contribution checked unbound: %v", err)
+	}
+	if bound.Parameters.G1.Delta.Equal(&chain[3].Parameters.G1.Delta) {
+		t.Error("the bound contribution did not change δ")
+	}
+	if err := VerifyPhase2As(bound, ContributePhase2As(bound, bob), bob); err != nil {
+		t.Errorf("a contribution on the bound one: %v", err)
+	}
+	forgedBound := ClonePhase2(bound)
+	forgedBound.Parameters.G1.Z[0] = forgedBound.Parameters.G1.Z[1]
+	if err := VerifyPhase2As(chain[3], forgedBound, alice); !errors.Is(err, ErrBadContribution) {
+		t.Errorf("bound contribution with a changed point: %v", err)
+	}
+
 	beacon := []byte("beacon 2")
 	last := chain[len(chain)-1]
 	vk, err := DeriveVerifyingKey(r, srs, start, last, beacon)
