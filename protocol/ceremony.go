@@ -202,12 +202,22 @@ func ContributePhase2(ctx context.Context, api ledger.CeremonyAPI, s ledger.Sign
 
 // sealedPhase1 fetches the sealed phase 1.
 func sealedPhase1(ctx context.Context, api ledger.CeremonyAPI) (*mpcsetup.Transcript1, error) {
+	return sealedPhase1Known(ctx, api, nil)
+}
+
+// sealedPhase1Known is sealedPhase1 that uses known, without fetching and
+// decoding it (seconds at 2^17), when it is the ledger's last accumulator
+// (by its hash): RunCeremony's parties share a process.
+func sealedPhase1Known(ctx context.Context, api ledger.CeremonyAPI, known *mpcsetup.Phase1) (*mpcsetup.Transcript1, error) {
 	rec, err := api.Ceremony(ctx, ledger.Phase1ID)
 	if err != nil {
 		return nil, fmt.Errorf("phase 1: %w", err)
 	}
 	if !rec.Sealed || len(rec.Contributions) == 0 {
 		return nil, errors.New("phase 1 is not sealed")
+	}
+	if known != nil && bytes.Equal(hashOf(known), rec.LastHash) {
+		return &mpcsetup.Transcript1{Last: known, Beacon: rec.Beacon}, nil
 	}
 	b, err := FetchBlob(ctx, api, rec.Contributions[len(rec.Contributions)-1].Chunks)
 	if err != nil {
@@ -225,7 +235,11 @@ func sealedPhase1(ctx context.Context, api ledger.CeremonyAPI) (*mpcsetup.Transc
 // basis: the slow step) and submits it; every node checks it against the
 // circuit it compiles from the spec.
 func OpenPhase2(ctx context.Context, api ledger.CeremonyAPI, s ledger.Signer, id string, spec *circuits.Spec, batch int) (*Opened, error) {
-	p1, err := sealedPhase1(ctx, api)
+	return openPhase2(ctx, api, s, id, spec, batch, nil)
+}
+
+func openPhase2(ctx context.Context, api ledger.CeremonyAPI, s ledger.Signer, id string, spec *circuits.Spec, batch int, known *mpcsetup.Phase1) (*Opened, error) {
+	p1, err := sealedPhase1Known(ctx, api, known)
 	if err != nil {
 		return nil, err
 	}
@@ -428,8 +442,8 @@ func RunCeremony(ctx context.Context, api ledger.CeremonyAPI, cfg CeremonyConfig
 	if err != nil {
 		return nil, fmt.Errorf("phase 1: %w", err)
 	}
+	var known *mpcsetup.Phase1 // the last phase-1 accumulator, when made here
 	if !p1.Sealed {
-		var known *mpcsetup.Phase1
 		for i, s := range cfg.Contributors {
 			t0 := time.Now()
 			var c *Contribution
@@ -448,7 +462,7 @@ func RunCeremony(ctx context.Context, api ledger.CeremonyAPI, cfg CeremonyConfig
 		progress("phase 1 sealed with the beacon of block %d: %x", rec.BeaconHeight, rec.Beacon[:8])
 	}
 	t0 := time.Now()
-	opened, err := OpenPhase2(ctx, api, cfg.Opener, cfg.ID, cfg.Spec, cfg.Batch)
+	opened, err := openPhase2(ctx, api, cfg.Opener, cfg.ID, cfg.Spec, cfg.Batch, known)
 	if err != nil {
 		return nil, err
 	}
