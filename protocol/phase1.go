@@ -56,8 +56,9 @@ type Phase1Turn struct {
 	Signer      ledger.Signer
 	Attestation string // recorded with the contribution, e.g. the validator's name
 	// Turn is this contributor's place in line (its index among the genesis
-	// validators): it contributes once Turn contributions are in, or after
-	// TurnWait regardless (default 2 minutes), so that validators started
+	// validators): it contributes once Turn contributions are in, or when
+	// no contribution has come in for TurnWait (default 2 minutes: an
+	// earlier validator is down or has no key), so that validators started
 	// together do not all compute a contribution on the same accumulator,
 	// all but one to be refused as not extending the last.
 	Turn     int
@@ -94,7 +95,7 @@ func TakePartInPhase1(ctx context.Context, api ledger.CeremonyAPI, t Phase1Turn)
 		turnWait = 2 * time.Minute
 	}
 	me := t.Signer.Key.Public().(ed25519.PublicKey)
-	start := time.Now()
+	lastSeen, lastMove := -1, time.Now() // the contribution count, and when it last changed
 	out := &Phase1Outcome{}
 	refusedAt := -1 // the number of contributions when a close was last refused for too few
 	failures := 0   // consecutive errors that were not the ledger's refusals
@@ -121,9 +122,12 @@ func TakePartInPhase1(ctx context.Context, api ledger.CeremonyAPI, t Phase1Turn)
 			return out, nil
 		}
 		n := len(rec.Contributions)
+		if n != lastSeen {
+			lastSeen, lastMove = n, time.Now()
+		}
 		mine := contributedBy(rec, me)
 		switch {
-		case !mine && (n >= t.Turn || time.Since(start) >= turnWait):
+		case !mine && (n >= t.Turn || time.Since(lastMove) >= turnWait):
 			t0 := time.Now()
 			c, _, err := contributePhase1(ctx, api, t.Signer, t.Attestation, nil)
 			if refusedBecause(err, ledgerv1.Code_CODE_CEREMONY_NOT_EXTENDING, ledgerv1.Code_CODE_CEREMONY_CLOSED) {

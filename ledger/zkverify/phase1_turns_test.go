@@ -66,3 +66,25 @@ func TestPhase1ParticipantsRaceAndRestart(t *testing.T) {
 		t.Fatalf("restart changed the transcript: %d contributions", len(rec2.Contributions))
 	}
 }
+
+// TestPhase1TurnWaitsThenGoesAhead: a validator whose turn is 2 on a chain
+// where nobody before it contributes (they are down) waits TurnWait
+// without progress, then contributes, closes and seals by itself.
+func TestPhase1TurnWaitsThenGoesAhead(t *testing.T) {
+	node := ceremonyNode(t, 1<<4, 1, false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	out, err := protocol.TakePartInPhase1(ctx, node, protocol.Phase1Turn{
+		Signer: ledger.Signer{ChainID: chain, Key: ledgertest.Key("validator c")}, Turn: 2, TurnWait: 300 * time.Millisecond, Poll: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(t0); waited < 300*time.Millisecond {
+		t.Fatalf("contributed after %v, before its turn or TurnWait", waited)
+	}
+	if out.Contribution == nil || !out.Sealed.Sealed || len(out.Sealed.Contributions) != 1 {
+		t.Fatalf("outcome %+v", out)
+	}
+}
