@@ -191,7 +191,7 @@ func newLedgerTestnetCmd() *cobra.Command {
 			}
 			if phase1 != 0 {
 				fmt.Fprintf(w, "phase 1 (2^%d) is open: each validator contributes with its %s when it starts, in turn, and the last one closes and seals it (%d contributions); others may contribute too (veil setup contribute --ledger ADDR)\n", phase1, protocol.ContributorKeyFile, o.Nodes)
-				fmt.Fprintf(w, "registrations on this chain must name a sealed phase-2 ceremony (docs/zk.md); fund the contributors (--fund) unless --free\n")
+				fmt.Fprintf(w, "registrations on this chain must name a sealed phase-2 ceremony (docs/zk.md); the contributor keys are funded for their phase-1 fees; fund providers and clients with --fund\n")
 			}
 			return nil
 		}}, nil
