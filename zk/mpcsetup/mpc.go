@@ -313,6 +313,35 @@ func lagrangeFromSRS(ctx context.Context, c *gmpc.SrsCommons, n int) (*lagrangeB
 	return &l, nil
 }
 
+// evalsFromStart returns the evaluations a proving key needs (gnark's
+// Phase2Evaluations) for r1cs on the sealed SRS from the phase-2 start
+// instead of from the whole Lagrange basis: [A_j(τ)]₁, [B_j(τ)]₁ and
+// [B_j(τ)]₂ need only the Lagrange bases of [τ]₁ and [τ]₂ (two group FFTs
+// of the four NewPhase2Start needs), and the rest is in the start: VKK,
+// and the commitment bases, which the start holds unscaled (σ = 1). The
+// caller checks the start against the SRS (CheckPhase2Start).
+func evalsFromStart(ctx context.Context, r1cs *cs.R1CS, srs *gmpc.SrsCommons, start *Phase2Start) (*gmpc.Phase2Evaluations, error) {
+	n := len(srs.G2.Tau)
+	var lag lagrangeBasis
+	var err error
+	if lag.Tau1, err = lagrangeG1(ctx, srs.G1.Tau, n); err != nil {
+		return nil, err
+	}
+	if lag.Tau2, err = lagrangeG2(ctx, srs.G2.Tau, n); err != nil {
+		return nil, err
+	}
+	_, evals, err := initPhase2(ctx, r1cs, srs, &lag, nil)
+	if err != nil {
+		return nil, err
+	}
+	evals.G1.VKK = slices.Clone(start.VKK)
+	evals.G1.CKK = make([][]curve.G1Affine, len(start.Acc.Parameters.G1.SigmaCKK))
+	for i, c := range start.Acc.Parameters.G1.SigmaCKK {
+		evals.G1.CKK[i] = slices.Clone(c)
+	}
+	return evals, nil
+}
+
 // ---- Phase 2 initialisation ----
 
 type term struct {
@@ -640,6 +669,9 @@ func initPhase2(ctx context.Context, r1cs *cs.R1CS, commons *gmpc.SrsCommons, la
 					jB[j] = sumG1(tr, lag.Tau1, coeffs, plans)
 					b2 := sumG2(tr, lag.Tau2, coeffs, plans)
 					evals.G2.B[j].FromJacobian(&b2)
+					if lag.AlphaTau1 == nil {
+						continue // the prover's evaluations only (evalsFromStart): no K
+					}
 					k := sumG1(tl, lag.BetaTau1, coeffs, plans)
 					ka := sumG1(tr, lag.AlphaTau1, coeffs, plans)
 					kc := sumG1(to, lag.Tau1, coeffs, plans)
@@ -659,14 +691,18 @@ func initPhase2(ctx context.Context, r1cs *cs.R1CS, commons *gmpc.SrsCommons, la
 	}
 	copy(evals.G1.A, curve.BatchJacobianToAffineG1(jA))
 	copy(evals.G1.B, curve.BatchJacobianToAffineG1(jB))
-	kAff := curve.BatchJacobianToAffineG1(K)
-	jA, jB, K = nil, nil, nil
+	jA, jB = nil, nil
 
 	commitments, ok := r1cs.CommitmentInfo.(constraint.Groth16Commitments)
 	if !ok {
 		return nil, nil, errors.New("phase 2: not a Groth16 constraint system")
 	}
 	evals.PublicAndCommitmentCommitted = commitments.GetPublicAndCommitmentCommitted(commitments.CommitmentIndexes(), nbPublic)
+	if lag.AlphaTau1 == nil {
+		return nil, &evals, nil
+	}
+	kAff := curve.BatchJacobianToAffineG1(K)
+	K = nil
 
 	p := new(gmpc.Phase2)
 	_, _, g1, g2 := curve.Generators()

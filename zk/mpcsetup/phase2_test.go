@@ -67,7 +67,7 @@ func TestPhase2AsTheLedgerRunsIt(t *testing.T) {
 	ctx := context.Background()
 	r := compileSmall(t)
 	n := int(ecc.NextPowerOfTwo(uint64(r.GetNbConstraints())))
-	big, _ := sealedPhase1(t, uint64(2*n), "beacon 1")
+	big, p1last := sealedPhase1(t, uint64(2*n), "beacon 1")
 	srs, err := TruncateSRS(big, n)
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +195,28 @@ func TestPhase2AsTheLedgerRunsIt(t *testing.T) {
 	gvk.WriteTo(&b)
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Fatal("derived verifying key differs from gnark's seal")
+	}
+	// The prover's path (two FFTs, the rest from the start) gives the
+	// opener's keys byte for byte; a start with a changed K is refused.
+	ppk, pvk, err := keysFromTranscript(ctx, r, &Transcript1{Last: p1last, Beacon: []byte("beacon 1")}, start.Bytes(), last, beacon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x, y bytes.Buffer
+	ppk.WriteTo(&x)
+	gpk.WriteTo(&y)
+	if !bytes.Equal(x.Bytes(), y.Bytes()) {
+		t.Fatal("the proving key from the transcript differs from the opener's")
+	}
+	x.Reset()
+	pvk.WriteTo(&x)
+	if !bytes.Equal(x.Bytes(), a.Bytes()) {
+		t.Fatal("the verifying key from the transcript differs from the derived one")
+	}
+	badStart, _ := DecodePhase2Start(start.Bytes(), r, n)
+	badStart.Acc.Parameters.G1.SigmaCKK[0][0] = badStart.Acc.Parameters.G1.SigmaCKK[0][1]
+	if _, _, err := keysFromTranscript(ctx, r, &Transcript1{Last: p1last, Beacon: []byte("beacon 1")}, badStart.Bytes(), last, beacon); !errors.Is(err, ErrWrongCircuit) {
+		t.Fatalf("keys from a transcript with a changed commitment base: %v", err)
 	}
 	// gnark's own VerifyPhase2 over the same contributions gives the same key.
 	cc := make([]*gmpc.Phase2, 0, 3)

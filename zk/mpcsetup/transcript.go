@@ -1,12 +1,11 @@
 package mpcsetup
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 
 	cmpc "github.com/consensys/gnark-crypto/ecc/bn254/mpcsetup"
+	"github.com/consensys/gnark/backend/groth16"
 	gmpc "github.com/consensys/gnark/backend/groth16/bn254/mpcsetup"
 	cs "github.com/consensys/gnark/constraint/bn254"
 
@@ -63,29 +62,46 @@ func (t *Transcript1) SRSID() []byte {
 }
 
 // ProvingKeyFromTranscript makes the prover's keys for spec's circuit at
-// batch from a ledger transcript: it seals phase 1, recomputes the start
-// (it must be byte for byte the one the ledger recorded, so the keys are
-// that ceremony's), and seals phase 2 with the last accumulator and the
-// beacon. The verifying key equals DeriveVerifyingKey's on the same
-// transcript, which is what the ledger stores.
+// batch from a ledger transcript: it seals phase 1, checks the recorded
+// start against the circuit and the SRS (CheckPhase2Start, FFT-free, so
+// the keys are that ceremony's without trusting the node's check), takes
+// the verifying key's [K]₁ and the commitment bases from the start,
+// computes the wires' evaluations from the Lagrange bases of [τ]₁ and
+// [τ]₂ (two group FFTs, not the opener's four) and seals phase 2 with the
+// last accumulator and the beacon. The verifying key equals
+// DeriveVerifyingKey's on the same transcript, which is what the ledger
+// stores.
 func ProvingKeyFromTranscript(ctx context.Context, spec *circuits.Spec, batch int, p1 *Transcript1, start []byte, last *gmpc.Phase2, beacon2 []byte) (*zk.ProvingKey, error) {
 	r, err := zk.Compile(spec, batch)
 	if err != nil {
 		return nil, err
 	}
-	srs, err := SealPhase1To(ctx, p1.Last, p1.Beacon, int(zk.Domain(r)))
+	pk, vk, err := keysFromTranscript(ctx, r, p1, start, last, beacon2)
 	if err != nil {
 		return nil, err
 	}
-	s, evals, err := Phase2StartFromSRS(ctx, r, srs)
+	return zk.NewProvingKey(spec, batch, r, pk, vk)
+}
+
+func keysFromTranscript(ctx context.Context, r *cs.R1CS, p1 *Transcript1, start []byte, last *gmpc.Phase2, beacon2 []byte) (groth16.ProvingKey, groth16.VerifyingKey, error) {
+	n := int(zk.Domain(r))
+	srs, err := SealPhase1To(ctx, p1.Last, p1.Beacon, n)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if !bytes.Equal(s.Bytes(), start) {
-		return nil, errors.New("proving key: the transcript's phase-2 start is not this circuit's on this phase 1")
+	s, err := DecodePhase2Start(start, r, n)
+	if err != nil {
+		return nil, nil, fmt.Errorf("proving key: the transcript's phase-2 start: %w", err)
+	}
+	if err := CheckPhase2Start(ctx, r, srs, p1.SRSID(), s); err != nil {
+		return nil, nil, fmt.Errorf("proving key: the transcript's phase-2 start is not this circuit's on this phase 1: %w", err)
+	}
+	evals, err := evalsFromStart(ctx, r, srs, s)
+	if err != nil {
+		return nil, nil, err
 	}
 	pk, vk := SealPhase2(srs, evals, last, beacon2)
-	return zk.NewProvingKey(spec, batch, r, pk, vk)
+	return pk, vk, nil
 }
 
 // Phase2StartSize is the length of the encoding of the start of a phase 2
