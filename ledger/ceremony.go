@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -91,6 +92,12 @@ type CeremonyParams struct {
 	// before its opener may close it (0: none), so that others can
 	// contribute before the opener closes on its own contributions.
 	Phase2Window uint64
+	// Phase1Contributors, if set, are keys that must all have contributed
+	// before phase 1 may be closed (a testnet's validators' contributor
+	// keys): N distinct keys are free, so without them anybody with N
+	// fresh keys could fill the count and close phase 1 without the
+	// validators' randomness.
+	Phase1Contributors []ed25519.PublicKey
 	// InsecureOwnerKeys lets a chain with a phase 1 accept registrations
 	// whose verifying key the owner made: INSECURE, local experiments.
 	InsecureOwnerKeys bool
@@ -102,6 +109,16 @@ func (c CeremonyParams) validate() error {
 	}
 	if c.BeaconDelay > MaxProofDeadlineBlocks || c.MinContributions > 1<<20 || c.Phase2Window > 1<<32 {
 		return errors.New("ceremony beacon delay, minimum contributions or phase-2 window out of range")
+	}
+	if len(c.Phase1Contributors) > MaxCeremonyContributions {
+		return fmt.Errorf("ceremony: %d required phase-1 contributors, at most %d", len(c.Phase1Contributors), MaxCeremonyContributions)
+	}
+	seen := map[string]bool{}
+	for _, k := range c.Phase1Contributors {
+		if len(k) != ed25519.PublicKeySize || seen[string(k)] {
+			return errors.New("ceremony: a required phase-1 contributor is not a 32-byte key, or is listed twice")
+		}
+		seen[string(k)] = true
 	}
 	return nil
 }
@@ -537,9 +554,26 @@ func (s *Store) checkCeremonyClose(btx *bolt.Tx, tx *Tx, c *ledgerv1.CeremonyClo
 	if n, min := distinctContributors(rec), s.params.Ceremony.minContributions(); n < min {
 		return nil, reject(ledgerv1.Code_CODE_CEREMONY_TOO_FEW, "ceremony %q has %d distinct contributors (the phase-2 opener not counted), it needs %d", trunc(c.CeremonyId), n, min)
 	}
+	if rec.Phase == 1 {
+		for _, k := range s.params.Ceremony.Phase1Contributors {
+			if !contributed(rec, k) {
+				return nil, reject(ledgerv1.Code_CODE_CEREMONY_TOO_FEW, "phase 1 may not be closed before required contributor %x contributes", k[:8])
+			}
+		}
+	}
 	rec.CloseHeight = height
 	rec.BeaconHeight = height + s.params.Ceremony.beaconDelay()
 	return putCeremony(rec), nil
+}
+
+// contributed reports whether key contributed to rec.
+func contributed(rec *ledgerv1.CeremonyRecord, key []byte) bool {
+	for _, c := range rec.Contributions {
+		if bytes.Equal(c.Contributor, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // distinctContributors counts the keys that contributed to rec, not its

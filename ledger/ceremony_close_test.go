@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"path/filepath"
@@ -103,6 +104,38 @@ func TestPhase1CloseCountsDistinctContributors(t *testing.T) {
 		t.Fatalf("close after 3 distinct contributors: %s", code)
 	}
 }
+
+// The reviewer's fill-the-count attack on a testnet: mallory contributes
+// under three fresh keys, enough for MinContributions, but the chain lists
+// its validators' contributor keys, so phase 1 stays open (TOO_FEW) until
+// both have contributed, whoever closes.
+func TestPhase1CloseWaitsForRequiredContributors(t *testing.T) {
+	v0, v1 := c0key("validator 0"), c0key("validator 1")
+	c := newCeremonyChain(t, ledger.CeremonyParams{MinContributions: 2, Phase1Contributors: []ed25519.PublicKey{v0, v1}})
+	size := int(ledger.Phase1ContributionSize(16))
+	for _, name := range []string{"mallory 1", "mallory 2", "mallory 3"} {
+		if code := c.contribute(c.signer(name), ledger.Phase1ID, size); code != ledgerv1.Code_CODE_OK {
+			t.Fatalf("%s: %s", name, code)
+		}
+	}
+	if code := c.apply(must(c.signer("mallory 1").CeremonyClose(ledger.Phase1ID))); code != ledgerv1.Code_CODE_CEREMONY_TOO_FEW {
+		t.Fatalf("close without the validators: %s, want TOO_FEW", code)
+	}
+	if code := c.contribute(c.signer("validator 0"), ledger.Phase1ID, size); code != ledgerv1.Code_CODE_OK {
+		t.Fatal(code)
+	}
+	if code := c.apply(must(c.signer("mallory 2").CeremonyClose(ledger.Phase1ID))); code != ledgerv1.Code_CODE_CEREMONY_TOO_FEW {
+		t.Fatalf("close with one of two validators: %s, want TOO_FEW", code)
+	}
+	if code := c.contribute(c.signer("validator 1"), ledger.Phase1ID, size); code != ledgerv1.Code_CODE_OK {
+		t.Fatal(code)
+	}
+	if code := c.apply(must(c.signer("mallory 3").CeremonyClose(ledger.Phase1ID))); code != ledgerv1.Code_CODE_OK {
+		t.Fatalf("close once both validators contributed: %s", code)
+	}
+}
+
+func c0key(name string) ed25519.PublicKey { return ledgertest.Key(name).Public().(ed25519.PublicKey) }
 
 // Phase 1 may not be closed before Phase1CloseHeight
 // (CLOSE_TOO_EARLY), whatever its contributions; from that height it may.

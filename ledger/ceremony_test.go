@@ -1,8 +1,10 @@
 package ledger_test
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
@@ -17,14 +19,17 @@ func TestCeremonyParams(t *testing.T) {
 		"domain of 1":               {Phase1Domain: 1},
 		"domain over 2^24":          {Phase1Domain: 1 << 25},
 		"beacon delay too long":     {Phase1Domain: 16, BeaconDelay: 1 << 33},
+		"short contributor key":     {Phase1Domain: 16, Phase1Contributors: []ed25519.PublicKey{make([]byte, 31)}},
+		"contributor listed twice":  {Phase1Domain: 16, Phase1Contributors: []ed25519.PublicKey{make([]byte, 32), make([]byte, 32)}},
 	} {
 		if err := (ledger.Params{ProofDeadlineBlocks: 5, Ceremony: c}).Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	p := ledger.Params{ProofDeadlineBlocks: 5, Ceremony: ledger.CeremonyParams{Phase1Domain: 1 << 17, MinContributions: 3, BeaconDelay: 2, InsecureOwnerKeys: true, Phase1CloseHeight: 40, Phase2Window: 30}}
+	p := ledger.Params{ProofDeadlineBlocks: 5, Ceremony: ledger.CeremonyParams{Phase1Domain: 1 << 17, MinContributions: 3, BeaconDelay: 2, InsecureOwnerKeys: true, Phase1CloseHeight: 40, Phase2Window: 30,
+		Phase1Contributors: []ed25519.PublicKey{ledgertest.Key("v0").Public().(ed25519.PublicKey), ledgertest.Key("v1").Public().(ed25519.PublicKey)}}}
 	back, err := ledger.ParamsFromProto(p.Proto())
-	if err != nil || !back.Equal(p) || back.Ceremony != p.Ceremony {
+	if err != nil || !back.Equal(p) || !reflect.DeepEqual(back.Ceremony, p.Ceremony) {
 		t.Fatalf("ceremony parameters do not round-trip: %+v %v", back.Ceremony, err)
 	}
 }

@@ -218,6 +218,7 @@ func (p Params) Proto() *ledgerv1.ChainParams {
 		CeremonyPhase1Domain: p.Ceremony.Phase1Domain, CeremonyMinContributions: p.Ceremony.MinContributions,
 		CeremonyBeaconDelay: p.Ceremony.BeaconDelay, InsecureOwnerKeys: p.Ceremony.InsecureOwnerKeys,
 		CeremonyPhase1CloseHeight: p.Ceremony.Phase1CloseHeight, CeremonyPhase2Window: p.Ceremony.Phase2Window,
+		CeremonyPhase1Contributors: keyBytes(p.Ceremony.Phase1Contributors),
 	}
 	for k, v := range m.Fees {
 		out.Fees = append(out.Fees, &ledgerv1.TxFee{Tx: k, Base: v})
@@ -244,6 +245,7 @@ func ParamsFromProto(m *ledgerv1.ChainParams) (Params, error) {
 		Phase1Domain: m.GetCeremonyPhase1Domain(), MinContributions: m.GetCeremonyMinContributions(),
 		BeaconDelay: m.GetCeremonyBeaconDelay(), InsecureOwnerKeys: m.GetInsecureOwnerKeys(),
 		Phase1CloseHeight: m.GetCeremonyPhase1CloseHeight(), Phase2Window: m.GetCeremonyPhase2Window(),
+		Phase1Contributors: keysOf(m.GetCeremonyPhase1Contributors()),
 	}}
 	for _, f := range m.GetFees() {
 		if p.Market.Fees == nil {
@@ -273,4 +275,20 @@ func (m MarketParams) GenesisSupply() uint64 {
 		t += a.Amount // Validate bounds the sum by MaxSupply
 	}
 	return t
+}
+
+func keyBytes(ks []ed25519.PublicKey) [][]byte {
+	var out [][]byte
+	for _, k := range ks {
+		out = append(out, []byte(k))
+	}
+	return out
+}
+
+func keysOf(bs [][]byte) []ed25519.PublicKey {
+	var out []ed25519.PublicKey
+	for _, b := range bs {
+		out = append(out, ed25519.PublicKey(b))
+	}
+	return out
 }

@@ -251,6 +251,8 @@ func takePartInPhase1(ctx context.Context, n ledger.CeremonyAPI, home string, tu
 		say("phase 1: %v (contribute by hand: veil setup contribute --ledger ADDR --key %s)", err, protocol.ContributorKeyPath(home))
 	case out != nil && out.Contribution != nil:
 		say("phase 1 is sealed, with this validator's contribution %x", out.Contribution.Hash[:8])
+	case out != nil && !out.Included:
+		say("WARNING: phase 1 was sealed WITHOUT a contribution by this validator's key: its randomness is not in the SRS")
 	}
 }
 

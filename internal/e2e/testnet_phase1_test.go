@@ -46,7 +46,7 @@ func TestTestnetValidatorsRunPhase1(t *testing.T) {
 	if err := protocol.OpenTestnetPhase1(&params, domain, homes); err != nil {
 		t.Fatal(err)
 	}
-	if len(params.Market.Genesis) != nodes || params.Ceremony.MinContributions != nodes {
+	if len(params.Market.Genesis) != nodes || params.Ceremony.MinContributions != nodes || len(params.Ceremony.Phase1Contributors) != nodes {
 		t.Fatalf("phase 1 genesis: %d allocations, %d contributions needed; want %d each", len(params.Market.Genesis), params.Ceremony.MinContributions, nodes)
 	}
 	var keys []ed25519.PublicKey

@@ -259,3 +259,7 @@ func (n *Node) App() *App { return n.app }
 func (n *Node) Rejections(context.Context) ([]*ledgerv1.Rejected, error) {
 	return n.app.Rejections(), nil
 }
+
+// CatchingUp reports whether the node is still syncing blocks from its
+// peers (its state is behind the chain's until it stops).
+func (n *Node) CatchingUp() bool { return n.node.ConsensusReactor().WaitSync() }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/ledgertest"
 	"github.com/veil-project/veil/protocol"
@@ -86,5 +89,54 @@ func TestPhase1TurnWaitsThenGoesAhead(t *testing.T) {
 	}
 	if out.Contribution == nil || !out.Sealed.Sealed || len(out.Sealed.Contributions) != 1 {
 		t.Fatalf("outcome %+v", out)
+	}
+}
+
+// flaky fails every other Ceremony read with a transport error.
+type flaky struct {
+	ledger.CeremonyAPI
+	calls atomic.Int64
+}
+
+func (f *flaky) Ceremony(ctx context.Context, id string) (*ledgerv1.CeremonyRecord, error) {
+	if f.calls.Add(1)%2 == 0 {
+		return nil, errors.New("connection reset")
+	}
+	return f.CeremonyAPI.Ceremony(ctx, id)
+}
+
+// TestPhase1TransientErrorsAreCountedInARow (the reviewer's case): a
+// node that fails every other read never fails maxTransientFailures times
+// in a row, so a validator waiting for its turn keeps waiting instead of
+// giving up, then contributes when its turn comes.
+func TestPhase1TransientErrorsAreCountedInARow(t *testing.T) {
+	node := ceremonyNode(t, 1<<4, 2, false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f := &flaky{CeremonyAPI: node}
+	done := make(chan error, 1)
+	go func() {
+		_, err := protocol.TakePartInPhase1(ctx, f, protocol.Phase1Turn{
+			Signer: ledger.Signer{ChainID: chain, Key: ledgertest.Key("validator b")}, Turn: 1, TurnWait: time.Hour, Poll: 5 * time.Millisecond,
+		})
+		done <- err
+	}()
+	for f.calls.Load() < 300 { // well past 60 errors in all
+		select {
+		case err := <-done:
+			t.Fatalf("gave up while waiting for its turn: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	out, err := protocol.TakePartInPhase1(ctx, node, protocol.Phase1Turn{Signer: ledger.Signer{ChainID: chain, Key: ledgertest.Key("validator a")}, Poll: 5 * time.Millisecond})
+	if err != nil || !out.Included {
+		t.Fatalf("validator a: %+v %v", out, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("validator b after its turn came: %v", err)
+	}
+	rec, _ := node.Ceremony(ctx, ledger.Phase1ID)
+	if !rec.Sealed || len(rec.Contributions) != 2 {
+		t.Fatalf("phase 1: sealed %v with %d contributions", rec.Sealed, len(rec.Contributions))
 	}
 }

@@ -454,6 +454,9 @@ func ContributePhase2As(prev *gmpc.Phase2, contributor []byte) *gmpc.Phase2 {
 	if contributor == nil {
 		return ContributePhase2(prev)
 	}
+	if len(prev.Parameters.G1.SigmaCKK) > 255 {
+		panic("phase 2: more than 255 commitments") // the σ tags are one byte (gnark panics too)
+	}
 	next := ClonePhase2(prev)
 	h := Phase2Hash(prev)
 	next.Challenge = h[:]

@@ -3958,6 +3958,9 @@ type ChainParams struct {
 	CeremonyBeaconDelay       uint64 `protobuf:"varint,22,opt,name=ceremony_beacon_delay,json=ceremonyBeaconDelay,proto3" json:"ceremony_beacon_delay,omitempty"`                     // blocks from the close to the beacon block (0 means 1)
 	CeremonyPhase1CloseHeight uint64 `protobuf:"varint,24,opt,name=ceremony_phase1_close_height,json=ceremonyPhase1CloseHeight,proto3" json:"ceremony_phase1_close_height,omitempty"` // phase 1 may not be closed before this height
 	CeremonyPhase2Window      uint64 `protobuf:"varint,25,opt,name=ceremony_phase2_window,json=ceremonyPhase2Window,proto3" json:"ceremony_phase2_window,omitempty"`                  // a phase 2 may not be closed before its open height + this
+	// Phase 1 may not be closed before every one of these keys (32-byte
+	// ed25519, e.g. the genesis validators' contributor keys) contributed.
+	CeremonyPhase1Contributors [][]byte `protobuf:"bytes,26,rep,name=ceremony_phase1_contributors,json=ceremonyPhase1Contributors,proto3" json:"ceremony_phase1_contributors,omitempty"`
 	// INSECURE, for local experiments only: accept models whose verifying
 	// key the owner made (no ceremony), as chains without a phase 1 do.
 	InsecureOwnerKeys bool `protobuf:"varint,23,opt,name=insecure_owner_keys,json=insecureOwnerKeys,proto3" json:"insecure_owner_keys,omitempty"`
@@ -4133,6 +4136,13 @@ func (x *ChainParams) GetCeremonyPhase2Window() uint64 {
 		return x.CeremonyPhase2Window
 	}
 	return 0
+}
+
+func (x *ChainParams) GetCeremonyPhase1Contributors() [][]byte {
+	if x != nil {
+		return x.CeremonyPhase1Contributors
+	}
+	return nil
 }
 
 func (x *ChainParams) GetInsecureOwnerKeys() bool {
@@ -5435,7 +5445,7 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\asummary\x18\x03 \x01(\tR\asummary\x12(\n" +
 	"\x04code\x18\x04 \x01(\x0e2\x14.veil.ledger.v1.CodeR\x04code\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05where\x18\x06 \x01(\tR\x05where\"\x85\b\n" +
+	"\x05where\x18\x06 \x01(\tR\x05where\"\xc7\b\n" +
 	"\vChainParams\x122\n" +
 	"\x15proof_deadline_blocks\x18\x01 \x01(\x04R\x13proofDeadlineBlocks\x12 \n" +
 	"\ffee_per_byte\x18\x02 \x01(\x04R\n" +
@@ -5459,7 +5469,8 @@ const file_veil_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x1aceremony_min_contributions\x18\x15 \x01(\rR\x18ceremonyMinContributions\x122\n" +
 	"\x15ceremony_beacon_delay\x18\x16 \x01(\x04R\x13ceremonyBeaconDelay\x12?\n" +
 	"\x1cceremony_phase1_close_height\x18\x18 \x01(\x04R\x19ceremonyPhase1CloseHeight\x124\n" +
-	"\x16ceremony_phase2_window\x18\x19 \x01(\x04R\x14ceremonyPhase2Window\x12.\n" +
+	"\x16ceremony_phase2_window\x18\x19 \x01(\x04R\x14ceremonyPhase2Window\x12@\n" +
+	"\x1cceremony_phase1_contributors\x18\x1a \x03(\fR\x1aceremonyPhase1Contributors\x12.\n" +
 	"\x13insecure_owner_keys\x18\x17 \x01(\bR\x11insecureOwnerKeys\"+\n" +
 	"\x05TxFee\x12\x0e\n" +
 	"\x02tx\x18\x01 \x01(\tR\x02tx\x12\x12\n" +
