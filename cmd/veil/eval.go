@@ -6,6 +6,7 @@ import (
 	"github.com/veil-project/veil/bench"
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/model"
 )
 
 func newEvalCmd(g *globalOptions) *cobra.Command {
@@ -23,7 +24,7 @@ func newEvalCmd(g *globalOptions) *cobra.Command {
 		if blocks := he.DefaultParametersLiteral.Blocks(); o.Encrypted && (o.Pack < 1 || o.Pack > blocks) {
 			return nil, usageError("--pack must be in [1, %d]", blocks)
 		}
-		mf, err := loadModel(modelPath)
+		mf, err := model.LoadOrDefault(modelPath)
 		if err != nil {
 			return nil, err
 		}

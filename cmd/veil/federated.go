@@ -6,11 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -18,7 +16,6 @@ import (
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/ledger"
-	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/protocol/federated"
 	"github.com/veil-project/veil/zk"
@@ -26,76 +23,35 @@ import (
 
 // fedOptions are the training flags shared by 'veil federated' and its
 // separate-process roles.
-type fedOptions struct {
-	parties, threshold, minUpdates, rounds, epochs int
-	localSteps, batch                              int
-	lr, majority, dpNoise, dpClip, dpDelta         float64
-	split, trainingID                              string
-	augment, scaffold                              bool
-	seed                                           uint64
-}
-
-const fedValidation = 5000
+type fedOptions struct{ federated.Options }
 
 func (o *fedOptions) bind(fl *pflag.FlagSet) {
-	fl.IntVar(&o.parties, "parties", 4, "data owners")
-	fl.IntVar(&o.threshold, "threshold", 0, "owners needed to decrypt (default parties-1)")
-	fl.IntVar(&o.minUpdates, "min-updates", 0, "fewest updates an aggregate may sum (default parties-1)")
-	fl.StringVar(&o.split, "split", "noniid", "noniid (each owner mostly 2-3 digits) or iid")
-	fl.Float64Var(&o.majority, "majority", 0.9, "non-IID: fraction of an owner's samples from its own digits")
-	fl.IntVar(&o.rounds, "rounds", 0, "rounds (default: as many as --epochs of the pooled data)")
-	fl.IntVar(&o.epochs, "epochs", 50, "training budget in epochs of the pooled data, when --rounds is not given")
-	fl.IntVar(&o.localSteps, "local-steps", 100, "local mini-batches per owner per round")
-	fl.IntVar(&o.batch, "batch", 32, "local mini-batch size")
-	fl.Float64Var(&o.lr, "lr", 3e-3, "Adam learning rate (one cosine schedule over all rounds)")
-	fl.BoolVar(&o.augment, "augment", true, "random affine distortions of the training images")
-	fl.BoolVar(&o.scaffold, "scaffold", true, "SCAFFOLD drift correction (doubles the update)")
-	fl.Uint64Var(&o.seed, "seed", 1, "seed of the split, the initial model and local training")
-	fl.StringVar(&o.trainingID, "training-id", "", "training id (default fl-<unix time>)")
-	fl.Float64Var(&o.dpNoise, "dp-noise", 0, "DP-SGD noise multiplier on every owner's local training (0: no DP)")
-	fl.Float64Var(&o.dpClip, "dp-clip", 1, "DP-SGD per-example gradient clip norm")
-	fl.Float64Var(&o.dpDelta, "dp-delta", 1e-5, "DP delta of the stated epsilon")
+	fl.IntVar(&o.Parties, "parties", 4, "data owners")
+	fl.IntVar(&o.Threshold, "threshold", 0, "owners needed to decrypt (default parties-1)")
+	fl.IntVar(&o.MinUpdates, "min-updates", 0, "fewest updates an aggregate may sum (default parties-1)")
+	fl.StringVar(&o.Split, "split", "noniid", "noniid (each owner mostly 2-3 digits) or iid")
+	fl.Float64Var(&o.Majority, "majority", 0.9, "non-IID: fraction of an owner's samples from its own digits")
+	fl.IntVar(&o.Rounds, "rounds", 0, "rounds (default: as many as --epochs of the pooled data)")
+	fl.IntVar(&o.Epochs, "epochs", 50, "training budget in epochs of the pooled data, when --rounds is not given")
+	fl.IntVar(&o.LocalSteps, "local-steps", 100, "local mini-batches per owner per round")
+	fl.IntVar(&o.Batch, "batch", 32, "local mini-batch size")
+	fl.Float64Var(&o.LR, "lr", 3e-3, "Adam learning rate (one cosine schedule over all rounds)")
+	fl.BoolVar(&o.Augment, "augment", true, "random affine distortions of the training images")
+	fl.BoolVar(&o.Scaffold, "scaffold", true, "SCAFFOLD drift correction (doubles the update)")
+	fl.Uint64Var(&o.Seed, "seed", 1, "seed of the split, the initial model and local training")
+	fl.StringVar(&o.TrainingID, "training-id", "", "training id (default fl-<unix time>)")
+	fl.Float64Var(&o.DPNoise, "dp-noise", 0, "DP-SGD noise multiplier on every owner's local training (0: no DP)")
+	fl.Float64Var(&o.DPClip, "dp-clip", 1, "DP-SGD per-example gradient clip norm")
+	fl.Float64Var(&o.DPDelta, "dp-delta", 1e-5, "DP delta of the stated epsilon")
 }
 
-// config turns the flags into a training configuration for a training set
-// of trainLen images (the last fedValidation are the validation set).
+// config is federated.Options.Config; its errors are usage errors.
 func (o *fedOptions) config(trainLen int) (federated.Config, federated.SplitConfig, error) {
-	if o.split != "noniid" && o.split != "iid" {
-		return federated.Config{}, federated.SplitConfig{}, usageError("--split: want noniid or iid, not %q", o.split)
+	c, split, err := o.Options.Config(trainLen)
+	if err != nil {
+		return c, split, usageError("%v", err)
 	}
-	if o.trainingID == "" {
-		o.trainingID = fmt.Sprintf("fl-%d", time.Now().Unix())
-	}
-	c := federated.DefaultConfig(o.trainingID)
-	c.Owners, c.Threshold, c.MinUpdates = o.parties, o.threshold, o.minUpdates
-	c.LocalSteps, c.BatchSize, c.LearningRate, c.Augment, c.Scaffold, c.Seed = o.localSteps, o.batch, o.lr, o.augment, o.scaffold, o.seed
-	if o.dpNoise > 0 {
-		c.DP = &federated.DPConfig{Clip: o.dpClip, NoiseMultiplier: o.dpNoise, Delta: o.dpDelta}
-	}
-	if c.Threshold == 0 {
-		c.Threshold = max(2, o.parties-1)
-	}
-	if c.MinUpdates == 0 {
-		c.MinUpdates = max(2, o.parties-1)
-	}
-	c.Rounds = o.rounds
-	if c.Rounds == 0 && o.localSteps > 0 && o.batch > 0 && o.parties > 0 && o.epochs > 0 {
-		c.Rounds = federated.RoundsForEpochs(c, trainLen-fedValidation, o.epochs)
-	}
-	if err := c.Validate(); err != nil {
-		return c, federated.SplitConfig{}, usageError("%v", err)
-	}
-	return c, federated.SplitConfig{Owners: o.parties, NonIID: o.split == "noniid", Majority: o.majority, Seed: o.seed}, nil
-}
-
-func loadMNIST() (train, test *dataset.Set, err error) {
-	if train, err = dataset.MNISTTrain(); err != nil {
-		return nil, nil, err
-	}
-	if test, err = dataset.MNISTTest(); err != nil {
-		return nil, nil, err
-	}
-	return train, test, nil
+	return c, split, nil
 }
 
 func newFederatedCmd(g *globalOptions) *cobra.Command {
@@ -127,7 +83,7 @@ The same roles as separate processes: 'veil federated aggregate' and
 		if shares != "loo" && shares != "samples" {
 			return nil, usageError("--shares: want loo or samples, not %q", shares)
 		}
-		train, test, err := loadMNIST()
+		train, test, err := dataset.MNIST()
 		if err != nil {
 			return nil, err
 		}
@@ -140,9 +96,9 @@ The same roles as separate processes: 'veil federated aggregate' and
 			return nil, err
 		}
 		lc := federated.LocalConfig{
-			Config: c, Split: split, Train: train, Test: test, ValidationSize: fedValidation, HE: he.DefaultAggregationParameters,
+			Config: c, Split: split, Train: train, Test: test, ValidationSize: federated.ValidationSize, HE: he.DefaultAggregationParameters,
 			Dir: work, ModelPath: out, ModelName: c.TrainingID, LOO: shares == "loo", LOORounds: looRounds, Baseline: baseline,
-			SaltPath: g.saltPath,
+			SaltPath: g.store().SaltPath,
 			OnStage: func(s string) {
 				if !g.quiet {
 					fmt.Fprintf(os.Stderr, "veil: %s\n", s)
@@ -156,7 +112,7 @@ The same roles as separate processes: 'veil federated aggregate' and
 		}
 		if !noRegister {
 			lc.ProvingKey = func(ctx context.Context, m *model.Model) (*zk.ProvingKey, error) {
-				return g.keys(ctx, m, proofBatch, true)
+				return g.store().Keys(ctx, m, proofBatch, true)
 			}
 		}
 		return federated.RunLocal(cmd.Context(), lc)
@@ -233,21 +189,14 @@ same for the aggregator and every party.`,
 		Args: cobra.NoArgs,
 	}
 	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
-		if o.trainingID == "" {
+		if o.TrainingID == "" {
 			return nil, usageError("--training-id is required (the owners name the same one)")
 		}
-		var pubs []ed25519.PublicKey
-		for _, h := range ownerKeys {
-			b, err := hex.DecodeString(strings.TrimSpace(h))
-			if err != nil || len(b) != ed25519.PublicKeySize {
-				return nil, usageError("--owner-keys: %q is not a hex ed25519 public key", h)
-			}
-			pubs = append(pubs, b)
+		pubs, err := federated.ParseOwnerKeys(ownerKeys, o.Parties)
+		if err != nil {
+			return nil, usageError("%v", err)
 		}
-		if len(pubs) != o.parties {
-			return nil, usageError("--owner-keys: %d keys for --parties %d", len(pubs), o.parties)
-		}
-		train, _, err := loadMNIST()
+		train, err := dataset.MNISTTrain()
 		if err != nil {
 			return nil, err
 		}
@@ -255,32 +204,14 @@ same for the aggregator and every party.`,
 		if err != nil {
 			return nil, err
 		}
-		_, validation, err := federated.StandardSplit(train, fedValidation, split)
-		if err != nil {
-			return nil, err
-		}
 		k, _, err := g.federatedKey(key)
 		if err != nil {
 			return nil, err
 		}
-		api, err := query.Dial(ledgerAddr)
-		if err != nil {
-			return nil, err
-		}
-		defer api.Close()
-		lis, err := net.Listen("tcp", listen)
-		if err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", listen, err)
-		}
-		if out == "" {
-			out = c.TrainingID + ".json"
-		}
-		fmt.Fprintf(os.Stderr, "veil: coordinator of %s on %s, %d rounds\n", c.TrainingID, lis.Addr(), c.Rounds)
-		return federated.ServeCoordinator(cmd.Context(), federated.CoordinatorConfig{
-			Config: c, Ledger: api, ChainID: chainID, Key: k, OwnerKeys: pubs, Validation: validation,
-			HE: he.DefaultAggregationParameters, ModelName: c.TrainingID,
-			OnRound: func(r federated.RoundStats) { fmt.Fprintln(os.Stderr, r.Line()) },
-		}, lis, out, g.saltPath)
+		return federated.RunAggregator(cmd.Context(), federated.AggregatorOptions{
+			Config: c, Split: split, Train: train, Ledger: ledgerAddr, ChainID: chainID, Listen: listen,
+			Key: k, OwnerKeys: pubs, Out: out, SaltPath: g.store().SaltPath, Log: os.Stderr,
+		})
 	})
 	fl := cmd.Flags()
 	o.bind(fl)
@@ -309,10 +240,10 @@ See 'veil federated aggregate --help' for a full example.`,
 		Args: cobra.NoArgs,
 	}
 	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
-		if o.trainingID == "" {
+		if o.TrainingID == "" {
 			return nil, usageError("--training-id is required")
 		}
-		train, _, err := loadMNIST()
+		train, err := dataset.MNISTTrain()
 		if err != nil {
 			return nil, err
 		}
@@ -320,30 +251,17 @@ See 'veil federated aggregate --help' for a full example.`,
 		if err != nil {
 			return nil, err
 		}
-		shards, validation, err := federated.StandardSplit(train, fedValidation, split)
-		if err != nil {
-			return nil, err
-		}
-		if index < 0 || index >= len(shards) {
-			return nil, usageError("--index %d: want 0..%d", index, len(shards)-1)
+		if index < 0 || index >= split.Owners {
+			return nil, usageError("--index %d: want 0..%d", index, split.Owners-1)
 		}
 		k, _, err := g.federatedKey(key)
 		if err != nil {
 			return nil, err
 		}
-		api, err := query.Dial(ledgerAddr)
-		if err != nil {
-			return nil, err
-		}
-		defer api.Close()
-		owner, err := federated.RunRemoteOwner(cmd.Context(), federated.OwnerConfig{
-			Index: index, Key: k, TrainingID: o.trainingID, Shard: shards[index], Ledger: api, ChainID: chain,
-			HE: he.DefaultAggregationParameters, Validation: validation,
-		}, coordinator)
-		if err != nil {
-			return nil, err
-		}
-		return owner.Report(), nil
+		return federated.RunParty(cmd.Context(), federated.PartyOptions{
+			TrainingID: o.TrainingID, Split: split, Train: train, Index: index, Key: k,
+			Ledger: ledgerAddr, ChainID: chain, Coordinator: coordinator,
+		})
 	})
 	fl := cmd.Flags()
 	o.bind(fl)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
 )
@@ -70,7 +71,7 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 		var res *client.Inference
 		switch {
 		case addr == "":
-			mf, err := loadModel(modelPath)
+			mf, err := model.LoadOrDefault(modelPath)
 			if err != nil {
 				return nil, err
 			}
@@ -83,7 +84,7 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 		case verify:
 			mp := uint64(0)
 			if maxPrice != "" {
-				if mp, err = parseAmount(maxPrice); err != nil {
+				if mp, err = ledger.ParseAmount(maxPrice); err != nil {
 					return nil, usageError("--max-price: %v", err)
 				}
 			}

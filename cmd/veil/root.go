@@ -9,7 +9,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/protocol"
 )
 
 // globalOptions are the flags every subcommand understands.
@@ -101,10 +101,8 @@ func (g *globalOptions) progressWriter() io.Writer {
 	return os.Stderr
 }
 
-// loadModel reads --model, or the committed default model when it is empty.
-func loadModel(path string) (*model.File, error) {
-	if path == "" {
-		return model.Default()
-	}
-	return model.Load(path)
+// store is the data directory's salts, keys and identity; notes and
+// setup stages go to stderr.
+func (g *globalOptions) store() protocol.LocalStore {
+	return protocol.LocalStore{DataDir: g.dataDir, Log: os.Stderr, Quiet: g.quiet, Progress: g.zkProgress()}
 }

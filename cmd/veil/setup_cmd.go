@@ -5,13 +5,10 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math/bits"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -20,9 +17,7 @@ import (
 	"github.com/veil-project/veil/circuits"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/query"
-	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/protocol"
-	"github.com/veil-project/veil/zk"
 	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
@@ -50,54 +45,6 @@ func (g *globalOptions) zkProgress() mpcsetup.Progress {
 			_ = bar.Set(done)
 		}
 	}
-}
-
-// keys returns the cached keys for (model, batch) from the key store
-// (zk.KeyStore decides whether cached keys are usable), running a ceremony
-// of one when there are none and allowSetup is set.
-func (g *globalOptions) keys(ctx context.Context, m *model.Model, batch int, allowSetup bool) (*zk.ProvingKey, error) {
-	spec, err := circuits.SpecOf(m)
-	if err != nil {
-		return nil, err
-	}
-	var makeKeys zk.SetupFunc
-	if allowSetup {
-		makeKeys = g.setupOfOne
-	}
-	pk, _, stale, err := zk.KeyStore{DataDir: g.dataDir}.LoadOrSetup(ctx, spec, batch, "", makeKeys)
-	if stale != nil && !g.quiet {
-		fmt.Fprintf(os.Stderr, "veil: not using cached keys: %v\n", stale)
-	}
-	if err != nil && !allowSetup {
-		return nil, fmt.Errorf("no usable keys for this model and batch size %d (run `veil setup --batch %d`): %w", batch, batch, err)
-	}
-	return pk, err
-}
-
-// setupOfOne runs a ceremony of one (zk.SetupFunc) and writes its
-// transcript where the key store keeps the keys.
-func (g *globalOptions) setupOfOne(ctx context.Context, spec *circuits.Spec, batch int) (*zk.ProvingKey, error) {
-	if _, err := g.ensureDataDir("zk"); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(os.Stderr, "veil: trusted setup as a CEREMONY OF ONE (INSECURE): this machine draws all the secret\n"+
-		"veil: randomness, so whoever controls it could forge proofs. Verifiers who do not trust it need\n"+
-		"veil: a multi-party ceremony (veil setup init|contribute|verify|close-phase1|finalize).\n")
-	start := time.Now()
-	pk, tr, err := mpcsetup.SetupOfOne(ctx, spec, batch, g.dataDir, g.zkProgress())
-	if err != nil {
-		return nil, err
-	}
-	dir := zk.KeyStore{DataDir: g.dataDir}.Dir(pk.VK.ModelID, batch, "")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := tr.Save(dir); err != nil {
-		return nil, fmt.Errorf("save transcript: %w", err)
-	}
-	fmt.Fprintf(os.Stderr, "veil: setup done in %s: %d constraints (domain 2^%d); keys in %s\n",
-		time.Since(start).Round(time.Second), pk.Constraints(), bits.Len64(tr.Domain)-1, dir)
-	return pk, nil
 }
 
 func newSetupCmd(g *globalOptions) *cobra.Command {
@@ -128,11 +75,12 @@ directory:
 			if err != nil {
 				return err
 			}
-			pk, err := g.setupOfOne(cmd.Context(), spec, batch)
+			st := g.store()
+			pk, err := st.SetupOfOne(cmd.Context(), spec, batch)
 			if err != nil {
 				return err
 			}
-			_, err = zk.KeyStore{DataDir: g.dataDir}.Save(pk, "")
+			_, err = st.InstallKeys(pk)
 			return err
 		},
 	}
@@ -157,7 +105,6 @@ directory:
 	}
 	sub := func(use, short string, run func(cmd *cobra.Command) error) *cobra.Command {
 		c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-			quietGnark()
 			if err := needDir(); err != nil {
 				return err
 			}
@@ -194,8 +141,7 @@ directory:
 		if ledgerAddr == "" {
 			return dirRun(cmd, args)
 		}
-		quietGnark()
-		key, err := g.contributorKey(keyPath)
+		key, err := g.store().Identity(keyPath)
 		if err != nil {
 			return err
 		}
@@ -229,16 +175,7 @@ directory:
 			return nil, err
 		}
 		defer conn.Close()
-		head, err := reader.Head(cmd.Context())
-		if err != nil {
-			return nil, fmt.Errorf("ledger head: %w", err)
-		}
-		p, err := protocol.VerifyInTranscript(cmd.Context(), reader, head, ceremonyID, h)
-		if err != nil {
-			return nil, err
-		}
-		out := checkResult{Ceremony: ceremonyID, Position: p.Position, Index: p.Index, Sealed: p.Sealed, SealIndex: p.SealIndex}
-		return out, nil
+		return protocol.CheckContribution(cmd.Context(), reader, ceremonyID, h)
 	})
 	checkLedger.register(check.Flags())
 	check.Flags().StringVar(&ceremonyID, "ceremony", ledger.Phase1ID, "the ceremony id")
@@ -247,24 +184,19 @@ directory:
 	ledgerCmd := func(use, short string, run func(ctx context.Context, c *query.Client, s ledger.Signer, out io.Writer) error) *cobra.Command {
 		var addr, key string
 		c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-			quietGnark()
 			if addr == "" {
 				return usageError("--ledger is required (a node's gRPC address)")
 			}
-			k, err := g.contributorKey(key)
+			k, err := g.store().Identity(key)
 			if err != nil {
 				return err
 			}
-			qc, err := query.Dial(addr)
+			qc, signer, err := query.DialSigner(cmd.Context(), addr, k)
 			if err != nil {
 				return err
 			}
 			defer qc.Close()
-			info, err := qc.ChainInfo(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return run(cmd.Context(), qc, ledger.Signer{ChainID: info.GetChainId(), Key: k}, cmd.OutOrStdout())
+			return run(cmd.Context(), qc, signer, cmd.OutOrStdout())
 		}}
 		c.Flags().StringVar(&addr, "ledger", "", "gRPC address of a ledger node")
 		c.Flags().StringVar(&key, "key", "", "ed25519 identity file (default: <data>/client/identity.key)")
@@ -338,10 +270,7 @@ directory:
 		if err != nil {
 			return err
 		}
-		if _, err := g.ensureDataDir("zk"); err != nil {
-			return err
-		}
-		kd, err := zk.KeyStore{DataDir: g.dataDir}.Save(pk, "")
+		kd, err := g.store().InstallKeys(pk)
 		if err != nil {
 			return err
 		}
@@ -352,36 +281,6 @@ directory:
 	fin.Flags().StringVar(&beaconHex, "beacon", "", "public random beacon, hex")
 	cmd.AddCommand(fin)
 	return cmd
-}
-
-// contributorKey loads the ceremony contributor's ledger identity (default:
-// the client's).
-func (g *globalOptions) contributorKey(path string) (ed25519.PrivateKey, error) {
-	if path == "" {
-		dir, err := g.ensureDataDir()
-		if err != nil {
-			return nil, err
-		}
-		path = filepath.Join(dir, "client", "identity.key")
-	}
-	return protocol.LoadOrCreateIdentity(path)
-}
-
-type checkResult struct {
-	Ceremony  string `json:"ceremony"`
-	Position  int    `json:"position"`
-	Index     uint64 `json:"log_index"`
-	Sealed    bool   `json:"sealed"`
-	SealIndex uint64 `json:"seal_index,omitempty"`
-}
-
-func (r checkResult) WriteText(w io.Writer) error {
-	state := "not sealed yet: every later contribution must extend yours (checked again once sealed)"
-	if r.Sealed {
-		state = fmt.Sprintf("sealed at log entry %d: every later accumulator, and so the final key, builds on yours", r.SealIndex)
-	}
-	_, err := fmt.Fprintf(w, "contribution %d of ceremony %s, log entry %d (verified under the anchor's head; its chunks hash to yours); %s\n", r.Position, r.Ceremony, r.Index, state)
-	return err
 }
 
 func specPrefix(s *circuits.Spec) []byte { id := s.ID(); return id[:8] }

@@ -18,10 +18,6 @@ import (
 	"github.com/veil-project/veil/zk"
 )
 
-// proofBatch is the circuit batch size of a verifiable deployment: the k-1
-// challenges of one request with k = 4 blocks.
-const proofBatch = 3
-
 // ledgerFlags say which ledger node to talk to and what to trust about it.
 // There is no default node: the one a client trusts must not be chosen by
 // the server it checks.
@@ -59,9 +55,9 @@ func (l *ledgerFlags) pin(self func() (ed25519.PublicKey, error)) (protocol.Pin,
 		p.Commitment = &c
 	}
 	if l.pinServer != "" {
-		k, err := hex.DecodeString(l.pinServer)
-		if err != nil || len(k) != 32 {
-			return p, usageError("--pin-server-key: want 64 hex digits (an ed25519 public key)")
+		k, err := parseKey(l.pinServer, "--pin-server-key")
+		if err != nil {
+			return p, err
 		}
 		p.ServerKey = k
 	}
@@ -94,32 +90,13 @@ func (l *ledgerFlags) reader(ctx context.Context) (*trust.Reader, *query.Client,
 	}
 	o := trust.DialOptions{Addr: l.addr, TLSCA: l.tlsCA, GenesisFile: l.genesis, ChainID: l.chainID}
 	if l.nodeKey != "" {
-		k, err := hex.DecodeString(l.nodeKey)
-		if err != nil || len(k) != 32 {
-			return nil, nil, usageError("--ledger-key: want 64 hex digits (an ed25519 public key)")
+		k, err := parseKey(l.nodeKey, "--ledger-key")
+		if err != nil {
+			return nil, nil, err
 		}
 		o.NodeKey = k
 	}
 	return trust.Dial(ctx, o)
-}
-
-// modelKeys returns the model's proving keys for proofBatch challenges,
-// running a ceremony of one the first time.
-func (g *globalOptions) modelKeys(ctx context.Context, mf *model.File) (zk.Salt, *zk.ProvingKey, error) {
-	quietGnark()
-	salt, _, err := g.loadSalt(mf, "", true)
-	if err != nil {
-		return salt, nil, err
-	}
-	pk, err := g.keys(ctx, mf.Model, proofBatch, true)
-	return salt, pk, err
-}
-
-// modelSalt is the model's commitment salt (made the first time).
-func (g *globalOptions) modelSalt(_ context.Context, mf *model.File) (zk.Salt, error) {
-	quietGnark()
-	salt, _, err := g.loadSalt(mf, "", true)
-	return salt, err
 }
 
 // verifiableOptions are the inputs of `veil infer --verify`.
@@ -133,33 +110,9 @@ type verifiableOptions struct {
 	maxPerKey              int
 }
 
-// verifiableResult is what `veil infer --verify` prints.
-type verifiableResult struct {
-	*protocol.VerifiedResult
-	Label *int `json:"label,omitempty"`
-}
-
-func (r verifiableResult) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "class %d", r.Class)
-	if r.Label != nil {
-		fmt.Fprintf(w, " (MNIST label %d)", *r.Label)
-	}
-	fmt.Fprintf(w, ", %.0f ms (protocol overhead %.2f ms); %s\n", r.LatencyMS, r.ProtocolMS,
-		map[bool]string{true: "the committed model gives this class (margin over 2x tolerance)", false: "within the tolerance of another class: not guaranteed"}[r.Guaranteed])
-	fmt.Fprintf(w, "request key %s: receipt #%d, reveal #%d, proof #%d, verdict #%d\n", r.RequestKey, r.ReceiptIndex, r.RevealIndex, r.ProofIndex, r.VerdictIndex)
-	fmt.Fprintf(w, "verdict %s (%s): %s\n", map[bool]string{true: "ACCEPT", false: "REJECT"}[r.Accept], r.Reason, r.Detail)
-	if r.Price > 0 {
-		fmt.Fprintf(w, "paid %s VEIL into escrow: %s\n", formatAmount(r.Price), r.Escrow)
-	}
-	if r.DisputeIndex > 0 {
-		fmt.Fprintf(w, "dispute #%d: %s\n", r.DisputeIndex, r.DisputeOutcome)
-	}
-	return nil
-}
-
 // inferVerifiable runs the whole protocol for one image.
 func inferVerifiable(ctx context.Context, g *globalOptions, o verifiableOptions) (result, error) {
-	pin, err := o.ledger.pin(g.selfKey)
+	pin, err := o.ledger.pin(g.store().SelfKey)
 	if err != nil {
 		return nil, err
 	}
@@ -177,14 +130,13 @@ func inferVerifiable(ctx context.Context, g *globalOptions, o verifiableOptions)
 	if err != nil {
 		return nil, err
 	}
-	res := verifiableResult{VerifiedResult: v}
 	if o.label >= 0 {
-		res.Label = &o.label
+		v.Label = &o.label
 	}
 	if !v.Accept {
-		return res, fmt.Errorf("the server's answer was rejected")
+		return v, fmt.Errorf("the server's answer was rejected")
 	}
-	return res, nil
+	return v, nil
 }
 
 // logger for the verifiable commands.
@@ -196,12 +148,15 @@ func newLogger(w io.Writer, verbose bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// selfKey is this client's ledger identity (<data>/client/identity.key),
-// the key `veil setup contribute --ledger` contributes with by default.
-func (g *globalOptions) selfKey() (ed25519.PublicKey, error) {
-	k, err := g.contributorKey("")
-	if err != nil {
-		return nil, err
-	}
-	return k.Public().(ed25519.PublicKey), nil
+// proofBatch is the circuit batch size of a verifiable deployment
+// (protocol.ProofBatch).
+const proofBatch = protocol.ProofBatch
+
+// modelKeys and modelSalt are the data directory's (protocol.LocalStore).
+func (g *globalOptions) modelKeys(ctx context.Context, mf *model.File) (zk.Salt, *zk.ProvingKey, error) {
+	return g.store().ModelKeys(ctx, mf)
+}
+
+func (g *globalOptions) modelSalt(ctx context.Context, mf *model.File) (zk.Salt, error) {
+	return g.store().ModelSalt(ctx, mf)
 }
