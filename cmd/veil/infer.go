@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/client"
@@ -91,7 +89,11 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 			return inferVerifiable(cmd.Context(), g, verifiableOptions{server: addr, tlsCA: tlsCA, modelID: modelID, ledger: lf, img: img, label: label,
 				maxPrice: mp, dispute: dispute, maxPerKey: maxPerKey})
 		default:
-			conn, cl, err := g.dialClassifier(cmd.Context(), addr, tlsCA, modelID)
+			dir, err := g.ensureDataDir()
+			if err != nil {
+				return nil, err
+			}
+			conn, cl, err := client.DialClassifier(cmd.Context(), addr, client.Options{TLSCA: tlsCA}, client.ClassifierOptions{ModelID: modelID, DataDir: dir})
 			if err != nil {
 				return nil, err
 			}
@@ -116,25 +118,4 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 	cmd.Flags().IntVar(&maxPerKey, "max-requests-per-key", 0, "with --verify: requests per CKKS session (a dispute reveals all of a session's images; default 256)")
 	lf.register(cmd.Flags())
 	return cmd
-}
-
-// dialClassifier connects to a server and prepares private classification
-// with one of its models, reusing the keys and the session kept under the
-// data directory. The caller closes the connection.
-func (g *globalOptions) dialClassifier(ctx context.Context, addr, tlsCA, modelID string) (*client.Conn, *client.Classifier, error) {
-	conn, err := client.Dial(addr, client.Options{TLSCA: tlsCA})
-	if err != nil {
-		return nil, nil, err
-	}
-	dir, err := g.ensureDataDir()
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	cl, err := client.NewClassifier(ctx, conn, client.ClassifierOptions{ModelID: modelID, DataDir: dir})
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	return conn, cl, nil
 }
