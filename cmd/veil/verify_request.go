@@ -47,7 +47,7 @@ client's.`,
 		} else if key, err = hex.DecodeString(keyHex); err != nil || len(key) != 32 {
 			return nil, usageError("--request-key: want 64 hex digits")
 		}
-		pin, err := lf.pin(g.store().SelfKey)
+		pin, err := lf.Pin(g.store().SelfKey)
 		if err != nil {
 			return nil, err
 		}
