@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/veil-project/veil/circuits"
+	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/zk"
@@ -221,27 +222,33 @@ func (c *Commitment) WriteText(w io.Writer) error {
 
 // ProveOptions say what LocalStore.Prove proves.
 type ProveOptions struct {
-	Model *model.File
+	// ModelPath is the model file (empty: the default model).
+	ModelPath string
 	// SaltFile is the model's salt (default SaltPath; made if missing).
 	SaltFile string
 	Images   []pixels.Image
-	// Out is the proof file to write.
-	Out string
+	// Out is the proof file to write; SaveChallenges, when set, a
+	// directory for the images as PNGs.
+	Out, SaveChallenges string
 }
 
 // Prove proves the committed model's outputs on the images, with keys for
 // their number (made by a ceremony of one the first time), and writes the
 // proof to o.Out.
 func (s LocalStore) Prove(ctx context.Context, o ProveOptions) (*zk.ProofFile, error) {
-	salt, _, err := s.LoadSalt(o.Model, o.SaltFile, true)
+	f, err := model.LoadOrDefault(o.ModelPath)
 	if err != nil {
 		return nil, err
 	}
-	pk, err := s.Keys(ctx, o.Model.Model, len(o.Images), true)
+	salt, _, err := s.LoadSalt(f, o.SaltFile, true)
 	if err != nil {
 		return nil, err
 	}
-	prover, err := zk.NewProver(o.Model.Model, salt, pk)
+	pk, err := s.Keys(ctx, f.Model, len(o.Images), true)
+	if err != nil {
+		return nil, err
+	}
+	prover, err := zk.NewProver(f.Model, salt, pk)
 	if err != nil {
 		return nil, err
 	}
@@ -258,6 +265,11 @@ func (s LocalStore) Prove(ctx context.Context, o ProveOptions) (*zk.ProofFile, e
 	res.Bytes = len(b)
 	if err := os.WriteFile(o.Out, b, 0o644); err != nil {
 		return nil, fmt.Errorf("write proof: %w", err)
+	}
+	if o.SaveChallenges != "" {
+		if err := dataset.WriteChallenges(o.SaveChallenges, o.Images); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }

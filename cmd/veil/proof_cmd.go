@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/dataset"
-	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/zk"
@@ -61,20 +60,7 @@ it are loaded from the data directory, or made by a ceremony of one.`,
 		if err != nil {
 			return nil, err
 		}
-		f, err := model.LoadOrDefault(path)
-		if err != nil {
-			return nil, err
-		}
-		res, err := g.store().Prove(cmd.Context(), protocol.ProveOptions{Model: f, SaltFile: saltFile, Images: imgs, Out: out})
-		if err != nil {
-			return nil, err
-		}
-		if saveCh != "" {
-			if err := dataset.WriteChallenges(saveCh, imgs); err != nil {
-				return nil, err
-			}
-		}
-		return res, nil
+		return g.store().Prove(cmd.Context(), protocol.ProveOptions{ModelPath: path, SaltFile: saltFile, Images: imgs, Out: out, SaveChallenges: saveCh})
 	})
 	cmd.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
 	cmd.Flags().StringVar(&saltFile, "salt-file", "", "salt file (default: the model's salt under the data directory)")
