@@ -58,7 +58,7 @@ network and reports the ratios; --install-peer installs it first into
 		case from != "" && (quick || peer != ""):
 			return nil, usageError("--from re-renders an earlier run: it takes no --quick or --peer")
 		}
-		if _, err := g.ensureDataDir(); err != nil {
+		if _, err := g.store().Ensure(); err != nil {
 			return nil, err
 		}
 		if workload != "" {

@@ -3,12 +3,8 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -91,7 +87,7 @@ The same roles as separate processes: 'veil federated aggregate' and
 		if err != nil {
 			return nil, err
 		}
-		work, err := g.ensureDataDir("federated", c.TrainingID)
+		work, err := g.store().Ensure("federated", c.TrainingID)
 		if err != nil {
 			return nil, err
 		}
@@ -99,16 +95,9 @@ The same roles as separate processes: 'veil federated aggregate' and
 			Config: c, Split: split, Train: train, Test: test, ValidationSize: federated.ValidationSize, HE: he.DefaultAggregationParameters,
 			Dir: work, ModelPath: out, ModelName: c.TrainingID, LOO: shares == "loo", LOORounds: looRounds, Baseline: baseline,
 			SaltPath: g.store().SaltPath,
-			OnStage: func(s string) {
-				if !g.quiet {
-					fmt.Fprintf(os.Stderr, "veil: %s\n", s)
-				}
-			},
-			OnRound: func(r federated.RoundReport) {
-				if !g.quiet {
-					fmt.Fprintln(os.Stderr, r.Line())
-				}
-			},
+		}
+		if !g.quiet {
+			lc.LogTo(os.Stderr)
 		}
 		if !noRegister {
 			lc.ProvingKey = func(ctx context.Context, m *model.Model) (*zk.ProvingKey, error) {
@@ -143,11 +132,7 @@ func newFederatedKeyCmd(g *globalOptions) *cobra.Command {
 		if created && !g.quiet {
 			fmt.Fprintf(os.Stderr, "veil: created key %s\n", name)
 		}
-		pub := hex.EncodeToString(k.Public().(ed25519.PublicKey))
-		return textFunc{Value: map[string]string{"name": name, "public_key": pub}, text: func(w io.Writer) error {
-			_, err := fmt.Fprintln(w, pub)
-			return err
-		}}, nil
+		return federated.KeyInfoOf(name, k), nil
 	})
 	cmd.Flags().StringVar(&name, "name", "party", "key name (<data>/federated/keys/<name>.key, 0600)")
 	return cmd
@@ -155,14 +140,10 @@ func newFederatedKeyCmd(g *globalOptions) *cobra.Command {
 
 // federatedKey loads or creates <data>/federated/keys/<name>.key.
 func (g *globalOptions) federatedKey(name string) (ed25519.PrivateKey, bool, error) {
-	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
-		return nil, false, usageError("key name %q: want a plain file name", name)
+	if err := federated.CheckKeyName(name); err != nil {
+		return nil, false, usageError("%v", err)
 	}
-	d, err := g.ensureDataDir("federated", "keys")
-	if err != nil {
-		return nil, false, err
-	}
-	return ledger.LoadOrCreateNodeKey(filepath.Join(d, name+".key"))
+	return federated.PartyKey(g.dataDir, name)
 }
 
 func newFederatedAggregateCmd(g *globalOptions) *cobra.Command {

@@ -89,7 +89,7 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 			return inferVerifiable(cmd.Context(), g, verifiableOptions{server: addr, tlsCA: tlsCA, modelID: modelID, ledger: lf, img: img, label: label,
 				maxPrice: mp, dispute: dispute, maxPerKey: maxPerKey})
 		default:
-			dir, err := g.ensureDataDir()
+			dir, err := g.store().Ensure()
 			if err != nil {
 				return nil, err
 			}

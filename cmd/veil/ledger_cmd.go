@@ -67,7 +67,7 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 				}
 				ceremony = &ledger.CeremonyParams{Phase1Domain: 1 << phase1, MinContributions: uint32(minContrib), Phase1CloseHeight: closeHeight, Phase2Window: window}
 			}
-			if o.Dir, err = g.ensureDataDir("ledger"); err != nil {
+			if o.Dir, err = g.store().Ensure("ledger"); err != nil {
 				return err
 			}
 			o.Params, o.Log = ledger.ChainParams(market, genesis, ceremony), cmd.ErrOrStderr()

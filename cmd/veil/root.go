@@ -64,15 +64,6 @@ func defaultDataDir() string {
 	return ".veil"
 }
 
-// ensureDataDir creates the data directory, readable by its owner only.
-func (g *globalOptions) ensureDataDir(sub ...string) (string, error) {
-	d := filepath.Join(append([]string{g.dataDir}, sub...)...)
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return "", fmt.Errorf("create data directory: %w", err)
-	}
-	return d, nil
-}
-
 // progress returns a progress bar on stderr, or a silent one with --quiet.
 func (g *globalOptions) progress(total int64, what string) *progressbar.ProgressBar {
 	w := g.progressWriter()

@@ -42,7 +42,7 @@ Prometheus metrics on --metrics.`,
 			}
 			o.Config.MaxSessionBytes, o.Config.Logger, o.Log = maxSessionMB<<20, slog.New(h), cmd.ErrOrStderr()
 			if persist {
-				dir, err := g.ensureDataDir("server", "sessions")
+				dir, err := g.store().Ensure("server", "sessions")
 				if err != nil {
 					return err
 				}
@@ -87,7 +87,7 @@ Prometheus metrics on --metrics.`,
 // data directory (the server key, the model keys and salts) and the market
 // flags.
 func (g *globalOptions) serviceOptions(so *protocol.ServiceOptions, addr, price, stake string, funds []string) error {
-	sdir, err := g.ensureDataDir("server")
+	sdir, err := g.store().Ensure("server")
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func inferVerifiable(ctx context.Context, g *globalOptions, o verifiableOptions)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := g.ensureDataDir()
+	dir, err := g.store().Ensure()
 	if err != nil {
 		return nil, err
 	}

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
+	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/model"
 )
@@ -169,4 +172,48 @@ func RunParty(ctx context.Context, o PartyOptions) (*OwnerReport, error) {
 		return nil, err
 	}
 	return owner.Report(), nil
+}
+
+// LogTo sends the stage and round lines of the training to w.
+func (c *LocalConfig) LogTo(w io.Writer) {
+	c.OnStage = func(s string) { fmt.Fprintf(w, "veil: %s\n", s) }
+	c.OnRound = func(r RoundReport) { fmt.Fprintln(w, r.Line()) }
+}
+
+// CheckKeyName tells whether name can name a party's key file.
+func CheckKeyName(name string) error {
+	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
+		return fmt.Errorf("key name %q: want a plain file name", name)
+	}
+	return nil
+}
+
+// PartyKey loads or creates a party's ed25519 signing key,
+// <dataDir>/federated/keys/<name>.key (0600); created tells which.
+func PartyKey(dataDir, name string) (key ed25519.PrivateKey, created bool, err error) {
+	if err := CheckKeyName(name); err != nil {
+		return nil, false, err
+	}
+	d := filepath.Join(dataDir, "federated", "keys")
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return nil, false, fmt.Errorf("create data directory: %w", err)
+	}
+	return ledger.LoadOrCreateNodeKey(filepath.Join(d, name+".key"))
+}
+
+// KeyInfo is a party key's name and public key.
+type KeyInfo struct {
+	Name      string `json:"name"`
+	PublicKey string `json:"public_key"`
+}
+
+// KeyInfoOf describes key.
+func KeyInfoOf(name string, key ed25519.PrivateKey) KeyInfo {
+	return KeyInfo{Name: name, PublicKey: hex.EncodeToString(key.Public().(ed25519.PublicKey))}
+}
+
+// WriteText prints the public key (hex).
+func (k KeyInfo) WriteText(w io.Writer) error {
+	_, err := fmt.Fprintln(w, k.PublicKey)
+	return err
 }
