@@ -50,6 +50,33 @@ func (o *fedOptions) config(trainLen int) (federated.Config, federated.SplitConf
 	return c, split, nil
 }
 
+// processFlags are the flags of the separate-process roles: the training's,
+// the ledger node's and the role's own key.
+type processFlags struct {
+	fedOptions
+	ledger, chainID, key string
+}
+
+func (p *processFlags) bind(fl *pflag.FlagSet, key, keyHelp string) {
+	p.fedOptions.bind(fl)
+	fl.StringVar(&p.ledger, "ledger", "127.0.0.1:7070", "ledger node gRPC address")
+	fl.StringVar(&p.chainID, "chain-id", ledger.DefaultChainID, "ledger chain id")
+	fl.StringVar(&p.key, "key", key, keyHelp)
+}
+
+// load reads MNIST's training set, the training configuration and the
+// role's key.
+func (p *processFlags) load(g *globalOptions) (train *dataset.Set, c federated.Config, split federated.SplitConfig, key ed25519.PrivateKey, err error) {
+	if train, err = dataset.MNISTTrain(); err != nil {
+		return
+	}
+	if c, split, err = p.config(train.Len()); err != nil {
+		return
+	}
+	key, _, err = g.federatedKey(p.key)
+	return
+}
+
 func newFederatedCmd(g *globalOptions) *cobra.Command {
 	var (
 		o                    fedOptions
@@ -148,9 +175,9 @@ func (g *globalOptions) federatedKey(name string) (ed25519.PrivateKey, bool, err
 
 func newFederatedAggregateCmd(g *globalOptions) *cobra.Command {
 	var (
-		o                                     fedOptions
-		ledgerAddr, listen, key, chainID, out string
-		ownerKeys                             []string
+		o           processFlags
+		listen, out string
+		ownerKeys   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "aggregate",
@@ -177,29 +204,18 @@ same for the aggregator and every party.`,
 		if err != nil {
 			return nil, usageError("%v", err)
 		}
-		train, err := dataset.MNISTTrain()
-		if err != nil {
-			return nil, err
-		}
-		c, split, err := o.config(train.Len())
-		if err != nil {
-			return nil, err
-		}
-		k, _, err := g.federatedKey(key)
+		train, c, split, k, err := o.load(g)
 		if err != nil {
 			return nil, err
 		}
 		return federated.RunAggregator(cmd.Context(), federated.AggregatorOptions{
-			Config: c, Split: split, Train: train, Ledger: ledgerAddr, ChainID: chainID, Listen: listen,
+			Config: c, Split: split, Train: train, Ledger: o.ledger, ChainID: o.chainID, Listen: listen,
 			Key: k, OwnerKeys: pubs, Out: out, SaltPath: g.store().SaltPath, Log: os.Stderr,
 		})
 	})
 	fl := cmd.Flags()
-	o.bind(fl)
-	fl.StringVar(&ledgerAddr, "ledger", "127.0.0.1:7070", "ledger node gRPC address")
-	fl.StringVar(&chainID, "chain-id", ledger.DefaultChainID, "ledger chain id")
+	o.bind(fl, "coordinator", "the coordinator's key name (veil federated key)")
 	fl.StringVar(&listen, "listen", "127.0.0.1:7500", "address of the coordinator's gRPC service")
-	fl.StringVar(&key, "key", "coordinator", "the coordinator's key name (veil federated key)")
 	fl.StringSliceVar(&ownerKeys, "owner-keys", nil, "the owners' public keys, in owner order (hex, comma-separated)")
 	fl.StringVar(&out, "out", "", "model file (default <training id>.json)")
 	return cmd
@@ -207,9 +223,9 @@ same for the aggregator and every party.`,
 
 func newFederatedPartyCmd(g *globalOptions) *cobra.Command {
 	var (
-		o                                   fedOptions
-		ledgerAddr, coordinator, key, chain string
-		index                               int
+		o           processFlags
+		coordinator string
+		index       int
 	)
 	cmd := &cobra.Command{
 		Use:   "party",
@@ -224,32 +240,21 @@ See 'veil federated aggregate --help' for a full example.`,
 		if o.TrainingID == "" {
 			return nil, usageError("--training-id is required")
 		}
-		train, err := dataset.MNISTTrain()
-		if err != nil {
-			return nil, err
+		if index < 0 || index >= o.Parties {
+			return nil, usageError("--index %d: want 0..%d", index, o.Parties-1)
 		}
-		_, split, err := o.config(train.Len())
-		if err != nil {
-			return nil, err
-		}
-		if index < 0 || index >= split.Owners {
-			return nil, usageError("--index %d: want 0..%d", index, split.Owners-1)
-		}
-		k, _, err := g.federatedKey(key)
+		train, _, split, k, err := o.load(g)
 		if err != nil {
 			return nil, err
 		}
 		return federated.RunParty(cmd.Context(), federated.PartyOptions{
 			TrainingID: o.TrainingID, Split: split, Train: train, Index: index, Key: k,
-			Ledger: ledgerAddr, ChainID: chain, Coordinator: coordinator,
+			Ledger: o.ledger, ChainID: o.chainID, Coordinator: coordinator,
 		})
 	})
 	fl := cmd.Flags()
-	o.bind(fl)
-	fl.StringVar(&ledgerAddr, "ledger", "127.0.0.1:7070", "ledger node gRPC address")
-	fl.StringVar(&chain, "chain-id", ledger.DefaultChainID, "ledger chain id")
+	o.bind(fl, "party", "this owner's key name (veil federated key)")
 	fl.StringVar(&coordinator, "coordinator", "127.0.0.1:7500", "the coordinator's gRPC address")
-	fl.StringVar(&key, "key", "party", "this owner's key name (veil federated key)")
 	fl.IntVar(&index, "index", 0, "this owner's index in the training (0-based)")
 	return cmd
 }

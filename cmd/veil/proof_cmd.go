@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/zk"
@@ -133,7 +135,7 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 	}
 	info := &cobra.Command{Use: "info", Short: "Print the circuit's descriptor and size for the model and batch size", Args: cobra.NoArgs}
 	withResult(info, func(*cobra.Command, []string) (result, error) {
-		spec, err := specOfModel(path)
+		spec, err := protocol.SpecOf(path)
 		if err != nil {
 			return nil, err
 		}
@@ -147,4 +149,14 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 	sol.Flags().StringVarP(&out, "out", "o", "-", "output file (- for stdout)")
 	cmd.AddCommand(exportVK, sol, info)
 	return cmd
+}
+
+// cachedKeys loads the model file at path (the default model when empty)
+// and its cached keys for batch, without running a setup.
+func (g *globalOptions) cachedKeys(ctx context.Context, path string, batch int) (*zk.ProvingKey, error) {
+	f, err := model.LoadOrDefault(path)
+	if err != nil {
+		return nil, err
+	}
+	return g.store().Keys(ctx, f.Model, batch, false)
 }

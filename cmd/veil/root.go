@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/consensys/gnark/logger"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
@@ -97,3 +98,8 @@ func (g *globalOptions) progressWriter() io.Writer {
 func (g *globalOptions) store() protocol.LocalStore {
 	return protocol.LocalStore{DataDir: g.dataDir, Log: os.Stderr, Quiet: g.quiet, Progress: g.zkProgress()}
 }
+
+// quietGnark silences gnark's own logging (compile, solver, prover and
+// verifier debug lines) for the zk commands: they have their own progress
+// output.
+func quietGnark() { logger.Disable() }
