@@ -111,3 +111,26 @@ func (l LedgerTrust) Dial(ctx context.Context) (*trust.Reader, *query.Client, er
 	}
 	return trust.Dial(ctx, o)
 }
+
+// Classify runs ClassifyVerified for o with the ledger these settings trust
+// (o.Ledger and o.Pin are theirs); self is the client's own key, for "self"
+// in Contributors. A rejected answer is returned with an error.
+func (l LedgerTrust) Classify(ctx context.Context, o VerifiedOptions, self func() (ed25519.PublicKey, error)) (*VerifiedResult, error) {
+	reader, lc, err := l.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lc.Close()
+	if o.Pin, err = l.Pin(self); err != nil {
+		return nil, err
+	}
+	o.Ledger = reader
+	v, err := ClassifyVerified(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if !v.Accept {
+		return v, errors.New("the server's answer was rejected")
+	}
+	return v, nil
+}

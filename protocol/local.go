@@ -273,3 +273,18 @@ func (s LocalStore) Prove(ctx context.Context, o ProveOptions) (*zk.ProofFile, e
 	}
 	return res, nil
 }
+
+// Serving completes the options of a verifiable deployment from the store:
+// the server key (<data>/server/server.key, made the first time), the
+// models' keys and salts, and the embedded ledger's directory.
+func (s LocalStore) Serving(so *ServiceOptions) error {
+	dir, err := s.Ensure("server")
+	if err != nil {
+		return err
+	}
+	if so.ServerKey, err = LoadOrCreateIdentity(filepath.Join(dir, "server.key")); err != nil {
+		return err
+	}
+	so.Keys, so.Salt, so.KeyDir, so.LedgerDir = s.ModelKeys, s.ModelSalt, s.DataDir, filepath.Join(s.DataDir, "ledger")
+	return nil
+}

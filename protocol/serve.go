@@ -2,11 +2,13 @@ package protocol
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/server"
 )
@@ -93,4 +95,15 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}
 	}
 	return srv.Serve(ctx, lis, o.Serve)
+}
+
+// ParseOffer is the market offer of a server at endpoint: price per image
+// and stake in VEIL, the market's shortest unbonding delay.
+func ParseOffer(endpoint, price, stake string) (*OfferOptions, error) {
+	p, err1 := ledger.ParseAmount(price)
+	st, err2 := ledger.ParseAmount(stake)
+	if err1 != nil || err2 != nil {
+		return nil, errors.Join(err1, err2)
+	}
+	return &OfferOptions{Endpoint: endpoint, Price: p, Stake: st, UnbondingDelay: ledger.MarketDefaults().MinUnbondingDelayBlocks}, nil
 }

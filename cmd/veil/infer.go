@@ -8,6 +8,7 @@ import (
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
+	"github.com/veil-project/veil/protocol"
 )
 
 // imageSource is the --image / --mnist-test choice shared by commands.
@@ -48,10 +49,10 @@ func newInferCmd(g *globalOptions) *cobra.Command {
 	var (
 		src                             imageSource
 		modelPath, addr, tlsCA, modelID string
-		verify, dispute                 bool
+		verify                          bool
 		lf                              ledgerFlags
+		vo                              protocol.VerifiedOptions
 		maxPrice                        string
-		maxPerKey                       int
 	)
 	cmd := &cobra.Command{
 		Use:   "infer",
@@ -80,14 +81,23 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 		case modelPath != "":
 			return nil, usageError("--model is for local inference; with --server use --model-id")
 		case verify:
-			mp := uint64(0)
 			if maxPrice != "" {
-				if mp, err = ledger.ParseAmount(maxPrice); err != nil {
+				if vo.MaxPrice, err = ledger.ParseAmount(maxPrice); err != nil {
 					return nil, usageError("--max-price: %v", err)
 				}
 			}
-			return inferVerifiable(cmd.Context(), g, verifiableOptions{server: addr, tlsCA: tlsCA, modelID: modelID, ledger: lf, img: img, label: label,
-				maxPrice: mp, dispute: dispute, maxPerKey: maxPerKey})
+			if err := lf.Check(); err != nil {
+				return nil, usageError("%v", err)
+			}
+			if vo.DataDir, err = g.store().Ensure(); err != nil {
+				return nil, err
+			}
+			vo.Server, vo.ServerTLSCA, vo.ModelID, vo.Image = addr, tlsCA, modelID, img
+			v, err := lf.Classify(cmd.Context(), vo, g.store().SelfKey)
+			if v != nil && label >= 0 {
+				v.Label = &label
+			}
+			return v, err
 		default:
 			dir, err := g.store().Ensure()
 			if err != nil {
@@ -114,8 +124,8 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 	cmd.Flags().StringVar(&modelID, "model-id", model.DefaultName, "model to use on the server")
 	cmd.Flags().BoolVar(&verify, "verify", false, "with --server: hide challenge images beside yours, have the answer proven on the ledger and record a verdict")
 	cmd.Flags().StringVar(&maxPrice, "max-price", "", "with --verify: the most to pay per image, in VEIL (the request pays the model's offer price; default: any)")
-	cmd.Flags().BoolVar(&dispute, "dispute", true, "with --verify: when the challenge scores differ from the proof and the request paid, prove the fraud on the ledger (reveals the session's seed)")
-	cmd.Flags().IntVar(&maxPerKey, "max-requests-per-key", 0, "with --verify: requests per CKKS session (a dispute reveals all of a session's images; default 256)")
+	cmd.Flags().BoolVar(&vo.Dispute, "dispute", true, "with --verify: when the challenge scores differ from the proof and the request paid, prove the fraud on the ledger (reveals the session's seed)")
+	cmd.Flags().IntVar(&vo.MaxRequestsPerKey, "max-requests-per-key", 0, "with --verify: requests per CKKS session (a dispute reveals all of a session's images; default 256)")
 	lf.register(cmd.Flags())
 	return cmd
 }

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"errors"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/protocol"
+	"github.com/veil-project/veil/server"
 )
 
 func newServeCmd(g *globalOptions) *cobra.Command {
@@ -32,15 +30,7 @@ health protocol and server reflection (grpcurl works), and exposes
 Prometheus metrics on --metrics.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			level := slog.LevelInfo
-			if dbg {
-				level = slog.LevelDebug
-			}
-			var h slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
-			if logJSON {
-				h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
-			}
-			o.Config.MaxSessionBytes, o.Config.Logger, o.Log = maxSessionMB<<20, slog.New(h), cmd.ErrOrStderr()
+			o.Config.MaxSessionBytes, o.Config.Logger, o.Log = maxSessionMB<<20, server.NewLogger(os.Stderr, dbg, logJSON), cmd.ErrOrStderr()
 			if persist {
 				dir, err := g.store().Ensure("server", "sessions")
 				if err != nil {
@@ -49,7 +39,16 @@ Prometheus metrics on --metrics.`,
 				o.Config.SessionDir = dir
 			}
 			if verifiable {
-				if err := g.serviceOptions(&so, o.Addr, price, stake, funds); err != nil {
+				var err error
+				if so.Fund, err = parseFunds(funds); err != nil {
+					return err
+				}
+				if price != "" {
+					if so.Offer, err = protocol.ParseOffer(o.Addr, price, stake); err != nil {
+						return usageError("--price and --stake: %v", err)
+					}
+				}
+				if err := g.store().Serving(&so); err != nil {
 					return err
 				}
 				so.Progress = cmd.ErrOrStderr()
@@ -81,31 +80,4 @@ Prometheus metrics on --metrics.`,
 	fl.StringVar(&stake, "stake", "10", "with --price: the stake to bond per model, in VEIL")
 	fl.StringArrayVar(&funds, "fund", nil, "with --verifiable and no --ledger: a genesis balance KEY=VEIL of the embedded ledger (repeatable: fund clients)")
 	return cmd
-}
-
-// serviceOptions completes the options of a verifiable deployment from the
-// data directory (the server key, the model keys and salts) and the market
-// flags.
-func (g *globalOptions) serviceOptions(so *protocol.ServiceOptions, addr, price, stake string, funds []string) error {
-	sdir, err := g.store().Ensure("server")
-	if err != nil {
-		return err
-	}
-	if so.ServerKey, err = protocol.LoadOrCreateIdentity(filepath.Join(sdir, "server.key")); err != nil {
-		return err
-	}
-	local := g.store()
-	so.Keys, so.Salt, so.KeyDir, so.LedgerDir = local.ModelKeys, local.ModelSalt, g.dataDir, filepath.Join(g.dataDir, "ledger")
-	if so.Fund, err = parseFunds(funds); err != nil {
-		return err
-	}
-	if price != "" {
-		p, err1 := ledger.ParseAmount(price)
-		st, err2 := ledger.ParseAmount(stake)
-		if err1 != nil || err2 != nil {
-			return usageError("--price and --stake: %v", errors.Join(err1, err2))
-		}
-		so.Offer = &protocol.OfferOptions{Endpoint: addr, Price: p, Stake: st, UnbondingDelay: ledger.MarketDefaults().MinUnbondingDelayBlocks}
-	}
-	return nil
 }

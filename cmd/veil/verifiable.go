@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/model"
-	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/zk"
 )
@@ -39,46 +37,6 @@ func (l *ledgerFlags) reader(ctx context.Context) (*trust.Reader, *query.Client,
 		return nil, nil, usageError("%v", err)
 	}
 	return l.Dial(ctx)
-}
-
-// verifiableOptions are the inputs of `veil infer --verify`.
-type verifiableOptions struct {
-	server, tlsCA, modelID string
-	ledger                 ledgerFlags
-	img                    pixels.Image
-	label                  int
-	maxPrice               uint64
-	dispute                bool
-	maxPerKey              int
-}
-
-// inferVerifiable runs the whole protocol for one image.
-func inferVerifiable(ctx context.Context, g *globalOptions, o verifiableOptions) (result, error) {
-	reader, lc, err := o.ledger.reader(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer lc.Close()
-	pin, err := o.ledger.Pin(g.store().SelfKey)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := g.store().Ensure()
-	if err != nil {
-		return nil, err
-	}
-	v, err := protocol.ClassifyVerified(ctx, protocol.VerifiedOptions{Server: o.server, ServerTLSCA: o.tlsCA, ModelID: o.modelID, DataDir: dir, Ledger: reader, Pin: pin, Image: o.img,
-		MaxPrice: o.maxPrice, Dispute: o.dispute, MaxRequestsPerKey: o.maxPerKey})
-	if err != nil {
-		return nil, err
-	}
-	if o.label >= 0 {
-		v.Label = &o.label
-	}
-	if !v.Accept {
-		return v, fmt.Errorf("the server's answer was rejected")
-	}
-	return v, nil
 }
 
 // logger for the verifiable commands.
