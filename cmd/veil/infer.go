@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/client"
@@ -27,22 +29,14 @@ func (s *imageSource) load() (pixels.Image, int, error) {
 	switch {
 	case s.path != "" && s.mnistTest >= 0:
 		return pixels.Image{}, -1, usageError("give either --image or --mnist-test, not both")
-	case s.path != "":
-		img, err := dataset.LoadDigit(s.path)
-		return img, -1, err
-	case s.mnistTest >= 0:
-		test, err := dataset.MNISTTest()
-		if err != nil {
-			return pixels.Image{}, -1, err
-		}
-		img, label, err := test.At(s.mnistTest)
-		if err != nil {
-			return pixels.Image{}, -1, usageError("--mnist-test: %v", err)
-		}
-		return img, int(label), nil
-	default:
+	case s.path == "" && s.mnistTest < 0:
 		return pixels.Image{}, -1, usageError("give --image FILE or --mnist-test INDEX")
 	}
+	img, label, err := dataset.LoadImage(s.path, s.mnistTest)
+	if errors.Is(err, dataset.ErrIndex) {
+		return img, label, usageError("--mnist-test: %v", err)
+	}
+	return img, label, err
 }
 
 func newInferCmd(g *globalOptions) *cobra.Command {
