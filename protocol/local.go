@@ -288,3 +288,28 @@ func (s LocalStore) Serving(so *ServiceOptions) error {
 	so.Keys, so.Salt, so.KeyDir, so.LedgerDir = s.ModelKeys, s.ModelSalt, s.DataDir, filepath.Join(s.DataDir, "ledger")
 	return nil
 }
+
+// CachedKeys returns the cached keys of the model file at modelPath (the
+// default model when empty) for batch challenges, without running a setup.
+func (s LocalStore) CachedKeys(ctx context.Context, modelPath string, batch int) (*zk.ProvingKey, error) {
+	f, err := model.LoadOrDefault(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	return s.Keys(ctx, f.Model, batch, false)
+}
+
+// SetupModel runs a ceremony of one for the circuit of the model file at
+// modelPath (the default model when empty) and installs its keys.
+func (s LocalStore) SetupModel(ctx context.Context, modelPath string, batch int) error {
+	spec, err := SpecOf(modelPath)
+	if err != nil {
+		return err
+	}
+	pk, err := s.SetupOfOne(ctx, spec, batch)
+	if err != nil {
+		return err
+	}
+	_, err = s.InstallKeys(pk)
+	return err
+}

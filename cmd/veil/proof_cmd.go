@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/dataset"
-	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/zk"
@@ -115,7 +113,7 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 	var batch int
 	exportVK := &cobra.Command{Use: "export-vk", Short: "Write the verifying key for the model and batch size", Args: cobra.NoArgs}
 	withResult(exportVK, func(cmd *cobra.Command, _ []string) (result, error) {
-		pk, err := g.cachedKeys(cmd.Context(), path, batch)
+		pk, err := g.store().CachedKeys(cmd.Context(), path, batch)
 		if err != nil {
 			return nil, err
 		}
@@ -126,7 +124,7 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 		Short: "Write gnark's Solidity Groth16 verifier contract for the key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pk, err := g.cachedKeys(cmd.Context(), path, batch)
+			pk, err := g.store().CachedKeys(cmd.Context(), path, batch)
 			if err != nil {
 				return err
 			}
@@ -149,14 +147,4 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 	sol.Flags().StringVarP(&out, "out", "o", "-", "output file (- for stdout)")
 	cmd.AddCommand(exportVK, sol, info)
 	return cmd
-}
-
-// cachedKeys loads the model file at path (the default model when empty)
-// and its cached keys for batch, without running a setup.
-func (g *globalOptions) cachedKeys(ctx context.Context, path string, batch int) (*zk.ProvingKey, error) {
-	f, err := model.LoadOrDefault(path)
-	if err != nil {
-		return nil, err
-	}
-	return g.store().Keys(ctx, f.Model, batch, false)
 }

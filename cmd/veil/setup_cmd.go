@@ -69,17 +69,7 @@ directory:
   veil zk export-vk --batch 3 -o vk.bin      # publish the verifying key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			spec, err := protocol.SpecOf(path)
-			if err != nil {
-				return err
-			}
-			st := g.store()
-			pk, err := st.SetupOfOne(cmd.Context(), spec, batch)
-			if err != nil {
-				return err
-			}
-			_, err = st.InstallKeys(pk)
-			return err
+			return g.store().SetupModel(cmd.Context(), path, batch)
 		},
 	}
 	cmd.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
@@ -101,12 +91,7 @@ directory:
 			if dir == "" {
 				return usageError("--dir is required")
 			}
-			out, err := run(protocol.DirCeremony{Dir: dir, Model: path, Batch: batch, Store: g.store()}, cmd.Context())
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprint(cmd.OutOrStdout(), out)
-			return err
+			return printed(cmd)(run(protocol.DirCeremony{Dir: dir, Model: path, Batch: batch, Store: g.store()}, cmd.Context()))
 		}}
 		c.Flags().StringVar(&dir, "dir", "", "ceremony directory")
 		c.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
@@ -130,12 +115,7 @@ directory:
 		if ledgerAddr == "" {
 			return dirRun(cmd, args)
 		}
-		out, err := g.store().ContributeOnLedger(cmd.Context(), ledgerAddr, ceremonyID, keyPath)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprint(cmd.OutOrStdout(), out)
-		return err
+		return printed(cmd)(g.store().ContributeOnLedger(cmd.Context(), ledgerAddr, ceremonyID, keyPath))
 	}
 	contribute.Flags().StringVar(&ledgerAddr, "ledger", "", "contribute to the ceremony on this ledger node (gRPC address) instead of --dir")
 	contribute.Flags().StringVar(&ceremonyID, "ceremony", ledger.Phase1ID, "with --ledger: the ceremony id (phase1, or a phase-2 ceremony)")
@@ -176,12 +156,7 @@ directory:
 				return err
 			}
 			defer qc.Close()
-			out, err := run(cmd.Context(), qc, signer)
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprint(cmd.OutOrStdout(), out)
-			return err
+			return printed(cmd)(run(cmd.Context(), qc, signer))
 		}}
 		c.Flags().StringVar(&addr, "ledger", "", "gRPC address of a ledger node")
 		c.Flags().StringVar(&key, "key", "", "ed25519 identity file (default: <data>/client/identity.key)")
@@ -205,4 +180,15 @@ directory:
 	fin.Flags().StringVar(&beaconHex, "beacon", "", "public random beacon, hex")
 	cmd.AddCommand(fin)
 	return cmd
+}
+
+// printed prints what a ceremony step did on the command's output.
+func printed(cmd *cobra.Command) func(out string, err error) error {
+	return func(out string, err error) error {
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprint(cmd.OutOrStdout(), out)
+		return err
+	}
 }
