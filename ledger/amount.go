@@ -46,7 +46,7 @@ func ParseAllocations(fs []string) ([]Allocation, error) {
 		}
 		amt, err := ParseAmount(a)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%q: %w", f, err)
 		}
 		out = append(out, Allocation{Account: key, Amount: amt})
 	}
