@@ -11,9 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/bench"
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
-	"github.com/veil-project/veil/model"
 )
 
 func newBenchCmd(g *globalOptions) *cobra.Command {
@@ -158,24 +156,12 @@ func newEvalCmd(g *globalOptions) *cobra.Command {
 		if blocks := he.DefaultParametersLiteral.Blocks(); o.Encrypted && (o.Pack < 1 || o.Pack > blocks) {
 			return nil, usageError("--pack must be in [1, %d]", blocks)
 		}
-		mf, err := model.LoadOrDefault(modelPath)
-		if err != nil {
-			return nil, err
-		}
-		if o.Test, err = dataset.MNISTTest(); err != nil {
-			return nil, err
-		}
-		o.Model = mf.Model
 		if o.Encrypted {
 			bar := g.progress(int64(o.Limit), "encrypted inference")
 			defer bar.Finish()
 			o.Progress = func(done, _ int) { _ = bar.Set(done) }
 		}
-		res, err := bench.Eval(cmd.Context(), o)
-		if err != nil {
-			return nil, err
-		}
-		return res, nil
+		return bench.EvalMNIST(cmd.Context(), modelPath, o)
 	})
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Encrypted, "encrypted", false, "also run every image through CKKS encryption")
