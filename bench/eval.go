@@ -188,3 +188,17 @@ func (r *EvalResult) WriteText(w io.Writer) error {
 	}
 	return nil
 }
+
+// EvalMNIST is Eval of the model file at modelPath (the default model when
+// empty) on the MNIST test set, as `veil eval` runs it.
+func EvalMNIST(ctx context.Context, modelPath string, o EvalOptions) (*EvalResult, error) {
+	mf, err := model.LoadOrDefault(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	if o.Test, err = dataset.MNISTTest(); err != nil {
+		return nil, err
+	}
+	o.Model = mf.Model
+	return Eval(ctx, o)
+}

@@ -352,3 +352,19 @@ func (c *Classifier) ClassifyWith(ctx context.Context, images [][]uint8, verifia
 		Input: in, Output: resp.GetCiphertext(), Response: resp,
 	}, nil
 }
+
+// DialClassifier connects to the server at addr and prepares private
+// classification with one of its models (NewClassifier). The caller closes
+// the connection.
+func DialClassifier(ctx context.Context, addr string, dial Options, o ClassifierOptions) (*Conn, *Classifier, error) {
+	conn, err := Dial(addr, dial)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := NewClassifier(ctx, conn, o)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, cl, nil
+}

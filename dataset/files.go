@@ -116,3 +116,19 @@ func WriteChallenges(dir string, imgs []pixels.Image) error {
 	}
 	return nil
 }
+
+// LoadImage returns a digit: the image file at path (LoadDigit) with label
+// -1, or, when path is empty, MNIST test image index with its label. An
+// index out of range wraps ErrIndex.
+func LoadImage(path string, index int) (pixels.Image, int, error) {
+	if path != "" {
+		img, err := LoadDigit(path)
+		return img, -1, err
+	}
+	test, err := MNISTTest()
+	if err != nil {
+		return pixels.Image{}, -1, err
+	}
+	img, label, err := test.At(index)
+	return img, int(label), err
+}

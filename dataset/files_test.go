@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/png"
 	"os"
@@ -115,5 +116,25 @@ func TestParseIndices(t *testing.T) {
 		if _, err := ParseIndices(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// LoadImage reads an MNIST test image with its label, or a file without
+// one; an index out of range is ErrIndex.
+func TestLoadImage(t *testing.T) {
+	test, err := MNISTTest()
+	if err != nil {
+		t.Skip(err)
+	}
+	want, label, _ := test.At(7)
+	img, got, err := LoadImage("", 7)
+	if err != nil || img != want || got != int(label) {
+		t.Fatalf("LoadImage(\"\", 7): label %d, %v", got, err)
+	}
+	if _, _, err := LoadImage("", 10000); !errors.Is(err, ErrIndex) {
+		t.Fatalf("index 10000: %v", err)
+	}
+	if _, label, err := LoadImage(filepath.Join(t.TempDir(), "none.png"), 0); err == nil || label != -1 {
+		t.Fatalf("missing file: label %d, %v", label, err)
 	}
 }

@@ -202,3 +202,14 @@ func TrainingSample(n int) ([][]uint8, error) {
 	}
 	return out, nil
 }
+
+// MNIST reads the training and the test set.
+func MNIST() (train, test *Set, err error) {
+	if train, err = MNISTTrain(); err != nil {
+		return nil, nil, err
+	}
+	if test, err = MNISTTest(); err != nil {
+		return nil, nil, err
+	}
+	return train, test, nil
+}

@@ -24,3 +24,12 @@ func Default() (*File, error) {
 	}
 	return f, nil
 }
+
+// LoadOrDefault reads the model file at path, or the committed default
+// model when path is empty.
+func LoadOrDefault(path string) (*File, error) {
+	if path == "" {
+		return Default()
+	}
+	return Load(path)
+}

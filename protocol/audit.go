@@ -234,3 +234,22 @@ func scanRequest(ctx context.Context, head *ledgerv1.Checkpoint, receipt uint64,
 	}
 	return f, nil
 }
+
+// RequestKeyAt is the ledger key of the request whose receipt is log entry
+// index, read under the reader's current head.
+func RequestKeyAt(ctx context.Context, r *trust.Reader, index uint64) ([]byte, error) {
+	head, err := r.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := r.Entry(ctx, head, index)
+	if err != nil {
+		return nil, fmt.Errorf("entry %d: %w", index, err)
+	}
+	rc := tx.Body.GetInferenceReceipt()
+	if rc == nil {
+		return nil, fmt.Errorf("entry %d is not an inference receipt", index)
+	}
+	k := ledger.RequestKey(rc.GetModelId(), rc.GetClientKey(), rc.GetRequestId())
+	return k[:], nil
+}

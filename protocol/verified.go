@@ -5,12 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/pixels"
 )
@@ -61,6 +63,27 @@ type VerifiedResult struct {
 	Escrow         string `json:"escrow,omitempty"`
 	DisputeIndex   uint64 `json:"dispute_index,omitempty"`
 	DisputeOutcome string `json:"dispute_outcome,omitempty"`
+	// Label is the image's MNIST label, when the caller knows it.
+	Label *int `json:"label,omitempty"`
+}
+
+// WriteText prints the class, the request's ledger entries and the verdict.
+func (r *VerifiedResult) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "class %d", r.Class)
+	if r.Label != nil {
+		fmt.Fprintf(w, " (MNIST label %d)", *r.Label)
+	}
+	fmt.Fprintf(w, ", %.0f ms (protocol overhead %.2f ms); %s\n", r.LatencyMS, r.ProtocolMS,
+		map[bool]string{true: "the committed model gives this class (margin over 2x tolerance)", false: "within the tolerance of another class: not guaranteed"}[r.Guaranteed])
+	fmt.Fprintf(w, "request key %s: receipt #%d, reveal #%d, proof #%d, verdict #%d\n", r.RequestKey, r.ReceiptIndex, r.RevealIndex, r.ProofIndex, r.VerdictIndex)
+	fmt.Fprintf(w, "verdict %s (%s): %s\n", map[bool]string{true: "ACCEPT", false: "REJECT"}[r.Accept], r.Reason, r.Detail)
+	if r.Price > 0 {
+		fmt.Fprintf(w, "paid %s VEIL into escrow: %s\n", ledger.FormatAmount(r.Price), r.Escrow)
+	}
+	if r.DisputeIndex > 0 {
+		fmt.Fprintf(w, "dispute #%d: %s\n", r.DisputeIndex, r.DisputeOutcome)
+	}
+	return nil
 }
 
 // ClassifyVerified runs the whole protocol for one image: connect (the

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/bench"
+	"github.com/veil-project/veil/he"
 )
 
 func newBenchCmd(g *globalOptions) *cobra.Command {
@@ -59,29 +59,26 @@ network and reports the ratios; --install-peer installs it first into
 		case from != "" && (quick || peer != ""):
 			return nil, usageError("--from re-renders an earlier run: it takes no --quick or --peer")
 		}
-		if _, err := g.ensureDataDir(); err != nil {
+		if _, err := g.store().Ensure(); err != nil {
 			return nil, err
 		}
 		if workload != "" {
 			if quick || peer != "" || from != "" {
 				return nil, usageError("--workload takes no --quick, --peer or --from")
 			}
-			return g.runWorkload(cmd.Context(), workload, out)
+			if !slices.Contains(bench.Workloads, workload) {
+				return nil, usageError("--workload: unknown workload %q (known: %s)", workload, strings.Join(bench.Workloads, ", "))
+			}
+			return bench.RunWorkloadTo(cmd.Context(), workload, out, bench.WorkloadOptions{DataDir: g.dataDir, Log: g.log()})
 		}
-		res, err := g.runBench(cmd.Context(), from, quick, installPeer, bench.Options{DataDir: g.dataDir, Peer: peer, Note: note})
-		if err != nil {
-			return nil, err
+		run := bench.SuiteRun{Options: bench.Options{DataDir: g.dataDir, Peer: peer, Note: note}, Out: out, From: from, Quick: quick, InstallPeer: installPeer,
+			Status: os.Stderr, Quiet: g.quiet}
+		if from == "" {
+			bar := g.benchBar(run.Suite().Name)
+			defer bar.Finish()
+			run.Log, run.Progress = g.barLog(bar), barProgress(bar, run.Suite().Name)
 		}
-		// Written (and printed) even when incomplete, so that a failed stage
-		// can be looked at.
-		files, err := bench.WriteOutputs(out, res)
-		if err == nil && !g.quiet {
-			fmt.Fprintf(os.Stderr, "veil: bench %s (%.0f s); wrote %s\n", res.Suite.Name, res.DurationS, strings.Join(files, ", "))
-		}
-		if verr := bench.Validate(res); verr != nil && err == nil {
-			err = fmt.Errorf("incomplete or implausible results (written anyway): %w", verr)
-		}
-		return res, err
+		return bench.RunSuite(cmd.Context(), run)
 	})
 	cmd.Flags().StringVar(&out, "out", "bench/out", "directory for results.json, results.md and the plots")
 	cmd.Flags().BoolVar(&quick, "quick", false, "run the quick suite (under a minute; the CI smoke test)")
@@ -93,61 +90,20 @@ network and reports the ratios; --install-peer installs it first into
 	return cmd
 }
 
-// runWorkload runs a named workload and writes its outputs.
-func (g *globalOptions) runWorkload(ctx context.Context, name, out string) (result, error) {
-	if !slices.Contains(bench.Workloads, name) {
-		return nil, usageError("--workload: unknown workload %q (known: %s)", name, strings.Join(bench.Workloads, ", "))
-	}
-	var log io.Writer = os.Stderr
+// log is where a command's log lines go: stderr, nowhere with --quiet.
+func (g *globalOptions) log() io.Writer {
 	if g.quiet {
-		log = io.Discard
+		return io.Discard
 	}
-	res, err := bench.RunWorkload(ctx, name, bench.WorkloadOptions{DataDir: g.dataDir, Log: log})
-	if err != nil {
-		return nil, err
-	}
-	files, err := bench.WriteWorkloadOutputs(out, res)
-	if err == nil && !g.quiet {
-		fmt.Fprintf(os.Stderr, "veil: workload %s (%.0f s); wrote %s\n", name, res.DurationS, strings.Join(files, ", "))
-	}
-	if verr := res.Validate(); verr != nil && err == nil {
-		err = fmt.Errorf("the workload's rules are not met (results written anyway): %w", verr)
-	}
-	return res, err
+	return os.Stderr
 }
 
-// runBench runs the suite with a progress bar, or reads an earlier run.
-func (g *globalOptions) runBench(ctx context.Context, from string, quick, installPeer bool, o bench.Options) (*bench.Result, error) {
-	if from != "" {
-		return bench.ReadJSON(from)
-	}
-	suite := bench.DefaultSuite()
-	if quick {
-		suite = bench.QuickSuite()
-	}
-	quietGnark() // gnark logs every proof on stdout, which --json owns
-	if installPeer {
-		fmt.Fprintf(os.Stderr, "veil: installing the SEAL peer (node-seal and Node.js 22 from npm) into %s\n", bench.SealDir(g.dataDir))
-		dir, err := bench.InstallSeal(ctx, g.dataDir, os.Stderr)
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(os.Stderr, "veil: SEAL peer installed in %s\n", dir)
-	}
-	bar := g.benchBar(suite.Name)
-	defer bar.Finish()
-	o.Log = io.Writer(barWriter{bar})
+// barLog writes log lines above the progress bar, or nowhere with --quiet.
+func (g *globalOptions) barLog(bar *progressbar.ProgressBar) io.Writer {
 	if g.quiet {
-		o.Log = io.Discard
+		return io.Discard
 	}
-	o.Progress = func(done, total float64, task string) {
-		if bar.GetMax64() != int64(total*1000) {
-			bar.ChangeMax64(int64(total * 1000))
-		}
-		bar.Describe(fmt.Sprintf("bench %s: %-44.44s", suite.Name, task))
-		_ = bar.Set64(int64(done * 1000))
-	}
-	return bench.Run(ctx, suite, o)
+	return barWriter{bar}
 }
 
 // benchBar is a progress bar with an ETA and no count (its units are
@@ -166,10 +122,51 @@ func (g *globalOptions) benchBar(suite string) *progressbar.ProgressBar {
 	)
 }
 
+// barProgress shows the suite's progress (bench.Options.Progress) on bar.
+func barProgress(bar *progressbar.ProgressBar, suite string) func(done, total float64, task string) {
+	return func(done, total float64, task string) {
+		if bar.GetMax64() != int64(total*1000) {
+			bar.ChangeMax64(int64(total * 1000))
+		}
+		bar.Describe(fmt.Sprintf("bench %s: %-44.44s", suite, task))
+		_ = bar.Set64(int64(done * 1000))
+	}
+}
+
 // barWriter writes log lines above the progress bar.
 type barWriter struct{ bar *progressbar.ProgressBar }
 
 func (b barWriter) Write(p []byte) (int, error) {
 	_ = b.bar.Clear()
 	return os.Stderr.Write(p)
+}
+
+func newEvalCmd(g *globalOptions) *cobra.Command {
+	var o bench.EvalOptions
+	var modelPath string
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Measure accuracy and latency on the MNIST test set, encrypted and in plaintext",
+		Args:  cobra.NoArgs,
+	}
+	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
+		if o.Limit <= 0 || o.Limit > 10000 {
+			return nil, usageError("--limit must be in [1, 10000]")
+		}
+		if blocks := he.DefaultParametersLiteral.Blocks(); o.Encrypted && (o.Pack < 1 || o.Pack > blocks) {
+			return nil, usageError("--pack must be in [1, %d]", blocks)
+		}
+		if o.Encrypted {
+			bar := g.progress(int64(o.Limit), "encrypted inference")
+			defer bar.Finish()
+			o.Progress = func(done, _ int) { _ = bar.Set(done) }
+		}
+		return bench.EvalMNIST(cmd.Context(), modelPath, o)
+	})
+	fl := cmd.Flags()
+	fl.BoolVar(&o.Encrypted, "encrypted", false, "also run every image through CKKS encryption")
+	fl.IntVar(&o.Limit, "limit", 10000, "number of test images (from index 0)")
+	fl.IntVar(&o.Pack, "pack", 1, "images per ciphertext (1 measures single-image latency; up to the number of blocks)")
+	fl.StringVar(&modelPath, "model", "", "model file (default: the committed default model)")
+	return cmd
 }

@@ -3,14 +3,8 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -18,7 +12,6 @@ import (
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/ledger"
-	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/protocol/federated"
 	"github.com/veil-project/veil/zk"
@@ -26,76 +19,62 @@ import (
 
 // fedOptions are the training flags shared by 'veil federated' and its
 // separate-process roles.
-type fedOptions struct {
-	parties, threshold, minUpdates, rounds, epochs int
-	localSteps, batch                              int
-	lr, majority, dpNoise, dpClip, dpDelta         float64
-	split, trainingID                              string
-	augment, scaffold                              bool
-	seed                                           uint64
-}
-
-const fedValidation = 5000
+type fedOptions struct{ federated.Options }
 
 func (o *fedOptions) bind(fl *pflag.FlagSet) {
-	fl.IntVar(&o.parties, "parties", 4, "data owners")
-	fl.IntVar(&o.threshold, "threshold", 0, "owners needed to decrypt (default parties-1)")
-	fl.IntVar(&o.minUpdates, "min-updates", 0, "fewest updates an aggregate may sum (default parties-1)")
-	fl.StringVar(&o.split, "split", "noniid", "noniid (each owner mostly 2-3 digits) or iid")
-	fl.Float64Var(&o.majority, "majority", 0.9, "non-IID: fraction of an owner's samples from its own digits")
-	fl.IntVar(&o.rounds, "rounds", 0, "rounds (default: as many as --epochs of the pooled data)")
-	fl.IntVar(&o.epochs, "epochs", 50, "training budget in epochs of the pooled data, when --rounds is not given")
-	fl.IntVar(&o.localSteps, "local-steps", 100, "local mini-batches per owner per round")
-	fl.IntVar(&o.batch, "batch", 32, "local mini-batch size")
-	fl.Float64Var(&o.lr, "lr", 3e-3, "Adam learning rate (one cosine schedule over all rounds)")
-	fl.BoolVar(&o.augment, "augment", true, "random affine distortions of the training images")
-	fl.BoolVar(&o.scaffold, "scaffold", true, "SCAFFOLD drift correction (doubles the update)")
-	fl.Uint64Var(&o.seed, "seed", 1, "seed of the split, the initial model and local training")
-	fl.StringVar(&o.trainingID, "training-id", "", "training id (default fl-<unix time>)")
-	fl.Float64Var(&o.dpNoise, "dp-noise", 0, "DP-SGD noise multiplier on every owner's local training (0: no DP)")
-	fl.Float64Var(&o.dpClip, "dp-clip", 1, "DP-SGD per-example gradient clip norm")
-	fl.Float64Var(&o.dpDelta, "dp-delta", 1e-5, "DP delta of the stated epsilon")
+	fl.IntVar(&o.Parties, "parties", 4, "data owners")
+	fl.IntVar(&o.Threshold, "threshold", 0, "owners needed to decrypt (default parties-1)")
+	fl.IntVar(&o.MinUpdates, "min-updates", 0, "fewest updates an aggregate may sum (default parties-1)")
+	fl.StringVar(&o.Split, "split", "noniid", "noniid (each owner mostly 2-3 digits) or iid")
+	fl.Float64Var(&o.Majority, "majority", 0.9, "non-IID: fraction of an owner's samples from its own digits")
+	fl.IntVar(&o.Rounds, "rounds", 0, "rounds (default: as many as --epochs of the pooled data)")
+	fl.IntVar(&o.Epochs, "epochs", 50, "training budget in epochs of the pooled data, when --rounds is not given")
+	fl.IntVar(&o.LocalSteps, "local-steps", 100, "local mini-batches per owner per round")
+	fl.IntVar(&o.Batch, "batch", 32, "local mini-batch size")
+	fl.Float64Var(&o.LR, "lr", 3e-3, "Adam learning rate (one cosine schedule over all rounds)")
+	fl.BoolVar(&o.Augment, "augment", true, "random affine distortions of the training images")
+	fl.BoolVar(&o.Scaffold, "scaffold", true, "SCAFFOLD drift correction (doubles the update)")
+	fl.Uint64Var(&o.Seed, "seed", 1, "seed of the split, the initial model and local training")
+	fl.StringVar(&o.TrainingID, "training-id", "", "training id (default fl-<unix time>)")
+	fl.Float64Var(&o.DPNoise, "dp-noise", 0, "DP-SGD noise multiplier on every owner's local training (0: no DP)")
+	fl.Float64Var(&o.DPClip, "dp-clip", 1, "DP-SGD per-example gradient clip norm")
+	fl.Float64Var(&o.DPDelta, "dp-delta", 1e-5, "DP delta of the stated epsilon")
 }
 
-// config turns the flags into a training configuration for a training set
-// of trainLen images (the last fedValidation are the validation set).
+// config is federated.Options.Config; its errors are usage errors.
 func (o *fedOptions) config(trainLen int) (federated.Config, federated.SplitConfig, error) {
-	if o.split != "noniid" && o.split != "iid" {
-		return federated.Config{}, federated.SplitConfig{}, usageError("--split: want noniid or iid, not %q", o.split)
+	c, split, err := o.Options.Config(trainLen)
+	if err != nil {
+		return c, split, usageError("%v", err)
 	}
-	if o.trainingID == "" {
-		o.trainingID = fmt.Sprintf("fl-%d", time.Now().Unix())
-	}
-	c := federated.DefaultConfig(o.trainingID)
-	c.Owners, c.Threshold, c.MinUpdates = o.parties, o.threshold, o.minUpdates
-	c.LocalSteps, c.BatchSize, c.LearningRate, c.Augment, c.Scaffold, c.Seed = o.localSteps, o.batch, o.lr, o.augment, o.scaffold, o.seed
-	if o.dpNoise > 0 {
-		c.DP = &federated.DPConfig{Clip: o.dpClip, NoiseMultiplier: o.dpNoise, Delta: o.dpDelta}
-	}
-	if c.Threshold == 0 {
-		c.Threshold = max(2, o.parties-1)
-	}
-	if c.MinUpdates == 0 {
-		c.MinUpdates = max(2, o.parties-1)
-	}
-	c.Rounds = o.rounds
-	if c.Rounds == 0 && o.localSteps > 0 && o.batch > 0 && o.parties > 0 && o.epochs > 0 {
-		c.Rounds = federated.RoundsForEpochs(c, trainLen-fedValidation, o.epochs)
-	}
-	if err := c.Validate(); err != nil {
-		return c, federated.SplitConfig{}, usageError("%v", err)
-	}
-	return c, federated.SplitConfig{Owners: o.parties, NonIID: o.split == "noniid", Majority: o.majority, Seed: o.seed}, nil
+	return c, split, nil
 }
 
-func loadMNIST() (train, test *dataset.Set, err error) {
+// processFlags are the flags of the separate-process roles: the training's,
+// the ledger node's and the role's own key.
+type processFlags struct {
+	fedOptions
+	ledger, chainID, key string
+}
+
+func (p *processFlags) bind(fl *pflag.FlagSet, key, keyHelp string) {
+	p.fedOptions.bind(fl)
+	fl.StringVar(&p.ledger, "ledger", "127.0.0.1:7070", "ledger node gRPC address")
+	fl.StringVar(&p.chainID, "chain-id", ledger.DefaultChainID, "ledger chain id")
+	fl.StringVar(&p.key, "key", key, keyHelp)
+}
+
+// load reads MNIST's training set, the training configuration and the
+// role's key.
+func (p *processFlags) load(g *globalOptions) (train *dataset.Set, c federated.Config, split federated.SplitConfig, key ed25519.PrivateKey, err error) {
 	if train, err = dataset.MNISTTrain(); err != nil {
-		return nil, nil, err
+		return
 	}
-	if test, err = dataset.MNISTTest(); err != nil {
-		return nil, nil, err
+	if c, split, err = p.config(train.Len()); err != nil {
+		return
 	}
-	return train, test, nil
+	key, _, err = g.federatedKey(p.key)
+	return
 }
 
 func newFederatedCmd(g *globalOptions) *cobra.Command {
@@ -127,7 +106,7 @@ The same roles as separate processes: 'veil federated aggregate' and
 		if shares != "loo" && shares != "samples" {
 			return nil, usageError("--shares: want loo or samples, not %q", shares)
 		}
-		train, test, err := loadMNIST()
+		train, test, err := dataset.MNIST()
 		if err != nil {
 			return nil, err
 		}
@@ -135,28 +114,21 @@ The same roles as separate processes: 'veil federated aggregate' and
 		if err != nil {
 			return nil, err
 		}
-		work, err := g.ensureDataDir("federated", c.TrainingID)
+		work, err := g.store().Ensure("federated", c.TrainingID)
 		if err != nil {
 			return nil, err
 		}
 		lc := federated.LocalConfig{
-			Config: c, Split: split, Train: train, Test: test, ValidationSize: fedValidation, HE: he.DefaultAggregationParameters,
+			Config: c, Split: split, Train: train, Test: test, ValidationSize: federated.ValidationSize, HE: he.DefaultAggregationParameters,
 			Dir: work, ModelPath: out, ModelName: c.TrainingID, LOO: shares == "loo", LOORounds: looRounds, Baseline: baseline,
-			SaltPath: g.saltPath,
-			OnStage: func(s string) {
-				if !g.quiet {
-					fmt.Fprintf(os.Stderr, "veil: %s\n", s)
-				}
-			},
-			OnRound: func(r federated.RoundReport) {
-				if !g.quiet {
-					fmt.Fprintln(os.Stderr, r.Line())
-				}
-			},
+			SaltPath: g.store().SaltPath,
+		}
+		if !g.quiet {
+			lc.LogTo(os.Stderr)
 		}
 		if !noRegister {
 			lc.ProvingKey = func(ctx context.Context, m *model.Model) (*zk.ProvingKey, error) {
-				return g.keys(ctx, m, proofBatch, true)
+				return g.store().Keys(ctx, m, proofBatch, true)
 			}
 		}
 		return federated.RunLocal(cmd.Context(), lc)
@@ -187,11 +159,7 @@ func newFederatedKeyCmd(g *globalOptions) *cobra.Command {
 		if created && !g.quiet {
 			fmt.Fprintf(os.Stderr, "veil: created key %s\n", name)
 		}
-		pub := hex.EncodeToString(k.Public().(ed25519.PublicKey))
-		return textFunc{Value: map[string]string{"name": name, "public_key": pub}, text: func(w io.Writer) error {
-			_, err := fmt.Fprintln(w, pub)
-			return err
-		}}, nil
+		return federated.KeyInfoOf(name, k), nil
 	})
 	cmd.Flags().StringVar(&name, "name", "party", "key name (<data>/federated/keys/<name>.key, 0600)")
 	return cmd
@@ -199,21 +167,17 @@ func newFederatedKeyCmd(g *globalOptions) *cobra.Command {
 
 // federatedKey loads or creates <data>/federated/keys/<name>.key.
 func (g *globalOptions) federatedKey(name string) (ed25519.PrivateKey, bool, error) {
-	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
-		return nil, false, usageError("key name %q: want a plain file name", name)
+	if err := federated.CheckKeyName(name); err != nil {
+		return nil, false, usageError("%v", err)
 	}
-	d, err := g.ensureDataDir("federated", "keys")
-	if err != nil {
-		return nil, false, err
-	}
-	return ledger.LoadOrCreateNodeKey(filepath.Join(d, name+".key"))
+	return federated.PartyKey(g.dataDir, name)
 }
 
 func newFederatedAggregateCmd(g *globalOptions) *cobra.Command {
 	var (
-		o                                     fedOptions
-		ledgerAddr, listen, key, chainID, out string
-		ownerKeys                             []string
+		o           processFlags
+		listen, out string
+		ownerKeys   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "aggregate",
@@ -233,61 +197,25 @@ same for the aggregator and every party.`,
 		Args: cobra.NoArgs,
 	}
 	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
-		if o.trainingID == "" {
+		if o.TrainingID == "" {
 			return nil, usageError("--training-id is required (the owners name the same one)")
 		}
-		var pubs []ed25519.PublicKey
-		for _, h := range ownerKeys {
-			b, err := hex.DecodeString(strings.TrimSpace(h))
-			if err != nil || len(b) != ed25519.PublicKeySize {
-				return nil, usageError("--owner-keys: %q is not a hex ed25519 public key", h)
-			}
-			pubs = append(pubs, b)
+		pubs, err := federated.ParseOwnerKeys(ownerKeys, o.Parties)
+		if err != nil {
+			return nil, usageError("%v", err)
 		}
-		if len(pubs) != o.parties {
-			return nil, usageError("--owner-keys: %d keys for --parties %d", len(pubs), o.parties)
-		}
-		train, _, err := loadMNIST()
+		train, c, split, k, err := o.load(g)
 		if err != nil {
 			return nil, err
 		}
-		c, split, err := o.config(train.Len())
-		if err != nil {
-			return nil, err
-		}
-		_, validation, err := federated.StandardSplit(train, fedValidation, split)
-		if err != nil {
-			return nil, err
-		}
-		k, _, err := g.federatedKey(key)
-		if err != nil {
-			return nil, err
-		}
-		api, err := query.Dial(ledgerAddr)
-		if err != nil {
-			return nil, err
-		}
-		defer api.Close()
-		lis, err := net.Listen("tcp", listen)
-		if err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", listen, err)
-		}
-		if out == "" {
-			out = c.TrainingID + ".json"
-		}
-		fmt.Fprintf(os.Stderr, "veil: coordinator of %s on %s, %d rounds\n", c.TrainingID, lis.Addr(), c.Rounds)
-		return federated.ServeCoordinator(cmd.Context(), federated.CoordinatorConfig{
-			Config: c, Ledger: api, ChainID: chainID, Key: k, OwnerKeys: pubs, Validation: validation,
-			HE: he.DefaultAggregationParameters, ModelName: c.TrainingID,
-			OnRound: func(r federated.RoundStats) { fmt.Fprintln(os.Stderr, r.Line()) },
-		}, lis, out, g.saltPath)
+		return federated.RunAggregator(cmd.Context(), federated.AggregatorOptions{
+			Config: c, Split: split, Train: train, Ledger: o.ledger, ChainID: o.chainID, Listen: listen,
+			Key: k, OwnerKeys: pubs, Out: out, SaltPath: g.store().SaltPath, Log: os.Stderr,
+		})
 	})
 	fl := cmd.Flags()
-	o.bind(fl)
-	fl.StringVar(&ledgerAddr, "ledger", "127.0.0.1:7070", "ledger node gRPC address")
-	fl.StringVar(&chainID, "chain-id", ledger.DefaultChainID, "ledger chain id")
+	o.bind(fl, "coordinator", "the coordinator's key name (veil federated key)")
 	fl.StringVar(&listen, "listen", "127.0.0.1:7500", "address of the coordinator's gRPC service")
-	fl.StringVar(&key, "key", "coordinator", "the coordinator's key name (veil federated key)")
 	fl.StringSliceVar(&ownerKeys, "owner-keys", nil, "the owners' public keys, in owner order (hex, comma-separated)")
 	fl.StringVar(&out, "out", "", "model file (default <training id>.json)")
 	return cmd
@@ -295,9 +223,9 @@ same for the aggregator and every party.`,
 
 func newFederatedPartyCmd(g *globalOptions) *cobra.Command {
 	var (
-		o                                   fedOptions
-		ledgerAddr, coordinator, key, chain string
-		index                               int
+		o           processFlags
+		coordinator string
+		index       int
 	)
 	cmd := &cobra.Command{
 		Use:   "party",
@@ -309,48 +237,24 @@ See 'veil federated aggregate --help' for a full example.`,
 		Args: cobra.NoArgs,
 	}
 	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
-		if o.trainingID == "" {
+		if o.TrainingID == "" {
 			return nil, usageError("--training-id is required")
 		}
-		train, _, err := loadMNIST()
+		if index < 0 || index >= o.Parties {
+			return nil, usageError("--index %d: want 0..%d", index, o.Parties-1)
+		}
+		train, _, split, k, err := o.load(g)
 		if err != nil {
 			return nil, err
 		}
-		_, split, err := o.config(train.Len())
-		if err != nil {
-			return nil, err
-		}
-		shards, validation, err := federated.StandardSplit(train, fedValidation, split)
-		if err != nil {
-			return nil, err
-		}
-		if index < 0 || index >= len(shards) {
-			return nil, usageError("--index %d: want 0..%d", index, len(shards)-1)
-		}
-		k, _, err := g.federatedKey(key)
-		if err != nil {
-			return nil, err
-		}
-		api, err := query.Dial(ledgerAddr)
-		if err != nil {
-			return nil, err
-		}
-		defer api.Close()
-		owner, err := federated.RunRemoteOwner(cmd.Context(), federated.OwnerConfig{
-			Index: index, Key: k, TrainingID: o.trainingID, Shard: shards[index], Ledger: api, ChainID: chain,
-			HE: he.DefaultAggregationParameters, Validation: validation,
-		}, coordinator)
-		if err != nil {
-			return nil, err
-		}
-		return owner.Report(), nil
+		return federated.RunParty(cmd.Context(), federated.PartyOptions{
+			TrainingID: o.TrainingID, Split: split, Train: train, Index: index, Key: k,
+			Ledger: o.ledger, ChainID: o.chainID, Coordinator: coordinator,
+		})
 	})
 	fl := cmd.Flags()
-	o.bind(fl)
-	fl.StringVar(&ledgerAddr, "ledger", "127.0.0.1:7070", "ledger node gRPC address")
-	fl.StringVar(&chain, "chain-id", ledger.DefaultChainID, "ledger chain id")
+	o.bind(fl, "party", "this owner's key name (veil federated key)")
 	fl.StringVar(&coordinator, "coordinator", "127.0.0.1:7500", "the coordinator's gRPC address")
-	fl.StringVar(&key, "key", "party", "this owner's key name (veil federated key)")
 	fl.IntVar(&index, "index", 0, "this owner's index in the training (0-based)")
 	return cmd
 }

@@ -1,14 +1,16 @@
 package main
 
 import (
-	"context"
+	"errors"
 
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/client"
 	"github.com/veil-project/veil/dataset"
+	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
+	"github.com/veil-project/veil/protocol"
 )
 
 // imageSource is the --image / --mnist-test choice shared by commands.
@@ -27,32 +29,24 @@ func (s *imageSource) load() (pixels.Image, int, error) {
 	switch {
 	case s.path != "" && s.mnistTest >= 0:
 		return pixels.Image{}, -1, usageError("give either --image or --mnist-test, not both")
-	case s.path != "":
-		img, err := dataset.LoadDigit(s.path)
-		return img, -1, err
-	case s.mnistTest >= 0:
-		test, err := dataset.MNISTTest()
-		if err != nil {
-			return pixels.Image{}, -1, err
-		}
-		img, label, err := test.At(s.mnistTest)
-		if err != nil {
-			return pixels.Image{}, -1, usageError("--mnist-test: %v", err)
-		}
-		return img, int(label), nil
-	default:
+	case s.path == "" && s.mnistTest < 0:
 		return pixels.Image{}, -1, usageError("give --image FILE or --mnist-test INDEX")
 	}
+	img, label, err := dataset.LoadImage(s.path, s.mnistTest)
+	if errors.Is(err, dataset.ErrIndex) {
+		return img, label, usageError("--mnist-test: %v", err)
+	}
+	return img, label, err
 }
 
 func newInferCmd(g *globalOptions) *cobra.Command {
 	var (
 		src                             imageSource
 		modelPath, addr, tlsCA, modelID string
-		verify, dispute                 bool
+		verify                          bool
 		lf                              ledgerFlags
+		vo                              protocol.VerifiedOptions
 		maxPrice                        string
-		maxPerKey                       int
 	)
 	cmd := &cobra.Command{
 		Use:   "infer",
@@ -70,7 +64,7 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 		var res *client.Inference
 		switch {
 		case addr == "":
-			mf, err := loadModel(modelPath)
+			mf, err := model.LoadOrDefault(modelPath)
 			if err != nil {
 				return nil, err
 			}
@@ -81,16 +75,29 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 		case modelPath != "":
 			return nil, usageError("--model is for local inference; with --server use --model-id")
 		case verify:
-			mp := uint64(0)
 			if maxPrice != "" {
-				if mp, err = parseAmount(maxPrice); err != nil {
+				if vo.MaxPrice, err = ledger.ParseAmount(maxPrice); err != nil {
 					return nil, usageError("--max-price: %v", err)
 				}
 			}
-			return inferVerifiable(cmd.Context(), g, verifiableOptions{server: addr, tlsCA: tlsCA, modelID: modelID, ledger: lf, img: img, label: label,
-				maxPrice: mp, dispute: dispute, maxPerKey: maxPerKey})
+			if err := lf.Check(); err != nil {
+				return nil, usageError("%v", err)
+			}
+			if vo.DataDir, err = g.store().Ensure(); err != nil {
+				return nil, err
+			}
+			vo.Server, vo.ServerTLSCA, vo.ModelID, vo.Image = addr, tlsCA, modelID, img
+			v, err := lf.Classify(cmd.Context(), vo, g.store().SelfKey)
+			if v != nil && label >= 0 {
+				v.Label = &label
+			}
+			return v, err
 		default:
-			conn, cl, err := g.dialClassifier(cmd.Context(), addr, tlsCA, modelID)
+			dir, err := g.store().Ensure()
+			if err != nil {
+				return nil, err
+			}
+			conn, cl, err := client.DialClassifier(cmd.Context(), addr, client.Options{TLSCA: tlsCA}, client.ClassifierOptions{ModelID: modelID, DataDir: dir})
 			if err != nil {
 				return nil, err
 			}
@@ -111,29 +118,8 @@ the ciphertext, decrypt and print the class and the 10 scores. Without
 	cmd.Flags().StringVar(&modelID, "model-id", model.DefaultName, "model to use on the server")
 	cmd.Flags().BoolVar(&verify, "verify", false, "with --server: hide challenge images beside yours, have the answer proven on the ledger and record a verdict")
 	cmd.Flags().StringVar(&maxPrice, "max-price", "", "with --verify: the most to pay per image, in VEIL (the request pays the model's offer price; default: any)")
-	cmd.Flags().BoolVar(&dispute, "dispute", true, "with --verify: when the challenge scores differ from the proof and the request paid, prove the fraud on the ledger (reveals the session's seed)")
-	cmd.Flags().IntVar(&maxPerKey, "max-requests-per-key", 0, "with --verify: requests per CKKS session (a dispute reveals all of a session's images; default 256)")
+	cmd.Flags().BoolVar(&vo.Dispute, "dispute", true, "with --verify: when the challenge scores differ from the proof and the request paid, prove the fraud on the ledger (reveals the session's seed)")
+	cmd.Flags().IntVar(&vo.MaxRequestsPerKey, "max-requests-per-key", 0, "with --verify: requests per CKKS session (a dispute reveals all of a session's images; default 256)")
 	lf.register(cmd.Flags())
 	return cmd
-}
-
-// dialClassifier connects to a server and prepares private classification
-// with one of its models, reusing the keys and the session kept under the
-// data directory. The caller closes the connection.
-func (g *globalOptions) dialClassifier(ctx context.Context, addr, tlsCA, modelID string) (*client.Conn, *client.Classifier, error) {
-	conn, err := client.Dial(addr, client.Options{TLSCA: tlsCA})
-	if err != nil {
-		return nil, nil, err
-	}
-	dir, err := g.ensureDataDir()
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	cl, err := client.NewClassifier(ctx, conn, client.ClassifierOptions{ModelID: modelID, DataDir: dir})
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	return conn, cl, nil
 }

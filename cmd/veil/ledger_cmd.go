@@ -5,21 +5,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 
-	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/cometbft"
-	"github.com/veil-project/veil/ledger/embedded"
-	"github.com/veil-project/veil/ledger/heverify"
 	"github.com/veil-project/veil/ledger/query"
-	"github.com/veil-project/veil/ledger/zkverify"
 	"github.com/veil-project/veil/protocol"
 )
 
@@ -49,21 +42,8 @@ balance.`,
 	return cmd
 }
 
-// printAddrs tells where a node serves (query.ListenAndServe's ready).
-func printAddrs(w io.Writer) func(grpcAt, httpAt net.Addr) {
-	return func(grpcAt, httpAt net.Addr) {
-		if grpcAt != nil {
-			fmt.Fprintf(w, "gRPC  %s\n", grpcAt)
-		}
-		if httpAt != nil {
-			fmt.Fprintf(w, "web   http://%s/\n", httpAt)
-		}
-	}
-}
-
 func newLedgerServeCmd(g *globalOptions) *cobra.Command {
-	var dbPath, chainID, grpcAddr, httpAddr string
-	var blockInterval time.Duration
+	var o protocol.LedgerNodeOptions
 	var market bool
 	var funds []string
 	var phase1, minContrib int
@@ -73,58 +53,32 @@ func newLedgerServeCmd(g *globalOptions) *cobra.Command {
 		Short: "Run a single-node ledger (embedded bbolt store) with its gRPC and HTTP API",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := g.ensureDataDir("ledger")
-			if err != nil {
-				return err
-			}
-			if dbPath == "" {
-				dbPath = filepath.Join(dir, "ledger.db")
-			}
-			keyPath := filepath.Join(dir, "node.key")
-			key, created, err := ledger.LoadOrCreateNodeKey(keyPath)
-			if err != nil {
-				return err
-			}
-			if blockInterval <= 0 {
+			if o.BlockInterval <= 0 {
 				return usageError("--block-interval must be positive: deadlines are counted in blocks")
 			}
 			genesis, err := parseFunds(funds)
 			if err != nil {
 				return err
 			}
-			var params ledger.Params // a new ledger: DefaultParams (no fees); an existing one: its own
-			if market || len(genesis) > 0 {
-				params = marketParams(ledger.DefaultParams.ProofDeadlineBlocks, genesis)
-			}
+			var ceremony *ledger.CeremonyParams
 			if phase1 != 0 {
 				if phase1 < 1 || phase1 > 24 || minContrib < 1 {
 					return usageError("--phase1: log2 of the phase-1 domain, 1..24 (17 for the default circuit); --min-contributions at least 1")
 				}
-				if params.IsZero() {
-					params = ledger.DefaultParams
-				}
-				params.Ceremony = ledger.CeremonyParams{Phase1Domain: 1 << phase1, MinContributions: uint32(minContrib), Phase1CloseHeight: closeHeight, Phase2Window: window}
+				ceremony = &ledger.CeremonyParams{Phase1Domain: 1 << phase1, MinContributions: uint32(minContrib), Phase1CloseHeight: closeHeight, Phase2Window: window}
 			}
-			n, err := embedded.Open(embedded.Config{Path: dbPath, ChainID: chainID, Verifier: zkverify.New(), Disputes: heverify.New(), Ceremony: zkverify.NewCeremony(), SigningKey: key,
-				BlockInterval: blockInterval, Params: params})
-			if err != nil {
+			if o.Dir, err = g.store().Ensure("ledger"); err != nil {
 				return err
 			}
-			defer n.Close()
-			_, size, _, _ := n.Head()
-			w := cmd.ErrOrStderr()
-			if created {
-				fmt.Fprintf(w, "created node key %s\n", keyPath)
-			}
-			fmt.Fprintf(w, "ledger %s: %s, %d entries\nnode key %s (checkpoints are signed with it)\n", chainID, dbPath, size, hex.EncodeToString(n.PublicKey()))
-			return query.ListenAndServe(cmd.Context(), n, grpcAddr, httpAddr, printAddrs(w))
+			o.Params, o.Log = ledger.ChainParams(market, genesis, ceremony), cmd.ErrOrStderr()
+			return protocol.ServeLedgerNode(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&dbPath, "db", "", "database file (default <data>/ledger/ledger.db)")
-	cmd.Flags().StringVar(&chainID, "chain-id", ledger.DefaultChainID, "ledger chain id (transactions name it)")
-	cmd.Flags().StringVar(&grpcAddr, "grpc", "127.0.0.1:7070", "gRPC listen address (off: none)")
-	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:7071", "HTTP listen address for JSON and the web page (off: none)")
-	cmd.Flags().DurationVar(&blockInterval, "block-interval", time.Second, "one block per interval (heights measure time: deadlines are in blocks)")
+	cmd.Flags().StringVar(&o.DB, "db", "", "database file (default <data>/ledger/ledger.db)")
+	cmd.Flags().StringVar(&o.ChainID, "chain-id", ledger.DefaultChainID, "ledger chain id (transactions name it)")
+	cmd.Flags().StringVar(&o.GRPC, "grpc", "127.0.0.1:7070", "gRPC listen address (off: none)")
+	cmd.Flags().StringVar(&o.HTTP, "http", "127.0.0.1:7071", "HTTP listen address for JSON and the web page (off: none)")
+	cmd.Flags().DurationVar(&o.BlockInterval, "block-interval", time.Second, "one block per interval (heights measure time: deadlines are in blocks)")
 	cmd.Flags().BoolVar(&market, "market", false, "create the ledger with the market's fees and rules (docs/market.md; fixed at creation)")
 	cmd.Flags().Uint64Var(&closeHeight, "phase1-close-height", 0, "with --phase1: phase 1 may not be closed before this height (time for honest contributors)")
 	cmd.Flags().Uint64Var(&window, "phase2-window", 0, "with --phase1: a phase 2 may not be closed until this many blocks after it is opened")
@@ -152,7 +106,7 @@ func newLedgerTestnetCmd() *cobra.Command {
 			return nil, err
 		}
 		if !free {
-			o.Params = marketParams(ledger.DefaultParams.ProofDeadlineBlocks, genesis)
+			o.Params = ledger.MarketParamsWith(ledger.DefaultParams.ProofDeadlineBlocks, genesis)
 		} else if len(genesis) > 0 {
 			return nil, usageError("--fund needs the market (drop --free)")
 		}
@@ -217,43 +171,16 @@ func newLedgerNodeCmd(g *globalOptions) *cobra.Command {
 			if home == "" {
 				return usageError("--home is required (a directory written by veil ledger testnet)")
 			}
-			lc, err := cometbft.ReadLedgerConfig(home)
-			if err != nil {
-				return err
-			}
 			var logw io.Writer = cmd.ErrOrStderr()
 			if g.quiet {
 				logw = nil
 			}
-			n, err := cometbft.StartNode(cmd.Context(), home, cometbft.NodeOptions{Verifier: zkverify.New(), Disputes: heverify.New(), Ceremony: zkverify.NewCeremony(), Log: logw, LogLevel: logLevel})
-			if err != nil {
-				return err
-			}
-			defer n.Stop()
-			w := cmd.ErrOrStderr()
-			fmt.Fprintf(w, "validator %s (%s) running; node key %s\n", home, n.NodeID(), hex.EncodeToString(n.PublicKey()))
-			go takePartInPhase1(cmd.Context(), n, home, n.ValidatorIndex(), w)
-			return query.ListenAndServe(cmd.Context(), n, lc.GRPCAddr, lc.HTTPAddr, printAddrs(w))
+			return protocol.ServeValidator(cmd.Context(), home, logw, logLevel, cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "node home directory")
 	cmd.Flags().StringVar(&logLevel, "log-level", "error", "CometBFT log level (error, info, debug)")
 	return cmd
-}
-
-// takePartInPhase1 runs the validator's part in the chain's phase 1 (if it
-// is open and home has a contributor key) beside the node, reporting to w.
-func takePartInPhase1(ctx context.Context, n ledger.CeremonyAPI, home string, turn int, w io.Writer) {
-	say := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
-	out, err := protocol.ValidatorPhase1(ctx, n, home, turn, say)
-	switch {
-	case err != nil && ctx.Err() == nil:
-		say("phase 1: %v (contribute by hand: veil setup contribute --ledger ADDR --key %s)", err, protocol.ContributorKeyPath(home))
-	case out != nil && out.Contribution != nil:
-		say("phase 1 is sealed, with this validator's contribution %x", out.Contribution.Hash[:8])
-	case out != nil && !out.Included:
-		say("WARNING: phase 1 was sealed WITHOUT a contribution by this validator's key: its randomness is not in the SRS")
-	}
 }
 
 // queryLedger dials --ledger and runs fn with a 10-second deadline.
@@ -275,18 +202,12 @@ func newLedgerStatusCmd() *cobra.Command {
 	var addr string
 	cmd := &cobra.Command{Use: "status", Short: "Print a node's latest signed checkpoint", Args: cobra.NoArgs}
 	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
-		var cp *ledgerv1.Checkpoint
+		var st *query.Status
 		err := queryLedger(cmd.Context(), addr, func(ctx context.Context, c *query.Client) (err error) {
-			cp, err = c.Checkpoint(ctx)
+			st, err = query.StatusOf(ctx, c)
 			return err
 		})
-		if err != nil {
-			return nil, err
-		}
-		if err := ledger.VerifyCheckpoint(cp, nil); err != nil {
-			return nil, fmt.Errorf("the node's checkpoint does not verify: %w", err)
-		}
-		return textFunc{cp, func(w io.Writer) error { _, err := fmt.Fprintf(w, "%s", cp.Note); return err }}, nil
+		return st, err
 	})
 	cmd.Flags().StringVar(&addr, "ledger", "127.0.0.1:7070", "node gRPC address")
 	return cmd
@@ -300,19 +221,14 @@ func newLedgerEntryCmd() *cobra.Command {
 		Short: "Fetch a log entry with its inclusion proof and checkpoint (JSON)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var e *ledgerv1.Entry
+			var b []byte
 			err := queryLedger(cmd.Context(), addr, func(ctx context.Context, c *query.Client) (err error) {
-				e, err = c.Entry(ctx, index)
+				b, err = query.EntryJSON(ctx, c, index)
 				return err
 			})
 			if err != nil {
 				return err
 			}
-			b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(e)
-			if err != nil {
-				return err
-			}
-			b = append(b, '\n')
 			if out == "" || out == "-" {
 				_, err = cmd.OutOrStdout().Write(b)
 				return err
@@ -353,19 +269,9 @@ root. No network access.`,
 		case !trustEmbedded:
 			return nil, usageError("--key (the node's public key, printed by veil ledger serve) is required, or --trust-embedded-key")
 		}
-		var b []byte
-		var err error
-		if entryPath == "-" {
-			b, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4<<20))
-		} else {
-			b, err = os.ReadFile(entryPath)
-		}
+		res, err := query.VerifyEntryFile(entryPath, cmd.InOrStdin(), key)
 		if err != nil {
-			return nil, fmt.Errorf("read entry: %w", err)
-		}
-		res, err := query.VerifyEntryJSON(b, key)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", entryPath, err)
+			return nil, err
 		}
 		if res.KeyFromEntry {
 			fmt.Fprintln(cmd.ErrOrStderr(), "warning: the signing key was taken from the entry itself; pass --key to check who signed it")

@@ -2,16 +2,12 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/veil-project/veil/dataset"
-	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/pixels"
+	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/zk"
 )
 
@@ -64,42 +60,7 @@ it are loaded from the data directory, or made by a ceremony of one.`,
 		if err != nil {
 			return nil, err
 		}
-		f, err := loadModel(path)
-		if err != nil {
-			return nil, err
-		}
-		salt, _, err := g.loadSalt(f, saltFile, true)
-		if err != nil {
-			return nil, err
-		}
-		pk, err := g.keys(cmd.Context(), f.Model, len(imgs), true)
-		if err != nil {
-			return nil, err
-		}
-		prover, err := zk.NewProver(f.Model, salt, pk)
-		if err != nil {
-			return nil, err
-		}
-		start := time.Now()
-		proof, err := prover.Prove(cmd.Context(), imgs)
-		if err != nil {
-			return nil, err
-		}
-		res := proveOutput{File: out, ProveTime: time.Since(start).Round(time.Millisecond).String(), Proof: proof}
-		b, err := proof.MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		res.Bytes = len(b)
-		if err := os.WriteFile(out, b, 0o644); err != nil {
-			return nil, fmt.Errorf("write proof: %w", err)
-		}
-		if saveCh != "" {
-			if err := dataset.WriteChallenges(saveCh, imgs); err != nil {
-				return nil, err
-			}
-		}
-		return res, nil
+		return g.store().Prove(cmd.Context(), protocol.ProveOptions{ModelPath: path, SaltFile: saltFile, Images: imgs, Out: out, SaveChallenges: saveCh})
 	})
 	cmd.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
 	cmd.Flags().StringVar(&saltFile, "salt-file", "", "salt file (default: the model's salt under the data directory)")
@@ -107,22 +68,6 @@ it are loaded from the data directory, or made by a ceremony of one.`,
 	cmd.Flags().StringVarP(&out, "out", "o", "proof.veil", "proof file to write")
 	cmd.Flags().StringVar(&saveCh, "save-challenges", "", "also write the challenge images as PNGs into this directory")
 	return cmd
-}
-
-type proveOutput struct {
-	File      string    `json:"file"`
-	Bytes     int       `json:"bytes"`
-	ProveTime string    `json:"prove_time"`
-	Proof     *zk.Proof `json:"proof"`
-}
-
-func (r proveOutput) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "proof      %s (%d bytes, Groth16 part %d bytes), proved in %s\n", r.File, r.Bytes, len(r.Proof.Groth16), r.ProveTime)
-	fmt.Fprintf(w, "commitment %s\ndigest     %s\n", r.Proof.Commitment, r.Proof.Digest)
-	for i, o := range r.Proof.Outputs {
-		fmt.Fprintf(w, "challenge %d: class %d, scores %v\n", i, model.Class(o), o)
-	}
-	return nil
 }
 
 func newVerifyCmd(g *globalOptions) *cobra.Command {
@@ -139,58 +84,27 @@ are used and only the proof's internal validity is checked.`,
 		Args: cobra.ExactArgs(1),
 	}
 	withResult(cmd, func(_ *cobra.Command, args []string) (result, error) {
-		data, err := os.ReadFile(args[0])
-		if err != nil {
-			return nil, fmt.Errorf("read proof: %w", err)
+		o := zk.VerifyFileOptions{Proof: args[0], VK: vkPath, DataDir: g.dataDir}
+		if comHex != "" {
+			c, err := zk.ParseCommitment(comHex)
+			if err != nil {
+				return nil, usageError("--commitment: %v", err)
+			}
+			o.Commitment = &c
 		}
-		p, err := zk.ParseProof(data)
-		if err != nil {
-			return nil, fmt.Errorf("proof rejected: %w", err)
-		}
-		if vkPath == "" {
-			vkPath = filepath.Join(zk.KeyDir(g.dataDir, p.ModelID, len(p.Outputs)), "verifying.key")
-		}
-		vk, err := zk.LoadVerifyingKey(vkPath)
-		if err != nil {
-			return nil, err
-		}
-		res := verifyOutput{Statement: p.Statement}
-		if comHex == "" {
-			res.Notes = append(res.Notes, "commitment taken from the proof file (pass --commitment to check it is the published one)")
-		} else if res.Commitment, err = zk.ParseCommitment(comHex); err != nil {
-			return nil, usageError("--commitment: %v", err)
-		}
-		if !src.given() {
-			res.Notes = append(res.Notes, "challenge digest taken from the proof file (pass the challenge images to check it)")
-		} else {
+		if src.given() {
 			imgs, err := src.load()
 			if err != nil {
 				return nil, err
 			}
-			res.Digest = zk.ChallengeDigest(imgs)
+			o.Images = imgs
 		}
-		if err := zk.Verify(vk, res.Statement, data); err != nil {
-			return nil, fmt.Errorf("proof rejected: %w", err)
-		}
-		return res, nil
+		return zk.VerifyFile(o)
 	})
 	cmd.Flags().StringVar(&vkPath, "vk", "", "verifying key file (default: the cached key for the proof's circuit)")
 	cmd.Flags().StringVar(&comHex, "commitment", "", "expected model commitment (hex)")
 	src.register(cmd, "the challenge images")
 	return cmd
-}
-
-type verifyOutput struct {
-	zk.Statement
-	Notes []string `json:"notes,omitempty"`
-}
-
-func (r verifyOutput) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "OK: commitment %s, %d challenges, digest %s\n", r.Commitment, len(r.Outputs), r.Digest)
-	for _, n := range r.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
-	}
-	return nil
 }
 
 func newZKCmd(g *globalOptions) *cobra.Command {
@@ -199,62 +113,31 @@ func newZKCmd(g *globalOptions) *cobra.Command {
 	var batch int
 	exportVK := &cobra.Command{Use: "export-vk", Short: "Write the verifying key for the model and batch size", Args: cobra.NoArgs}
 	withResult(exportVK, func(cmd *cobra.Command, _ []string) (result, error) {
-		pk, err := g.cachedKeys(cmd.Context(), path, batch)
+		pk, err := g.store().CachedKeys(cmd.Context(), path, batch)
 		if err != nil {
 			return nil, err
 		}
-		b, err := pk.VK.MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(out, b, 0o644); err != nil {
-			return nil, err
-		}
-		h := pk.VK.Hash()
-		res := struct {
-			File   string `json:"file"`
-			Bytes  int    `json:"bytes"`
-			SHA256 string `json:"sha256"`
-		}{out, len(b), fmt.Sprintf("%x", h)}
-		return textFunc{res, func(w io.Writer) error {
-			_, err := fmt.Fprintf(w, "wrote %s (%d bytes), sha256 %s\n", res.File, res.Bytes, res.SHA256)
-			return err
-		}}, nil
+		return zk.WriteVerifyingKey(pk.VK, out)
 	})
 	sol := &cobra.Command{
 		Use:   "export-solidity",
 		Short: "Write gnark's Solidity Groth16 verifier contract for the key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pk, err := g.cachedKeys(cmd.Context(), path, batch)
+			pk, err := g.store().CachedKeys(cmd.Context(), path, batch)
 			if err != nil {
 				return err
 			}
-			if out == "-" {
-				return pk.VK.ExportSolidity(cmd.OutOrStdout())
-			}
-			fh, err := os.Create(out)
-			if err != nil {
-				return err
-			}
-			if err := pk.VK.ExportSolidity(fh); err != nil {
-				fh.Close()
-				return err
-			}
-			return fh.Close()
+			return zk.ExportSolidityFile(pk.VK, out, cmd.OutOrStdout())
 		},
 	}
 	info := &cobra.Command{Use: "info", Short: "Print the circuit's descriptor and size for the model and batch size", Args: cobra.NoArgs}
 	withResult(info, func(*cobra.Command, []string) (result, error) {
-		spec, err := specOfModel(path)
+		spec, err := protocol.SpecOf(path)
 		if err != nil {
 			return nil, err
 		}
-		info, err := zk.Describe(spec, batch)
-		if err != nil {
-			return nil, err
-		}
-		return info, nil
+		return zk.Describe(spec, batch)
 	})
 	for _, c := range []*cobra.Command{exportVK, sol, info} {
 		c.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")

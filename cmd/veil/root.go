@@ -6,10 +6,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/consensys/gnark/logger"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/protocol"
 )
 
 // globalOptions are the flags every subcommand understands.
@@ -64,15 +65,6 @@ func defaultDataDir() string {
 	return ".veil"
 }
 
-// ensureDataDir creates the data directory, readable by its owner only.
-func (g *globalOptions) ensureDataDir(sub ...string) (string, error) {
-	d := filepath.Join(append([]string{g.dataDir}, sub...)...)
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return "", fmt.Errorf("create data directory: %w", err)
-	}
-	return d, nil
-}
-
 // progress returns a progress bar on stderr, or a silent one with --quiet.
 func (g *globalOptions) progress(total int64, what string) *progressbar.ProgressBar {
 	w := g.progressWriter()
@@ -101,10 +93,13 @@ func (g *globalOptions) progressWriter() io.Writer {
 	return os.Stderr
 }
 
-// loadModel reads --model, or the committed default model when it is empty.
-func loadModel(path string) (*model.File, error) {
-	if path == "" {
-		return model.Default()
-	}
-	return model.Load(path)
+// store is the data directory's salts, keys and identity; notes and
+// setup stages go to stderr.
+func (g *globalOptions) store() protocol.LocalStore {
+	return protocol.LocalStore{DataDir: g.dataDir, Log: os.Stderr, Quiet: g.quiet, Progress: g.zkProgress()}
 }
+
+// quietGnark silences gnark's own logging (compile, solver, prover and
+// verifier debug lines) for the zk commands: they have their own progress
+// output.
+func quietGnark() { logger.Disable() }

@@ -5,24 +5,17 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"math/bits"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/veil-project/veil/circuits"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/query"
-	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/protocol"
-	"github.com/veil-project/veil/zk"
 	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
@@ -52,54 +45,6 @@ func (g *globalOptions) zkProgress() mpcsetup.Progress {
 	}
 }
 
-// keys returns the cached keys for (model, batch) from the key store
-// (zk.KeyStore decides whether cached keys are usable), running a ceremony
-// of one when there are none and allowSetup is set.
-func (g *globalOptions) keys(ctx context.Context, m *model.Model, batch int, allowSetup bool) (*zk.ProvingKey, error) {
-	spec, err := circuits.SpecOf(m)
-	if err != nil {
-		return nil, err
-	}
-	var makeKeys zk.SetupFunc
-	if allowSetup {
-		makeKeys = g.setupOfOne
-	}
-	pk, _, stale, err := zk.KeyStore{DataDir: g.dataDir}.LoadOrSetup(ctx, spec, batch, "", makeKeys)
-	if stale != nil && !g.quiet {
-		fmt.Fprintf(os.Stderr, "veil: not using cached keys: %v\n", stale)
-	}
-	if err != nil && !allowSetup {
-		return nil, fmt.Errorf("no usable keys for this model and batch size %d (run `veil setup --batch %d`): %w", batch, batch, err)
-	}
-	return pk, err
-}
-
-// setupOfOne runs a ceremony of one (zk.SetupFunc) and writes its
-// transcript where the key store keeps the keys.
-func (g *globalOptions) setupOfOne(ctx context.Context, spec *circuits.Spec, batch int) (*zk.ProvingKey, error) {
-	if _, err := g.ensureDataDir("zk"); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(os.Stderr, "veil: trusted setup as a CEREMONY OF ONE (INSECURE): this machine draws all the secret\n"+
-		"veil: randomness, so whoever controls it could forge proofs. Verifiers who do not trust it need\n"+
-		"veil: a multi-party ceremony (veil setup init|contribute|verify|close-phase1|finalize).\n")
-	start := time.Now()
-	pk, tr, err := mpcsetup.SetupOfOne(ctx, spec, batch, g.dataDir, g.zkProgress())
-	if err != nil {
-		return nil, err
-	}
-	dir := zk.KeyStore{DataDir: g.dataDir}.Dir(pk.VK.ModelID, batch, "")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := tr.Save(dir); err != nil {
-		return nil, fmt.Errorf("save transcript: %w", err)
-	}
-	fmt.Fprintf(os.Stderr, "veil: setup done in %s: %d constraints (domain 2^%d); keys in %s\n",
-		time.Since(start).Round(time.Second), pk.Constraints(), bits.Len64(tr.Domain)-1, dir)
-	return pk, nil
-}
-
 func newSetupCmd(g *globalOptions) *cobra.Command {
 	var path, dir, beaconHex string
 	var batch int
@@ -124,27 +69,12 @@ directory:
   veil zk export-vk --batch 3 -o vk.bin      # publish the verifying key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			spec, err := specOfModel(path)
-			if err != nil {
-				return err
-			}
-			pk, err := g.setupOfOne(cmd.Context(), spec, batch)
-			if err != nil {
-				return err
-			}
-			_, err = zk.KeyStore{DataDir: g.dataDir}.Save(pk, "")
-			return err
+			return g.store().SetupModel(cmd.Context(), path, batch)
 		},
 	}
 	cmd.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
 	cmd.Flags().IntVar(&batch, "batch", 3, "challenges per proof")
 
-	needDir := func() error {
-		if dir == "" {
-			return usageError("--dir is required")
-		}
-		return nil
-	}
 	beacon := func() ([]byte, error) {
 		if beaconHex == "" {
 			return nil, usageError("--beacon is required: public randomness (hex) fixed after the last contribution, e.g. a future drand round")
@@ -155,63 +85,37 @@ directory:
 		}
 		return b, nil
 	}
-	sub := func(use, short string, run func(cmd *cobra.Command) error) *cobra.Command {
+	// sub is a step of a directory ceremony: it prints what run did.
+	sub := func(use, short string, run func(protocol.DirCeremony, context.Context) (string, error)) *cobra.Command {
 		c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-			quietGnark()
-			if err := needDir(); err != nil {
-				return err
+			if dir == "" {
+				return usageError("--dir is required")
 			}
-			return run(cmd)
+			return printed(cmd)(run(protocol.DirCeremony{Dir: dir, Model: path, Batch: batch, Store: g.store()}, cmd.Context()))
 		}}
 		c.Flags().StringVar(&dir, "dir", "", "ceremony directory")
 		c.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
 		c.Flags().IntVar(&batch, "batch", 3, "challenges per proof")
 		return c
 	}
-	cmd.AddCommand(sub("init", "Start a multi-party ceremony in --dir", func(cmd *cobra.Command) error {
-		spec, err := specOfModel(path)
-		if err != nil {
-			return err
+	withBeacon := func(step func(protocol.DirCeremony, context.Context, []byte) (string, error)) func(protocol.DirCeremony, context.Context) (string, error) {
+		return func(c protocol.DirCeremony, ctx context.Context) (string, error) {
+			b, err := beacon()
+			if err != nil {
+				return "", err
+			}
+			return step(c, ctx, b)
 		}
-		ci, err := mpcsetup.CeremonyInit(dir, spec, batch)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "ceremony for circuit %.16s, batch %d: %d constraints, domain %d\n", ci.ModelID, ci.Batch, ci.Constraints, ci.Domain)
-		return nil
-	}))
-	contribute := sub("contribute", "Add your random contribution to the current phase (a directory ceremony, or the ledger's with --ledger)", func(cmd *cobra.Command) error {
-		p, h, err := mpcsetup.CeremonyContribute(cmd.Context(), dir)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\nsha256 %x (publish it: it lets anyone check your contribution is in the chain)\n", p, h)
-		return nil
-	})
+	}
+	cmd.AddCommand(sub("init", "Start a multi-party ceremony in --dir", protocol.DirCeremony.Init))
+	contribute := sub("contribute", "Add your random contribution to the current phase (a directory ceremony, or the ledger's with --ledger)", protocol.DirCeremony.Contribute)
 	var ledgerAddr, ceremonyID, keyPath, hashHex string
 	dirRun := contribute.RunE
 	contribute.RunE = func(cmd *cobra.Command, args []string) error {
 		if ledgerAddr == "" {
 			return dirRun(cmd, args)
 		}
-		quietGnark()
-		key, err := g.contributorKey(keyPath)
-		if err != nil {
-			return err
-		}
-		c, err := query.Dial(ledgerAddr)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		res, err := protocol.ContributeToLedger(cmd.Context(), c, key, ceremonyID, "veil setup contribute")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "contributed to ceremony %s: verified by the node and logged at index %d\ncontribution %x\n"+
-			"(keep it: `veil setup check --ledger %s --ceremony %s --hash %x` finds it in the transcript)\n",
-			res.Ceremony, res.Index, res.Hash, ledgerAddr, res.Ceremony, res.Hash)
-		return nil
+		return printed(cmd)(g.store().ContributeOnLedger(cmd.Context(), ledgerAddr, ceremonyID, keyPath))
 	}
 	contribute.Flags().StringVar(&ledgerAddr, "ledger", "", "contribute to the ceremony on this ledger node (gRPC address) instead of --dir")
 	contribute.Flags().StringVar(&ceremonyID, "ceremony", ledger.Phase1ID, "with --ledger: the ceremony id (phase1, or a phase-2 ceremony)")
@@ -229,159 +133,62 @@ directory:
 			return nil, err
 		}
 		defer conn.Close()
-		head, err := reader.Head(cmd.Context())
-		if err != nil {
-			return nil, fmt.Errorf("ledger head: %w", err)
-		}
-		p, err := protocol.VerifyInTranscript(cmd.Context(), reader, head, ceremonyID, h)
-		if err != nil {
-			return nil, err
-		}
-		out := checkResult{Ceremony: ceremonyID, Position: p.Position, Index: p.Index, Sealed: p.Sealed, SealIndex: p.SealIndex}
-		return out, nil
+		return protocol.CheckContribution(cmd.Context(), reader, ceremonyID, h)
 	})
 	checkLedger.register(check.Flags())
 	check.Flags().StringVar(&ceremonyID, "ceremony", ledger.Phase1ID, "the ceremony id")
 	check.Flags().StringVar(&hashHex, "hash", "", "the contribution hash (hex)")
 	cmd.AddCommand(check)
-	ledgerCmd := func(use, short string, run func(ctx context.Context, c *query.Client, s ledger.Signer, out io.Writer) error) *cobra.Command {
+	// ledgerCmd is a ceremony step that signs a transaction for the node at
+	// --ledger with the contributor's identity; it prints what run did.
+	ledgerCmd := func(use, short string, run func(ctx context.Context, c *query.Client, s ledger.Signer) (string, error)) *cobra.Command {
 		var addr, key string
 		c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-			quietGnark()
 			if addr == "" {
 				return usageError("--ledger is required (a node's gRPC address)")
 			}
-			k, err := g.contributorKey(key)
+			k, err := g.store().Identity(key)
 			if err != nil {
 				return err
 			}
-			qc, err := query.Dial(addr)
+			qc, signer, err := query.DialSigner(cmd.Context(), addr, k)
 			if err != nil {
 				return err
 			}
 			defer qc.Close()
-			info, err := qc.ChainInfo(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return run(cmd.Context(), qc, ledger.Signer{ChainID: info.GetChainId(), Key: k}, cmd.OutOrStdout())
+			return printed(cmd)(run(cmd.Context(), qc, signer))
 		}}
 		c.Flags().StringVar(&addr, "ledger", "", "gRPC address of a ledger node")
 		c.Flags().StringVar(&key, "key", "", "ed25519 identity file (default: <data>/client/identity.key)")
 		c.Flags().StringVar(&ceremonyID, "ceremony", ledger.Phase1ID, "the ceremony id")
 		return c
 	}
-	cmd.AddCommand(ledgerCmd("seal", "Close a ledger ceremony and seal it with the beacon of a later block", func(ctx context.Context, c *query.Client, s ledger.Signer, out io.Writer) error {
-		rec, err := protocol.CloseAndSeal(ctx, c, s, ceremonyID, 200*time.Millisecond)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "ceremony %s sealed with %d contributions and the beacon of block %d (%x)\n", ceremonyID, len(rec.GetContributions()), rec.GetBeaconHeight(), rec.GetBeacon())
-		if len(rec.GetVerifyingKeyHash()) > 0 {
-			fmt.Fprintf(out, "the ledger derived verifying key %x\n", rec.GetVerifyingKeyHash())
-		}
-		return nil
+	cmd.AddCommand(ledgerCmd("seal", "Close a ledger ceremony and seal it with the beacon of a later block", func(ctx context.Context, c *query.Client, s ledger.Signer) (string, error) {
+		return protocol.SealOnLedger(ctx, c, s, ceremonyID)
 	}))
-	open := ledgerCmd("open", "Open the phase 2 of a model's circuit on the ledger (after phase 1 is sealed)", func(ctx context.Context, c *query.Client, s ledger.Signer, out io.Writer) error {
-		spec, err := specOfModel(path)
-		if err != nil {
-			return err
-		}
-		if _, err := protocol.OpenPhase2(ctx, c, s, ceremonyID, spec, batch); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "phase 2 %s opened for circuit %x, batch %d: contribute with `veil setup contribute --ledger ADDR --ceremony %s`\n", ceremonyID, specPrefix(spec), batch, ceremonyID)
-		return nil
+	open := ledgerCmd("open", "Open the phase 2 of a model's circuit on the ledger (after phase 1 is sealed)", func(ctx context.Context, c *query.Client, s ledger.Signer) (string, error) {
+		return protocol.OpenOnLedger(ctx, c, s, ceremonyID, path, batch)
 	})
 	open.Flags().StringVar(&path, "model", "", "model file (default: the committed default model)")
 	open.Flags().IntVar(&batch, "batch", 3, "challenges per proof")
 	cmd.AddCommand(open)
-	cmd.AddCommand(sub("verify", "Verify every contribution so far", func(cmd *cobra.Command) error {
-		spec, err := specOfModel(path)
-		if err != nil {
-			return err
-		}
-		n1, n2, err := mpcsetup.CeremonyVerify(cmd.Context(), dir, spec, batch, g.zkProgress())
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "OK: %d phase-1 and %d phase-2 contributions verified\n", n1, n2)
-		return nil
-	}))
-	closeCmd := sub("close-phase1", "Verify and seal phase 1 with a beacon, then start phase 2", func(cmd *cobra.Command) error {
-		spec, err := specOfModel(path)
-		if err != nil {
-			return err
-		}
-		b, err := beacon()
-		if err != nil {
-			return err
-		}
-		if err := mpcsetup.CeremonyClosePhase1(cmd.Context(), dir, spec, batch, b, g.zkProgress()); err != nil {
-			return err
-		}
-		fmt.Fprintln(cmd.OutOrStdout(), "phase 1 sealed; phase 2 open for contributions")
-		return nil
-	})
+	cmd.AddCommand(sub("verify", "Verify every contribution so far", protocol.DirCeremony.Verify))
+	closeCmd := sub("close-phase1", "Verify and seal phase 1 with a beacon, then start phase 2", withBeacon(protocol.DirCeremony.ClosePhase1))
 	closeCmd.Flags().StringVar(&beaconHex, "beacon", "", "public random beacon, hex")
 	cmd.AddCommand(closeCmd)
-	fin := sub("finalize", "Verify the whole ceremony, seal phase 2 and install the keys", func(cmd *cobra.Command) error {
-		spec, err := specOfModel(path)
-		if err != nil {
-			return err
-		}
-		b, err := beacon()
-		if err != nil {
-			return err
-		}
-		pk, err := mpcsetup.CeremonyFinalize(cmd.Context(), dir, spec, batch, b, g.zkProgress())
-		if err != nil {
-			return err
-		}
-		if _, err := g.ensureDataDir("zk"); err != nil {
-			return err
-		}
-		kd, err := zk.KeyStore{DataDir: g.dataDir}.Save(pk, "")
-		if err != nil {
-			return err
-		}
-		h := pk.VK.Hash()
-		fmt.Fprintf(cmd.OutOrStdout(), "keys installed in %s\nverifying key sha256 %x\n", kd, h)
-		return nil
-	})
+	fin := sub("finalize", "Verify the whole ceremony, seal phase 2 and install the keys", withBeacon(protocol.DirCeremony.Finalize))
 	fin.Flags().StringVar(&beaconHex, "beacon", "", "public random beacon, hex")
 	cmd.AddCommand(fin)
 	return cmd
 }
 
-// contributorKey loads the ceremony contributor's ledger identity (default:
-// the client's).
-func (g *globalOptions) contributorKey(path string) (ed25519.PrivateKey, error) {
-	if path == "" {
-		dir, err := g.ensureDataDir()
+// printed prints what a ceremony step did on the command's output.
+func printed(cmd *cobra.Command) func(out string, err error) error {
+	return func(out string, err error) error {
 		if err != nil {
-			return nil, err
+			return err
 		}
-		path = filepath.Join(dir, "client", "identity.key")
+		_, err = fmt.Fprint(cmd.OutOrStdout(), out)
+		return err
 	}
-	return protocol.LoadOrCreateIdentity(path)
 }
-
-type checkResult struct {
-	Ceremony  string `json:"ceremony"`
-	Position  int    `json:"position"`
-	Index     uint64 `json:"log_index"`
-	Sealed    bool   `json:"sealed"`
-	SealIndex uint64 `json:"seal_index,omitempty"`
-}
-
-func (r checkResult) WriteText(w io.Writer) error {
-	state := "not sealed yet: every later contribution must extend yours (checked again once sealed)"
-	if r.Sealed {
-		state = fmt.Sprintf("sealed at log entry %d: every later accumulator, and so the final key, builds on yours", r.SealIndex)
-	}
-	_, err := fmt.Fprintf(w, "contribution %d of ceremony %s, log entry %d (verified under the anchor's head; its chunks hash to yours); %s\n", r.Position, r.Ceremony, r.Index, state)
-	return err
-}
-
-func specPrefix(s *circuits.Spec) []byte { id := s.ID(); return id[:8] }

@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"strings"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/model/training"
 	"github.com/veil-project/veil/pixels"
@@ -37,36 +35,20 @@ The committed default model was made with:
 			return nil, usageError("--arch: %v", err)
 		}
 		o.Arch = a
-		if !cmd.Flags().Changed("name") && a.String() != model.DefaultArchitecture.String() {
-			// The default name describes the default architecture only.
-			o.Name = "mnist-" + strings.TrimPrefix(a.String(), fmt.Sprint(pixels.Count)+"-")
+		if !cmd.Flags().Changed("name") {
+			o.Name = training.NameFor(a)
 		}
-		train, err := dataset.MNISTTrain()
-		if err != nil {
-			return nil, err
-		}
-		test, err := dataset.MNISTTest()
-		if err != nil {
-			return nil, err
-		}
-		bar := g.progress(int64(o.Epochs*(train.Len()/o.BatchSize)), "training "+a.String())
+		var bar *progressbar.ProgressBar
 		o.Progress = func(done, total int, loss float64) {
+			if bar == nil {
+				bar = g.progress(int64(total), "training "+a.String())
+			}
 			if done%20 == 0 || done == total {
 				bar.Describe(fmt.Sprintf("training %s loss %.3f", a, loss))
 				_ = bar.Set(done)
 			}
 		}
-		f, err := training.TrainFile(cmd.Context(), train, test, o)
-		if err != nil {
-			return nil, err
-		}
-		_ = bar.Finish()
-		if err := f.Save(out); err != nil {
-			return nil, err
-		}
-		res := trainOutput{Model: f.Model.Name, Weights: f.Model.NumWeights(), File: out, SHA256: f.SHA256,
-			FloatAccuracy: f.Training.FloatAccuracy, FixedAccuracy: f.Training.FixedAccuracy}
-		return res, nil
+		return training.TrainMNIST(cmd.Context(), out, o)
 	})
 	fl := cmd.Flags()
 	fl.StringVar(&out, "out", "model.json", "output model file")
@@ -81,19 +63,4 @@ The committed default model was made with:
 	fl.IntVar(&o.ActivationBits, "activation-bits", 14, "target bits of intermediate fixed-point values")
 	fl.IntVar(&o.Calibration, "calibration", 5000, "training images used to calibrate the fixed-point shifts")
 	return cmd
-}
-
-type trainOutput struct {
-	Model         string  `json:"model"`
-	Weights       int     `json:"weights"`
-	File          string  `json:"file"`
-	SHA256        string  `json:"sha256"`
-	FloatAccuracy float64 `json:"float_accuracy"`
-	FixedAccuracy float64 `json:"fixed_accuracy"`
-}
-
-func (r trainOutput) WriteText(w io.Writer) error {
-	_, err := fmt.Fprintf(w, "model %s (%d weights) written to %s\nsha256 %s\ntest accuracy: float %.2f%%, fixed point %.2f%%\n",
-		r.Model, r.Weights, r.File, r.SHA256, 100*r.FloatAccuracy, 100*r.FixedAccuracy)
-	return err
 }

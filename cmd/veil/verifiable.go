@@ -2,189 +2,45 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/model"
-	"github.com/veil-project/veil/pixels"
 	"github.com/veil-project/veil/protocol"
+	"github.com/veil-project/veil/protocol/federated"
 	"github.com/veil-project/veil/zk"
 )
 
-// proofBatch is the circuit batch size of a verifiable deployment: the k-1
-// challenges of one request with k = 4 blocks.
-const proofBatch = 3
-
-// ledgerFlags say which ledger node to talk to and what to trust about it.
-// There is no default node: the one a client trusts must not be chosen by
-// the server it checks.
-type ledgerFlags struct {
-	addr, tlsCA      string
-	nodeKey, genesis string
-	chainID          string
-	pinCommitment    string
-	pinServer        string
-	requireCeremony  bool
-	contributors     []string
-}
+// ledgerFlags say which ledger node to talk to and what to trust about it
+// (protocol.LedgerTrust).
+type ledgerFlags struct{ protocol.LedgerTrust }
 
 func (l *ledgerFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&l.addr, "ledger", "", "gRPC address of a verifier ledger node (required)")
-	fs.StringVar(&l.tlsCA, "ledger-tls-ca", "", "CA certificate (PEM) of the ledger node; enables TLS")
-	fs.StringVar(&l.nodeKey, "ledger-key", "", "trust a single ledger node whose checkpoint key is this (64 hex digits)")
-	fs.StringVar(&l.genesis, "ledger-genesis", "", "trust a replicated ledger: a head counts when more than 2/3 of this genesis file's validators signed it")
-	fs.StringVar(&l.chainID, "chain-id", "", "the ledger's chain id (default: the genesis file's, or the node's own, checked against its signed checkpoints)")
-	fs.StringVar(&l.pinCommitment, "pin-commitment", "", "refuse the model unless it is registered with this commitment (64 hex digits)")
-	fs.StringVar(&l.pinServer, "pin-server-key", "", "refuse the model unless it is served under this server key (64 hex digits)")
-	fs.BoolVar(&l.requireCeremony, "require-ceremony", false, "refuse a model whose verifying key was not derived by the ledger from a sealed ceremony (its owner's own setup is INSECURE)")
-	fs.StringSliceVar(&l.contributors, "trust-contributor", nil, "refuse the model unless one of these ed25519 keys (hex; 'self' = this client's ledger identity) contributed to the ledger's phase 1 and to the model's phase 2 (implies --require-ceremony)")
+	fs.StringVar(&l.Addr, "ledger", "", "gRPC address of a verifier ledger node (required)")
+	fs.StringVar(&l.TLSCA, "ledger-tls-ca", "", "CA certificate (PEM) of the ledger node; enables TLS")
+	fs.StringVar(&l.NodeKey, "ledger-key", "", "trust a single ledger node whose checkpoint key is this (64 hex digits)")
+	fs.StringVar(&l.Genesis, "ledger-genesis", "", "trust a replicated ledger: a head counts when more than 2/3 of this genesis file's validators signed it")
+	fs.StringVar(&l.ChainID, "chain-id", "", "the ledger's chain id (default: the genesis file's, or the node's own, checked against its signed checkpoints)")
+	fs.StringVar(&l.PinCommitment, "pin-commitment", "", "refuse the model unless it is registered with this commitment (64 hex digits)")
+	fs.StringVar(&l.PinServer, "pin-server-key", "", "refuse the model unless it is served under this server key (64 hex digits)")
+	fs.BoolVar(&l.RequireCeremony, "require-ceremony", false, "refuse a model whose verifying key was not derived by the ledger from a sealed ceremony (its owner's own setup is INSECURE)")
+	fs.StringSliceVar(&l.Contributors, "trust-contributor", nil, "refuse the model unless one of these ed25519 keys (hex; 'self' = this client's ledger identity) contributed to the ledger's phase 1 and to the model's phase 2 (implies --require-ceremony)")
 }
 
-// pin is what the flags pin about the model's registration (model ids are
-// first come, first served).
-func (l *ledgerFlags) pin(self func() (ed25519.PublicKey, error)) (protocol.Pin, error) {
-	var p protocol.Pin
-	if l.pinCommitment != "" {
-		c, err := zk.ParseCommitment(l.pinCommitment)
-		if err != nil {
-			return p, usageError("--pin-commitment: %v", err)
-		}
-		p.Commitment = &c
-	}
-	if l.pinServer != "" {
-		k, err := hex.DecodeString(l.pinServer)
-		if err != nil || len(k) != 32 {
-			return p, usageError("--pin-server-key: want 64 hex digits (an ed25519 public key)")
-		}
-		p.ServerKey = k
-	}
-	p.RequireCeremony = l.requireCeremony
-	for _, c := range l.contributors {
-		if c == "self" {
-			k, err := self()
-			if err != nil {
-				return p, fmt.Errorf("--trust-contributor self: %w", err)
-			}
-			p.Contributors = append(p.Contributors, k)
-			continue
-		}
-		k, err := hex.DecodeString(c)
-		if err != nil || len(k) != 32 {
-			return p, usageError("--trust-contributor %q: want 64 hex digits (an ed25519 public key) or 'self'", c)
-		}
-		p.Contributors = append(p.Contributors, k)
-	}
-	return p, nil
-}
-
-// reader connects to the ledger and pins what the flags say to trust.
+// reader checks the flags (a mistake is a usage error), connects to the
+// ledger and pins what they say to trust.
 func (l *ledgerFlags) reader(ctx context.Context) (*trust.Reader, *query.Client, error) {
-	if l.addr == "" {
-		return nil, nil, usageError("--ledger: name the verifier ledger node to use (the server's own is not a default: it is the party being checked)")
+	if err := l.Check(); err != nil {
+		return nil, nil, usageError("%v", err)
 	}
-	if (l.nodeKey == "") == (l.genesis == "") {
-		return nil, nil, usageError("give --ledger-key (a single node you trust) or --ledger-genesis (a replicated chain's validators)")
-	}
-	o := trust.DialOptions{Addr: l.addr, TLSCA: l.tlsCA, GenesisFile: l.genesis, ChainID: l.chainID}
-	if l.nodeKey != "" {
-		k, err := hex.DecodeString(l.nodeKey)
-		if err != nil || len(k) != 32 {
-			return nil, nil, usageError("--ledger-key: want 64 hex digits (an ed25519 public key)")
-		}
-		o.NodeKey = k
-	}
-	return trust.Dial(ctx, o)
-}
-
-// modelKeys returns the model's proving keys for proofBatch challenges,
-// running a ceremony of one the first time.
-func (g *globalOptions) modelKeys(ctx context.Context, mf *model.File) (zk.Salt, *zk.ProvingKey, error) {
-	quietGnark()
-	salt, _, err := g.loadSalt(mf, "", true)
-	if err != nil {
-		return salt, nil, err
-	}
-	pk, err := g.keys(ctx, mf.Model, proofBatch, true)
-	return salt, pk, err
-}
-
-// modelSalt is the model's commitment salt (made the first time).
-func (g *globalOptions) modelSalt(_ context.Context, mf *model.File) (zk.Salt, error) {
-	quietGnark()
-	salt, _, err := g.loadSalt(mf, "", true)
-	return salt, err
-}
-
-// verifiableOptions are the inputs of `veil infer --verify`.
-type verifiableOptions struct {
-	server, tlsCA, modelID string
-	ledger                 ledgerFlags
-	img                    pixels.Image
-	label                  int
-	maxPrice               uint64
-	dispute                bool
-	maxPerKey              int
-}
-
-// verifiableResult is what `veil infer --verify` prints.
-type verifiableResult struct {
-	*protocol.VerifiedResult
-	Label *int `json:"label,omitempty"`
-}
-
-func (r verifiableResult) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "class %d", r.Class)
-	if r.Label != nil {
-		fmt.Fprintf(w, " (MNIST label %d)", *r.Label)
-	}
-	fmt.Fprintf(w, ", %.0f ms (protocol overhead %.2f ms); %s\n", r.LatencyMS, r.ProtocolMS,
-		map[bool]string{true: "the committed model gives this class (margin over 2x tolerance)", false: "within the tolerance of another class: not guaranteed"}[r.Guaranteed])
-	fmt.Fprintf(w, "request key %s: receipt #%d, reveal #%d, proof #%d, verdict #%d\n", r.RequestKey, r.ReceiptIndex, r.RevealIndex, r.ProofIndex, r.VerdictIndex)
-	fmt.Fprintf(w, "verdict %s (%s): %s\n", map[bool]string{true: "ACCEPT", false: "REJECT"}[r.Accept], r.Reason, r.Detail)
-	if r.Price > 0 {
-		fmt.Fprintf(w, "paid %s VEIL into escrow: %s\n", formatAmount(r.Price), r.Escrow)
-	}
-	if r.DisputeIndex > 0 {
-		fmt.Fprintf(w, "dispute #%d: %s\n", r.DisputeIndex, r.DisputeOutcome)
-	}
-	return nil
-}
-
-// inferVerifiable runs the whole protocol for one image.
-func inferVerifiable(ctx context.Context, g *globalOptions, o verifiableOptions) (result, error) {
-	pin, err := o.ledger.pin(g.selfKey)
-	if err != nil {
-		return nil, err
-	}
-	reader, lc, err := o.ledger.reader(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer lc.Close()
-	dir, err := g.ensureDataDir()
-	if err != nil {
-		return nil, err
-	}
-	v, err := protocol.ClassifyVerified(ctx, protocol.VerifiedOptions{Server: o.server, ServerTLSCA: o.tlsCA, ModelID: o.modelID, DataDir: dir, Ledger: reader, Pin: pin, Image: o.img,
-		MaxPrice: o.maxPrice, Dispute: o.dispute, MaxRequestsPerKey: o.maxPerKey})
-	if err != nil {
-		return nil, err
-	}
-	res := verifiableResult{VerifiedResult: v}
-	if o.label >= 0 {
-		res.Label = &o.label
-	}
-	if !v.Accept {
-		return res, fmt.Errorf("the server's answer was rejected")
-	}
-	return res, nil
+	return l.Dial(ctx)
 }
 
 // logger for the verifiable commands.
@@ -196,12 +52,71 @@ func newLogger(w io.Writer, verbose bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// selfKey is this client's ledger identity (<data>/client/identity.key),
-// the key `veil setup contribute --ledger` contributes with by default.
-func (g *globalOptions) selfKey() (ed25519.PublicKey, error) {
-	k, err := g.contributorKey("")
-	if err != nil {
-		return nil, err
+// proofBatch is the circuit batch size of a verifiable deployment
+// (protocol.ProofBatch).
+const proofBatch = protocol.ProofBatch
+
+// modelKeys and modelSalt are the data directory's (protocol.LocalStore).
+func (g *globalOptions) modelKeys(ctx context.Context, mf *model.File) (zk.Salt, *zk.ProvingKey, error) {
+	return g.store().ModelKeys(ctx, mf)
+}
+
+func (g *globalOptions) modelSalt(ctx context.Context, mf *model.File) (zk.Salt, error) {
+	return g.store().ModelSalt(ctx, mf)
+}
+
+func newVerifyRequestCmd(g *globalOptions) *cobra.Command {
+	var (
+		lf      ledgerFlags
+		keyHex  string
+		receipt int64
+	)
+	cmd := &cobra.Command{
+		Use:   "verify-request",
+		Short: "As a third party, check which committed model answered a request",
+		Long: `Fetch a request's registration, receipt, challenge reveal, proof and
+verdict from a ledger node and verify them here, each against a log head
+vouched for by what you pin (--ledger-key: a single node's checkpoint key;
+--ledger-genesis: more than 2/3 of a replicated chain's validators): the
+model's verifying key is for its registered spec's circuit, the receipt is
+signed by the registered server key and countersigned by the client, the
+reveal opens the client's commitment, the Groth16 proof verifies for the
+revealed challenges of every request it covers, and the verdict is the
+client's.`,
+		Args: cobra.NoArgs,
 	}
-	return k.Public().(ed25519.PublicKey), nil
+	withResult(cmd, func(cmd *cobra.Command, _ []string) (result, error) {
+		if (receipt < 0) == (keyHex == "") {
+			return nil, usageError("give either --receipt N (log index of the receipt) or --request-key HEX")
+		}
+		reader, lc, err := lf.reader(cmd.Context())
+		if err != nil {
+			return nil, err
+		}
+		defer lc.Close()
+		var key []byte
+		if receipt >= 0 {
+			if key, err = protocol.RequestKeyAt(cmd.Context(), reader, uint64(receipt)); err != nil {
+				return nil, err
+			}
+		} else if key, err = hex.DecodeString(keyHex); err != nil || len(key) != 32 {
+			return nil, usageError("--request-key: want 64 hex digits")
+		}
+		pin, err := lf.Pin(g.store().SelfKey)
+		if err != nil {
+			return nil, err
+		}
+		v, err := federated.AuditRequest(cmd.Context(), reader, key, pin)
+		if v == nil {
+			return nil, err
+		}
+		if !v.Audit.OK() {
+			return v, fmt.Errorf("request %x does not verify", v.Audit.RequestKey)
+		}
+		return v, err
+	})
+	lf.register(cmd.Flags())
+	cmd.Flags().Int64Var(&receipt, "receipt", -1, "log index of the request's receipt")
+	cmd.Flags().StringVar(&keyHex, "request-key", "", "the request's ledger key (64 hex digits, as veil infer --verify prints it)")
+	return cmd
 }

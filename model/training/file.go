@@ -3,9 +3,12 @@ package training
 import (
 	"context"
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/veil-project/veil/dataset"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/pixels"
 )
 
 // FileOptions say how TrainFile makes a model file.
@@ -45,4 +48,49 @@ func TrainFile(ctx context.Context, train, test *dataset.Set, o FileOptions) (*m
 		Augment: o.Augment, FloatAccuracy: FloatAccuracy(f, test), FixedAccuracy: FixedAccuracy(m, test),
 		TestImages: test.Len(), CalibrationImages: len(cal),
 	}}, nil
+}
+
+// NameFor is the model name `veil train` gives a network of architecture
+// a: model.DefaultName for the default architecture (which it describes),
+// else mnist-<the layers after the inputs>.
+func NameFor(a model.Architecture) string {
+	if a.String() == model.DefaultArchitecture.String() {
+		return model.DefaultName
+	}
+	return "mnist-" + strings.TrimPrefix(a.String(), fmt.Sprint(pixels.Count)+"-")
+}
+
+// Written is a trained model file as TrainMNIST wrote it.
+type Written struct {
+	Model         string  `json:"model"`
+	Weights       int     `json:"weights"`
+	File          string  `json:"file"`
+	SHA256        string  `json:"sha256"`
+	FloatAccuracy float64 `json:"float_accuracy"`
+	FixedAccuracy float64 `json:"fixed_accuracy"`
+}
+
+// TrainMNIST trains on the MNIST training set (TrainFile, accuracies on
+// the test set) and writes the model file to path.
+func TrainMNIST(ctx context.Context, path string, o FileOptions) (*Written, error) {
+	train, test, err := dataset.MNIST()
+	if err != nil {
+		return nil, err
+	}
+	f, err := TrainFile(ctx, train, test, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Save(path); err != nil {
+		return nil, err
+	}
+	return &Written{Model: f.Model.Name, Weights: f.Model.NumWeights(), File: path, SHA256: f.SHA256,
+		FloatAccuracy: f.Training.FloatAccuracy, FixedAccuracy: f.Training.FixedAccuracy}, nil
+}
+
+// WriteText prints the file, its checksum and the test accuracies.
+func (r *Written) WriteText(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "model %s (%d weights) written to %s\nsha256 %s\ntest accuracy: float %.2f%%, fixed point %.2f%%\n",
+		r.Model, r.Weights, r.File, r.SHA256, 100*r.FloatAccuracy, 100*r.FixedAccuracy)
+	return err
 }
