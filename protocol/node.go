@@ -108,3 +108,58 @@ func printAddrs(w io.Writer) func(grpcAt, httpAt net.Addr) {
 		}
 	}
 }
+
+// Testnet is what WriteTestnet wrote: one home per validator.
+type Testnet struct {
+	ChainID    string
+	Dir        string
+	Phase1Log2 int // 0: no phase 1
+	Nodes      []TestnetNode
+}
+
+// TestnetNode is one validator's home and addresses.
+type TestnetNode struct {
+	Home string `json:"home"`
+	*cometbft.LedgerConfig
+}
+
+// WriteTestnet writes the homes of a localhost CometBFT testnet (`veil
+// ledger testnet`), with the chain's phase 1 open at 2^phase1Log2 when it
+// is not 0, every validator a required contributor (OpenTestnetPhase1).
+func WriteTestnet(o cometbft.TestnetOptions, phase1Log2 int) (*Testnet, error) {
+	if phase1Log2 != 0 {
+		homes := make([]string, o.Nodes)
+		for i := range homes {
+			homes[i] = cometbft.NodeDir(o.Dir, i)
+		}
+		if err := OpenTestnetPhase1(&o.Params, 1<<phase1Log2, homes); err != nil {
+			return nil, err
+		}
+	}
+	if err := cometbft.WriteTestnet(o); err != nil {
+		return nil, err
+	}
+	t := &Testnet{ChainID: o.ChainID, Dir: o.Dir, Phase1Log2: phase1Log2}
+	for i := 0; i < o.Nodes; i++ {
+		home := cometbft.NodeDir(o.Dir, i)
+		lc, err := cometbft.ReadLedgerConfig(home)
+		if err != nil {
+			return nil, err
+		}
+		t.Nodes = append(t.Nodes, TestnetNode{home, lc})
+	}
+	return t, nil
+}
+
+// WriteText says how to start the validators.
+func (t *Testnet) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "wrote %d validators of chain %s under %s\n", len(t.Nodes), t.ChainID, t.Dir)
+	for _, n := range t.Nodes {
+		fmt.Fprintf(w, "  veil ledger node --home %s    # gRPC %s, web http://%s/\n", n.Home, n.GRPCAddr, n.HTTPAddr)
+	}
+	if t.Phase1Log2 != 0 {
+		fmt.Fprintf(w, "phase 1 (2^%d) is open: each validator contributes with its %s when it starts, in turn, and phase 1 cannot close before all %d have (others may contribute too: veil setup contribute --ledger ADDR)\n", t.Phase1Log2, ContributorKeyFile, len(t.Nodes))
+		fmt.Fprintf(w, "registrations on this chain must name a sealed phase-2 ceremony (docs/zk.md); the contributor keys are funded for their phase-1 fees; fund providers and clients with --fund\n")
+	}
+	return nil
+}

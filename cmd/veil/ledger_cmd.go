@@ -110,45 +110,14 @@ func newLedgerTestnetCmd() *cobra.Command {
 		} else if len(genesis) > 0 {
 			return nil, usageError("--fund needs the market (drop --free)")
 		}
-		if phase1 != 0 {
-			if phase1 < 1 || phase1 > 24 {
-				return nil, usageError("--phase1: log2 of the phase-1 domain, 1..24 (17 for the default circuit)")
-			}
-			homes := make([]string, o.Nodes)
-			for i := range homes {
-				homes[i] = cometbft.NodeDir(o.Dir, i)
-			}
-			if err := protocol.OpenTestnetPhase1(&o.Params, 1<<phase1, homes); err != nil {
-				return nil, err
-			}
+		if phase1 < 0 || phase1 > 24 {
+			return nil, usageError("--phase1: log2 of the phase-1 domain, 1..24 (17 for the default circuit)")
 		}
-		if err := cometbft.WriteTestnet(o); err != nil {
+		r, err := protocol.WriteTestnet(o, phase1)
+		if err != nil {
 			return nil, err
 		}
-		type node struct {
-			Home string `json:"home"`
-			*cometbft.LedgerConfig
-		}
-		var nodes []node
-		for i := 0; i < o.Nodes; i++ {
-			home := cometbft.NodeDir(o.Dir, i)
-			lc, err := cometbft.ReadLedgerConfig(home)
-			if err != nil {
-				return nil, err
-			}
-			nodes = append(nodes, node{home, lc})
-		}
-		return textFunc{nodes, func(w io.Writer) error {
-			fmt.Fprintf(w, "wrote %d validators of chain %s under %s\n", o.Nodes, o.ChainID, o.Dir)
-			for _, n := range nodes {
-				fmt.Fprintf(w, "  veil ledger node --home %s    # gRPC %s, web http://%s/\n", n.Home, n.GRPCAddr, n.HTTPAddr)
-			}
-			if phase1 != 0 {
-				fmt.Fprintf(w, "phase 1 (2^%d) is open: each validator contributes with its %s when it starts, in turn, and the last one closes and seals it (%d contributions); others may contribute too (veil setup contribute --ledger ADDR)\n", phase1, protocol.ContributorKeyFile, o.Nodes)
-				fmt.Fprintf(w, "registrations on this chain must name a sealed phase-2 ceremony (docs/zk.md); the contributor keys are funded for their phase-1 fees; fund providers and clients with --fund\n")
-			}
-			return nil
-		}}, nil
+		return textFunc{r.Nodes, r.WriteText}, nil
 	})
 	cmd.Flags().IntVar(&o.Nodes, "nodes", 4, "number of validators")
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "output directory (one nodeN home per validator)")

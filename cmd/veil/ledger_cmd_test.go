@@ -72,3 +72,33 @@ func TestLedgerVerifyInclusionCommand(t *testing.T) {
 		t.Fatalf("exit status %d for a usage error, want 2", code)
 	}
 }
+
+// veil ledger testnet --phase1 writes a funded, required contributor key
+// per validator and says how phase 1 runs; a bad --phase1 is a usage error.
+func TestLedgerTestnetPhase1Command(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runCLI(t, "ledger", "testnet", "--nodes", "2", "--dir", dir, "--phase1", "5")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "phase 1 (2^5) is open") || !strings.Contains(out, "cannot close before all 2") {
+		t.Fatalf("output: %s", out)
+	}
+	gen, err := os.ReadFile(filepath.Join(dir, "node0", "config", "genesis.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		key := filepath.Join(dir, "node"+string(rune('0'+i)), "contributor.key")
+		st, err := os.Stat(key)
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("contributor key %d: %v %v", i, st, err)
+		}
+	}
+	if !bytes.Contains(gen, []byte("ceremony_phase1_contributors")) && !bytes.Contains(gen, []byte("ceremonyPhase1Contributors")) {
+		t.Fatalf("genesis does not list the required contributors:\n%s", gen)
+	}
+	if code := run([]string{"ledger", "testnet", "--dir", t.TempDir(), "--phase1", "25"}, io.Discard, io.Discard); code != 2 {
+		t.Fatalf("--phase1 25: exit %d, want 2", code)
+	}
+}
