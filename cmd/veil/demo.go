@@ -1,10 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -47,7 +44,7 @@ balances before and after are printed.`,
 			return nil, usageError("--images: %v", err)
 		}
 		if k != protocol.DefaultBlocks {
-			return nil, usageError("--blocks: the demo's proving keys prove %d challenges per request, so k must be %d", proofBatch, proofBatch+1)
+			return nil, usageError("--blocks: the demo's proving keys prove %d challenges per request, so k must be %d", protocol.ProofBatch, protocol.ProofBatch+1)
 		}
 		if dir == "" {
 			d, err := os.MkdirTemp("", "veil-demo-")
@@ -61,8 +58,8 @@ balances before and after are printed.`,
 		if err != nil {
 			return nil, err
 		}
-		o := demo.Options{Model: mf, Images: idx, Dir: dir, Blocks: k, Keys: g.modelKeys, Log: newLogger(os.Stderr, verbose),
-			Ceremony: ceremony, Salt: g.modelSalt}
+		o := demo.Options{Model: mf, Images: idx, Dir: dir, Blocks: k, Keys: g.store().ModelKeys, Log: newLogger(os.Stderr, verbose),
+			Ceremony: ceremony, Salt: g.store().ModelSalt}
 		if !jsonOutput(cmd) {
 			o.Progress = cmd.OutOrStdout() // the table, row by row
 		}
@@ -70,28 +67,7 @@ balances before and after are printed.`,
 		if err != nil {
 			return nil, err
 		}
-		res := textFunc{rep, func(w io.Writer) error {
-			fmt.Fprintf(w, "\nthird-party audit of request %s… from verified ledger entries (what `veil verify-request` does): %d checks, %s\n",
-				rep.Images[0].RequestKey[:12], rep.AuditChecks, map[bool]string{true: "all passed", false: "FAILED"}[rep.AuditOK])
-			for _, f := range rep.AuditFailed {
-				fmt.Fprintf(w, "  FAILED %s\n", f)
-			}
-			fmt.Fprintf(w, "ledger: %d entries, Merkle root %s…, checkpoints signed by node key %s…\n", rep.LedgerSize, rep.LedgerRoot[:16], rep.NodeKey[:16])
-			_, err := fmt.Fprintf(w, "done in %.1f s\n", rep.TotalS)
-			return err
-		}}
-		for _, r := range rep.Images {
-			if r.Verdict != "accept" {
-				return res, fmt.Errorf("image %d was rejected: %s", r.Index, strings.TrimSpace(r.Detail))
-			}
-		}
-		if !rep.AuditOK {
-			return res, fmt.Errorf("the audit failed")
-		}
-		if m := rep.Market; m == nil || len(m.Cheat) == 0 || !m.Cheat[len(m.Cheat)-1].Caught || m.Missed == nil || m.Missed.Slashed == 0 || !m.SupplyOK {
-			return res, fmt.Errorf("the market did not do what it should: %+v", rep.Market)
-		}
-		return res, nil
+		return rep, rep.Err()
 	})
 	cmd.Flags().StringVar(&list, "images", "0,1,2", "MNIST test image indices")
 	cmd.Flags().StringVar(&dir, "dir", "", "directory for the ledger and the client's keys (default: a temporary one, removed)")

@@ -13,6 +13,7 @@ import (
 	"github.com/veil-project/veil/he"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/protocol/federated"
 	"github.com/veil-project/veil/zk"
 )
@@ -128,7 +129,7 @@ The same roles as separate processes: 'veil federated aggregate' and
 		}
 		if !noRegister {
 			lc.ProvingKey = func(ctx context.Context, m *model.Model) (*zk.ProvingKey, error) {
-				return g.store().Keys(ctx, m, proofBatch, true)
+				return g.store().Keys(ctx, m, protocol.ProofBatch, true)
 			}
 		}
 		return federated.RunLocal(cmd.Context(), lc)

@@ -12,10 +12,8 @@ import (
 
 	"github.com/veil-project/veil/ledger/query"
 	"github.com/veil-project/veil/ledger/trust"
-	"github.com/veil-project/veil/model"
 	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/protocol/federated"
-	"github.com/veil-project/veil/zk"
 )
 
 // ledgerFlags say which ledger node to talk to and what to trust about it
@@ -50,19 +48,6 @@ func newLogger(w io.Writer, verbose bool) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-// proofBatch is the circuit batch size of a verifiable deployment
-// (protocol.ProofBatch).
-const proofBatch = protocol.ProofBatch
-
-// modelKeys and modelSalt are the data directory's (protocol.LocalStore).
-func (g *globalOptions) modelKeys(ctx context.Context, mf *model.File) (zk.Salt, *zk.ProvingKey, error) {
-	return g.store().ModelKeys(ctx, mf)
-}
-
-func (g *globalOptions) modelSalt(ctx context.Context, mf *model.File) (zk.Salt, error) {
-	return g.store().ModelSalt(ctx, mf)
 }
 
 func newVerifyRequestCmd(g *globalOptions) *cobra.Command {

@@ -15,11 +15,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"time"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
@@ -392,4 +394,37 @@ func paidText(status string) string {
 		return "paid"
 	}
 	return status
+}
+
+// WriteText ends the demo's output (the table went to Options.Progress):
+// the third-party audit, the ledger's head and the time.
+func (r *Report) WriteText(w io.Writer) error {
+	if len(r.Images) > 0 {
+		fmt.Fprintf(w, "\nthird-party audit of request %s… from verified ledger entries (what `veil verify-request` does): %d checks, %s\n",
+			r.Images[0].RequestKey[:min(12, len(r.Images[0].RequestKey))], r.AuditChecks, map[bool]string{true: "all passed", false: "FAILED"}[r.AuditOK])
+	}
+	for _, f := range r.AuditFailed {
+		fmt.Fprintf(w, "  FAILED %s\n", f)
+	}
+	fmt.Fprintf(w, "ledger: %d entries, Merkle root %s…, checkpoints signed by node key %s…\n", r.LedgerSize, r.LedgerRoot[:min(16, len(r.LedgerRoot))], r.NodeKey[:min(16, len(r.NodeKey))])
+	_, err := fmt.Fprintf(w, "done in %.1f s\n", r.TotalS)
+	return err
+}
+
+// Err says what in the report is not what the demo must show: a rejected
+// image, a failed audit, or a market that did not pay, catch the cheat,
+// slash the idle provider and conserve the supply.
+func (r *Report) Err() error {
+	for _, im := range r.Images {
+		if im.Verdict != "accept" {
+			return fmt.Errorf("image %d was rejected: %s", im.Index, strings.TrimSpace(im.Detail))
+		}
+	}
+	if !r.AuditOK {
+		return errors.New("the audit failed")
+	}
+	if m := r.Market; m == nil || len(m.Cheat) == 0 || !m.Cheat[len(m.Cheat)-1].Caught || m.Missed == nil || m.Missed.Slashed == 0 || !m.SupplyOK {
+		return fmt.Errorf("the market did not do what it should: %+v", r.Market)
+	}
+	return nil
 }
