@@ -5,10 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -58,22 +55,7 @@ func TestMarketOnFourValidators(t *testing.T) {
 		Params: ledger.Params{ProofDeadlineBlocks: 200, Market: m}}); err != nil {
 		t.Fatal(err)
 	}
-	procs := make([]*exec.Cmd, 4)
-	for i := range procs {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), nodeEnv+"="+cometbft.NodeDir(dir, i))
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs[i] = cmd
-	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			p.Process.Signal(syscall.SIGTERM)
-			p.Wait()
-		}
-	})
+	procs := startValidators(t, dir, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	var nodes []*query.Client

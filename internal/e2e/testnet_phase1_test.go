@@ -6,9 +6,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,22 +63,7 @@ func TestTestnetValidatorsRunPhase1(t *testing.T) {
 	if err := cometbft.WriteTestnet(cometbft.TestnetOptions{Dir: dir, Nodes: nodes, ChainID: chain, Ports: pp, TimeoutCommit: 300 * time.Millisecond, Params: params}); err != nil {
 		t.Fatal(err)
 	}
-	var procs []*exec.Cmd
-	for i := 0; i < nodes; i++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), nodeEnv+"="+homes[i])
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, cmd)
-	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			p.Process.Signal(syscall.SIGTERM)
-			p.Wait()
-		}
-	})
+	startValidators(t, dir, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var clients []*query.Client

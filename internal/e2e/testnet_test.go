@@ -69,6 +69,29 @@ func runNode(home string) int {
 	return 0
 }
 
+// startValidators runs validators 0..n-1 of the testnet in dir, each a
+// process of this test binary (runNode), stopped when the test ends.
+func startValidators(t *testing.T, dir string, n int) []*exec.Cmd {
+	t.Helper()
+	procs := make([]*exec.Cmd, n)
+	for i := range procs {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), nodeEnv+"="+cometbft.NodeDir(dir, i))
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs[i] = cmd
+	}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			p.Process.Signal(syscall.SIGTERM)
+			p.Wait()
+		}
+	})
+	return procs
+}
+
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var ls []net.Listener
