@@ -75,21 +75,30 @@ func startValidators(t *testing.T, dir string, n int) []*exec.Cmd {
 	t.Helper()
 	procs := make([]*exec.Cmd, n)
 	for i := range procs {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), nodeEnv+"="+cometbft.NodeDir(dir, i))
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs[i] = cmd
+		procs[i] = startValidator(t, dir, i)
 	}
 	t.Cleanup(func() {
 		for _, p := range procs {
-			p.Process.Signal(syscall.SIGTERM)
-			p.Wait()
+			if p != nil { // a test may have killed one and not restarted it
+				p.Process.Signal(syscall.SIGTERM)
+				p.Wait()
+			}
 		}
 	})
 	return procs
+}
+
+// startValidator starts validator i's process (startValidators stops the
+// ones in the slice it returned when the test ends).
+func startValidator(t *testing.T, dir string, i int) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), nodeEnv+"="+cometbft.NodeDir(dir, i))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
 }
 
 func freePorts(t *testing.T, n int) []int {
@@ -134,27 +143,8 @@ func TestVerifiablePathOnFourValidators(t *testing.T) {
 		Params: ledger.Params{ProofDeadlineBlocks: 100}}); err != nil {
 		t.Fatal(err)
 	}
-	procs := make([]*exec.Cmd, 4)
-	start := func(i int) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), nodeEnv+"="+cometbft.NodeDir(dir, i))
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs[i] = cmd
-	}
-	for i := range procs {
-		start(i)
-	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			if p != nil {
-				p.Process.Signal(syscall.SIGTERM)
-				p.Wait()
-			}
-		}
-	})
+	procs := startValidators(t, dir, 4)
+	start := func(i int) { procs[i] = startValidator(t, dir, i) } // a restart; the cleanup stops it too
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dial := func(i int) *query.Client {
