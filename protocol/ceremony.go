@@ -127,22 +127,34 @@ func contributePhase1(ctx context.Context, api ledger.CeremonyAPI, s ledger.Sign
 	if err != nil {
 		return nil, nil, fmt.Errorf("phase 1: %w", err)
 	}
+	next, err := nextPhase1(ctx, api, rec, s.Key.Public().(ed25519.PublicKey), known)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := submitContribution(ctx, api, s, ledger.Phase1ID, rec.LastHash, next.Bytes(), attestation)
+	return c, next, err
+}
+
+// nextPhase1 is a contribution by contributor on rec's last accumulator:
+// known when it is that one (by its hash), else the one fetched from the
+// ledger, whose hash must be the one the record names.
+func nextPhase1(ctx context.Context, api ledger.CeremonyAPI, rec *ledgerv1.CeremonyRecord, contributor ed25519.PublicKey, known *mpcsetup.Phase1) (*mpcsetup.Phase1, error) {
 	prev := known
+	var err error
 	if prev == nil || !bytes.Equal(hashOf(prev), rec.LastHash) {
 		prev, err = fetchPhase1(ctx, api, rec)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("phase 1: last accumulator: %w", err)
+		return nil, fmt.Errorf("phase 1: last accumulator: %w", err)
 	}
 	if h := prev.Hash(); !bytes.Equal(h[:], rec.LastHash) {
-		return nil, nil, fmt.Errorf("phase 1: the last accumulator hashes to %x, the ledger records %x", h[:8], rec.LastHash[:min(8, len(rec.LastHash))])
+		return nil, fmt.Errorf("phase 1: the last accumulator hashes to %x, the ledger records %x", h[:8], prefix(rec.LastHash))
 	}
-	next, err := prev.ContributeAs(ctx, s.Key.Public().(ed25519.PublicKey))
+	next, err := prev.ContributeAs(ctx, contributor)
 	if err != nil {
-		return nil, nil, fmt.Errorf("phase 1: contribute: %w", err)
+		return nil, fmt.Errorf("phase 1: contribute: %w", err)
 	}
-	c, err := submitContribution(ctx, api, s, ledger.Phase1ID, rec.LastHash, next.Bytes(), attestation)
-	return c, next, err
+	return next, nil
 }
 
 func submitContribution(ctx context.Context, api ledger.API, s ledger.Signer, id string, prev, blob []byte, attestation string) (*Contribution, error) {

@@ -143,7 +143,7 @@ func TakePartInPhase1(ctx context.Context, api ledger.CeremonyAPI, t Phase1Turn)
 		}
 		if rec.Sealed {
 			out.Sealed, out.Included = rec, contributedBy(rec, me)
-			progress("phase 1 sealed with the beacon of block %d: %x", rec.BeaconHeight, rec.Beacon[:min(8, len(rec.Beacon))])
+			progress("phase 1 sealed with the beacon of block %d: %x", rec.BeaconHeight, prefix(rec.Beacon))
 			return out, nil
 		}
 		n := turnCount(rec, t.Among)
@@ -158,15 +158,8 @@ func TakePartInPhase1(ctx context.Context, api ledger.CeremonyAPI, t Phase1Turn)
 		case !mine && (n >= t.Turn || time.Since(lastMove) >= waitFor):
 			t0 := time.Now()
 			if pending == nil || !bytes.Equal(pendingOn, rec.LastHash) {
-				prev, err := fetchPhase1(ctx, api, rec)
-				if err == nil {
-					if h := prev.Hash(); !bytes.Equal(h[:], rec.LastHash) {
-						err = fmt.Errorf("the last accumulator hashes to %x, the ledger records %x", h[:8], prefix8(rec.LastHash))
-					}
-				}
-				if err == nil {
-					pending, err = prev.ContributeAs(ctx, me)
-				}
+				var err error
+				pending, err = nextPhase1(ctx, api, rec, me, nil)
 				if transient(err, &failures) {
 					if err := retry("fetch the last accumulator", err); err != nil {
 						return nil, err
@@ -174,7 +167,7 @@ func TakePartInPhase1(ctx context.Context, api ledger.CeremonyAPI, t Phase1Turn)
 					continue
 				}
 				if err != nil {
-					return nil, fmt.Errorf("phase 1: contribute: %w", err)
+					return nil, err
 				}
 				pendingOn = rec.LastHash
 			}
@@ -242,8 +235,6 @@ func turnCount(rec *ledgerv1.CeremonyRecord, among []ed25519.PublicKey) int {
 	}
 	return n
 }
-
-func prefix8(b []byte) []byte { return b[:min(8, len(b))] }
 
 // maxTransientFailures bounds the consecutive errors TakePartInPhase1
 // retries that are not the ledger's refusals (a node still catching up, a
