@@ -642,7 +642,10 @@ func initPhase2(ctx context.Context, r1cs *cs.R1CS, commons *gmpc.SrsCommons, la
 	evals.G1.A = make([]curve.G1Affine, nWires)
 	evals.G1.B = make([]curve.G1Affine, nWires)
 	evals.G2.B = make([]curve.G2Affine, nWires)
-	K := make([]curve.G1Jac, nWires)
+	var K []curve.G1Jac // not needed for the prover's evaluations (evalsFromStart)
+	if lag.AlphaTau1 != nil {
+		K = make([]curve.G1Jac, nWires)
+	}
 	jA := make([]curve.G1Jac, nWires)
 	jB := make([]curve.G1Jac, nWires)
 
