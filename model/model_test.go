@@ -192,3 +192,34 @@ func TestRandomWeights(t *testing.T) {
 		}
 	}
 }
+
+func TestCompactModelLoads(t *testing.T) {
+	f, err := Compact()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Model.Name != CompactName {
+		t.Fatalf("name %q, want %q", f.Model.Name, CompactName)
+	}
+	if a, want := ArchitectureOf(f.Model).String(), CompactArchitecture.String(); a != want || a != "784-20-80-sq-10" {
+		t.Fatalf("architecture %q, want %q", a, want)
+	}
+	if f.Training == nil || f.Training.FixedAccuracy < 0.97 {
+		t.Fatalf("compact model's recorded accuracy is below 97%%: %+v", f.Training)
+	}
+}
+
+func TestCommittedModelNames(t *testing.T) {
+	for name, want := range map[string]string{"default": DefaultName, DefaultName: DefaultName, "compact": CompactName, CompactName: CompactName} {
+		f, err := Committed(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if f.Model.Name != want {
+			t.Fatalf("%s: got model %q, want %q", name, f.Model.Name, want)
+		}
+	}
+	if _, err := Committed("mnist-64"); err == nil || !strings.Contains(err.Error(), `no committed model "mnist-64"`) {
+		t.Fatalf("unknown name: %v", err)
+	}
+}

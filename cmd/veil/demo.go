@@ -14,7 +14,7 @@ import (
 func newDemoCmd(g *globalOptions) *cobra.Command {
 	var (
 		list              string
-		dir               string
+		dir, modelName    string
 		k                 int
 		verbose, ceremony bool
 	)
@@ -54,9 +54,15 @@ balances before and after are printed.`,
 			defer os.RemoveAll(d)
 			dir = d
 		}
-		mf, err := model.Default()
+		if modelName == "" {
+			modelName = "default"
+			if ceremony {
+				modelName = "compact" // its circuit fits 2^16: half the ceremony's cost
+			}
+		}
+		mf, err := model.Committed(modelName)
 		if err != nil {
-			return nil, err
+			return nil, usageError("--model: %v", err)
 		}
 		o := demo.Options{Model: mf, Images: idx, Dir: dir, Blocks: k, Keys: g.store().ModelKeys, Log: newLogger(os.Stderr, verbose),
 			Ceremony: ceremony, Salt: g.store().ModelSalt}
@@ -73,6 +79,7 @@ balances before and after are printed.`,
 	cmd.Flags().StringVar(&dir, "dir", "", "directory for the ledger and the client's keys (default: a temporary one, removed)")
 	cmd.Flags().IntVar(&k, "blocks", protocol.DefaultBlocks, "blocks per request: 1 real image and k-1 hidden challenges (the proving keys are for k=4)")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "server and prover logs on stderr")
-	cmd.Flags().BoolVar(&ceremony, "ceremony", false, "run the trusted setup on the demo's ledger (3 contributors, each verified by the node) instead of the cached ceremony of one")
+	cmd.Flags().BoolVar(&ceremony, "ceremony", false, "run the trusted setup on the demo's ledger (3 contributors to both phases, each contribution verified by the node) instead of the cached ceremony of one")
+	cmd.Flags().StringVar(&modelName, "model", "", "committed model: default (784-32-128-sq-10, circuit domain 2^17) or compact (784-20-80-sq-10, 2^16); default: compact with --ceremony, so that its first run stays within 5 minutes, else default")
 	return cmd
 }
