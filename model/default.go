@@ -40,7 +40,7 @@ const CompactName = "mnist-20-80-sq-10"
 // 61,364 constraints, so it fits the 2^16 FFT domain where the default
 // model's (97,643) needs 2^17: a multi-party setup for it costs half as much
 // (phase 1, and the group FFTs that open its phase 2), which is what lets
-// `veil demo --ceremony` run a real 3-party ceremony in its first minutes.
+// `veil demo` run a real 3-party ceremony within its 5-minute first run.
 var CompactArchitecture = Architecture{
 	{Kind: KindDense, Out: 20},
 	{Kind: KindDense, Out: 80},

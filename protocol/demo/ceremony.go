@@ -14,7 +14,7 @@ import (
 	"github.com/veil-project/veil/zk"
 )
 
-// The demo's trusted setup on the ledger (`veil demo --ceremony`): the
+// The demo's trusted setup on the ledger (`veil demo`, unless --ceremony=false): the
 // node's operator, the model owner (the honest provider) and the client
 // each contribute to phase 1 (the chain's, at the model circuit's domain)
 // and to the circuit's phase 2; the node verifies each contribution before

@@ -1,7 +1,9 @@
 // Package demo is `veil demo`'s composition root: it starts a verifier
 // ledger (one embedded node with the market: fees, offers, escrows,
-// disputes), three inference servers for the committed default model (an
-// honest provider, one that runs another model on one block, one that never
+// disputes), runs the committed model's trusted setup on it (three
+// contributors to both phases, each contribution verified by the node; or,
+// for quick runs, a cached ceremony of one), three inference servers for
+// the model (an honest provider, one that runs another model on one block, one that never
 // proves), and a client with a funded account, wires them over gRPC on
 // loopback, and runs the verifiable-inference protocol: a few MNIST test
 // images with the honest provider (paid), requests to the cheating one
@@ -189,7 +191,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		pk, ceremonyID = cr.Key, cr.Record.CeremonyId
 		rep.Ceremony = ceremonyReport(cr, time.Since(tSetup))
 	} else {
-		say("keys: a ceremony of one on this machine (INSECURE: whoever ran it could forge proofs; `veil demo --ceremony` runs it on the ledger)\n")
+		say("keys: a ceremony of one on this machine (INSECURE: whoever ran it could forge proofs; plain `veil demo` runs a 3-party ceremony on the ledger)\n")
 		if salt, pk, err = o.Keys(ctx, o.Model); err != nil {
 			return nil, err
 		}
