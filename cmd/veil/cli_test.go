@@ -79,6 +79,8 @@ func TestCLIBadInput(t *testing.T) {
 		{"setup check without an anchor", []string{"setup", "check", "--ledger", "127.0.0.1:1", "--hash", strings.Repeat("ab", 32)}, 2, "give --ledger-key"},
 		{"infer with a bad contributor key", []string{"infer", "--server", "127.0.0.1:1", "--mnist-test", "0", "--verify", "--ledger", "127.0.0.1:1", "--ledger-key", strings.Repeat("ab", 32), "--trust-contributor", "xyz"}, 2, "--trust-contributor"},
 		{"setup contribute with neither a directory nor a ledger", []string{"setup", "contribute"}, 2, "--dir is required"},
+		{"demo with a space before a boolean's value", []string{"demo", "--ceremony", "false"}, 2, "--ceremony=false"},
+		{"demo with an argument", []string{"demo", "now"}, 2, `demo takes no arguments, got "now"`},
 		{"demo with an unknown model", []string{"demo", "--model", "mnist-64", "--dir", dir}, 2, `--model: no committed model "mnist-64"`},
 		{"server unreachable", []string{"infer", "--mnist-test", "0", "--server", "127.0.0.1:1", "--data", dir}, 1, "connect"},
 	}

@@ -354,16 +354,24 @@ func TestHonestInputsAreWellFormed(t *testing.T) {
 }
 
 // The framing side of δ: a perturbation of at most δ on every pixel, in
-// the worst direction, moves the default model's scores by far less than
+// the worst direction, moves a committed model's scores by far less than
 // the tolerance. First order: |Δy_r| ≤ δ·Σ_p |∂y_r/∂x_p|, with
 // ∂y/∂x = W2·diag(2h)·W1 at the image; second order: δ²·Σ_j |W2_rj|·(Σ_p
 // |W1_jp|)². (Slots outside the pixels meet weights that encode zero, whose
 // encoding error, about 2^-13, times δ is negligible.)
 func TestAllowedInputPerturbationIsHarmless(t *testing.T) {
-	f, err := model.Default()
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"default", "compact"} {
+		t.Run(name, func(t *testing.T) {
+			f, err := model.Committed(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perturbationIsHarmless(t, f)
+		})
 	}
+}
+
+func perturbationIsHarmless(t *testing.T, f *model.File) {
 	spec, err := circuits.SpecOf(f.Model)
 	if err != nil {
 		t.Fatal(err)

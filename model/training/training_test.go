@@ -128,3 +128,30 @@ func TestTrainFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The committed models' recorded test accuracies are what their weights
+// give on the 10,000 MNIST test images, not only what the file says.
+func TestCommittedModelsAccuracy(t *testing.T) {
+	dir, err := dataset.FindMNISTDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, err := dataset.LoadTest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		min  float64
+	}{{"default", 0.98}, {"compact", 0.97}} {
+		f, err := model.Committed(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc := FixedAccuracy(f.Model, test)
+		if acc != f.Training.FixedAccuracy || f.Training.TestImages != test.Len() || acc < c.min {
+			t.Fatalf("%s model: measured %.4f on %d images, recorded %.4f on %d (want ≥ %.2f)", c.name, acc, test.Len(), f.Training.FixedAccuracy, f.Training.TestImages, c.min)
+		}
+		t.Logf("%s model: fixed-point accuracy %.4f", c.name, acc)
+	}
+}

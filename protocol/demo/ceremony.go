@@ -14,9 +14,9 @@ import (
 	"github.com/veil-project/veil/zk"
 )
 
-// The demo's trusted setup on the ledger (`veil demo`, unless --ceremony=false): the
-// node's operator, the model owner (the honest provider) and the client
-// each contribute to phase 1 (the chain's, at the model circuit's domain)
+// The demo's trusted setup on the ledger (`veil demo`, unless
+// --ceremony=false): the node's operator, the model owner (the honest
+// provider) and the client each contribute to phase 1 (the chain's, at the model circuit's domain)
 // and to the circuit's phase 2; the node verifies each contribution before
 // it is accepted and derives the verifying key at the seal, and every
 // provider registers that key.
@@ -29,7 +29,13 @@ type CeremonyReport struct {
 	Phase2           []string `json:"phase2_contributions"`
 	VerifyingKeyHash string   `json:"verifying_key_hash"`
 	Seconds          float64  `json:"seconds"`
+	// Trust says what the demo's ceremony is worth: a real ceremony's
+	// mechanism and checks, not a split of trust.
+	Trust string `json:"trust"`
 }
+
+// ceremonyTrust is what the demo's ceremony shows and what it does not.
+const ceremonyTrust = "all three run in this process, which draws every secret and zeroes it after use: this shows the mechanism and every check the node makes, not a split of trust; for that, contributors run `veil setup contribute --ledger` on their own machines"
 
 // ceremonyFunds is what each contributor gets at genesis to pay the
 // ceremony's fees (1 unit per byte: phase 1 at 2^17 is 25 MB).
@@ -71,6 +77,7 @@ func runCeremony(ctx context.Context, node *embedded.Node, chain string, m *mode
 	}
 	sig := func(k ed25519.PrivateKey) ledger.Signer { return ledger.Signer{ChainID: chain, Key: k} }
 	say("trusted setup on the ledger: 3 contributors (node operator, model owner, client), each contribution verified by the node\n")
+	say("  (%s)\n", ceremonyTrust)
 	return protocol.RunCeremony(ctx, node, protocol.CeremonyConfig{
 		Contributors: []ledger.Signer{sig(operator), sig(owner), sig(client)},
 		Names:        []string{"node operator", "model owner", "client"},
@@ -80,7 +87,7 @@ func runCeremony(ctx context.Context, node *embedded.Node, chain string, m *mode
 }
 
 func ceremonyReport(cr *protocol.CeremonyResult, d time.Duration) *CeremonyReport {
-	r := &CeremonyReport{ID: cr.Record.CeremonyId, VerifyingKeyHash: hex.EncodeToString(cr.Record.VerifyingKeyHash), Seconds: d.Seconds()}
+	r := &CeremonyReport{ID: cr.Record.CeremonyId, VerifyingKeyHash: hex.EncodeToString(cr.Record.VerifyingKeyHash), Seconds: d.Seconds(), Trust: ceremonyTrust, Domain: cr.Record.Domain}
 	for _, c := range cr.Phase1 {
 		r.Phase1 = append(r.Phase1, hex.EncodeToString(c.Hash[:]))
 	}

@@ -103,7 +103,8 @@ type Report struct {
 	// Market is the market's part: the cheating and the idle provider,
 	// balances before and after.
 	Market *MarketReport `json:"market"`
-	// Ceremony is the trusted setup run on the ledger (with --ceremony).
+	// Ceremony is the trusted setup run on the ledger (unless
+	// --ceremony=false).
 	Ceremony *CeremonyReport `json:"ceremony,omitempty"`
 }
 

@@ -299,7 +299,7 @@ func PrintBalances(w io.Writer, m *MarketReport) {
 		}
 		fmt.Fprintf(w, row, b.Who, veil(b.Before), veil(b.After), change(b.Before, b.After), veil(b.StakeBefore), veil(b.StakeAfter), change(b.StakeBefore, b.StakeAfter))
 	}
-	fmt.Fprintf(w, "pool (fees, 3 registrations at 1 VEIL each, 5%% of payments): %s; burned (slashes not paid to clients): %s\n", veil(m.Pool), veil(m.Burned))
+	fmt.Fprintf(w, "pool (every fee, such as 1 unit per byte of uploads and 1 VEIL per registration, and 5%% of payments): %s; burned (slashes not paid to clients): %s\n", veil(m.Pool), veil(m.Burned))
 	fmt.Fprintf(w, "supply conserved: %v (every unit is in a balance, a stake, an escrow, the pool or burned)\n", m.SupplyOK)
 }
 
