@@ -1,14 +1,15 @@
-package zk_test
+package protocol_test
 
 import (
 	"testing"
 
 	"github.com/veil-project/veil/circuits"
 	"github.com/veil-project/veil/model"
+	"github.com/veil-project/veil/protocol"
 	"github.com/veil-project/veil/zk"
 )
 
-// The committed models' circuits at the demo's batch of 3 challenges: the
+// The committed models' circuits at the demo's batch (ProofBatch): the
 // compact model exists to fit 2^16, the FFT domain that sets the cost of a
 // multi-party setup (phase 1 and the group FFTs that open phase 2), where
 // the default model needs 2^17.
@@ -25,7 +26,7 @@ func TestCommittedModelsDomains(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := zk.Compile(spec, 3)
+		r, err := zk.Compile(spec, protocol.ProofBatch)
 		if err != nil {
 			t.Fatal(err)
 		}
