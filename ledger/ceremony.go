@@ -134,7 +134,7 @@ func (c CeremonyParams) beaconDelay() uint64 { return max(1, c.BeaconDelay) }
 var (
 	ErrCeremonyEncoding     = errors.New("accumulator has the wrong size or does not decode")
 	ErrCeremonyNotExtending = errors.New("accumulator does not extend the previous one")
-	ErrCeremonyContribution = errors.New("contribution does not verify")
+	ErrCeremonyContribution = errors.New("bad contribution")
 	ErrCeremonyWrongCircuit = errors.New("not this circuit's phase-2 start")
 	ErrCeremonySpec         = errors.New("the spec does not parse or does not compile")
 )

@@ -181,3 +181,178 @@ func containsKey(keys []ed25519.PublicKey, k []byte) bool {
 	}
 	return false
 }
+
+// AuditedStep is one contribution AuditCeremony re-verified.
+type AuditedStep struct {
+	Position    int    // 1-based
+	Index       uint64 // log index of the contribution
+	Contributor []byte // its signer, to which its proofs of knowledge are bound
+	Hash        [32]byte
+}
+
+// CeremonyAudit is what AuditCeremony re-verified.
+type CeremonyAudit struct {
+	Ceremony string
+	Domain   uint64 // phase 1's
+	Phase1   []AuditedStep
+	// Phase1Sealed: phase 1's seal is logged after its last contribution.
+	Phase1Sealed bool
+	Phase2       []AuditedStep // empty when auditing phase 1 alone
+	// VerifyingKeyHash is SHA-256 of the verifying key re-derived from the
+	// re-verified transcript; it equals the one the ledger records.
+	VerifyingKeyHash []byte
+}
+
+// AuditCeremony re-verifies ceremony id's whole transcript with v, from
+// verified log entries and the chunks they name, without relying on the
+// nodes' verification: every phase-1 contribution against the previous
+// one (the first against the domain's initial accumulator) with its proofs
+// bound to the entry's signer, phase 1's seal logged after the last; for a
+// phase 2, its logged open (spec, batch, start) checked against the sealed
+// phase 1, every contribution verified in turn, and the verifying key
+// re-derived from the last accumulator and the beacon, which must hash to
+// the record's: the key the ledger binds models of this ceremony to. No
+// contribution may be logged between the last one the record lists and
+// the seal. A
+// validator set that accepted a bad contribution, or a node that serves
+// another transcript, fails here. Beacons (block hashes) are taken from the
+// records: they keep the last contributor from biasing the keys, and the
+// keys' soundness rests on one honest contributor per phase, not on them.
+// Progress, if set, gets a line per verified step.
+func AuditCeremony(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, id string, v ledger.CeremonyVerifier, progress func(format string, a ...any)) (*CeremonyAudit, error) {
+	if progress == nil {
+		progress = func(string, ...any) {}
+	}
+	api, rec1, err := readCeremony(ctx, r.API, ledger.Phase1ID)
+	if err != nil {
+		return nil, err
+	}
+	out := &CeremonyAudit{Ceremony: id, Domain: rec1.GetDomain()}
+	var last []byte // the last accumulator re-verified
+	for i, step := range rec1.GetContributions() {
+		signer, blob, err := loggedContribution(ctx, r, head, api, ledger.Phase1ID, i, step.GetIndex())
+		if err != nil {
+			return nil, err
+		}
+		if err := v.VerifyPhase1(rec1.GetDomain(), last, blob, signer); err != nil {
+			return nil, fmt.Errorf("phase 1: contribution %d (log entry %d): %w", i+1, step.GetIndex(), err)
+		}
+		out.Phase1 = append(out.Phase1, AuditedStep{Position: i + 1, Index: step.GetIndex(), Contributor: signer, Hash: sha256.Sum256(blob)})
+		progress("phase 1: contribution %d (log entry %d, by %x) verified", i+1, step.GetIndex(), prefix(signer))
+		last = blob
+	}
+	if rec1.GetSealed() {
+		if len(out.Phase1) == 0 {
+			return nil, errors.New("phase 1: sealed without a contribution")
+		}
+		if err := checkSealEntry(ctx, r, head, ledger.Phase1ID, rec1.GetSealIndex(), out.Phase1[len(out.Phase1)-1].Index); err != nil {
+			return nil, err
+		}
+		if err := noOmittedContribution(ctx, r, head, ledger.Phase1ID, out.Phase1[len(out.Phase1)-1].Index, rec1.GetSealIndex()); err != nil {
+			return nil, err
+		}
+		out.Phase1Sealed = true
+	}
+	if id == ledger.Phase1ID {
+		return out, nil
+	}
+	if !out.Phase1Sealed {
+		return nil, fmt.Errorf("ceremony %q: phase 1 is not sealed", id)
+	}
+	_, rec2, err := readSealedPhase2(ctx, r.API, id)
+	if err != nil {
+		return nil, err
+	}
+	openTx, err := r.Entry(ctx, head, rec2.GetStart().GetIndex())
+	if err != nil {
+		return nil, fmt.Errorf("ceremony %q: open: %w", id, err)
+	}
+	o := openTx.Body.GetPhase2Open()
+	if o == nil || o.GetCeremonyId() != id {
+		return nil, fmt.Errorf("ceremony %q: log entry %d is not its open", id, rec2.GetStart().GetIndex())
+	}
+	if rec2.GetStart().GetIndex() <= rec1.GetSealIndex() {
+		return nil, fmt.Errorf("ceremony %q: opened (entry %d) before phase 1's seal (entry %d)", id, rec2.GetStart().GetIndex(), rec1.GetSealIndex())
+	}
+	start, err := FetchBlob(ctx, api, o.GetChunks())
+	if err != nil {
+		return nil, fmt.Errorf("ceremony %q: start: %w", id, err)
+	}
+	p1 := ledger.Phase1Transcript{Domain: rec1.GetDomain(), Last: last, Beacon: rec1.GetBeacon()}
+	if _, err := v.CheckPhase2Start(p1, o.GetSpec(), int(o.GetBatch()), start); err != nil {
+		return nil, fmt.Errorf("ceremony %q: start: %w", id, err)
+	}
+	progress("phase 2: the start (log entry %d) checked against the sealed phase 1", rec2.GetStart().GetIndex())
+	prev := start
+	after := rec2.GetStart().GetIndex()
+	for i, step := range rec2.GetContributions() {
+		if step.GetIndex() <= after {
+			return nil, fmt.Errorf("ceremony %q: contribution %d (entry %d) is not after entry %d", id, i+1, step.GetIndex(), after)
+		}
+		signer, blob, err := loggedContribution(ctx, r, head, api, id, i, step.GetIndex())
+		if err != nil {
+			return nil, err
+		}
+		if err := v.VerifyPhase2(o.GetSpec(), int(o.GetBatch()), prev, i == 0, blob, signer); err != nil {
+			return nil, fmt.Errorf("ceremony %q: contribution %d (log entry %d): %w", id, i+1, step.GetIndex(), err)
+		}
+		out.Phase2 = append(out.Phase2, AuditedStep{Position: i + 1, Index: step.GetIndex(), Contributor: signer, Hash: sha256.Sum256(blob)})
+		progress("phase 2: contribution %d (log entry %d, by %x) verified", i+1, step.GetIndex(), prefix(signer))
+		prev, after = blob, step.GetIndex()
+	}
+	if err := checkSealEntry(ctx, r, head, id, rec2.GetSealIndex(), after); err != nil {
+		return nil, err
+	}
+	if err := noOmittedContribution(ctx, r, head, id, after, rec2.GetSealIndex()); err != nil {
+		return nil, err
+	}
+	vk, err := v.DeriveVerifyingKey(p1, o.GetSpec(), int(o.GetBatch()), start, prev, rec2.GetBeacon())
+	if err != nil {
+		return nil, fmt.Errorf("ceremony %q: verifying key: %w", id, err)
+	}
+	h := sha256.Sum256(vk)
+	if !bytes.Equal(h[:], rec2.GetVerifyingKeyHash()) {
+		return nil, fmt.Errorf("ceremony %q: the transcript gives verifying key %x, the ledger records %x", id, h[:8], prefix(rec2.GetVerifyingKeyHash()))
+	}
+	out.VerifyingKeyHash = h[:]
+	progress("phase 2 sealed: the verifying key re-derived from the transcript is the ledger's, %x", h[:8])
+	return out, nil
+}
+
+// noOmittedContribution checks that no log entry strictly between the
+// last contribution a record lists (at after) and the seal is another
+// contribution to ceremony id: the chain of verifications catches a record
+// that leaves out a contribution at its start or in its middle, and this a
+// record that leaves out the last ones. (The log holds only accepted
+// transactions; the range is the close and whatever else shared its
+// blocks.)
+func noOmittedContribution(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, id string, after, seal uint64) error {
+	for i := after + 1; i < seal; i++ {
+		tx, err := r.Entry(ctx, head, i)
+		if err != nil {
+			return fmt.Errorf("ceremony %q: log entry %d: %w", id, i, err)
+		}
+		if tx.Body.GetCeremonyContribution().GetCeremonyId() == id {
+			return fmt.Errorf("ceremony %q: log entry %d is a contribution to it that the node's record leaves out", id, i)
+		}
+	}
+	return nil
+}
+
+// loggedContribution reads the i-th (0-based) contribution to ceremony id
+// from the verified log entry at index and the chunks it names, each
+// checked against its hash.
+func loggedContribution(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, api ledger.CeremonyAPI, id string, i int, index uint64) (signer, blob []byte, err error) {
+	tx, err := r.Entry(ctx, head, index)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ceremony %q: contribution %d: %w", id, i+1, err)
+	}
+	c := tx.Body.GetCeremonyContribution()
+	if c == nil || c.GetCeremonyId() != id {
+		return nil, nil, fmt.Errorf("ceremony %q: log entry %d is not a contribution to it", id, index)
+	}
+	if blob, err = FetchBlob(ctx, api, c.GetChunks()); err != nil {
+		return nil, nil, fmt.Errorf("ceremony %q: contribution %d: %w", id, i+1, err)
+	}
+	return tx.Signer, blob, nil
+}

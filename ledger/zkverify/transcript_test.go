@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"github.com/veil-project/veil/ledger/embedded"
 	"github.com/veil-project/veil/ledger/ledgertest"
 	"github.com/veil-project/veil/ledger/trust"
+	"github.com/veil-project/veil/ledger/zkverify"
 	"github.com/veil-project/veil/protocol"
+	"github.com/veil-project/veil/zk/mpcsetup"
 )
 
 // lyingCeremonyNode serves the real log but its own ceremony record: what
@@ -133,5 +136,98 @@ func TestTranscriptChecksUseTheLogNotTheRecord(t *testing.T) {
 			t.Fatalf("%s: %v, want an error containing %q", l.name, err, l.want)
 		}
 		t.Logf("%s: refused: %v", l.name, err)
+	}
+}
+
+// acceptingCeremony is the ceremony cryptography of a validator set that
+// logs every phase-1 contribution without verifying it.
+type acceptingCeremony struct{ ledger.CeremonyVerifier }
+
+func (acceptingCeremony) VerifyPhase1(uint64, []byte, []byte, []byte) error { return nil }
+
+// TestAuditRecomputesWhatTheNodesAccepted: `veil setup audit` re-verifies
+// a transcript itself. On an honest chain it passes; on a chain whose
+// nodes accepted a contribution whose proofs are bound to another key (a
+// real node refuses it: TestPhase1OnLedgerRefusesBadContributions), it
+// names that contribution, even though everything after it was accepted;
+// and a record that leaves out the last contribution is refused.
+func TestAuditRecomputesWhatTheNodesAccepted(t *testing.T) {
+	ctx := context.Background()
+	alice := ledger.Signer{ChainID: chain, Key: ledgertest.Key("alice")}
+	bob := ledger.Signer{ChainID: chain, Key: ledgertest.Key("bob")}
+	carol := ledger.Signer{ChainID: chain, Key: ledgertest.Key("carol")}
+	anchor := trust.Anchor{ChainID: chain, NodeKey: ledgertest.Key("node").Public().(ed25519.PublicKey)}
+	reader := func(api ledger.API) (*trust.Reader, *ledgerv1.Checkpoint) {
+		r := &trust.Reader{API: api, Anchor: anchor}
+		head, err := r.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, head
+	}
+	seal := func(n *embedded.Node) {
+		if _, err := protocol.CloseAndSeal(ctx, n, alice, ledger.Phase1ID, 10*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	honest := ceremonyNode(t, 16, 2, false)
+	for _, s := range []ledger.Signer{alice, bob} {
+		if _, err := protocol.ContributePhase1(ctx, honest, s, "honest"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seal(honest)
+	r, head := reader(honest)
+	a, err := protocol.AuditCeremony(ctx, r, head, ledger.Phase1ID, zkverify.NewCeremony(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Phase1) != 2 || !a.Phase1Sealed || !bytes.Equal(a.Phase1[1].Contributor, bob.Public()) {
+		t.Fatalf("honest audit: %+v", a)
+	}
+	// The node's record without its last contribution: the log has it
+	// before the seal.
+	r, head = reader(lyingCeremonyNode{honest, func(rec *ledgerv1.CeremonyRecord) { rec.Contributions = rec.Contributions[:1] }})
+	if _, err := protocol.AuditCeremony(ctx, r, head, ledger.Phase1ID, zkverify.NewCeremony(), nil); err == nil || !strings.Contains(err.Error(), "that the node's record leaves out") {
+		t.Fatalf("a record without its last contribution: %v", err)
+	}
+
+	lax, err := embedded.Open(embedded.Config{
+		Path: filepath.Join(t.TempDir(), "l.db"), ChainID: chain, Verifier: zkverify.New(), Ceremony: acceptingCeremony{zkverify.NewCeremony()},
+		SigningKey: ledgertest.Key("node"), BlockInterval: 20 * time.Millisecond,
+		Params: ledger.Params{ProofDeadlineBlocks: 60, Ceremony: ledger.CeremonyParams{Phase1Domain: 16, MinContributions: 2}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lax.Close()
+	c1, err := protocol.ContributePhase1(ctx, lax, alice, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := lax.Ceremony(ctx, ledger.Phase1ID)
+	acc1, err := mpcsetup.DecodePhase1(mustBlob(ctx, t, lax, rec.Contributions[0].Chunks), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boundToCarol, _ := acc1.ContributeAs(ctx, carol.Key.Public().(ed25519.PublicKey))
+	if err := contribute(ctx, t, lax, bob, ledger.Phase1ID, c1.Hash[:], boundToCarol.Bytes()); err != nil {
+		t.Fatalf("the lax node refused: %v", err)
+	}
+	if _, err := protocol.ContributePhase1(ctx, lax, carol, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	seal(lax)
+	r, head = reader(lax)
+	_, err = protocol.AuditCeremony(ctx, r, head, ledger.Phase1ID, zkverify.NewCeremony(), t.Logf)
+	if err == nil || !strings.Contains(err.Error(), "phase 1: contribution 2 (log entry") {
+		t.Fatalf("audit of a chain that accepted a contribution bound to another key: %v", err)
+	}
+	t.Logf("refused: %v", err)
+	// With the lax nodes' own cryptography the same transcript passes: the
+	// refusal above is the audit's verification, not a reading error.
+	if a, err := protocol.AuditCeremony(ctx, r, head, ledger.Phase1ID, acceptingCeremony{zkverify.NewCeremony()}, nil); err != nil || len(a.Phase1) != 3 {
+		t.Fatalf("lax audit: %+v, %v", a, err)
 	}
 }
