@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/trust"
+	"github.com/veil-project/veil/ledger/zkverify"
 )
 
 // Checking a ceremony from the log, not from the node's word.
@@ -184,23 +187,64 @@ func containsKey(keys []ed25519.PublicKey, k []byte) bool {
 
 // AuditedStep is one contribution AuditCeremony re-verified.
 type AuditedStep struct {
-	Position    int    // 1-based
-	Index       uint64 // log index of the contribution
-	Contributor []byte // its signer, to which its proofs of knowledge are bound
-	Hash        [32]byte
+	Position    int      `json:"position"`  // 1-based
+	Index       uint64   `json:"log_index"` // of the contribution
+	Contributor []byte   `json:"-"`         // its signer, to which its proofs of knowledge are bound
+	Hash        [32]byte `json:"-"`
+	// ContributorHex and HashHex are Contributor and Hash in hex (JSON).
+	ContributorHex string `json:"contributor"`
+	HashHex        string `json:"hash"`
+}
+
+func auditedStep(pos int, index uint64, signer, blob []byte) AuditedStep {
+	h := sha256.Sum256(blob)
+	return AuditedStep{Position: pos, Index: index, Contributor: signer, Hash: h, ContributorHex: hex.EncodeToString(signer), HashHex: hex.EncodeToString(h[:])}
 }
 
 // CeremonyAudit is what AuditCeremony re-verified.
 type CeremonyAudit struct {
-	Ceremony string
-	Domain   uint64 // phase 1's
-	Phase1   []AuditedStep
+	Ceremony string        `json:"ceremony"`
+	Domain   uint64        `json:"phase1_domain"`
+	Phase1   []AuditedStep `json:"phase1"`
 	// Phase1Sealed: phase 1's seal is logged after its last contribution.
-	Phase1Sealed bool
-	Phase2       []AuditedStep // empty when auditing phase 1 alone
+	Phase1Sealed bool          `json:"phase1_sealed"`
+	Phase2       []AuditedStep `json:"phase2,omitempty"` // empty when auditing phase 1 alone
 	// VerifyingKeyHash is SHA-256 of the verifying key re-derived from the
 	// re-verified transcript; it equals the one the ledger records.
-	VerifyingKeyHash []byte
+	VerifyingKeyHash []byte `json:"-"`
+	VerifyingKeyHex  string `json:"verifying_key_hash,omitempty"`
+}
+
+// WriteText says what was re-verified.
+func (a *CeremonyAudit) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "phase 1 (domain 2^%d): %d contributions re-verified from the log, each against the previous one, with proofs bound to its signer\n", log2(a.Domain), len(a.Phase1))
+	for _, s := range a.Phase1 {
+		fmt.Fprintf(w, "  %d. log entry %d, by %s, accumulator %s\n", s.Position, s.Index, s.ContributorHex[:16], s.HashHex[:16])
+	}
+	if !a.Phase1Sealed {
+		_, err := fmt.Fprintln(w, "phase 1 is not sealed yet")
+		return err
+	}
+	fmt.Fprintln(w, "phase 1 sealed after its last contribution; no contribution left out")
+	if a.Ceremony == ledger.Phase1ID {
+		return nil
+	}
+	fmt.Fprintf(w, "phase 2 %q: the logged start checked against the sealed phase 1; %d contributions re-verified\n", a.Ceremony, len(a.Phase2))
+	for _, s := range a.Phase2 {
+		fmt.Fprintf(w, "  %d. log entry %d, by %s, accumulator %s\n", s.Position, s.Index, s.ContributorHex[:16], s.HashHex[:16])
+	}
+	_, err := fmt.Fprintf(w, "verifying key re-derived from the transcript: %s, the one the ledger derived and binds this ceremony's models to\n", a.VerifyingKeyHex)
+	return err
+}
+
+// AuditLedgerCeremony is AuditCeremony under the reader's current head,
+// with the ledger's own ceremony cryptography (ledger/zkverify).
+func AuditLedgerCeremony(ctx context.Context, r *trust.Reader, id string, progress func(format string, a ...any)) (*CeremonyAudit, error) {
+	head, err := r.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ledger head: %w", err)
+	}
+	return AuditCeremony(ctx, r, head, id, zkverify.NewCeremony(), progress)
 }
 
 // AuditCeremony re-verifies ceremony id's whole transcript with v, from
@@ -237,7 +281,7 @@ func AuditCeremony(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoi
 		if err := v.VerifyPhase1(rec1.GetDomain(), last, blob, signer); err != nil {
 			return nil, fmt.Errorf("phase 1: contribution %d (log entry %d): %w", i+1, step.GetIndex(), err)
 		}
-		out.Phase1 = append(out.Phase1, AuditedStep{Position: i + 1, Index: step.GetIndex(), Contributor: signer, Hash: sha256.Sum256(blob)})
+		out.Phase1 = append(out.Phase1, auditedStep(i+1, step.GetIndex(), signer, blob))
 		progress("phase 1: contribution %d (log entry %d, by %x) verified", i+1, step.GetIndex(), prefix(signer))
 		last = blob
 	}
@@ -296,7 +340,7 @@ func AuditCeremony(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoi
 		if err := v.VerifyPhase2(o.GetSpec(), int(o.GetBatch()), prev, i == 0, blob, signer); err != nil {
 			return nil, fmt.Errorf("ceremony %q: contribution %d (log entry %d): %w", id, i+1, step.GetIndex(), err)
 		}
-		out.Phase2 = append(out.Phase2, AuditedStep{Position: i + 1, Index: step.GetIndex(), Contributor: signer, Hash: sha256.Sum256(blob)})
+		out.Phase2 = append(out.Phase2, auditedStep(i+1, step.GetIndex(), signer, blob))
 		progress("phase 2: contribution %d (log entry %d, by %x) verified", i+1, step.GetIndex(), prefix(signer))
 		prev, after = blob, step.GetIndex()
 	}
@@ -314,7 +358,7 @@ func AuditCeremony(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoi
 	if !bytes.Equal(h[:], rec2.GetVerifyingKeyHash()) {
 		return nil, fmt.Errorf("ceremony %q: the transcript gives verifying key %x, the ledger records %x", id, h[:8], prefix(rec2.GetVerifyingKeyHash()))
 	}
-	out.VerifyingKeyHash = h[:]
+	out.VerifyingKeyHash, out.VerifyingKeyHex = h[:], hex.EncodeToString(h[:])
 	progress("phase 2 sealed: the verifying key re-derived from the transcript is the ledger's, %x", h[:8])
 	return out, nil
 }

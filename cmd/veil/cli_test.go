@@ -76,6 +76,7 @@ func TestCLIBadInput(t *testing.T) {
 		{"ReLU approximation of degree 7", []string{"train", "--arch", "128,relu7,10"}, 2, "degree from 1 to 3"},
 		{"setup check with a bad hash", []string{"setup", "check", "--ledger", "127.0.0.1:1", "--hash", "xyz"}, 2, "64 hex digits"},
 		{"setup check without a ledger", []string{"setup", "check", "--hash", strings.Repeat("ab", 32)}, 2, "--ledger: name the verifier ledger node"},
+		{"setup audit without a ledger", []string{"setup", "audit"}, 2, "--ledger: name the verifier ledger node"},
 		{"setup check without an anchor", []string{"setup", "check", "--ledger", "127.0.0.1:1", "--hash", strings.Repeat("ab", 32)}, 2, "give --ledger-key"},
 		{"infer with a bad contributor key", []string{"infer", "--server", "127.0.0.1:1", "--mnist-test", "0", "--verify", "--ledger", "127.0.0.1:1", "--ledger-key", strings.Repeat("ab", 32), "--trust-contributor", "xyz"}, 2, "--trust-contributor"},
 		{"setup contribute with neither a directory nor a ledger", []string{"setup", "contribute"}, 2, "--dir is required"},

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,6 +225,46 @@ func TestThreePartyCeremonyKeyRegistersProvesAndVerifies(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	// A third party re-verifies the whole transcript from verified log
+	// entries (`veil setup audit`): six contributions, the start, and the
+	// verifying key the ledger derived. A node whose record claims another
+	// key, or leaves out the last phase-2 contribution, is refused.
+	anchor := trust.Anchor{ChainID: chain, NodeKey: ledgertest.Key("node").Public().(ed25519.PublicKey)}
+	audit := func(api ledger.API) (*protocol.CeremonyAudit, error) {
+		r := &trust.Reader{API: api, Anchor: anchor}
+		head, err := r.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return protocol.AuditCeremony(ctx, r, head, "tiny-b2", zkverify.NewCeremony(), t.Logf)
+	}
+	a, err := audit(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Phase1) != 3 || len(a.Phase2) != 3 || !bytes.Equal(a.VerifyingKeyHash, res.Record.VerifyingKeyHash) {
+		t.Fatalf("audit: %+v", a)
+	}
+	for name, c := range map[string]struct {
+		edit func(*ledgerv1.CeremonyRecord)
+		want string
+	}{
+		"another verifying key": {func(r *ledgerv1.CeremonyRecord) {
+			if r.CeremonyId == "tiny-b2" {
+				r.VerifyingKeyHash = make([]byte, 32)
+			}
+		}, "the ledger records"},
+		"the last phase-2 contribution left out": {func(r *ledgerv1.CeremonyRecord) {
+			if r.CeremonyId == "tiny-b2" {
+				r.Contributions = r.Contributions[:2]
+			}
+		}, "that the node's record leaves out"},
+	} {
+		if _, err := audit(lyingCeremonyNode{n, c.edit}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: %v, want an error containing %q", name, err, c.want)
+		}
 	}
 
 	// Phase-2 starts that are not this circuit's: another batch's (another
