@@ -28,7 +28,7 @@ import (
 // ceremonyNode is an embedded node of a chain whose phase 1 has domain n,
 // with a real ceremony verifier, cutting a block every 20 ms (heights must
 // advance for the beacon).
-func ceremonyNode(t *testing.T, n uint64, min uint32, insecure bool) *embedded.Node {
+func ceremonyNode(t testing.TB, n uint64, min uint32, insecure bool) *embedded.Node {
 	t.Helper()
 	node, err := embedded.Open(embedded.Config{
 		Path: filepath.Join(t.TempDir(), "l.db"), ChainID: chain, Verifier: zkverify.New(), Ceremony: zkverify.NewCeremony(),
