@@ -146,7 +146,7 @@ with its proofs of knowledge bound to its signer; the phase-2 start against
 the sealed phase 1; the seals; and the verifying key, re-derived from the
 transcript, against the one the ledger binds the ceremony's models to. The
 nodes' own verification is not relied on. It costs what the nodes paid:
-about 7 s per phase-1 contribution at 2^16, 15 s at 2^17.`, Args: cobra.NoArgs}
+7.5 s per phase-1 contribution at 2^16, about 15 s at 2^17.`, Args: cobra.NoArgs}
 	var auditLedger ledgerFlags
 	withResult(audit, func(cmd *cobra.Command, _ []string) (result, error) {
 		reader, conn, err := auditLedger.reader(cmd.Context())
