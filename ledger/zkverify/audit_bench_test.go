@@ -2,7 +2,6 @@ package zkverify_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"os"
 	"strconv"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/veil-project/veil/ledger"
 	"github.com/veil-project/veil/ledger/ledgertest"
-	"github.com/veil-project/veil/ledger/trust"
 	"github.com/veil-project/veil/ledger/zkverify"
 	"github.com/veil-project/veil/protocol"
 )
@@ -36,11 +34,7 @@ func BenchmarkAuditPhase1(b *testing.B) {
 	if _, err := protocol.CloseAndSeal(ctx, n, ledger.Signer{ChainID: chain, Key: ledgertest.Key("alice")}, ledger.Phase1ID, 10*time.Millisecond); err != nil {
 		b.Fatal(err)
 	}
-	r := &trust.Reader{API: n, Anchor: trust.Anchor{ChainID: chain, NodeKey: ledgertest.Key("node").Public().(ed25519.PublicKey)}}
-	head, err := r.Head(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	r, head := nodeReader(ctx, b, n)
 	b.ResetTimer()
 	for b.Loop() {
 		a, err := protocol.AuditCeremony(ctx, r, head, ledger.Phase1ID, zkverify.NewCeremony(), nil)

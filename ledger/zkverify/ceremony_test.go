@@ -231,13 +231,8 @@ func TestThreePartyCeremonyKeyRegistersProvesAndVerifies(t *testing.T) {
 	// entries (`veil setup audit`): six contributions, the start, and the
 	// verifying key the ledger derived. A node whose record claims another
 	// key, or leaves out the last phase-2 contribution, is refused.
-	anchor := trust.Anchor{ChainID: chain, NodeKey: ledgertest.Key("node").Public().(ed25519.PublicKey)}
 	audit := func(api ledger.API) (*protocol.CeremonyAudit, error) {
-		r := &trust.Reader{API: api, Anchor: anchor}
-		head, err := r.Head(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r, head := nodeReader(ctx, t, api)
 		return protocol.AuditCeremony(ctx, r, head, "tiny-b2", zkverify.NewCeremony(), t.Logf)
 	}
 	a, err := audit(n)

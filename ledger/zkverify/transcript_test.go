@@ -58,15 +58,7 @@ func TestTranscriptChecksUseTheLogNotTheRecord(t *testing.T) {
 	if _, err := protocol.ContributePhase1(ctx, n, bob, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	anchor := trust.Anchor{ChainID: chain, NodeKey: ledgertest.Key("node").Public().(ed25519.PublicKey)}
-	reader := func(api ledger.API) (*trust.Reader, *ledgerv1.Checkpoint) {
-		r := &trust.Reader{API: api, Anchor: anchor}
-		head, err := r.Head(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r, head
-	}
+	reader := func(api ledger.API) (*trust.Reader, *ledgerv1.Checkpoint) { return nodeReader(ctx, t, api) }
 
 	// Before the seal: found, not sealed; a trusted-contributor check
 	// refuses an unsealed ceremony.
@@ -139,6 +131,18 @@ func TestTranscriptChecksUseTheLogNotTheRecord(t *testing.T) {
 	}
 }
 
+// nodeReader reads api's log under its current head, anchored on the test
+// node's key (ceremonyNode's), and returns both.
+func nodeReader(ctx context.Context, t testing.TB, api ledger.API) (*trust.Reader, *ledgerv1.Checkpoint) {
+	t.Helper()
+	r := &trust.Reader{API: api, Anchor: trust.Anchor{ChainID: chain, NodeKey: ledgertest.Key("node").Public().(ed25519.PublicKey)}}
+	head, err := r.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, head
+}
+
 // acceptingCeremony is the ceremony cryptography of a validator set that
 // logs every phase-1 contribution without verifying it.
 type acceptingCeremony struct{ ledger.CeremonyVerifier }
@@ -156,15 +160,7 @@ func TestAuditRecomputesWhatTheNodesAccepted(t *testing.T) {
 	alice := ledger.Signer{ChainID: chain, Key: ledgertest.Key("alice")}
 	bob := ledger.Signer{ChainID: chain, Key: ledgertest.Key("bob")}
 	carol := ledger.Signer{ChainID: chain, Key: ledgertest.Key("carol")}
-	anchor := trust.Anchor{ChainID: chain, NodeKey: ledgertest.Key("node").Public().(ed25519.PublicKey)}
-	reader := func(api ledger.API) (*trust.Reader, *ledgerv1.Checkpoint) {
-		r := &trust.Reader{API: api, Anchor: anchor}
-		head, err := r.Head(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r, head
-	}
+	reader := func(api ledger.API) (*trust.Reader, *ledgerv1.Checkpoint) { return nodeReader(ctx, t, api) }
 	seal := func(n *embedded.Node) {
 		if _, err := protocol.CloseAndSeal(ctx, n, alice, ledger.Phase1ID, 10*time.Millisecond); err != nil {
 			t.Fatal(err)
