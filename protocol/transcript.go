@@ -207,62 +207,87 @@ type CeremonyAudit struct {
 	Domain   uint64        `json:"phase1_domain"`
 	Phase1   []AuditedStep `json:"phase1"`
 	// Phase1Sealed: phase 1's seal is logged after its last contribution.
-	Phase1Sealed bool          `json:"phase1_sealed"`
-	Phase2       []AuditedStep `json:"phase2,omitempty"` // empty when auditing phase 1 alone
+	Phase1Sealed    bool   `json:"phase1_sealed"`
+	Phase1SealIndex uint64 `json:"phase1_seal_index,omitempty"`
+	// The phase 2 (empty when auditing phase 1 alone): its logged open,
+	// contributions and seal.
+	Spec      []byte        `json:"-"`
+	SpecID    string        `json:"spec_id,omitempty"`
+	Batch     int           `json:"batch,omitempty"`
+	OpenIndex uint64        `json:"open_index,omitempty"`
+	Phase2    []AuditedStep `json:"phase2,omitempty"`
+	SealIndex uint64        `json:"seal_index,omitempty"`
+	// Beacon is the phase-2 beacon, from the node's record: AuditModel pins
+	// it, as no other beacon gives the registered key.
+	Beacon string `json:"beacon,omitempty"`
 	// VerifyingKeyHash is SHA-256 of the verifying key re-derived from the
-	// re-verified transcript; it equals the one the ledger records.
+	// re-verified transcript (the node's record claims the same).
 	VerifyingKeyHash []byte `json:"-"`
 	VerifyingKeyHex  string `json:"verifying_key_hash,omitempty"`
+}
+
+// ContributedBy reports whether one of keys signed a re-verified
+// contribution to each audited phase: with the audit, the check that
+// removes the need to trust the other contributors does not rest on the
+// ledger's rules either.
+func (a *CeremonyAudit) ContributedBy(keys []ed25519.PublicKey) bool {
+	in := func(steps []AuditedStep) bool {
+		for _, s := range steps {
+			if containsKey(keys, s.Contributor) {
+				return true
+			}
+		}
+		return false
+	}
+	return in(a.Phase1) && (a.Ceremony == ledger.Phase1ID || in(a.Phase2))
 }
 
 // WriteText says what was re-verified.
 func (a *CeremonyAudit) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "phase 1 (domain 2^%d): %d contributions re-verified from the log, each against the previous one, with proofs bound to its signer\n", log2(a.Domain), len(a.Phase1))
 	for _, s := range a.Phase1 {
-		fmt.Fprintf(w, "  %d. log entry %d, by %s, accumulator %s\n", s.Position, s.Index, s.ContributorHex[:16], s.HashHex[:16])
+		fmt.Fprintf(w, "  %d. log entry %d, by %s, accumulator %s\n", s.Position, s.Index, s.ContributorHex[:min(16, len(s.ContributorHex))], s.HashHex[:16])
 	}
 	if !a.Phase1Sealed {
-		_, err := fmt.Fprintln(w, "phase 1 is not sealed yet")
+		_, err := fmt.Fprintln(w, "phase 1 is not sealed: no seal is logged, and these are all its logged contributions")
 		return err
 	}
-	fmt.Fprintln(w, "phase 1 sealed after its last contribution; no contribution left out")
+	fmt.Fprintf(w, "phase 1 sealed at log entry %d; these are all the contributions logged before it\n", a.Phase1SealIndex)
 	if a.Ceremony == ledger.Phase1ID {
 		return nil
 	}
-	fmt.Fprintf(w, "phase 2 %q: the logged start checked against the sealed phase 1; %d contributions re-verified\n", a.Ceremony, len(a.Phase2))
+	fmt.Fprintf(w, "phase 2 %q (circuit %s, batch %d): the start logged at entry %d checked against the sealed phase 1; %d contributions re-verified, all those logged before its seal at entry %d\n",
+		a.Ceremony, a.SpecID[:min(16, len(a.SpecID))], a.Batch, a.OpenIndex, len(a.Phase2), a.SealIndex)
 	for _, s := range a.Phase2 {
-		fmt.Fprintf(w, "  %d. log entry %d, by %s, accumulator %s\n", s.Position, s.Index, s.ContributorHex[:16], s.HashHex[:16])
+		fmt.Fprintf(w, "  %d. log entry %d, by %s, accumulator %s\n", s.Position, s.Index, s.ContributorHex[:min(16, len(s.ContributorHex))], s.HashHex[:16])
 	}
-	_, err := fmt.Fprintf(w, "verifying key re-derived from the transcript: %s, the one the ledger derived and binds this ceremony's models to\n", a.VerifyingKeyHex)
+	_, err := fmt.Fprintf(w, "verifying key re-derived from the transcript and the beacon %s: %s (the node's record claims the same; `--model` checks the key a model is registered with)\n", a.Beacon[:min(16, len(a.Beacon))], a.VerifyingKeyHex)
 	return err
-}
-
-// AuditLedgerCeremony is AuditCeremony under the reader's current head,
-// with the ledger's own ceremony cryptography (ledger/zkverify).
-func AuditLedgerCeremony(ctx context.Context, r *trust.Reader, id string, progress func(format string, a ...any)) (*CeremonyAudit, error) {
-	head, err := r.Head(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("ledger head: %w", err)
-	}
-	return AuditCeremony(ctx, r, head, id, zkverify.NewCeremony(), progress)
 }
 
 // AuditCeremony re-verifies ceremony id's whole transcript with v, from
 // verified log entries and the chunks they name, without relying on the
-// nodes' verification: every phase-1 contribution against the previous
-// one (the first against the domain's initial accumulator) with its proofs
-// bound to the entry's signer, phase 1's seal logged after the last; for a
-// phase 2, its logged open (spec, batch, start) checked against the sealed
-// phase 1, every contribution verified in turn, and the verifying key
-// re-derived from the last accumulator and the beacon, which must hash to
-// the record's: the key the ledger binds models of this ceremony to. No
-// contribution may be logged between the last one the record lists and
-// the seal. A
-// validator set that accepted a bad contribution, or a node that serves
-// another transcript, fails here. Beacons (block hashes) are taken from the
-// records: they keep the last contributor from biasing the keys, and the
-// keys' soundness rests on one honest contributor per phase, not on them.
-// Progress, if set, gets a line per verified step.
+// nodes' verification or on their records (GetCeremony), which are used
+// only to find log indices:
+//
+//   - phase 1: the contributions logged before its seal (found by reading
+//     every entry up to it) are exactly the ones the record lists, in log
+//     order, and each verifies against the previous one (the first against
+//     the domain's initial accumulator) with its proofs bound to the entry's
+//     signer; unsealed, no seal is logged and the record lists every
+//     contribution logged so far;
+//   - a phase 2: its logged open (spec, batch, start), after phase 1's seal,
+//     is checked against the sealed phase 1; the contributions logged
+//     between the open and the seal are exactly the listed ones, each
+//     verified in turn; the verifying key is re-derived from the last
+//     accumulator and the beacon and must be the one the record claims.
+//
+// The key and the beacon come from the record: AuditModel compares the
+// key with the one a model's logged registration carries, which no other
+// beacon would give. (The beacons keep the last contributor from biasing
+// the keys; soundness rests on one honest contributor per phase.)
+// A validator set that accepted a bad contribution, or a node that serves
+// another transcript, fails here. Progress, if set, gets a line per step.
 func AuditCeremony(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, id string, v ledger.CeremonyVerifier, progress func(format string, a ...any)) (*CeremonyAudit, error) {
 	if progress == nil {
 		progress = func(string, ...any) {}
@@ -272,6 +297,13 @@ func AuditCeremony(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoi
 		return nil, err
 	}
 	out := &CeremonyAudit{Ceremony: id, Domain: rec1.GetDomain()}
+	end := head.GetSize() // phase 1's contributions are logged before this
+	if rec1.GetSealed() {
+		end = rec1.GetSealIndex()
+	}
+	if err := sameContributions(ctx, r, head, ledger.Phase1ID, rec1.GetContributions(), 0, end, !rec1.GetSealed()); err != nil {
+		return nil, err
+	}
 	var last []byte // the last accumulator re-verified
 	for i, step := range rec1.GetContributions() {
 		signer, blob, err := loggedContribution(ctx, r, head, api, ledger.Phase1ID, i, step.GetIndex())
@@ -287,15 +319,12 @@ func AuditCeremony(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoi
 	}
 	if rec1.GetSealed() {
 		if len(out.Phase1) == 0 {
-			return nil, errors.New("phase 1: sealed without a contribution")
+			return nil, errors.New("phase 1: the node's record says sealed, with no contribution")
 		}
-		if err := checkSealEntry(ctx, r, head, ledger.Phase1ID, rec1.GetSealIndex(), out.Phase1[len(out.Phase1)-1].Index); err != nil {
+		if err := checkSeal(ctx, r, head, ledger.Phase1ID, rec1.GetSealIndex()); err != nil {
 			return nil, err
 		}
-		if err := noOmittedContribution(ctx, r, head, ledger.Phase1ID, out.Phase1[len(out.Phase1)-1].Index, rec1.GetSealIndex()); err != nil {
-			return nil, err
-		}
-		out.Phase1Sealed = true
+		out.Phase1Sealed, out.Phase1SealIndex = true, rec1.GetSealIndex()
 	}
 	if id == ledger.Phase1ID {
 		return out, nil
@@ -307,32 +336,43 @@ func AuditCeremony(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoi
 	if err != nil {
 		return nil, err
 	}
-	openTx, err := r.Entry(ctx, head, rec2.GetStart().GetIndex())
+	if rec2.GetStart() == nil {
+		return nil, fmt.Errorf("ceremony %q: the node's record names no start", id)
+	}
+	open := rec2.GetStart().GetIndex()
+	if open <= rec1.GetSealIndex() {
+		return nil, fmt.Errorf("ceremony %q: its open (log entry %d) is not after phase 1's seal (entry %d)", id, open, rec1.GetSealIndex())
+	}
+	openTx, err := r.Entry(ctx, head, open)
 	if err != nil {
 		return nil, fmt.Errorf("ceremony %q: open: %w", id, err)
 	}
 	o := openTx.Body.GetPhase2Open()
 	if o == nil || o.GetCeremonyId() != id {
-		return nil, fmt.Errorf("ceremony %q: log entry %d is not its open", id, rec2.GetStart().GetIndex())
+		return nil, fmt.Errorf("ceremony %q: log entry %d is not its open", id, open)
 	}
-	if rec2.GetStart().GetIndex() <= rec1.GetSealIndex() {
-		return nil, fmt.Errorf("ceremony %q: opened (entry %d) before phase 1's seal (entry %d)", id, rec2.GetStart().GetIndex(), rec1.GetSealIndex())
+	if rec2.GetSealIndex() <= open {
+		return nil, fmt.Errorf("ceremony %q: its seal (log entry %d) is not after its open (entry %d)", id, rec2.GetSealIndex(), open)
+	}
+	if err := checkSeal(ctx, r, head, id, rec2.GetSealIndex()); err != nil {
+		return nil, err
+	}
+	if err := sameContributions(ctx, r, head, id, rec2.GetContributions(), open+1, rec2.GetSealIndex(), false); err != nil {
+		return nil, err
 	}
 	start, err := FetchBlob(ctx, api, o.GetChunks())
 	if err != nil {
 		return nil, fmt.Errorf("ceremony %q: start: %w", id, err)
 	}
 	p1 := ledger.Phase1Transcript{Domain: rec1.GetDomain(), Last: last, Beacon: rec1.GetBeacon()}
-	if _, err := v.CheckPhase2Start(p1, o.GetSpec(), int(o.GetBatch()), start); err != nil {
+	info, err := v.CheckPhase2Start(p1, o.GetSpec(), int(o.GetBatch()), start)
+	if err != nil {
 		return nil, fmt.Errorf("ceremony %q: start: %w", id, err)
 	}
-	progress("phase 2: the start (log entry %d) checked against the sealed phase 1", rec2.GetStart().GetIndex())
+	out.Spec, out.SpecID, out.Batch, out.OpenIndex = o.GetSpec(), hex.EncodeToString(info.SpecID[:]), int(o.GetBatch()), open
+	progress("phase 2: the start (log entry %d) checked against the sealed phase 1", open)
 	prev := start
-	after := rec2.GetStart().GetIndex()
 	for i, step := range rec2.GetContributions() {
-		if step.GetIndex() <= after {
-			return nil, fmt.Errorf("ceremony %q: contribution %d (entry %d) is not after entry %d", id, i+1, step.GetIndex(), after)
-		}
 		signer, blob, err := loggedContribution(ctx, r, head, api, id, i, step.GetIndex())
 		if err != nil {
 			return nil, err
@@ -342,13 +382,7 @@ func AuditCeremony(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoi
 		}
 		out.Phase2 = append(out.Phase2, auditedStep(i+1, step.GetIndex(), signer, blob))
 		progress("phase 2: contribution %d (log entry %d, by %x) verified", i+1, step.GetIndex(), prefix(signer))
-		prev, after = blob, step.GetIndex()
-	}
-	if err := checkSealEntry(ctx, r, head, id, rec2.GetSealIndex(), after); err != nil {
-		return nil, err
-	}
-	if err := noOmittedContribution(ctx, r, head, id, after, rec2.GetSealIndex()); err != nil {
-		return nil, err
+		prev = blob
 	}
 	vk, err := v.DeriveVerifyingKey(p1, o.GetSpec(), int(o.GetBatch()), start, prev, rec2.GetBeacon())
 	if err != nil {
@@ -356,29 +390,117 @@ func AuditCeremony(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoi
 	}
 	h := sha256.Sum256(vk)
 	if !bytes.Equal(h[:], rec2.GetVerifyingKeyHash()) {
-		return nil, fmt.Errorf("ceremony %q: the transcript gives verifying key %x, the ledger records %x", id, h[:8], prefix(rec2.GetVerifyingKeyHash()))
+		return nil, fmt.Errorf("ceremony %q: the transcript gives verifying key %x, the node's record claims %x", id, h[:8], prefix(rec2.GetVerifyingKeyHash()))
 	}
+	out.SealIndex, out.Beacon = rec2.GetSealIndex(), hex.EncodeToString(rec2.GetBeacon())
 	out.VerifyingKeyHash, out.VerifyingKeyHex = h[:], hex.EncodeToString(h[:])
-	progress("phase 2 sealed: the verifying key re-derived from the transcript is the ledger's, %x", h[:8])
+	progress("phase 2 sealed: the verifying key re-derived from the transcript is %x", h[:8])
 	return out, nil
 }
 
-// noOmittedContribution checks that no log entry strictly between the
-// last contribution a record lists (at after) and the seal is another
-// contribution to ceremony id: the chain of verifications catches a record
-// that leaves out a contribution at its start or in its middle, and this a
-// record that leaves out the last ones. (The log holds only accepted
-// transactions; the range is the close and whatever else shared its
-// blocks.)
-func noOmittedContribution(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, id string, after, seal uint64) error {
-	for i := after + 1; i < seal; i++ {
+// ModelAudit is what AuditModel checked: the model's logged registration
+// and the audit of the ceremony it names.
+type ModelAudit struct {
+	Model             string `json:"model"`
+	RegistrationIndex uint64 `json:"registration_index"`
+	*CeremonyAudit
+}
+
+// WriteText says what was re-verified, and that the registered key is the
+// transcript's.
+func (m *ModelAudit) WriteText(w io.Writer) error {
+	if err := m.CeremonyAudit.WriteText(w); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "model %q, registered at log entry %d, is bound to that key: its registration carries it, with the ceremony's spec and batch\n", m.Model, m.RegistrationIndex)
+	return err
+}
+
+// AuditModel audits the ceremony model modelID's logged registration
+// names (AuditCeremony) and checks that the registration carries the key
+// re-derived from its transcript, for the ceremony's spec and batch: the
+// key every client of the model verifies proofs with. A registration with
+// an owner-made key (no ceremony) is refused: there is nothing to audit.
+func AuditModel(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, modelID string, v ledger.CeremonyVerifier, progress func(format string, a ...any)) (*ModelAudit, error) {
+	m, err := r.API.Model(ctx, modelID, false)
+	if err != nil {
+		return nil, fmt.Errorf("model %q on the ledger: %w", modelID, err)
+	}
+	index := m.GetModel().GetIndex()
+	tx, err := r.Entry(ctx, head, index)
+	if err != nil {
+		return nil, fmt.Errorf("registration of %q: %w", modelID, err)
+	}
+	rm := tx.Body.GetRegisterModel()
+	if rm == nil || rm.GetModelId() != modelID {
+		return nil, fmt.Errorf("log entry %d is not the registration of %q", index, modelID)
+	}
+	if rm.GetCeremonyId() == "" {
+		return nil, fmt.Errorf("model %q is registered with its owner's key, from no ceremony: nothing to audit", modelID)
+	}
+	a, err := AuditCeremony(ctx, r, head, rm.GetCeremonyId(), v, progress)
+	if err != nil {
+		return nil, fmt.Errorf("model %q: %w", modelID, err)
+	}
+	if !bytes.Equal(a.Spec, rm.GetSpec()) || a.Batch != int(rm.GetProofBatch()) {
+		return nil, fmt.Errorf("model %q: registered for another circuit (batch %d) than ceremony %q's (batch %d)", modelID, rm.GetProofBatch(), a.Ceremony, a.Batch)
+	}
+	if h := sha256.Sum256(rm.GetVerifyingKey()); !bytes.Equal(h[:], a.VerifyingKeyHash) {
+		return nil, fmt.Errorf("model %q: registered with verifying key %x, not the key %x re-derived from ceremony %q's transcript", modelID, h[:8], a.VerifyingKeyHash[:8], a.Ceremony)
+	}
+	return &ModelAudit{Model: modelID, RegistrationIndex: index, CeremonyAudit: a}, nil
+}
+
+// AuditLedgerCeremony runs AuditModel when modelID is set, else
+// AuditCeremony of id, under the reader's current head and with the
+// ledger's own ceremony cryptography (ledger/zkverify).
+func AuditLedgerCeremony(ctx context.Context, r *trust.Reader, id, modelID string, progress func(format string, a ...any)) (interface{ WriteText(io.Writer) error }, error) {
+	head, err := r.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ledger head: %w", err)
+	}
+	// A failed audit returns a nil interface, not a typed nil: callers
+	// print what they get.
+	if modelID != "" {
+		m, err := AuditModel(ctx, r, head, modelID, zkverify.NewCeremony(), progress)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	a, err := AuditCeremony(ctx, r, head, id, zkverify.NewCeremony(), progress)
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// sameContributions reads every log entry in [from, to) and checks that
+// the contributions to ceremony id among them are exactly steps, in log
+// order, and, when noSeal, that none is its seal: a record that leaves out
+// a contribution, lists one twice, out of order, or one of another
+// ceremony, or hides a seal, fails. (Cheap next to the cryptography: one
+// inclusion proof per entry.)
+func sameContributions(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, id string, steps []*ledgerv1.CeremonyStep, from, to uint64, noSeal bool) error {
+	k := 0
+	for i := from; i < to; i++ {
 		tx, err := r.Entry(ctx, head, i)
 		if err != nil {
 			return fmt.Errorf("ceremony %q: log entry %d: %w", id, i, err)
 		}
-		if tx.Body.GetCeremonyContribution().GetCeremonyId() == id {
-			return fmt.Errorf("ceremony %q: log entry %d is a contribution to it that the node's record leaves out", id, i)
+		if noSeal && tx.Body.GetCeremonySeal().GetCeremonyId() == id {
+			return fmt.Errorf("ceremony %q: log entry %d is its seal; the node's record says it is not sealed", id, i)
 		}
+		if tx.Body.GetCeremonyContribution().GetCeremonyId() != id {
+			continue
+		}
+		if k >= len(steps) || steps[k].GetIndex() != i {
+			return fmt.Errorf("ceremony %q: log entry %d is a contribution to it that the node's record leaves out or misplaces", id, i)
+		}
+		k++
+	}
+	if k != len(steps) {
+		return fmt.Errorf("ceremony %q: the node's record lists %d contributions, the log holds %d in entries %d to %d", id, len(steps), k, from, to)
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"net"
 	"path/filepath"
 	"strings"
@@ -47,11 +49,26 @@ func TestSetupAuditCommand(t *testing.T) {
 	go func() { _ = query.Serve(ctx, n, lis, nil) }()
 	key := hex.EncodeToString(n.PublicKey())
 
-	out, err := runCLI(t, "setup", "audit", "--ledger", lis.Addr().String(), "--ledger-key", key, "-q")
-	if err != nil || !strings.Contains(out, "phase 1 (domain 2^4): 2 contributions re-verified from the log") || !strings.Contains(out, "no contribution left out") {
+	addr := lis.Addr().String()
+	out, err := runCLI(t, "setup", "audit", "--ledger", addr, "--ledger-key", key, "-q")
+	if err != nil || !strings.Contains(out, "phase 1 (domain 2^4): 2 contributions re-verified from the log") || !strings.Contains(out, "these are all the contributions logged before it") {
 		t.Fatalf("audit: %v\n%s", err, out)
 	}
-	if _, err := runCLI(t, "setup", "audit", "--ledger", lis.Addr().String(), "--ledger-key", key, "--ceremony", "nosuch", "-q"); err == nil || !strings.Contains(err.Error(), `"nosuch"`) {
+	out, err = runCLI(t, "setup", "audit", "--ledger", addr, "--ledger-key", key, "-q", "--json")
+	var a struct {
+		Phase1 []struct {
+			Contributor string `json:"contributor"`
+		} `json:"phase1"`
+		Sealed bool `json:"phase1_sealed"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &a) != nil || len(a.Phase1) != 2 || !a.Sealed ||
+		a.Phase1[1].Contributor != hex.EncodeToString(ledgertest.Key("bob").Public().(ed25519.PublicKey)) {
+		t.Fatalf("audit --json: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "setup", "audit", "--ledger", addr, "--ledger-key", key, "--ceremony", "nosuch", "-q"); err == nil || !strings.Contains(err.Error(), `ceremony "nosuch"`) {
 		t.Fatalf("unknown ceremony: %v", err)
+	}
+	if _, err := runCLI(t, "setup", "audit", "--ledger", addr, "--ledger-key", key, "--model", "nosuch", "-q"); err == nil || !strings.Contains(err.Error(), `model "nosuch" on the ledger`) {
+		t.Fatalf("unknown model: %v", err)
 	}
 }

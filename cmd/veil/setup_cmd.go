@@ -109,7 +109,7 @@ directory:
 	}
 	cmd.AddCommand(sub("init", "Start a multi-party ceremony in --dir", protocol.DirCeremony.Init))
 	contribute := sub("contribute", "Add your random contribution to the current phase (a directory ceremony, or the ledger's with --ledger)", protocol.DirCeremony.Contribute)
-	var ledgerAddr, ceremonyID, keyPath, hashHex, auditID string
+	var ledgerAddr, ceremonyID, keyPath, hashHex, auditID, auditModel string
 	dirRun := contribute.RunE
 	contribute.RunE = func(cmd *cobra.Command, args []string) error {
 		if ledgerAddr == "" {
@@ -144,8 +144,11 @@ it builds on) from log entries verified against the ledger's trust anchor
 and the chunks they name: every contribution against the previous one,
 with its proofs of knowledge bound to its signer; the phase-2 start against
 the sealed phase 1; the seals; and the verifying key, re-derived from the
-transcript, against the one the ledger binds the ceremony's models to. The
-nodes' own verification is not relied on. It costs what the nodes paid:
+transcript, against the one the node's record claims. With --model, the
+ceremony is the one the model's logged registration names, and the key it
+carries must be the re-derived one: the key the model's proofs are
+checked with. Neither the nodes' verification nor their records are
+relied on. It costs what the nodes paid:
 7.5 s per phase-1 contribution at 2^16, about 15 s at 2^17.`, Args: cobra.NoArgs}
 	var auditLedger ledgerFlags
 	withResult(audit, func(cmd *cobra.Command, _ []string) (result, error) {
@@ -158,10 +161,11 @@ nodes' own verification is not relied on. It costs what the nodes paid:
 		if g.quiet {
 			progress = nil
 		}
-		return protocol.AuditLedgerCeremony(cmd.Context(), reader, auditID, progress)
+		return protocol.AuditLedgerCeremony(cmd.Context(), reader, auditID, auditModel, progress)
 	})
 	auditLedger.register(audit.Flags())
 	audit.Flags().StringVar(&auditID, "ceremony", ledger.Phase1ID, "the ceremony id: phase1, or a phase-2 ceremony (audited with its phase 1)")
+	audit.Flags().StringVar(&auditModel, "model", "", "audit the ceremony this registered model's key comes from, and check that the registration carries the key re-derived from it (instead of --ceremony)")
 	cmd.AddCommand(audit)
 	// ledgerCmd is a ceremony step that signs a transaction for the node at
 	// --ledger with the contributor's identity; it prints what run did.

@@ -150,6 +150,11 @@ func (c *Ceremony) VerifyPhase1(n uint64, prev, next, contributor []byte) error 
 }
 
 func (c *Ceremony) verifyPhase1(n uint64, prev, next, contributor []byte) error {
+	// The size first: before allocating anything for domain n, which an
+	// auditor takes from a node's record.
+	if int64(len(next)) != mpcsetup.Phase1Size(n, false) {
+		return fmt.Errorf("%w: %d bytes, a phase-1 contribution for domain %d has %d", ledger.ErrCeremonyEncoding, len(next), n, mpcsetup.Phase1Size(n, false))
+	}
 	var p *mpcsetup.Phase1
 	var err error
 	if prev == nil {
@@ -158,9 +163,6 @@ func (c *Ceremony) verifyPhase1(n uint64, prev, next, contributor []byte) error 
 		}
 	} else if p, err = c.decodePhase1(prev, n); err != nil {
 		return err
-	}
-	if int64(len(next)) != mpcsetup.Phase1Size(n, false) {
-		return fmt.Errorf("%w: %d bytes, a phase-1 contribution for domain %d has %d", ledger.ErrCeremonyEncoding, len(next), n, mpcsetup.Phase1Size(n, false))
 	}
 	q, err := c.decodePhase1(next, n)
 	if err != nil {

@@ -227,41 +227,6 @@ func TestThreePartyCeremonyKeyRegistersProvesAndVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A third party re-verifies the whole transcript from verified log
-	// entries (`veil setup audit`): six contributions, the start, and the
-	// verifying key the ledger derived. A node whose record claims another
-	// key, or leaves out the last phase-2 contribution, is refused.
-	audit := func(api ledger.API) (*protocol.CeremonyAudit, error) {
-		r, head := nodeReader(ctx, t, api)
-		return protocol.AuditCeremony(ctx, r, head, "tiny-b2", zkverify.NewCeremony(), t.Logf)
-	}
-	a, err := audit(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(a.Phase1) != 3 || len(a.Phase2) != 3 || !bytes.Equal(a.VerifyingKeyHash, res.Record.VerifyingKeyHash) {
-		t.Fatalf("audit: %+v", a)
-	}
-	for name, c := range map[string]struct {
-		edit func(*ledgerv1.CeremonyRecord)
-		want string
-	}{
-		"another verifying key": {func(r *ledgerv1.CeremonyRecord) {
-			if r.CeremonyId == "tiny-b2" {
-				r.VerifyingKeyHash = make([]byte, 32)
-			}
-		}, "the ledger records"},
-		"the last phase-2 contribution left out": {func(r *ledgerv1.CeremonyRecord) {
-			if r.CeremonyId == "tiny-b2" {
-				r.Contributions = r.Contributions[:2]
-			}
-		}, "that the node's record leaves out"},
-	} {
-		if _, err := audit(lyingCeremonyNode{n, c.edit}); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Fatalf("%s: %v, want an error containing %q", name, err, c.want)
-		}
-	}
-
 	// Phase-2 starts that are not this circuit's: another batch's (another
 	// shape), and this circuit's with one [K]₁ changed.
 	p1, err := n.Ceremony(ctx, ledger.Phase1ID)
@@ -401,6 +366,52 @@ func TestThreePartyCeremonyKeyRegistersProvesAndVerifies(t *testing.T) {
 	}
 	if err := protocol.CheckCeremonyKey(ctx, tr, head, "tiny-b2", rp.spec, 2, own.vk); !errors.Is(err, protocol.ErrKeyNotDerived) {
 		t.Fatalf("client check of a key not derived from the transcript: %v, want ErrKeyNotDerived", err)
+	}
+
+	// A third party re-verifies the whole transcript from verified log
+	// entries (`veil setup audit --model tiny`): six contributions, the
+	// start, and the key re-derived from them, which must be the one the
+	// logged registration carries. Nodes whose records claim another key,
+	// leave out the last phase-2 contribution, or claim another beacon with
+	// the key it would give are refused; the last only by the model audit,
+	// which compares with the registration.
+	v := zkverify.NewCeremony()
+	audit := func(api ledger.API) (*protocol.ModelAudit, error) {
+		r, head := nodeReader(ctx, t, api)
+		return protocol.AuditModel(ctx, r, head, "tiny", v, t.Logf)
+	}
+	a, err := audit(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := sha256.Sum256(vkb); len(a.Phase1) != 3 || len(a.Phase2) != 3 || !bytes.Equal(a.VerifyingKeyHash, h[:]) || a.Batch != 2 || !bytes.Equal(a.Phase2[0].Contributor, op.Public()) {
+		t.Fatalf("audit: %+v", a)
+	}
+	fake := bytes.Repeat([]byte{7}, 32)
+	vkFake, err := v.DeriveVerifyingKey(ledger.Phase1Transcript{Domain: p1.Domain, Last: mustBlob(ctx, t, n, p1.Contributions[2].Chunks), Beacon: p1.Beacon},
+		rec.Spec, 2, mustBlob(ctx, t, n, rec.Start.Chunks), mustBlob(ctx, t, n, rec.Contributions[2].Chunks), fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		edit func(*ledgerv1.CeremonyRecord)
+		want string
+	}{
+		"another verifying key": {func(r *ledgerv1.CeremonyRecord) { r.VerifyingKeyHash = make([]byte, 32) }, "the node's record claims"},
+		"the last phase-2 contribution left out": {func(r *ledgerv1.CeremonyRecord) { r.Contributions = r.Contributions[:2] }, "the log holds 3"},
+		"another beacon and its key": {func(r *ledgerv1.CeremonyRecord) {
+			h := sha256.Sum256(vkFake)
+			r.Beacon, r.VerifyingKeyHash = fake, h[:]
+		}, "not the key"},
+	} {
+		lie := lyingCeremonyNode{n, func(r *ledgerv1.CeremonyRecord) {
+			if r.CeremonyId == "tiny-b2" {
+				c.edit(r)
+			}
+		}}
+		if _, err := audit(lie); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: %v, want an error containing %q", name, err, c.want)
+		}
 	}
 
 	// Prove and verify on the ledger with the ceremony's key.

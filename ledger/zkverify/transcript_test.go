@@ -179,14 +179,36 @@ func TestAuditRecomputesWhatTheNodesAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(a.Phase1) != 2 || !a.Phase1Sealed || !bytes.Equal(a.Phase1[1].Contributor, bob.Public()) {
+	sealed, _ := honest.Ceremony(ctx, ledger.Phase1ID)
+	if len(a.Phase1) != 2 || !a.Phase1Sealed || a.Phase1SealIndex != sealed.SealIndex {
 		t.Fatalf("honest audit: %+v", a)
 	}
-	// The node's record without its last contribution: the log has it
-	// before the seal.
-	r, head = reader(lyingCeremonyNode{honest, func(rec *ledgerv1.CeremonyRecord) { rec.Contributions = rec.Contributions[:1] }})
-	if _, err := protocol.AuditCeremony(ctx, r, head, ledger.Phase1ID, zkverify.NewCeremony(), nil); err == nil || !strings.Contains(err.Error(), "that the node's record leaves out") {
-		t.Fatalf("a record without its last contribution: %v", err)
+	for i, s := range []ledger.Signer{alice, bob} {
+		got, want := a.Phase1[i], sealed.Contributions[i]
+		if !bytes.Equal(got.Contributor, s.Public()) || !bytes.Equal(got.Hash[:], want.Hash) || got.Index != want.Index {
+			t.Fatalf("audited contribution %d: %+v, the log's %v", i+1, got, want)
+		}
+	}
+	// Records that do not match the log: each refused.
+	for _, l := range []struct {
+		name string
+		edit func(*ledgerv1.CeremonyRecord)
+		want string
+	}{
+		{"without its last contribution", func(rec *ledgerv1.CeremonyRecord) { rec.Contributions = rec.Contributions[:1] }, "leaves out or misplaces"},
+		{"with its contributions swapped", func(rec *ledgerv1.CeremonyRecord) {
+			rec.Contributions[0], rec.Contributions[1] = rec.Contributions[1], rec.Contributions[0]
+		}, "leaves out or misplaces"},
+		{"with a step at the close's entry", func(rec *ledgerv1.CeremonyRecord) { rec.Contributions[1].Index = rec.SealIndex - 1 }, "leaves out or misplaces"},
+		{"saying it is not sealed", func(rec *ledgerv1.CeremonyRecord) { rec.Sealed = false }, "is its seal; the node's record says it is not sealed"},
+		{"with its seal at another entry", func(rec *ledgerv1.CeremonyRecord) { rec.SealIndex = rec.Contributions[1].Index + 1 }, "is not its seal"},
+		{"with its seal before its last contribution", func(rec *ledgerv1.CeremonyRecord) { rec.SealIndex = rec.Contributions[1].Index }, "the log holds 1"},
+		{"with another domain", func(rec *ledgerv1.CeremonyRecord) { rec.Domain = 1 << 24 }, "a phase-1 contribution for domain 16777216"},
+	} {
+		r, head := reader(lyingCeremonyNode{honest, l.edit})
+		if _, err := protocol.AuditCeremony(ctx, r, head, ledger.Phase1ID, zkverify.NewCeremony(), nil); err == nil || !strings.Contains(err.Error(), l.want) {
+			t.Fatalf("a record %s: %v, want an error containing %q", l.name, err, l.want)
+		}
 	}
 
 	lax, err := embedded.Open(embedded.Config{
@@ -217,7 +239,7 @@ func TestAuditRecomputesWhatTheNodesAccepted(t *testing.T) {
 	seal(lax)
 	r, head = reader(lax)
 	_, err = protocol.AuditCeremony(ctx, r, head, ledger.Phase1ID, zkverify.NewCeremony(), t.Logf)
-	if err == nil || !strings.Contains(err.Error(), "phase 1: contribution 2 (log entry") {
+	if !errors.Is(err, ledger.ErrCeremonyContribution) || !strings.Contains(err.Error(), "phase 1: contribution 2 (log entry") {
 		t.Fatalf("audit of a chain that accepted a contribution bound to another key: %v", err)
 	}
 	t.Logf("refused: %v", err)
