@@ -397,7 +397,7 @@ func TestThreePartyCeremonyKeyRegistersProvesAndVerifies(t *testing.T) {
 		edit func(*ledgerv1.CeremonyRecord)
 		want string
 	}{
-		"another verifying key": {func(r *ledgerv1.CeremonyRecord) { r.VerifyingKeyHash = make([]byte, 32) }, "the node's record claims"},
+		"another verifying key":                  {func(r *ledgerv1.CeremonyRecord) { r.VerifyingKeyHash = make([]byte, 32) }, "the node's record claims"},
 		"the last phase-2 contribution left out": {func(r *ledgerv1.CeremonyRecord) { r.Contributions = r.Contributions[:2] }, "the log holds 3"},
 		"another beacon and its key": {func(r *ledgerv1.CeremonyRecord) {
 			h := sha256.Sum256(vkFake)
