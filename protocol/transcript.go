@@ -151,7 +151,10 @@ var ErrNoTrustedContributor = errors.New("no contributor the verifier trusts")
 // verifier that trusts a contributor (itself, say) needs no other
 // assumption about who else took part. The ledger counts distinct signers,
 // but one party can hold many keys: only this check removes the need to
-// trust the others.
+// trust the others. It relies on the ledger's rule that a contribution
+// extends the last one (a dishonest validator set could log a trusted
+// contribution on a fork); AuditCeremony followed by
+// CeremonyAudit.ContributedBy does not.
 func CheckContributedBy(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, id string, keys []ed25519.PublicKey) error {
 	_, rec, err := readCeremony(ctx, r.API, id)
 	if err != nil {
