@@ -135,7 +135,7 @@ var (
 	ErrCeremonyEncoding     = errors.New("accumulator has the wrong size or does not decode")
 	ErrCeremonyNotExtending = errors.New("accumulator does not extend the previous one")
 	ErrCeremonyContribution = errors.New("bad contribution")
-	ErrCeremonyWrongCircuit = errors.New("not this circuit's phase-2 start")
+	ErrCeremonyWrongCircuit = errors.New("wrong circuit")
 	ErrCeremonySpec         = errors.New("the spec does not parse or does not compile")
 )
 

@@ -398,7 +398,7 @@ func TestThreePartyCeremonyKeyRegistersProvesAndVerifies(t *testing.T) {
 		want string
 	}{
 		"another verifying key":                  {func(r *ledgerv1.CeremonyRecord) { r.VerifyingKeyHash = make([]byte, 32) }, "the node's record claims"},
-		"the last phase-2 contribution left out": {func(r *ledgerv1.CeremonyRecord) { r.Contributions = r.Contributions[:2] }, "the log holds 3"},
+		"the last phase-2 contribution left out": {func(r *ledgerv1.CeremonyRecord) { r.Contributions = r.Contributions[:2] }, "the node's record leaves out or misplaces"},
 		"another beacon and its key": {func(r *ledgerv1.CeremonyRecord) {
 			h := sha256.Sum256(vkFake)
 			r.Beacon, r.VerifyingKeyHash = fake, h[:]
