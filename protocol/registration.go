@@ -55,18 +55,9 @@ type Pin struct {
 // by head and checks it: the spec parses, the verifying key is for the
 // spec's circuit and batch (zk.CheckKeyForSpec), and the pin holds.
 func ReadRegistration(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, modelID string, pin Pin) (*Registration, error) {
-	m, err := r.API.Model(ctx, modelID, false)
+	index, tx, rm, err := registrationEntry(ctx, r, head, modelID)
 	if err != nil {
-		return nil, fmt.Errorf("model %q on the ledger: %w", modelID, err)
-	}
-	index := m.GetModel().GetIndex()
-	tx, err := r.Entry(ctx, head, index)
-	if err != nil {
-		return nil, fmt.Errorf("registration of %q: %w", modelID, err)
-	}
-	rm := tx.Body.GetRegisterModel()
-	if rm == nil || rm.GetModelId() != modelID {
-		return nil, fmt.Errorf("log entry %d is not the registration of %q", index, modelID)
+		return nil, err
 	}
 	spec, err := circuits.ParseSpec(rm.GetSpec())
 	if err != nil {
@@ -142,3 +133,22 @@ func CheckCeremonyKey(ctx context.Context, r *trust.Reader, head *ledgerv1.Check
 // ErrKeyNotDerived: a model's verifying key is not the one the ledger
 // derived from the ceremony it names.
 var ErrKeyNotDerived = errors.New("the verifying key is not the one the ledger derived from the ceremony")
+
+// registrationEntry is model modelID's registration, read from the
+// verified log entry the node's model record points at.
+func registrationEntry(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, modelID string) (uint64, *ledger.Tx, *ledgerv1.RegisterModel, error) {
+	m, err := r.API.Model(ctx, modelID, false)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("model %q on the ledger: %w", modelID, err)
+	}
+	index := m.GetModel().GetIndex()
+	tx, err := r.Entry(ctx, head, index)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("registration of %q: %w", modelID, err)
+	}
+	rm := tx.Body.GetRegisterModel()
+	if rm == nil || rm.GetModelId() != modelID {
+		return 0, nil, nil, fmt.Errorf("log entry %d is not the registration of %q", index, modelID)
+	}
+	return index, tx, rm, nil
+}

@@ -248,9 +248,7 @@ func (a *CeremonyAudit) ContributedBy(keys []ed25519.PublicKey) bool {
 // WriteText says what was re-verified.
 func (a *CeremonyAudit) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "phase 1 (domain 2^%d): %d contributions re-verified from the log, each against the previous one, with proofs bound to its signer\n", log2(a.Domain), len(a.Phase1))
-	for _, s := range a.Phase1 {
-		fmt.Fprintf(w, "  %d. log entry %d, by %s, accumulator %s\n", s.Position, s.Index, s.ContributorHex[:min(16, len(s.ContributorHex))], s.HashHex[:16])
-	}
+	writeSteps(w, a.Phase1)
 	if !a.Phase1Sealed {
 		_, err := fmt.Fprintln(w, "phase 1 is not sealed: no seal is logged, and these are all its logged contributions")
 		return err
@@ -261,11 +259,15 @@ func (a *CeremonyAudit) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "phase 2 %q (circuit %s, batch %d): the start logged at entry %d checked against the sealed phase 1; %d contributions re-verified, all those logged before its seal at entry %d\n",
 		a.Ceremony, a.SpecID[:min(16, len(a.SpecID))], a.Batch, a.OpenIndex, len(a.Phase2), a.SealIndex)
-	for _, s := range a.Phase2 {
-		fmt.Fprintf(w, "  %d. log entry %d, by %s, accumulator %s\n", s.Position, s.Index, s.ContributorHex[:min(16, len(s.ContributorHex))], s.HashHex[:16])
-	}
+	writeSteps(w, a.Phase2)
 	_, err := fmt.Fprintf(w, "verifying key re-derived from the transcript and the beacon %s: %s (the node's record claims the same; `--model` checks the key a model is registered with)\n", a.Beacon[:min(16, len(a.Beacon))], a.VerifyingKeyHex)
 	return err
+}
+
+func writeSteps(w io.Writer, steps []AuditedStep) {
+	for _, s := range steps {
+		fmt.Fprintf(w, "  %d. log entry %d, by %s, accumulator %s\n", s.Position, s.Index, s.ContributorHex[:min(16, len(s.ContributorHex))], s.HashHex[:16])
+	}
 }
 
 // AuditCeremony re-verifies ceremony id's whole transcript with v, from
@@ -425,18 +427,9 @@ func (m *ModelAudit) WriteText(w io.Writer) error {
 // key every client of the model verifies proofs with. A registration with
 // an owner-made key (no ceremony) is refused: there is nothing to audit.
 func AuditModel(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoint, modelID string, v ledger.CeremonyVerifier, progress func(format string, a ...any)) (*ModelAudit, error) {
-	m, err := r.API.Model(ctx, modelID, false)
+	index, _, rm, err := registrationEntry(ctx, r, head, modelID)
 	if err != nil {
-		return nil, fmt.Errorf("model %q on the ledger: %w", modelID, err)
-	}
-	index := m.GetModel().GetIndex()
-	tx, err := r.Entry(ctx, head, index)
-	if err != nil {
-		return nil, fmt.Errorf("registration of %q: %w", modelID, err)
-	}
-	rm := tx.Body.GetRegisterModel()
-	if rm == nil || rm.GetModelId() != modelID {
-		return nil, fmt.Errorf("log entry %d is not the registration of %q", index, modelID)
+		return nil, err
 	}
 	if rm.GetCeremonyId() == "" {
 		return nil, fmt.Errorf("model %q is registered with its owner's key, from no ceremony: nothing to audit", modelID)
