@@ -29,12 +29,12 @@ verified by the node, the key derived by the node from the sealed
 transcript (the three share this process, so this shows the mechanism and
 the node's checks, not a split of trust); register the model with that
 key, then classify a few MNIST test images privately: each image is
-encrypted in one of k blocks beside k-1 hidden challenge images, the server records a signed receipt, the
-client reveals the challenges, the server proves the committed model's
-outputs on them, the ledger verifies the proof, and the client verifies it
-again from log entries it checks against the ledger node's pinned key,
-compares the proven outputs with what it decrypted and records its verdict
-(a reason code only). The ledger has the market: the client pays each
+encrypted in one of k blocks beside k-1 hidden challenge images, the
+server records a signed receipt, the client reveals the challenges, the
+server proves the committed model's outputs on them, the ledger verifies
+the proof, and the client verifies it again from log entries it checks
+against the ledger node's pinned key, compares the proven outputs with
+what it decrypted and records its verdict (a reason code only). The ledger has the market: the client pays each
 request's price into escrow; the honest provider is paid, a provider that
 runs another model on one block is caught by the client's dispute (a fraud
 proof every node checks) and slashed, and a provider that never proves is

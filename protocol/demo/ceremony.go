@@ -16,10 +16,10 @@ import (
 
 // The demo's trusted setup on the ledger (`veil demo`, unless
 // --ceremony=false): the node's operator, the model owner (the honest
-// provider) and the client each contribute to phase 1 (the chain's, at the model circuit's domain)
-// and to the circuit's phase 2; the node verifies each contribution before
-// it is accepted and derives the verifying key at the seal, and every
-// provider registers that key.
+// provider) and the client each contribute to phase 1 (the chain's, at the
+// model circuit's domain) and to the circuit's phase 2; the node verifies
+// each contribution before it is accepted and derives the verifying key at
+// the seal, and every provider registers that key.
 
 // CeremonyReport says what the ledger ceremony did.
 type CeremonyReport struct {
