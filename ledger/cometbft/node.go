@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	cfg "github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
@@ -239,17 +240,61 @@ func (n *Node) Submit(ctx context.Context, tx []byte) (*ledgerv1.SubmitResponse,
 		n.app.rejected.Add(tx, r.Code, r.Reason, "submit")
 		return r, &ledger.Rejection{Code: r.Code, Reason: r.Reason}
 	}
-	select {
-	case r := <-ch:
-		resp := response(r)
-		if !r.OK() {
-			n.app.rejected.Add(tx, r.Code, r.Reason, "submit")
-			return resp, &ledger.Rejection{Code: r.Code, Reason: r.Reason, Index: r.Index}
-		}
-		return resp, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for the transaction to be committed: %w", ctx.Err())
+	r, err := awaitCommit(ctx, ch, droppedPoll, func() bool {
+		return !n.inMempool(tx) && n.Store.Check(tx).Code != ledgerv1.Code_CODE_DUPLICATE_TX
+	})
+	if err != nil {
+		return nil, err
 	}
+	resp := response(r)
+	if !r.OK() {
+		n.app.rejected.Add(tx, r.Code, r.Reason, "submit")
+		return resp, &ledger.Rejection{Code: r.Code, Reason: r.Reason, Index: r.Index}
+	}
+	return resp, nil
+}
+
+// ErrTxDropped: a transaction CheckTx admitted left the mempool without
+// being committed (evicted from a full mempool, say). Submitting it again
+// is safe: a copy that did get committed is answered CODE_DUPLICATE_TX.
+var ErrTxDropped = errors.New("the transaction left the mempool without being committed; submit it again")
+
+// droppedPoll is how often Submit checks that its transaction is still in
+// the mempool or committed.
+const droppedPoll = time.Second
+
+// awaitCommit waits for the block result of a transaction in the mempool
+// (ch). Every poll it asks dropped whether the transaction has left the
+// mempool without being committed; on two answers in a row (a commit in
+// between would have been seen by the second) it returns ErrTxDropped, so
+// that the submitter does not wait until its context ends.
+func awaitCommit(ctx context.Context, ch <-chan ledger.Result, poll time.Duration, dropped func() bool) (ledger.Result, error) {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	gone := 0
+	for {
+		select {
+		case r := <-ch:
+			return r, nil
+		case <-ctx.Done():
+			return ledger.Result{}, fmt.Errorf("waiting for the transaction to be committed: %w", ctx.Err())
+		case <-t.C:
+			if !dropped() {
+				gone = 0
+				continue
+			}
+			if gone++; gone >= 2 {
+				return ledger.Result{}, ErrTxDropped
+			}
+		}
+	}
+}
+
+// inMempool reports whether tx is in this node's mempool (true when the
+// mempool cannot say).
+func (n *Node) inMempool(tx []byte) bool {
+	m, ok := n.node.Mempool().(interface{ InMempool(types.TxKey) bool })
+	return !ok || m.InMempool(types.Tx(tx).Key())
 }
 
 // App returns the node's ABCI application.
