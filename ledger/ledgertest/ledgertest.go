@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 
 	ledgerv1 "github.com/veil-project/veil/api/veil/ledger/v1"
 	"github.com/veil-project/veil/ledger"
@@ -108,6 +109,7 @@ type Fixture struct {
 	Batch      int // challenges per proof
 	Verifier   ledger.ProofVerifier
 
+	mu       sync.Mutex          // guards requests: tests make requests from many goroutines
 	requests map[string]*Request // by id, to find a request's model
 }
 
@@ -172,14 +174,18 @@ func (f *Fixture) NewRequest(modelID, requestID string, k int) *Request {
 		r.Challenges = append(r.Challenges, im)
 		r.Positions = append(r.Positions, uint32(i+1)) // block 0 is the real image
 	}
+	f.mu.Lock()
 	f.requests[requestID] = r
+	f.mu.Unlock()
 	return r
 }
 
 // Key returns the ledger key of a request made by NewRequest (by id), as
 // the fixture's client made it.
 func (f *Fixture) Key(requestID string) []byte {
+	f.mu.Lock()
 	r, ok := f.requests[requestID]
+	f.mu.Unlock()
 	if !ok {
 		panic("ledgertest: unknown request " + requestID)
 	}
@@ -266,7 +272,9 @@ func (f *Fixture) Verdict(requestID string, accept bool) []byte {
 // VerdictWith returns the client-signed verdict with a given reason
 // (accepting iff the reason is MATCH).
 func (f *Fixture) VerdictWith(requestID string, reason ledgerv1.VerdictReason) []byte {
+	f.mu.Lock()
 	r, ok := f.requests[requestID]
+	f.mu.Unlock()
 	if !ok {
 		r = &Request{ID: requestID, ModelID: "unknown"}
 	}
