@@ -109,7 +109,7 @@ type Fixture struct {
 	Batch      int // challenges per proof
 	Verifier   ledger.ProofVerifier
 
-	mu       sync.Mutex          // guards requests: tests make requests from many goroutines
+	mu       *sync.Mutex         // guards requests (shared, as the map, by copies): tests make requests from many goroutines
 	requests map[string]*Request // by id, to find a request's model
 }
 
@@ -119,7 +119,7 @@ func NewFixture(chainID, label string) *Fixture {
 	c := sha256.Sum256([]byte("commitment " + label))
 	f := &Fixture{
 		ChainID: chainID, Owner: Key(label + "/owner"), Server: Key(label + "/server"), Client: Key(label + "/client"),
-		Spec: FakeSpec(10), Commitment: c[:], Outputs: 10, Batch: 8, Verifier: FakeVerifier{}, requests: map[string]*Request{},
+		Spec: FakeSpec(10), Commitment: c[:], Outputs: 10, Batch: 8, Verifier: FakeVerifier{}, requests: map[string]*Request{}, mu: new(sync.Mutex),
 	}
 	f.VK = FakeVK(f.Spec, f.Batch)
 	return f
