@@ -64,9 +64,9 @@ type Spec struct {
 // CKKS error, flooding included, and the fixed-point roundings the
 // encrypted evaluation does not perform (at most 0.22 measured over the
 // 10,000 MNIST test images for the default model, 0.19 for the compact
-// one). A model whose scores
-// are scaled down to make that half unit large compared with its margins
-// gains nothing: clients see the margin against 2·Tolerance.
+// one). A model whose scores are scaled down to make that half unit large
+// compared with its margins gains nothing: clients see the margin against
+// 2·Tolerance.
 func DefaultToleranceFor(m *model.Model) int64 {
 	f := m.OutputFrac()
 	if f < 1 {

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -64,29 +65,14 @@ func VerifyInTranscript(ctx context.Context, r *trust.Reader, head *ledgerv1.Che
 		return nil, fmt.Errorf("ceremony %q: no contribution %x among its %d", id, hash[:min(8, len(hash))], len(rec.GetContributions()))
 	}
 	step := rec.Contributions[pos]
-	tx, err := r.Entry(ctx, head, step.GetIndex())
+	signer, blob, err := loggedContribution(ctx, r, head, api, id, pos, step.GetIndex())
 	if err != nil {
-		return nil, fmt.Errorf("ceremony %q: contribution %d: %w", id, pos+1, err)
+		return nil, err
 	}
-	c := tx.Body.GetCeremonyContribution()
-	if c == nil || c.GetCeremonyId() != id {
-		return nil, fmt.Errorf("ceremony %q: log entry %d is not a contribution to it", id, step.GetIndex())
-	}
-	h := sha256.New()
-	for i, ch := range c.GetChunks() {
-		data, err := api.Chunk(ctx, ch)
-		if err != nil {
-			return nil, fmt.Errorf("ceremony %q: contribution %d, chunk %d: %w", id, pos+1, i, err)
-		}
-		if got := sha256.Sum256(data); !bytes.Equal(got[:], ch) {
-			return nil, fmt.Errorf("ceremony %q: contribution %d, chunk %d: the node served bytes of another hash", id, pos+1, i)
-		}
-		h.Write(data)
-	}
-	if got := h.Sum(nil); !bytes.Equal(got, hash) {
+	if got := sha256.Sum256(blob); !bytes.Equal(got[:], hash) {
 		return nil, fmt.Errorf("ceremony %q: log entry %d's chunks make accumulator %x, not %x", id, step.GetIndex(), got[:8], hash[:min(8, len(hash))])
 	}
-	p := &TranscriptProof{Ceremony: id, Position: pos + 1, Index: step.GetIndex(), Contributor: tx.Signer}
+	p := &TranscriptProof{Ceremony: id, Position: pos + 1, Index: step.GetIndex(), Contributor: signer}
 	if rec.GetSealed() {
 		if err := checkSealEntry(ctx, r, head, id, rec.GetSealIndex(), step.GetIndex()); err != nil {
 			return nil, err
@@ -188,20 +174,22 @@ func containsKey(keys []ed25519.PublicKey, k []byte) bool {
 	return false
 }
 
+// hexBytes is bytes that JSON shows in hex.
+type hexBytes []byte
+
+func (b hexBytes) MarshalJSON() ([]byte, error) { return json.Marshal(hex.EncodeToString(b)) }
+
 // AuditedStep is one contribution AuditCeremony re-verified.
 type AuditedStep struct {
-	Position    int      `json:"position"`  // 1-based
-	Index       uint64   `json:"log_index"` // of the contribution
-	Contributor []byte   `json:"-"`         // its signer, to which its proofs of knowledge are bound
-	Hash        [32]byte `json:"-"`
-	// ContributorHex and HashHex are Contributor and Hash in hex (JSON).
-	ContributorHex string `json:"contributor"`
-	HashHex        string `json:"hash"`
+	Position    int      `json:"position"`    // 1-based
+	Index       uint64   `json:"log_index"`   // of the contribution
+	Contributor hexBytes `json:"contributor"` // its signer, to which its proofs of knowledge are bound
+	Hash        hexBytes `json:"hash"`        // SHA-256 of the accumulator
 }
 
 func auditedStep(pos int, index uint64, signer, blob []byte) AuditedStep {
 	h := sha256.Sum256(blob)
-	return AuditedStep{Position: pos, Index: index, Contributor: signer, Hash: h, ContributorHex: hex.EncodeToString(signer), HashHex: hex.EncodeToString(h[:])}
+	return AuditedStep{Position: pos, Index: index, Contributor: signer, Hash: h[:]}
 }
 
 // CeremonyAudit is what AuditCeremony re-verified.
@@ -215,18 +203,17 @@ type CeremonyAudit struct {
 	// The phase 2 (empty when auditing phase 1 alone): its logged open,
 	// contributions and seal.
 	Spec      []byte        `json:"-"`
-	SpecID    string        `json:"spec_id,omitempty"`
+	SpecID    hexBytes      `json:"spec_id,omitempty"`
 	Batch     int           `json:"batch,omitempty"`
 	OpenIndex uint64        `json:"open_index,omitempty"`
 	Phase2    []AuditedStep `json:"phase2,omitempty"`
 	SealIndex uint64        `json:"seal_index,omitempty"`
 	// Beacon is the phase-2 beacon, from the node's record: AuditModel pins
 	// it, as no other beacon gives the registered key.
-	Beacon string `json:"beacon,omitempty"`
+	Beacon hexBytes `json:"beacon,omitempty"`
 	// VerifyingKeyHash is SHA-256 of the verifying key re-derived from the
 	// re-verified transcript (the node's record claims the same).
-	VerifyingKeyHash []byte `json:"-"`
-	VerifyingKeyHex  string `json:"verifying_key_hash,omitempty"`
+	VerifyingKeyHash hexBytes `json:"verifying_key_hash,omitempty"`
 }
 
 // ContributedBy reports whether one of keys signed a re-verified
@@ -257,16 +244,16 @@ func (a *CeremonyAudit) WriteText(w io.Writer) error {
 	if a.Ceremony == ledger.Phase1ID {
 		return nil
 	}
-	fmt.Fprintf(w, "phase 2 %q (circuit %s, batch %d): the start logged at entry %d checked against the sealed phase 1; %d contributions re-verified, all those logged before its seal at entry %d\n",
-		a.Ceremony, a.SpecID[:min(16, len(a.SpecID))], a.Batch, a.OpenIndex, len(a.Phase2), a.SealIndex)
+	fmt.Fprintf(w, "phase 2 %q (circuit %x, batch %d): the start logged at entry %d checked against the sealed phase 1; %d contributions re-verified, all those logged before its seal at entry %d\n",
+		a.Ceremony, prefix(a.SpecID), a.Batch, a.OpenIndex, len(a.Phase2), a.SealIndex)
 	writeSteps(w, a.Phase2)
-	_, err := fmt.Fprintf(w, "verifying key re-derived from the transcript and the beacon %s: %s (the node's record claims the same; `--model` checks the key a model is registered with)\n", a.Beacon[:min(16, len(a.Beacon))], a.VerifyingKeyHex)
+	_, err := fmt.Fprintf(w, "verifying key re-derived from the transcript and the beacon %x: %x (the node's record claims the same; `--model` checks the key a model is registered with)\n", prefix(a.Beacon), []byte(a.VerifyingKeyHash))
 	return err
 }
 
 func writeSteps(w io.Writer, steps []AuditedStep) {
 	for _, s := range steps {
-		fmt.Fprintf(w, "  %d. log entry %d, by %s, accumulator %s\n", s.Position, s.Index, s.ContributorHex[:min(16, len(s.ContributorHex))], s.HashHex[:16])
+		fmt.Fprintf(w, "  %d. log entry %d, by %x, accumulator %x\n", s.Position, s.Index, prefix(s.Contributor), prefix(s.Hash))
 	}
 }
 
@@ -374,7 +361,7 @@ func AuditCeremony(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoi
 	if err != nil {
 		return nil, fmt.Errorf("ceremony %q: start: %w", id, err)
 	}
-	out.Spec, out.SpecID, out.Batch, out.OpenIndex = o.GetSpec(), hex.EncodeToString(info.SpecID[:]), int(o.GetBatch()), open
+	out.Spec, out.SpecID, out.Batch, out.OpenIndex = o.GetSpec(), info.SpecID[:], int(o.GetBatch()), open
 	progress("phase 2: the start (log entry %d) checked against the sealed phase 1", open)
 	prev := start
 	for i, step := range rec2.GetContributions() {
@@ -397,8 +384,7 @@ func AuditCeremony(ctx context.Context, r *trust.Reader, head *ledgerv1.Checkpoi
 	if !bytes.Equal(h[:], rec2.GetVerifyingKeyHash()) {
 		return nil, fmt.Errorf("ceremony %q: the transcript gives verifying key %x, the node's record claims %x", id, h[:8], prefix(rec2.GetVerifyingKeyHash()))
 	}
-	out.SealIndex, out.Beacon = rec2.GetSealIndex(), hex.EncodeToString(rec2.GetBeacon())
-	out.VerifyingKeyHash, out.VerifyingKeyHex = h[:], hex.EncodeToString(h[:])
+	out.SealIndex, out.Beacon, out.VerifyingKeyHash = rec2.GetSealIndex(), rec2.GetBeacon(), h[:]
 	progress("phase 2 sealed: the verifying key re-derived from the transcript is %x", h[:8])
 	return out, nil
 }

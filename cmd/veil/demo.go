@@ -34,12 +34,12 @@ server records a signed receipt, the client reveals the challenges, the
 server proves the committed model's outputs on them, the ledger verifies
 the proof, and the client verifies it again from log entries it checks
 against the ledger node's pinned key, compares the proven outputs with
-what it decrypted and records its verdict (a reason code only). The ledger has the market: the client pays each
-request's price into escrow; the honest provider is paid, a provider that
-runs another model on one block is caught by the client's dispute (a fraud
-proof every node checks) and slashed, and a provider that never proves is
-slashed and the client refunded at the deadline. The balances before and
-after are printed.
+what it decrypted and records its verdict (a reason code only). The
+ledger has the market: the client pays each request's price into escrow;
+the honest provider is paid, a provider that runs another model on one
+block is caught by the client's dispute (a fraud proof every node checks)
+and slashed, and a provider that never proves is slashed and the client
+refunded at the deadline. The balances before and after are printed.
 
 The ceremony runs on every demo run (each run is a new chain). With
 --ceremony=false the keys come from a ceremony of one on this machine

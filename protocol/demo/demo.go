@@ -3,14 +3,14 @@
 // disputes), runs the committed model's trusted setup on it (three
 // contributors to both phases, each contribution verified by the node; or,
 // for quick runs, a cached ceremony of one), three inference servers for
-// the model (an honest provider, one that runs another model on one block, one that never
-// proves), and a client with a funded account, wires them over gRPC on
-// loopback, and runs the verifiable-inference protocol: a few MNIST test
-// images with the honest provider (paid), requests to the cheating one
-// until a dispute proves its fraud (slashed), one request to the idle one
-// (refunded and slashed at the deadline); then a third party audits one
-// request from the ledger alone, and the balances are shown before and
-// after.
+// the model (an honest provider, one that runs another model on one
+// block, one that never proves), and a client with a funded account,
+// wires them over gRPC on loopback, and runs the verifiable-inference
+// protocol: a few MNIST test images with the honest provider (paid),
+// requests to the cheating one until a dispute proves its fraud
+// (slashed), one request to the idle one (refunded and slashed at the
+// deadline); then a third party audits one request from the ledger alone,
+// and the balances are shown before and after.
 package demo
 
 import (
